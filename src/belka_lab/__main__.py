@@ -1,0 +1,3 @@
+from belka_lab.train import main
+
+main()

@@ -1,0 +1,113 @@
+"""LightningDataModule over a prepared directory (memory backend).
+
+Batches arrive as uint8/int8 arrays and are expanded on the device after transfer
+(``on_after_batch_transfer``): the model sees ``tokens`` long [B, L], ``mask`` bool [B, L]
+(True on characters), ``labels`` float [B, 3], ``label_mask`` bool [B, 3] (False where the
+label is unknown) and ``index`` long [B] (molecule row; -1 marks padding in evaluation).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import lightning as L
+import numpy as np
+import torch
+from torch.utils.data import DataLoader
+
+from belka_lab.data.batches import ArrayBatches, OrderedBatches, ShuffledBatches
+from belka_lab.data.ingest import PrepareOptions, is_current, prepare
+from belka_lab.data.store import PreparedDataset
+from belka_lab.data.synth import SynthConfig, generate
+
+
+class BelkaDataModule(L.LightningDataModule):
+    def __init__(
+        self,
+        prepared_dir: str,
+        train_file: str,
+        test_file: str,
+        split,
+        fold: int = 0,
+        solution_file: str | None = None,
+        synth: dict | None = None,
+        prepare: dict | None = None,
+        batch_size: int = 1024,
+        eval_batch_size: int = 4096,
+        num_workers: int = 0,
+        seed: int = 0,
+        root: str | None = None,
+    ):
+        super().__init__()
+        self.root = Path(root) if root else None  # the directory the file paths default into
+        self.prepared_dir = Path(prepared_dir)
+        self.train_file, self.test_file = Path(train_file), Path(test_file)
+        self.solution_file = Path(solution_file) if solution_file else None
+        self.synth = SynthConfig(**{k: tuple(v) if k == "rates" else v for k, v in synth.items()}) if synth else None
+        self.prepare_options = PrepareOptions(**(prepare or {}))
+        self.split, self.fold = split, int(fold)
+        self.batch_size, self.eval_batch_size = int(batch_size), int(eval_batch_size)
+        self.num_workers, self.seed = int(num_workers), int(seed)
+        self.store: PreparedDataset | None = None
+        self.predict_on = "test"
+
+    # ------------------------------------------------------------------ data on disk
+    def prepare_data(self) -> None:
+        """Generate the synthetic library (if configured) and prepare it, unless already current."""
+        if self.synth is not None:
+            generate(self.train_file.parent, self.synth, progress=self.prepare_options.progress)
+        if not is_current(self.prepared_dir, self.train_file, self.test_file, self.solution_file, self.prepare_options):
+            prepare(self.train_file, self.test_file, self.prepared_dir, self.solution_file, self.prepare_options)
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.store is not None:
+            return
+        self.store = PreparedDataset(self.prepared_dir)
+        self.train_idx, self.val_idx = self.split.indices(self.store, self.fold)
+        self.fold_column = self.split.column
+
+    # ------------------------------------------------------------------ loaders
+    def _rank(self) -> tuple[int, int]:
+        t = self.trainer
+        return (t.global_rank, t.world_size) if t is not None else (0, 1)
+
+    def _files(self, part: str) -> dict[str, Path]:
+        base = self.prepared_dir / part
+        files = {"tokens": base / "tokens.npy"}
+        if part == "train":
+            files["labels"] = base / "labels.npy"
+        return files
+
+    def _loader(self, dataset, sampler) -> DataLoader:
+        return DataLoader(
+            dataset, sampler=sampler, batch_size=None, num_workers=self.num_workers,
+            persistent_workers=self.num_workers > 0, pin_memory=torch.cuda.is_available(),
+        )  # fmt: skip
+
+    def train_dataloader(self) -> DataLoader:
+        rank, world = self._rank()
+        sampler = ShuffledBatches(self.train_idx, self.batch_size, self.seed, rank, world)
+        return self._loader(ArrayBatches(self._files("train")), sampler)
+
+    def val_dataloader(self) -> DataLoader:
+        rank, world = self._rank()
+        return self._loader(ArrayBatches(self._files("train")), OrderedBatches(self.val_idx, self.eval_batch_size, rank, world))
+
+    def test_molecules_dataloader(self) -> DataLoader:
+        rank, world = self._rank()
+        n = int(self.store.manifest["counts"]["test_molecules"])
+        return self._loader(ArrayBatches(self._files("test")), OrderedBatches(np.arange(n), self.eval_batch_size, rank, world))
+
+    def predict_dataloader(self) -> DataLoader:
+        """The molecules named by ``predict_on``: "test" (default) or "val"."""
+        return self.val_dataloader() if self.predict_on == "val" else self.test_molecules_dataloader()
+
+    # ------------------------------------------------------------------ device-side expansion
+    def on_after_batch_transfer(self, batch: dict, dataloader_idx: int) -> dict:
+        tokens = batch["tokens"].long()
+        out = {"tokens": tokens, "mask": tokens != 0, "index": batch["index"]}
+        if "labels" in batch:
+            labels = batch["labels"]
+            out["label_mask"] = labels >= 0
+            out["labels"] = labels.clamp_min(0).float()
+        return out

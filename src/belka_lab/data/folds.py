@@ -1,0 +1,78 @@
+"""Fold assignment and train/validation selection.
+
+``fold_stratified``: the reference write-up's StratifiedKFold(15, shuffle=True,
+random_state=42) on the number of proteins a molecule binds.
+
+``fold_bb``: building-block-disjoint folds. Every building block (one id space across the
+three positions) is assigned to one of ``n_groups`` groups at random. A molecule whose
+three blocks all fall in group g has ``fold_bb = g``; a molecule mixing groups has -1.
+Validating on fold g uses the molecules with ``fold_bb == g`` and trains only on
+molecules with no block in group g, so no building block is on both sides. The price is
+that about 1 - (1 - 1/n_groups)^3 of the molecules sit out each fold's training.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from belka_lab.errors import InputError
+
+
+def stratified_folds(labels: np.ndarray, n_splits: int = 15, seed: int = 42) -> np.ndarray:
+    """int8 fold per molecule; unknown labels (-1) count as not binding."""
+    import warnings
+
+    from sklearn.model_selection import StratifiedKFold
+
+    y = np.clip(labels, 0, 1).sum(axis=1)
+    fold = np.full(len(y), -1, dtype=np.int8)
+    with warnings.catch_warnings():  # tiny data: a label-sum class rarer than n_splits is fine
+        warnings.simplefilter("ignore", UserWarning)
+        for k, (_, val) in enumerate(StratifiedKFold(n_splits, shuffle=True, random_state=seed).split(np.zeros(len(y)), y)):
+            fold[val] = k
+    return fold
+
+
+def building_block_groups(n_blocks: int, n_groups: int = 5, seed: int = 42) -> np.ndarray:
+    """Group (0..n_groups-1) of each building-block id."""
+    if not 2 <= n_groups <= 8:
+        raise InputError(f"n_bb_groups must be between 2 and 8 (got {n_groups})")
+    return np.random.default_rng(seed).integers(0, n_groups, n_blocks).astype(np.int8)
+
+
+def bb_folds(bb_ids: np.ndarray, groups: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(fold_bb int8, bb_group_mask uint8) per molecule from its block ids [N, 3]."""
+    g = groups[bb_ids]
+    mask = np.bitwise_or.reduce(np.left_shift(np.uint8(1), g.astype(np.uint8)), axis=1).astype(np.uint8)
+    fold = np.where((g == g[:, :1]).all(axis=1), g[:, 0], -1).astype(np.int8)
+    return fold, mask
+
+
+class StratifiedSplit:
+    """Validate on ``fold_stratified == fold``, train on the rest."""
+
+    column = "fold_stratified"
+
+    def indices(self, store, fold: int) -> tuple[np.ndarray, np.ndarray]:
+        folds = np.asarray(store.train(self.column))
+        n = int(store.manifest["folds"][self.column]["n_folds"])
+        _check_fold(fold, n, self.column)
+        return np.flatnonzero(folds != fold), np.flatnonzero(folds == fold)
+
+
+class BuildingBlockSplit:
+    """Validate on ``fold_bb == fold``; train on molecules with no block in that group."""
+
+    column = "fold_bb"
+
+    def indices(self, store, fold: int) -> tuple[np.ndarray, np.ndarray]:
+        n = int(store.manifest["folds"][self.column]["n_folds"])
+        _check_fold(fold, n, self.column)
+        folds = np.asarray(store.train(self.column))
+        mask = np.asarray(store.train("bb_group_mask"))
+        return np.flatnonzero((mask & (1 << fold)) == 0), np.flatnonzero(folds == fold)
+
+
+def _check_fold(fold: int, n: int, column: str) -> None:
+    if not 0 <= fold < n:
+        raise InputError(f"fold={fold} does not exist for {column}: choose 0..{n - 1}")

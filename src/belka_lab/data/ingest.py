@@ -1,0 +1,444 @@
+"""Kaggle-format train/test files → the prepared directory (see :mod:`belka_lab.data.store`).
+
+Train rows are streamed in record batches (bounded memory: the real train.parquet has
+295M rows). Consecutive rows with the same ``molecule_smiles`` become one molecule row;
+molecules that reappear later in the file are found afterwards by hashing their tokens
+and merged. Every problem with the input raises :class:`InputError` naming the file and
+the offending ids.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import platform
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+from belka_lab.data import folds as F
+from belka_lab.data import store
+from belka_lab.data.encode import CHAR_VOCAB, MAX_LEN, VOCAB_SIZE, EncodeError, encode_arrow
+from belka_lab.data.proteins import PROTEINS
+from belka_lab.errors import InputError, preview
+
+BB_COLUMNS = ["buildingblock1_smiles", "buildingblock2_smiles", "buildingblock3_smiles"]
+TEST_COLUMNS = ["id", *BB_COLUMNS, "molecule_smiles", "protein_name"]
+TRAIN_COLUMNS = [*TEST_COLUMNS, "binds"]
+
+
+@dataclass(frozen=True)
+class PrepareOptions:
+    """unknown_chars: 'error' (default), 'unk' (map to an extra code 37; models then need
+    vocab_size 38) or 'skip' (drop train molecules with such characters; ids in the manifest)."""
+
+    batch_rows: int = 2_000_000
+    unknown_chars: str = "error"
+    n_stratified_folds: int = 15
+    stratified_seed: int = 42
+    n_bb_groups: int = 5
+    bb_seed: int = 42
+    progress: bool = True
+
+
+# ----------------------------------------------------------------------------- reading
+
+
+def _open_batches(path: Path, columns: list[str], batch_rows: int):
+    """(iterator of RecordBatches with `columns`, total rows or None)."""
+    if not path.exists():
+        raise InputError(f"{path} does not exist; check data.root / the file names")
+    if path.stat().st_size == 0:
+        raise InputError(f"{path} is empty; re-download or re-export it")
+    suffixes = "".join(path.suffixes).lower()
+    try:
+        if ".parquet" in suffixes or suffixes.endswith(".pq"):
+            pf = pq.ParquetFile(path)
+            _check_columns(path, pf.schema_arrow.names, columns)
+            if pf.metadata.num_rows == 0:
+                raise InputError(f"{path} has no rows; re-download or re-export it")
+            return _guard(path, pf.iter_batches(batch_size=batch_rows, columns=columns)), pf.metadata.num_rows
+        if ".csv" in suffixes:
+            types = {c: pa.string() for c in columns if c.endswith("smiles") or c == "protein_name"}
+            reader = pacsv.open_csv(
+                path,
+                read_options=pacsv.ReadOptions(block_size=64 << 20),
+                convert_options=pacsv.ConvertOptions(column_types=types),
+            )
+            _check_columns(path, reader.schema.names, columns)
+            return _guard(path, (b.select(columns) for b in reader), empty_ok=False), None
+    except pa.ArrowInvalid as e:
+        raise InputError(f"{path} cannot be read ({e}); the file is truncated or corrupt: re-download or re-export it") from None
+    raise InputError(f"{path}: unsupported file type; give a .parquet or .csv file")
+
+
+def _guard(path: Path, batches, empty_ok: bool = True):
+    n = 0
+    try:
+        for b in batches:
+            n += b.num_rows
+            yield b
+    except (pa.ArrowInvalid, OSError) as e:
+        raise InputError(f"{path} cannot be read after row {n} ({e}); the file is truncated or corrupt: re-download or re-export it") from None
+    if n == 0 and not empty_ok:
+        raise InputError(f"{path} has no rows; re-download or re-export it")
+
+
+def _check_columns(path: Path, present: list[str], required: list[str]) -> None:
+    missing = [c for c in required if c not in present]
+    if missing:
+        raise InputError(f"{path} lacks column(s) {', '.join(missing)} (it has: {', '.join(present)}); BELKA files need {', '.join(required)}")
+
+
+def fingerprint(path: Path) -> dict:
+    """Size, mtime and a BLAKE2 hash of the first and last MiB: cheap on multi-GB files."""
+    st = path.stat()
+    h = hashlib.blake2b(digest_size=16)
+    with open(path, "rb") as f:
+        h.update(f.read(1 << 20))
+        if st.st_size > 2 << 20:
+            f.seek(-(1 << 20), os.SEEK_END)
+            h.update(f.read())
+    return {"path": str(path.resolve()), "bytes": st.st_size, "mtime_ns": st.st_mtime_ns, "blake2b_head_tail": h.hexdigest()}
+
+
+# ----------------------------------------------------------------------------- checks
+
+
+def _protein_index(path: Path, table: pa.Table) -> np.ndarray:
+    idx = pc.index_in(table["protein_name"], value_set=pa.array(PROTEINS))
+    if idx.null_count:
+        bad = pc.filter(table["id"], idx.is_null())
+        names = pc.unique(pc.filter(table["protein_name"], idx.is_null())).to_pylist()
+        raise InputError(
+            f"{path}: {len(bad)} rows have an unknown protein_name {names[:5]} (ids {preview(bad.to_pylist())}); expected one of {', '.join(PROTEINS)}"
+        )
+    return idx.to_numpy(zero_copy_only=False).astype(np.int8)
+
+
+def _binds(path: Path, table: pa.Table) -> np.ndarray:
+    col = table["binds"]
+    ok_type = pa.types.is_integer(col.type) or pa.types.is_boolean(col.type)
+    if ok_type and col.null_count == 0:
+        values = col.to_numpy(zero_copy_only=False).astype(np.int64)
+        bad = (values != 0) & (values != 1)
+    else:
+        values = None
+        bad = np.ones(len(col), bool)
+        if ok_type:
+            bad = col.is_null().to_numpy(zero_copy_only=False)
+    if bad.any():
+        ids = table["id"].to_numpy(zero_copy_only=False)[bad]
+        raise InputError(f"{path}: {bad.sum()} rows have `binds` other than 0/1 or missing (ids {preview(ids.tolist())}); fix or drop those rows")
+    return values.astype(np.int8)
+
+
+def _encode(path: Path, smiles: pa.Array, ids: np.ndarray, unknown: str) -> tuple[np.ndarray, int, np.ndarray]:
+    """(tokens, unknown-character count, rows dropped by unknown='skip')."""
+    try:
+        tokens, n_unk = encode_arrow(smiles, MAX_LEN, "unk" if unknown in ("unk", "skip") else "error")
+    except EncodeError as e:
+        raise InputError(f"{path}: {e} (ids {preview(ids[e.rows].tolist())}); fix those rows{_unk_hint(str(e))}") from None
+    if n_unk and unknown == "skip":
+        drop = np.flatnonzero((tokens == VOCAB_SIZE).any(axis=1))
+        return tokens, 0, drop
+    return tokens, n_unk, np.zeros(0, np.int64)
+
+
+def _unk_hint(msg: str) -> str:
+    if "outside the dictionary" in msg:
+        return " or prepare with prepare.unknown_chars=unk (map them to an extra code) or =skip (drop them)"
+    return ""
+
+
+# ----------------------------------------------------------------------------- train
+
+
+class _Blocks:
+    """Global building-block dictionary: SMILES → id, in order of first appearance."""
+
+    def __init__(self):
+        self.ids: dict[str, int] = {}
+
+    def lookup(self, arr: pa.Array) -> np.ndarray:
+        enc = pc.dictionary_encode(arr).combine_chunks() if isinstance(arr, pa.ChunkedArray) else pc.dictionary_encode(arr)
+        local = np.array([self.ids.setdefault(s, len(self.ids)) for s in enc.dictionary.to_pylist()], dtype=np.int32)
+        return local[enc.indices.to_numpy(zero_copy_only=False)]
+
+
+def _merge_runs(path: Path, table: pa.Table, blocks: _Blocks, opts: PrepareOptions):
+    """One batch of train rows → molecule-level arrays (consecutive equal SMILES merged)."""
+    n = table.num_rows
+    ids = table["id"].to_numpy(zero_copy_only=False).astype(np.int64)
+    prot = _protein_index(path, table)
+    binds = _binds(path, table)
+    smiles = table["molecule_smiles"]
+    if smiles.null_count:
+        bad = ids[smiles.is_null().to_numpy(zero_copy_only=False)]
+        raise InputError(f"{path}: {len(bad)} rows have no molecule_smiles (ids {preview(bad.tolist())}); fix or drop those rows")
+    new_run = np.ones(n, bool)
+    if n > 1:
+        new_run[1:] = pc.not_equal(smiles.slice(1), smiles.slice(0, n - 1)).to_numpy(zero_copy_only=False)
+    starts = np.flatnonzero(new_run)
+    run = np.cumsum(new_run) - 1
+    code = run * 3 + prot
+    total = np.bincount(code, minlength=len(starts) * 3)
+    pos = np.bincount(code, weights=binds, minlength=len(starts) * 3)
+    conflict = (pos > 0) & (pos < total)
+    if conflict.any():
+        bad_codes = np.flatnonzero(conflict)
+        bad_ids = ids[np.isin(code, bad_codes)]
+        raise InputError(
+            f"{path}: {len(bad_codes)} molecule/protein pairs appear more than once with different `binds` (ids {preview(bad_ids.tolist())}); keep one label per pair"
+        )
+    labels = np.where(total > 0, (pos > 0).astype(np.int8), np.int8(-1)).reshape(-1, 3).astype(np.int8)
+    first = pa.array(starts)
+    tokens, n_unk, drop = _encode(path, smiles.take(first), ids[starts], opts.unknown_chars)
+    bb = np.stack([blocks.lookup(table[c].take(first)) for c in BB_COLUMNS], axis=1)
+    dup_rows = int((total > 1).sum())
+    keep = np.ones(len(starts), bool)
+    keep[drop] = False
+    return tokens[keep], labels[keep], bb[keep], ids[starts][keep], ids[starts][drop], n_unk, dup_rows
+
+
+def _hash_rows(tokens: np.ndarray) -> np.ndarray:
+    """64-bit FNV-style hash of each token row (rows are padded to 144 bytes)."""
+    padded = np.zeros((len(tokens), 144), np.uint8)
+    padded[:, : tokens.shape[1]] = tokens
+    words = padded.view(np.uint64)
+    h = np.full(len(tokens), 0xCBF29CE484222325, np.uint64)
+    with np.errstate(over="ignore"):
+        for k in range(words.shape[1]):
+            h ^= words[:, k]
+            h *= np.uint64(0x100000001B3)
+        h ^= h >> np.uint64(29)
+    return h
+
+
+def _merge_repeats(path: Path, tmp: Path, chunk: int) -> dict:
+    """Merge molecules that appeared in non-consecutive rows; returns counts for the manifest."""
+    tokens = store.load(tmp / "train" / "tokens.npy")
+    n = len(tokens)
+    h = np.concatenate([_hash_rows(np.asarray(tokens[i : i + chunk])) for i in range(0, n, chunk)]) if n else np.zeros(0, np.uint64)
+    order = np.argsort(h, kind="stable")
+    hs = h[order]
+    dup = hs[1:] == hs[:-1]
+    if not dup.any():
+        return {"repeated_molecules_merged": 0}
+    group = np.cumsum(np.concatenate([[True], ~dup])) - 1
+    rep_sorted = order[np.flatnonzero(np.concatenate([[True], ~dup]))][group]
+    rep = np.empty(n, np.int64)
+    rep[order] = rep_sorted
+    members = np.flatnonzero(rep != np.arange(n))
+    if not (np.asarray(tokens[members]) == np.asarray(tokens[rep[members]])).all():
+        raise RuntimeError("token hash collision while merging repeated molecules; please report this file")
+    labels = np.array(store.load(tmp / "train" / "labels.npy"))
+    merged = labels.copy()
+    np.maximum.at(merged, rep[members], labels[members])
+    conflict = ((labels[members] >= 0) & (labels[members] != merged[rep[members]])).any(axis=1)
+    first_ids = store.load(tmp / "train" / "first_row_id.npy")
+    if conflict.any():
+        bad = np.asarray(first_ids[members[conflict]])
+        raise InputError(
+            f"{path}: {conflict.sum()} molecules appear again later with different `binds` for the same protein (first row ids of the repeats {preview(bad.tolist())}); keep one label per molecule and protein"
+        )
+    keep = np.ones(n, bool)
+    keep[members] = False
+    for name, data in [("labels", merged), ("tokens", tokens), ("bb_ids", store.load(tmp / "train" / "bb_ids.npy")), ("first_row_id", first_ids)]:
+        out = store.NpyAppender(tmp / "train" / f"{name}.npy.new", data.dtype, data.shape[1:])
+        for i in range(0, n, chunk):
+            out.append(np.asarray(data[i : i + chunk])[keep[i : i + chunk]])
+        out.close()
+    del tokens, first_ids
+    for name in ("labels", "tokens", "bb_ids", "first_row_id"):
+        os.replace(tmp / "train" / f"{name}.npy.new", tmp / "train" / f"{name}.npy")
+    return {"repeated_molecules_merged": int(len(members))}
+
+
+def _ingest_train(path: Path, tmp: Path, blocks: _Blocks, opts: PrepareOptions) -> dict:
+    batches, total = _open_batches(path, TRAIN_COLUMNS, opts.batch_rows)
+    writers = {
+        "tokens": store.NpyAppender(tmp / "train" / "tokens.npy", np.uint8, (MAX_LEN,)),
+        "labels": store.NpyAppender(tmp / "train" / "labels.npy", np.int8, (3,)),
+        "bb_ids": store.NpyAppender(tmp / "train" / "bb_ids.npy", np.int32, (3,)),
+        "first_row_id": store.NpyAppender(tmp / "train" / "first_row_id.npy", np.int64),
+    }
+    stats = {"rows": 0, "unknown_chars": 0, "duplicate_rows": 0, "skipped_ids": []}
+    bar = _bar(opts.progress, total, f"prepare {path.name}")
+    carry = None
+
+    def flush(table: pa.Table) -> None:
+        tok, lab, bb, fid, skipped, n_unk, dups = _merge_runs(path, table, blocks, opts)
+        for name, arr in zip(writers, (tok, lab, bb, fid)):
+            writers[name].append(arr)
+        stats["unknown_chars"] += n_unk
+        stats["duplicate_rows"] += dups
+        stats["skipped_ids"].extend(skipped.tolist())
+
+    for batch in batches:
+        table = pa.Table.from_batches([batch])
+        if carry is not None:
+            table = pa.concat_tables([carry, table])
+        stats["rows"] += batch.num_rows
+        # the last molecule may continue in the next batch: hold it back
+        s = table["molecule_smiles"]
+        last = s[-1]
+        n = table.num_rows
+        same = pc.equal(s, last).to_numpy(zero_copy_only=False)
+        tail_start = n - int(np.argmin(same[::-1])) if not same.all() else 0
+        if tail_start > 0:
+            flush(table.slice(0, tail_start))
+        carry = table.slice(tail_start)
+        bar.update(batch.num_rows)
+    if carry is not None and carry.num_rows:
+        flush(carry)
+    bar.close()
+    for w in writers.values():
+        w.close()
+    stats.update(_merge_repeats(path, tmp, chunk=max(opts.batch_rows // 3, 1)))
+    return stats
+
+
+# ----------------------------------------------------------------------------- test
+
+
+def _ingest_test(path: Path, solution: Path | None, tmp: Path, blocks: _Blocks, opts: PrepareOptions) -> dict:
+    batches, _ = _open_batches(path, TEST_COLUMNS, opts.batch_rows)
+    table = pa.Table.from_batches(list(batches)).combine_chunks()
+    ids = table["id"].to_numpy(zero_copy_only=False).astype(np.int64)
+    uniq, counts = np.unique(ids, return_counts=True)
+    if (counts > 1).any():
+        raise InputError(f"{path}: {int((counts > 1).sum())} ids appear more than once (ids {preview(uniq[counts > 1].tolist())}); each test id must be unique")
+    prot = _protein_index(path, table)
+    enc = pc.dictionary_encode(table["molecule_smiles"]).combine_chunks()
+    molecule = enc.indices.to_numpy(zero_copy_only=False).astype(np.int32)
+    first = np.full(len(enc.dictionary), -1, np.int64)
+    first[molecule[::-1]] = np.arange(len(molecule))[::-1]
+    unknown = "unk" if opts.unknown_chars == "unk" else "error"
+    tokens, n_unk, _ = _encode(path, enc.dictionary, ids[first], unknown)
+    bb = np.stack([blocks.lookup(table[c].take(pa.array(first))) for c in BB_COLUMNS], axis=1)
+    store.write_npy(tmp / "test" / "tokens.npy", tokens)
+    store.write_npy(tmp / "test" / "bb_ids.npy", bb)
+    rows = {"id": ids, "molecule": molecule, "protein": prot}
+    groups = None
+    if solution is not None:
+        sol_batches, _ = _open_batches(solution, ["id", "binds"], opts.batch_rows)
+        sol = pa.Table.from_batches(list(sol_batches))
+        sol_ids = sol["id"].to_numpy(zero_copy_only=False).astype(np.int64)
+        sol_binds = _binds(solution, sol)
+        names = pq.ParquetFile(solution).schema_arrow.names if solution.suffix == ".parquet" else pacsv.open_csv(solution).schema.names
+        order = np.argsort(sol_ids)
+        pos = np.searchsorted(sol_ids[order], ids).clip(0, len(ids) - 1)
+        missing = sol_ids[order][pos] != ids
+        if missing.any():
+            raise InputError(f"{solution} lacks {missing.sum()} test ids of {path} (ids {preview(ids[missing].tolist())}); give the solution file made with this test file")
+        rows["binds"] = sol_binds[order][pos]
+        if "split_group" in names:
+            grp = pq.read_table(solution, columns=["id", "split_group"]) if solution.suffix == ".parquet" else pacsv.read_csv(solution).select(["id", "split_group"])
+            rows["split_group"] = np.asarray(grp["split_group"].to_numpy(zero_copy_only=False), dtype=object)[order][pos]
+            groups = sorted(set(rows["split_group"]))
+    pq.write_table(pa.table(rows), tmp / "test" / "rows.parquet")
+    return {"rows": len(ids), "molecules": len(tokens), "unknown_chars": n_unk, "split_groups": groups, "has_labels": solution is not None}
+
+
+# ----------------------------------------------------------------------------- entry
+
+
+def prepare(train_file, test_file, out_dir, solution_file=None, options: PrepareOptions = PrepareOptions()) -> Path:
+    """Build the prepared directory at `out_dir` (atomically; see :mod:`belka_lab.data.store`)."""
+    if options.unknown_chars not in ("error", "unk", "skip"):
+        raise InputError(f"prepare.unknown_chars must be error, unk or skip (got {options.unknown_chars!r})")
+    train_file, test_file, out = Path(train_file), Path(test_file), Path(out_dir)
+    solution = Path(solution_file) if solution_file else None
+    t0 = time.time()
+    tmp = store.staging_dir(out)
+    try:
+        blocks = _Blocks()
+        tr = _ingest_train(train_file, tmp, blocks, options)
+        n_train_blocks = len(blocks.ids)
+        te = _ingest_test(test_file, solution, tmp, blocks, options)
+        labels = np.asarray(store.load(tmp / "train" / "labels.npy"))
+        bb_ids = np.asarray(store.load(tmp / "train" / "bb_ids.npy"))
+        fold_s = F.stratified_folds(labels, options.n_stratified_folds, options.stratified_seed)
+        groups = F.building_block_groups(len(blocks.ids), options.n_bb_groups, options.bb_seed)
+        fold_b, mask_b = F.bb_folds(bb_ids, groups)
+        for name, arr in [("fold_stratified", fold_s), ("fold_bb", fold_b), ("bb_group_mask", mask_b)]:
+            store.write_npy(tmp / "train" / f"{name}.npy", arr)
+        smiles = list(blocks.ids)
+        pq.write_table(
+            pa.table({"bb_id": np.arange(len(smiles), dtype=np.int32), "smiles": smiles, "in_train": np.arange(len(smiles)) < n_train_blocks, "group": groups}),
+            tmp / "building_blocks.parquet",
+        )
+        any_unk = tr["unknown_chars"] + te["unknown_chars"] > 0
+        manifest = {
+            "format_version": store.FORMAT_VERSION,
+            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "seconds": round(time.time() - t0, 1),
+            "proteins": list(PROTEINS),
+            "vocab": CHAR_VOCAB,
+            "max_len": MAX_LEN,
+            "vocab_size": VOCAB_SIZE + int(any_unk),
+            "counts": {
+                "train_rows": tr["rows"],
+                "train_molecules": len(labels),
+                "duplicate_rows": tr["duplicate_rows"],
+                "repeated_molecules_merged": tr["repeated_molecules_merged"],
+                "test_rows": te["rows"],
+                "test_molecules": te["molecules"],
+                "building_blocks": len(smiles),
+                "building_blocks_test_only": len(smiles) - n_train_blocks,
+            },
+            "positives": {p: int((labels[:, i] == 1).sum()) for i, p in enumerate(PROTEINS)},
+            "unknown_labels": {p: int((labels[:, i] < 0).sum()) for i, p in enumerate(PROTEINS)},
+            "unknown_chars": {"train": tr["unknown_chars"], "test": te["unknown_chars"]},
+            "skipped": {"count": len(tr["skipped_ids"]), "first_row_ids": tr["skipped_ids"][:1000]},
+            "folds": {
+                "fold_stratified": {"n_folds": options.n_stratified_folds, "sizes": np.bincount(fold_s, minlength=options.n_stratified_folds).tolist()},
+                "fold_bb": {
+                    "n_folds": options.n_bb_groups,
+                    "sizes": np.bincount(fold_b[fold_b >= 0], minlength=options.n_bb_groups).tolist(),
+                    "mixed": int((fold_b < 0).sum()),
+                },
+            },
+            "test": {"split_groups": te["split_groups"], "has_labels": te["has_labels"]},
+            "sources": {"train": fingerprint(train_file), "test": fingerprint(test_file), "solution": fingerprint(solution) if solution else None},
+            "options": asdict(options) | {"progress": None},
+            "versions": _versions(),
+        }
+        store.commit(tmp, out, manifest)
+    except BaseException:
+        import shutil
+
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return out
+
+
+def is_current(out_dir, train_file, test_file, solution_file=None, options: PrepareOptions = PrepareOptions()) -> bool:
+    """True when out_dir holds a complete prepared dataset of these files with these options."""
+    try:
+        m = store.read_manifest(out_dir)
+    except InputError:
+        return False
+    want = {"train": fingerprint(Path(train_file)), "test": fingerprint(Path(test_file)), "solution": fingerprint(Path(solution_file)) if solution_file else None}
+    return m.get("sources") == want and m.get("options") == asdict(options) | {"progress": None}
+
+
+def _versions() -> dict:
+    import numpy
+    import sklearn
+
+    return {"python": sys.version.split()[0], "numpy": numpy.__version__, "pyarrow": pa.__version__, "sklearn": sklearn.__version__, "platform": platform.platform()}
+
+
+def _bar(enabled: bool, total, desc: str):
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=desc, unit="row", unit_scale=True, disable=not enabled, mininterval=1.0)

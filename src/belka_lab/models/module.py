@@ -1,0 +1,111 @@
+"""BelkaModule: the one LightningModule every backbone trains in.
+
+It owns the masked multi-label BCE (unknown labels ignored, optional pos_weight), the
+optimizer and scheduler (partials from config), and the metrics. Validation AP is computed
+once per epoch on the predictions of the whole epoch, gathered from every process.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import lightning as L
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from belka_lab.data.proteins import PROTEINS
+from belka_lab.metrics import molecule_ap
+
+
+def masked_bce(logits: torch.Tensor, labels: torch.Tensor, label_mask: torch.Tensor, pos_weight: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """(sum of BCE over known labels, count of known labels); logits/labels/mask are [B, 3]."""
+    loss = F.binary_cross_entropy_with_logits(logits.float(), labels, reduction="none", pos_weight=pos_weight)
+    mask = label_mask.to(loss.dtype)
+    return (loss * mask).sum(), mask.sum()
+
+
+class BelkaModule(L.LightningModule):
+    def __init__(
+        self,
+        backbone: nn.Module,
+        optimizer: Callable[..., torch.optim.Optimizer],
+        scheduler: Callable | None = None,
+        scheduler_interval: str = "step",
+        pos_weight: list[float] | None = None,
+    ):
+        super().__init__()
+        self.backbone = backbone
+        self.optimizer_factory, self.scheduler_factory = optimizer, scheduler
+        self.scheduler_interval = scheduler_interval
+        self.register_buffer("pos_weight", torch.tensor(pos_weight, dtype=torch.float32) if pos_weight else None, persistent=False)
+        self._outputs: list[dict[str, torch.Tensor]] = []
+        self.val_predictions: dict[str, np.ndarray] | None = None
+        self.predictions: dict[str, np.ndarray] | None = None
+
+    def forward(self, tokens: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        return self.backbone(tokens, mask)
+
+    # ------------------------------------------------------------------ train
+    def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
+        logits = self(batch["tokens"], batch["mask"])
+        total, count = masked_bce(logits, batch["labels"], batch["label_mask"], self.pos_weight)
+        loss = total / count.clamp_min(1.0)
+        self.log("train/loss", loss, on_step=True, on_epoch=True, prog_bar=True, batch_size=len(logits))
+        return loss
+
+    # ------------------------------------------------------------------ eval: accumulate, gather once
+    def _collect(self, batch: dict) -> None:
+        logits = self(batch["tokens"], batch["mask"]).float()
+        out = {"probs": torch.sigmoid(logits), "index": batch["index"]}
+        if "labels" in batch:
+            total, count = masked_bce(logits, batch["labels"], batch["label_mask"] & (batch["index"] >= 0)[:, None])
+            out |= {"labels": batch["labels"], "label_mask": batch["label_mask"], "loss_sum": total[None], "loss_count": count[None]}
+        self._outputs.append(out)
+
+    def _gather(self) -> dict[str, np.ndarray]:
+        cat = {k: torch.cat([o[k] for o in self._outputs]) for k in self._outputs[0]} if self._outputs else {}
+        self._outputs = []
+        if self.trainer is not None and self.trainer.world_size > 1:
+            cat = {k: v.reshape(-1, *v.shape[2:]) for k, v in self.all_gather(cat).items()}
+        arrays = {k: v.detach().cpu().numpy() for k, v in cat.items()}
+        keep = arrays["index"] >= 0
+        for k in ("probs", "index", "labels", "label_mask"):
+            if k in arrays:
+                arrays[k] = arrays[k][keep]
+        return arrays
+
+    def validation_step(self, batch: dict, batch_idx: int) -> None:
+        self._collect(batch)
+
+    def on_validation_epoch_end(self) -> None:
+        if not self._outputs:
+            return
+        out = self._gather()
+        labels = np.where(out["label_mask"], out["labels"], -1).astype(np.int8)
+        ap = molecule_ap(labels, out["probs"])
+        metrics = {"val/loss": float(out["loss_sum"].sum() / max(out["loss_count"].sum(), 1.0))}
+        metrics |= {f"val/ap_{p.lower()}": ap[p] for p in PROTEINS}
+        self.log_dict({k: float(np.nan_to_num(v)) for k, v in metrics.items()})
+        self.log("val/map", float(np.nan_to_num(ap["map"])), prog_bar=True)
+        self.val_predictions = {"index": out["index"], "probs": out["probs"], "labels": labels}
+
+    def predict_step(self, batch: dict, batch_idx: int) -> None:
+        self._collect(batch)
+
+    def on_predict_epoch_end(self) -> None:
+        self.predictions = self._gather() if self._outputs else None
+
+    # ------------------------------------------------------------------ optim
+    def configure_optimizers(self):
+        decay, no_decay = [], []
+        for name, p in self.backbone.named_parameters():
+            if p.requires_grad:
+                (no_decay if p.ndim < 2 or "norm" in name.lower() else decay).append(p)
+        groups = [{"params": decay}, {"params": no_decay, "weight_decay": 0.0}]
+        optimizer = self.optimizer_factory(params=groups)
+        if self.scheduler_factory is None:
+            return optimizer
+        scheduler = self.scheduler_factory(optimizer=optimizer)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": self.scheduler_interval}}

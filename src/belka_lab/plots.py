@@ -1,0 +1,33 @@
+"""PNG plots of a run: precision-recall curves per protein."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from sklearn.metrics import average_precision_score, precision_recall_curve  # noqa: E402
+
+from belka_lab.io import atomic_path  # noqa: E402
+
+
+def pr_curves(curves: dict[str, tuple[np.ndarray, np.ndarray]], title: str, path: str | Path) -> Path:
+    """One PNG; `curves` maps a legend label to (binary labels, scores)."""
+    fig, ax = plt.subplots(figsize=(5.5, 4.5))
+    for label, (y, p) in curves.items():
+        if len(y) == 0 or not (y == 1).any():
+            continue
+        precision, recall, _ = precision_recall_curve(y, p)
+        ap = average_precision_score(y, p)
+        ax.step(recall, precision, where="post", label=f"{label} (AP {ap:.3f}, {int(y.sum())} pos)")
+    ax.set(xlabel="recall", ylabel="precision", title=title, xlim=(0, 1), ylim=(0, 1.02))
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="upper right")
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=110, format="png")
+    plt.close(fig)
+    return Path(path)

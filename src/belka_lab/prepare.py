@@ -1,0 +1,31 @@
+"""`python -m belka_lab.prepare data=belka data.root=/path`: Kaggle files → prepared directory."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import hydra
+from hydra.utils import instantiate
+from omegaconf import DictConfig
+
+from belka_lab.config import CONFIG_DIR
+from belka_lab.data.store import read_manifest
+from belka_lab.errors import EXIT_INPUT_ERROR, InputError
+
+
+@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="prepare")
+def main(cfg: DictConfig) -> None:
+    try:
+        datamodule = instantiate(cfg.data)
+        datamodule.prepare_data()
+        manifest = read_manifest(datamodule.prepared_dir)
+    except InputError as e:
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(EXIT_INPUT_ERROR)
+    print(f"prepared {datamodule.prepared_dir}")
+    print(json.dumps({k: manifest[k] for k in ("counts", "positives", "unknown_labels", "folds", "vocab_size")}, indent=2))
+
+
+if __name__ == "__main__":
+    main()

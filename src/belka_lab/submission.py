@@ -1,0 +1,83 @@
+"""Kaggle submissions: build `id,binds` from molecule predictions, and check a file.
+
+``python -m belka_lab.submission check submission.csv [--test test.parquet]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from belka_lab.errors import EXIT_INPUT_ERROR, InputError, preview
+from belka_lab.io import atomic_path
+
+
+def build(rows: pd.DataFrame, molecule_probs: np.ndarray) -> pd.DataFrame:
+    """rows: the prepared test rows (id, molecule, protein); probs: [n_test_molecules, 3]."""
+    binds = molecule_probs[rows["molecule"].to_numpy(), rows["protein"].to_numpy()]
+    return pd.DataFrame({"id": rows["id"].to_numpy(), "binds": binds.astype(np.float64)})
+
+
+def write(sub: pd.DataFrame, path: str | Path) -> Path:
+    with atomic_path(path) as tmp:
+        sub.to_csv(tmp, index=False, float_format="%.8g")
+    return Path(path)
+
+
+def check(path: str | Path, test_ids: np.ndarray | None = None) -> pd.DataFrame:
+    """Raise InputError unless `path` is a valid submission (for `test_ids`, when given)."""
+    path = Path(path)
+    if not path.exists() or path.stat().st_size == 0:
+        raise InputError(f"{path} is missing or empty; write the submission again")
+    with open(path) as f:
+        header = f.readline().strip()
+    if header != "id,binds":
+        raise InputError(f"{path}: header is {header!r}, Kaggle expects 'id,binds'")
+    try:
+        sub = pd.read_csv(path, dtype={"id": "int64"})
+    except (ValueError, pd.errors.ParserError) as e:
+        raise InputError(f"{path} cannot be parsed as id,binds rows ({e}); write the submission again") from None
+    binds = pd.to_numeric(sub["binds"], errors="coerce").to_numpy()
+    bad = ~np.isfinite(binds) | (binds < 0) | (binds > 1)
+    if bad.any():
+        raise InputError(f"{path}: {bad.sum()} rows have `binds` that is not a probability in [0, 1] (ids {preview(sub['id'][bad].tolist())}); fix the predictions")
+    ids = sub["id"].to_numpy()
+    dup = pd.Series(ids).duplicated()
+    if dup.any():
+        raise InputError(f"{path}: {dup.sum()} ids appear more than once (ids {preview(ids[dup.to_numpy()].tolist())}); each test id must appear once")
+    if test_ids is not None:
+        missing = np.setdiff1d(test_ids, ids)
+        extra = np.setdiff1d(ids, test_ids)
+        if len(missing):
+            raise InputError(f"{path}: {len(missing)} test ids are missing (ids {preview(missing.tolist())}); predict every row of the test file")
+        if len(extra):
+            raise InputError(f"{path}: {len(extra)} ids are not in the test file (ids {preview(extra.tolist())}); predict the test file you submit to")
+    return sub
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m belka_lab.submission", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    c = sub.add_parser("check", help="validate a submission file")
+    c.add_argument("file")
+    c.add_argument("--test", help="test.parquet/.csv whose ids the submission must cover exactly")
+    args = parser.parse_args(argv)
+    try:
+        test_ids = None
+        if args.test:
+            test = Path(args.test)
+            test_ids = (pd.read_parquet(test, columns=["id"]) if test.suffix == ".parquet" else pd.read_csv(test, usecols=["id"]))["id"].to_numpy()
+        s = check(args.file, test_ids)
+    except InputError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return EXIT_INPUT_ERROR
+    print(f"{args.file}: {len(s)} rows, ids unique, binds in [0, 1]" + (", covers the test file exactly" if args.test else ""))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,72 @@
+"""`python -m belka_lab`: compose → instantiate → fit → predict → write the run's outputs."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import hydra
+import lightning as L
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+
+from belka_lab import outputs
+from belka_lab.config import CONFIG_DIR
+from belka_lab.errors import EXIT_INPUT_ERROR, InputError
+
+
+def train(cfg: DictConfig) -> dict:
+    """Train one model on one fold and write predictions, submission, results and plots."""
+    L.seed_everything(cfg.seed, workers=True)
+    t0 = time.time()
+    datamodule = instantiate(cfg.data)
+    model = instantiate(cfg.model)
+    callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c is not None]
+    loggers = [instantiate(c) for c in (cfg.get("logger") or {}).values() if c is not None]
+    trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+
+    datamodule.prepare_data()
+    datamodule.setup("fit")
+    vocab = getattr(model.backbone, "vocab_size", None)
+    if vocab is not None and datamodule.store.vocab_size > vocab:
+        raise InputError(
+            f"{datamodule.prepared_dir} uses {datamodule.store.vocab_size} token codes but the model embeds {vocab}; set model.backbone.vocab_size={datamodule.store.vocab_size}"
+        )
+    trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+    fit_seconds = time.time() - t0
+    if not cfg.get("predict", True) or trainer.sanity_checking or trainer.fast_dev_run:
+        return {"fit_seconds": fit_seconds}
+
+    ckpt = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else None
+    ckpt = ckpt or None
+    predictions = {}
+    for part in ("val", "test"):
+        datamodule.predict_on = part
+        trainer.predict(model, datamodule=datamodule, ckpt_path=ckpt, return_predictions=False)
+        predictions[part] = model.predictions
+    val, test = predictions["val"], predictions["test"]
+    if not trainer.is_global_zero:
+        return {}
+    store = datamodule.store
+    val_df = outputs.val_frame(val["index"], val["probs"], store.train("labels")[val["index"]], datamodule.fold)
+    test_df = outputs.test_frame(test["index"], test["probs"], int(store.manifest["counts"]["test_molecules"]))
+    run_dir = Path(cfg.paths.output_dir)
+    extra = {"checkpoint": ckpt, "fit_seconds": round(fit_seconds, 1), "seconds": round(time.time() - t0, 1)}
+    table = outputs.write_run(run_dir, val_df, test_df, store.test_rows(), datamodule.fold_column, datamodule.fold, extra)
+    print(f"\nResults ({run_dir}):\n{outputs.format_table(table)}\n")
+    return {"val_map": float(table.query("set == 'val' and protein == 'mean'")["ap"].iloc[0]), **extra}
+
+
+@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="train")
+def main(cfg: DictConfig) -> float | None:
+    try:
+        result = train(cfg)
+    except InputError as e:
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(EXIT_INPUT_ERROR)
+    return result.get("val_map")
+
+
+if __name__ == "__main__":
+    main()
