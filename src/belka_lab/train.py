@@ -14,10 +14,12 @@ from omegaconf import DictConfig, OmegaConf
 from belka_lab import outputs
 from belka_lab.config import CONFIG_DIR
 from belka_lab.errors import EXIT_INPUT_ERROR, InputError
+from belka_lab.runtime import set_malloc_top_pad
 
 
 def train(cfg: DictConfig) -> dict:
     """Train one model on one fold and write predictions, submission, results and plots."""
+    set_malloc_top_pad(int(cfg.get("malloc_top_pad_mb", 0)) << 20)
     L.seed_everything(cfg.seed, workers=True)
     t0 = time.time()
     datamodule = instantiate(cfg.data)

@@ -19,16 +19,25 @@ from belka_lab.errors import InputError
 
 
 def stratified_folds(labels: np.ndarray, n_splits: int = 15, seed: int = 42) -> np.ndarray:
-    """int8 fold per molecule; unknown labels (-1) count as not binding."""
+    """int8 fold per molecule; unknown labels (-1) count as not binding.
+
+    Data too small to stratify (every label-sum class rarer than n_splits) falls back to
+    shuffled KFold, and fewer molecules than folds to a seeded round-robin.
+    """
     import warnings
 
-    from sklearn.model_selection import StratifiedKFold
+    from sklearn.model_selection import KFold, StratifiedKFold
 
     y = np.clip(labels, 0, 1).sum(axis=1)
     fold = np.full(len(y), -1, dtype=np.int8)
-    with warnings.catch_warnings():  # tiny data: a label-sum class rarer than n_splits is fine
+    if len(y) < n_splits:
+        fold[np.random.default_rng(seed).permutation(len(y))] = np.arange(len(y)) % n_splits
+        return fold
+    counts = np.bincount(y)
+    splitter = StratifiedKFold(n_splits, shuffle=True, random_state=seed) if counts.max() >= n_splits else KFold(n_splits, shuffle=True, random_state=seed)
+    with warnings.catch_warnings():  # a label-sum class rarer than n_splits is fine
         warnings.simplefilter("ignore", UserWarning)
-        for k, (_, val) in enumerate(StratifiedKFold(n_splits, shuffle=True, random_state=seed).split(np.zeros(len(y)), y)):
+        for k, (_, val) in enumerate(splitter.split(np.zeros(len(y)), y)):
             fold[val] = k
     return fold
 

@@ -242,10 +242,12 @@ def _merge_repeats(path: Path, tmp: Path, chunk: int) -> dict:
     labels = np.array(store.load(tmp / "train" / "labels.npy"))
     merged = labels.copy()
     np.maximum.at(merged, rep[members], labels[members])
-    conflict = ((labels[members] >= 0) & (labels[members] != merged[rep[members]])).any(axis=1)
+    lowest = np.where(labels < 0, 2, labels).astype(np.int8)
+    np.minimum.at(lowest, rep[members], lowest[members])
+    conflict = ((merged >= 0) & (lowest <= 1) & (merged != lowest)).any(axis=1)
     first_ids = store.load(tmp / "train" / "first_row_id.npy")
     if conflict.any():
-        bad = np.asarray(first_ids[members[conflict]])
+        bad = np.asarray(first_ids[members[conflict[rep[members]]]])
         raise InputError(
             f"{path}: {conflict.sum()} molecules appear again later with different `binds` for the same protein (first row ids of the repeats {preview(bad.tolist())}); keep one label per molecule and protein"
         )

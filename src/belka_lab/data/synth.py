@@ -109,6 +109,7 @@ class SynthConfig:
     holdout_fraction: float = 0.2
     rates: tuple[float, float, float] = DEFAULT_RATES
     signal: float = 2.0
+    block_effect: float = 1.0  # per-block effect not visible in structure: memorised on seen blocks only
     noise: float = 1.0
     chunk_molecules: int = 1_000_000
 
@@ -179,9 +180,9 @@ def build_library(cfg: SynthConfig) -> Library:
 
     w1, w2, w3 = sparse_weights(), sparse_weights(), sparse_weights()
     wi2, wi3 = sparse_weights(), sparse_weights()
-    s1 = f1 @ w1 + rng.normal(0, 0.5, (len(aa), n_p))
-    s2 = fa @ w2 + rng.normal(0, 0.5, (len(am), n_p))
-    s3 = fa @ w3 + rng.normal(0, 0.5, (len(am), n_p))
+    s1 = f1 @ w1 + rng.normal(0, cfg.block_effect, (len(aa), n_p))
+    s2 = fa @ w2 + rng.normal(0, cfg.block_effect, (len(am), n_p))
+    s3 = fa @ w3 + rng.normal(0, cfg.block_effect, (len(am), n_p))
     return Library(
         bb1_mol=np.array(bb1_mol, dtype=object), bb1_smiles=np.array(bb1_smiles, dtype=object),
         amine_mol=np.array(am, dtype=object), amine_smiles=np.array(amine_smiles, dtype=object),

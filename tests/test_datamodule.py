@@ -1,0 +1,66 @@
+import numpy as np
+import pytest
+import torch
+
+from belka_lab.data.batches import OrderedBatches, ShuffledBatches
+from belka_lab.data.datamodule import BelkaDataModule
+from belka_lab.data.folds import StratifiedSplit
+
+
+@pytest.fixture
+def datamodule(tiny_library, tiny_prepared):
+    dm = BelkaDataModule(
+        prepared_dir=str(tiny_prepared), train_file=str(tiny_library / "train.parquet"), test_file=str(tiny_library / "test.parquet"),
+        split=StratifiedSplit(), fold=2, batch_size=64, eval_batch_size=100,
+    )  # fmt: skip
+    dm.setup("fit")
+    return dm
+
+
+def test_batches_have_the_contract_shapes_and_dtypes(datamodule):
+    raw = next(iter(datamodule.train_dataloader()))
+    assert raw["tokens"].dtype == torch.uint8 and raw["labels"].dtype == torch.int8  # compact on the wire
+    batch = datamodule.on_after_batch_transfer(raw, 0)
+    assert batch["tokens"].shape == (64, 142) and batch["tokens"].dtype == torch.long
+    assert batch["mask"].dtype == torch.bool and torch.equal(batch["mask"], batch["tokens"] != 0)
+    assert batch["labels"].shape == (64, 3) and batch["labels"].dtype == torch.float32
+    assert batch["label_mask"].dtype == torch.bool
+    assert batch["index"].dtype == torch.int64
+    labels = datamodule.store.train("labels")[batch["index"].numpy()]
+    assert np.array_equal(batch["labels"].numpy(), labels.clip(0))
+
+
+def test_training_batches_are_full_and_drop_the_remainder(datamodule):
+    sizes = [len(b["index"]) for b in datamodule.train_dataloader()]
+    assert set(sizes) == {64} and len(sizes) == len(datamodule.train_idx) // 64
+    seen = np.concatenate([b["index"].numpy() for b in datamodule.train_dataloader()])
+    assert len(np.unique(seen)) == len(seen) and np.isin(seen, datamodule.train_idx).all()
+
+
+def test_validation_covers_each_validation_molecule_once_with_fixed_shapes(datamodule):
+    batches = list(datamodule.val_dataloader())
+    assert {len(b["index"]) for b in batches} == {100}
+    idx = np.concatenate([b["index"].numpy() for b in batches])
+    assert np.array_equal(np.sort(idx[idx >= 0]), datamodule.val_idx)
+    assert (idx[len(datamodule.val_idx):] == -1).all()
+
+
+def test_shuffle_changes_with_epoch_and_repeats_with_seed():
+    a = ShuffledBatches(np.arange(1000), 100, seed=1)
+    first = [b.copy() for b in a]
+    a.set_epoch(1)
+    second = [b.copy() for b in a]
+    a.set_epoch(0)
+    assert all(np.array_equal(x, y) for x, y in zip(first, a))
+    assert not all(np.array_equal(x, y) for x, y in zip(first, second))
+
+
+def test_processes_get_disjoint_equal_shares():
+    idx = np.arange(1003)
+    train = [np.concatenate(list(ShuffledBatches(idx, 50, seed=0, rank=r, world_size=3))) for r in range(3)]
+    assert len({len(t) for t in train}) == 1
+    assert len(np.unique(np.concatenate(train))) == sum(len(t) for t in train)
+    val = [np.concatenate(list(OrderedBatches(idx, 64, rank=r, world_size=3))) for r in range(3)]
+    assert len({len(v) for v in val}) == 1
+    allv = np.concatenate(val)
+    assert np.array_equal(np.sort(allv[allv >= 0]), idx)

@@ -1,0 +1,246 @@
+import json
+import os
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from conftest import MOL_A, MOL_B, MOL_C, full_rows, kaggle_rows, write_test_file
+
+from belka_lab.data.folds import BuildingBlockSplit, StratifiedSplit
+from belka_lab.data.ingest import PrepareOptions, is_current, prepare
+from belka_lab.data.store import PreparedDataset
+from belka_lab.errors import InputError
+
+OPTS = PrepareOptions(batch_rows=4, progress=False, n_stratified_folds=2, n_bb_groups=2)
+
+
+def _prepare(tmp_path, rows, test_molecules=(MOL_A,), opts=OPTS, **kw):
+    train = tmp_path / "train.parquet"
+    table = rows if isinstance(rows, pa.Table) else kaggle_rows(rows)
+    pq.write_table(table, train, row_group_size=5)
+    test = write_test_file(tmp_path / "test.parquet", list(test_molecules))
+    return prepare(train, test, tmp_path / "prepared", options=opts, **kw)
+
+
+def _leftovers(tmp_path):
+    return sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".") or p.name == "prepared")
+
+
+# ---------------------------------------------------------------- merging
+
+
+def test_three_protein_rows_become_one_molecule_row(tmp_path):
+    out = _prepare(tmp_path, full_rows(0, [MOL_A, MOL_B], [(1, 0, 0), (0, 1, 1)]))
+    d = PreparedDataset(out)
+    assert d.train("labels").tolist() == [[1, 0, 0], [0, 1, 1]]
+    assert d.train("tokens").shape == (2, 142)
+    assert d.train("first_row_id").tolist() == [0, 3]
+    assert (d.manifest["counts"]["train_rows"], d.manifest["counts"]["train_molecules"]) == (6, 2)
+
+
+def test_a_molecule_seen_with_some_proteins_gets_minus_one_for_the_others(tmp_path):
+    rows = [(0, MOL_A, "BRD4", 1), (1, MOL_A, "sEH", 0), (2, MOL_B, "HSA", 1)]
+    d = PreparedDataset(_prepare(tmp_path, rows))
+    assert d.train("labels").tolist() == [[1, -1, 0], [-1, 1, -1]]
+    assert d.manifest["unknown_labels"] == {"BRD4": 1, "HSA": 1, "sEH": 1}
+
+
+def test_molecules_split_across_batches_and_repeated_later_are_merged(tmp_path):
+    # batch_rows=4 splits MOL_B's rows across batches; MOL_A comes back at the end
+    rows = [(0, MOL_A, "BRD4", 1), (1, MOL_B, "BRD4", 0), (2, MOL_B, "HSA", 0), (3, MOL_B, "sEH", 1), (4, MOL_B, "sEH", 1), (5, MOL_C, "HSA", 1), (6, MOL_A, "HSA", 0)]
+    d = PreparedDataset(_prepare(tmp_path, rows))
+    assert d.train("labels").tolist() == [[1, 0, -1], [0, 0, 1], [-1, 1, -1]]
+    assert d.manifest["counts"]["repeated_molecules_merged"] == 1
+    assert d.manifest["counts"]["duplicate_rows"] == 1
+
+
+def test_csv_input_gives_the_same_arrays_as_parquet(tmp_path):
+    rows = full_rows(0, [MOL_A, MOL_B, MOL_C], [(1, 0, 0), (0, 1, 1), (0, 0, 0)])
+    a = PreparedDataset(_prepare(tmp_path, rows))
+    (tmp_path / "csv").mkdir()
+    table = kaggle_rows(rows)
+    import pyarrow.csv as pacsv
+
+    pacsv.write_csv(table, tmp_path / "csv" / "train.csv")
+    test = write_test_file(tmp_path / "csv" / "test.parquet", [MOL_A])
+    b = PreparedDataset(prepare(tmp_path / "csv" / "train.csv", test, tmp_path / "csv" / "prepared", options=OPTS))
+    for name in ("tokens", "labels", "bb_ids", "fold_stratified", "fold_bb"):
+        assert np.array_equal(a.train(name), b.train(name)), name
+
+
+def test_test_rows_map_ids_to_molecule_and_protein(tmp_path):
+    d = PreparedDataset(_prepare(tmp_path, full_rows(0, [MOL_A], [(0, 0, 0)]), test_molecules=[MOL_B, MOL_C]))
+    rows = d.test_rows()
+    assert rows["id"].tolist() == [1000, 1001, 1002, 1003]
+    assert rows["molecule"].tolist() == [0, 0, 1, 1]
+    assert rows["protein"].tolist() == [0, 2, 0, 2]
+    assert d.test("tokens").shape == (2, 142)
+    assert d.manifest["counts"]["building_blocks"] == 3
+
+
+def test_prepared_synthetic_library_keeps_labels_and_split_groups(tiny_library, tiny_prepared):
+    d = PreparedDataset(tiny_prepared)
+    raw = pq.read_table(tiny_library / "train.parquet", columns=["binds"])["binds"].to_numpy().reshape(-1, 3)
+    assert np.array_equal(d.train("labels"), raw)
+    rows = d.test_rows()
+    assert set(rows["split_group"]) == {"share", "non_share", "other_core"}
+    sol = pq.read_table(tiny_library / "test_solution.parquet").to_pandas().set_index("id")
+    assert (rows.set_index("id")["binds"] == sol.loc[rows["id"], "binds"]).all()
+
+
+def test_reprepare_is_skipped_only_when_sources_and_options_match(tiny_library, tiny_prepared):
+    args = (tiny_prepared, tiny_library / "train.parquet", tiny_library / "test.parquet", tiny_library / "test_solution.parquet")
+    assert is_current(*args, PrepareOptions(batch_rows=1000, n_bb_groups=3, progress=False))
+    assert not is_current(*args, PrepareOptions(batch_rows=1000, n_bb_groups=4, progress=False))
+
+
+# ---------------------------------------------------------------- folds
+
+
+def test_stratified_folds_balance_every_label_sum_class(tiny_prepared):
+    d = PreparedDataset(tiny_prepared)
+    fold = np.asarray(d.train("fold_stratified"))
+    y = np.asarray(d.train("labels")).clip(0).sum(axis=1)
+    assert set(fold) == set(range(15))
+    for c in np.unique(y):
+        counts = np.bincount(fold[y == c], minlength=15)
+        assert counts.max() - counts.min() <= 1
+
+
+def test_stratified_folds_match_sklearn_stratified_kfold_15_seed_42(tiny_prepared):
+    from sklearn.model_selection import StratifiedKFold
+
+    d = PreparedDataset(tiny_prepared)
+    y = np.asarray(d.train("labels")).clip(0).sum(axis=1)
+    _, first_val = next(StratifiedKFold(15, shuffle=True, random_state=42).split(np.zeros(len(y)), y))
+    assert np.array_equal(np.flatnonzero(np.asarray(d.train("fold_stratified")) == 0), first_val)
+
+
+def test_no_building_block_is_on_both_sides_of_a_fold_bb_split(tiny_prepared):
+    d = PreparedDataset(tiny_prepared)
+    bb = np.asarray(d.train("bb_ids"))
+    for fold in range(3):
+        train_idx, val_idx = BuildingBlockSplit().indices(d, fold)
+        assert len(val_idx) > 0 and len(train_idx) > 0
+        assert not set(bb[train_idx].ravel()) & set(bb[val_idx].ravel())
+    with pytest.raises(InputError, match="fold=3 does not exist"):
+        BuildingBlockSplit().indices(d, 3)
+
+
+def test_stratified_split_covers_every_molecule_once(tiny_prepared):
+    d = PreparedDataset(tiny_prepared)
+    train_idx, val_idx = StratifiedSplit().indices(d, 4)
+    assert np.array_equal(np.sort(np.concatenate([train_idx, val_idx])), np.arange(d.n_train))
+
+
+# ---------------------------------------------------------------- bad input
+
+
+def _assert_fails(tmp_path, rows, match, **kw):
+    with pytest.raises(InputError, match=match) as e:
+        _prepare(tmp_path, rows, **kw)
+    assert "train.parquet" in str(e.value) or "test.parquet" in str(e.value)
+    assert _leftovers(tmp_path) == [], "an interrupted prepare must leave nothing behind"
+    return str(e.value)
+
+
+def test_character_outside_the_dictionary_names_the_id(tmp_path):
+    rows = full_rows(0, [MOL_A, "CC[Na]"], [(0, 0, 0), (0, 0, 0)])
+    msg = _assert_fails(tmp_path, rows, "outside the dictionary")
+    assert "ids 3" in msg and "unknown_chars=unk" in msg
+
+
+def test_unknown_characters_can_be_skipped_and_are_reported(tmp_path):
+    rows = full_rows(0, [MOL_A, "CC[Na]", MOL_B], [(0, 0, 0), (0, 0, 0), (1, 0, 0)])
+    d = PreparedDataset(_prepare(tmp_path, rows, opts=PrepareOptions(batch_rows=4, progress=False, n_stratified_folds=2, n_bb_groups=2, unknown_chars="skip")))
+    assert d.n_train == 2 and d.manifest["skipped"] == {"count": 1, "first_row_ids": [3]}
+
+
+def test_unknown_characters_can_be_mapped_to_an_extra_code(tmp_path):
+    rows = full_rows(0, [MOL_A, "CC[Na]"], [(0, 0, 0), (0, 0, 0)])
+    d = PreparedDataset(_prepare(tmp_path, rows, opts=PrepareOptions(batch_rows=4, progress=False, n_stratified_folds=2, n_bb_groups=2, unknown_chars="unk")))
+    assert d.vocab_size == 38 and d.manifest["unknown_chars"]["train"] == 1
+
+
+def test_smiles_longer_than_142_names_the_id(tmp_path):
+    msg = _assert_fails(tmp_path, full_rows(10, [MOL_A, "C" * 150], [(0, 0, 0), (0, 0, 0)]), "longer than 142")
+    assert "ids 13" in msg
+
+
+def test_missing_column_is_named(tmp_path):
+    table = kaggle_rows(full_rows(0, [MOL_A], [(0, 0, 0)])).rename_columns(["id", "buildingblock1_smiles", "buildingblock2_smiles", "buildingblock3_smiles", "molecule_smile", "protein_name", "binds"])
+    _assert_fails(tmp_path, table, "lacks column.*molecule_smiles")
+
+
+def test_unknown_protein_is_named(tmp_path):
+    msg = _assert_fails(tmp_path, [(0, MOL_A, "BRD4", 0), (1, MOL_A, "EPHX2", 0)], "unknown protein_name")
+    assert "EPHX2" in msg and "ids 1" in msg
+
+
+@pytest.mark.parametrize("binds", [[0, 2, 0], [0, None, 1]])
+def test_labels_other_than_zero_or_one_are_named(tmp_path, binds):
+    rows = [(i, MOL_A, p, b) for i, (p, b) in enumerate(zip(("BRD4", "HSA", "sEH"), binds))]
+    msg = _assert_fails(tmp_path, rows, "other than 0/1 or missing")
+    assert "ids 1" in msg
+
+
+def test_conflicting_labels_for_the_same_molecule_and_protein_are_named(tmp_path):
+    msg = _assert_fails(tmp_path, [(0, MOL_A, "BRD4", 0), (1, MOL_A, "BRD4", 1)], "different `binds`")
+    assert "0, 1" in msg
+
+
+def test_conflicting_labels_in_non_consecutive_rows_are_named(tmp_path):
+    rows = [(0, MOL_A, "BRD4", 0), (1, MOL_B, "BRD4", 0), (2, MOL_C, "BRD4", 0), (3, MOL_B, "HSA", 1), (4, MOL_A, "BRD4", 1)]
+    msg = _assert_fails(tmp_path, rows, "appear again later with different `binds`")
+    assert "4" in msg
+
+
+def test_empty_file_is_reported(tmp_path):
+    (tmp_path / "train.parquet").write_bytes(b"")
+    test = write_test_file(tmp_path / "test.parquet", [MOL_A])
+    with pytest.raises(InputError, match="train.parquet is empty"):
+        prepare(tmp_path / "train.parquet", test, tmp_path / "prepared", options=OPTS)
+    assert not (tmp_path / "prepared").exists()
+
+
+def test_truncated_parquet_is_reported(tmp_path):
+    pq.write_table(kaggle_rows(full_rows(0, [MOL_A, MOL_B] * 50, [(0, 0, 0)] * 100)), tmp_path / "full.parquet")
+    data = (tmp_path / "full.parquet").read_bytes()
+    (tmp_path / "train.parquet").write_bytes(data[: len(data) // 2])
+    test = write_test_file(tmp_path / "test.parquet", [MOL_A])
+    with pytest.raises(InputError, match="train.parquet cannot be read.*truncated or corrupt"):
+        prepare(tmp_path / "train.parquet", test, tmp_path / "prepared", options=OPTS)
+    assert not (tmp_path / "prepared").exists()
+
+
+def test_csv_with_a_broken_quote_is_reported(tmp_path):
+    header = "id,buildingblock1_smiles,buildingblock2_smiles,buildingblock3_smiles,molecule_smiles,protein_name,binds\n"
+    good = f"0,A,B,C,{MOL_A},BRD4,0\n"
+    (tmp_path / "train.csv").write_text(header + good + f'1,A,B,C,"{MOL_A},HSA,0\n' + good * 3)
+    test = write_test_file(tmp_path / "test.parquet", [MOL_A])
+    with pytest.raises(InputError, match="train.csv cannot be read"):
+        prepare(tmp_path / "train.csv", test, tmp_path / "prepared", options=OPTS)
+
+
+def test_duplicated_test_ids_are_named(tmp_path):
+    pq.write_table(kaggle_rows(full_rows(0, [MOL_A], [(0, 0, 0)])), tmp_path / "train.parquet")
+    pq.write_table(kaggle_rows([(7, MOL_A, "BRD4", 0), (7, MOL_B, "HSA", 0)]).drop(["binds"]), tmp_path / "test.parquet")
+    with pytest.raises(InputError, match="test.parquet: 1 ids appear more than once.*ids 7"):
+        prepare(tmp_path / "train.parquet", tmp_path / "test.parquet", tmp_path / "prepared", options=OPTS)
+    assert _leftovers(tmp_path) == []
+
+
+def test_a_directory_without_manifest_is_refused(tmp_path, tiny_prepared):
+    import shutil
+
+    broken = tmp_path / "prepared"
+    shutil.copytree(tiny_prepared, broken)
+    os.remove(broken / "manifest.json")
+    with pytest.raises(InputError, match="not a complete prepared dataset"):
+        PreparedDataset(broken)
+    shutil.copy(tiny_prepared / "manifest.json", broken / "manifest.json")
+    m = json.loads((broken / "manifest.json").read_text()) | {"format_version": 0}
+    (broken / "manifest.json").write_text(json.dumps(m))
+    with pytest.raises(InputError, match="format version 0"):
+        PreparedDataset(broken)

@@ -1,0 +1,91 @@
+import json
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+from rdkit import Chem
+
+from belka_lab.data.encode import CHAR_VOCAB
+from belka_lab.data.synth import SynthConfig, generate
+
+TRIAZINE = Chem.MolFromSmarts("c1ncncn1")
+
+
+def test_files_have_the_kaggle_schema(tiny_library):
+    train = pq.read_schema(tiny_library / "train.parquet")
+    test = pq.read_schema(tiny_library / "test.parquet")
+    cols = ["id", "buildingblock1_smiles", "buildingblock2_smiles", "buildingblock3_smiles", "molecule_smiles", "protein_name"]
+    assert train.names == cols + ["binds"]
+    assert test.names == cols
+    assert pq.read_schema(tiny_library / "test_solution.parquet").names == ["id", "binds", "split_group"]
+
+
+def test_train_rows_come_in_brd4_hsa_seh_triples(tiny_library):
+    t = pq.read_table(tiny_library / "train.parquet").to_pandas()
+    assert len(t) == 3 * 3000
+    assert (t["protein_name"].to_numpy().reshape(-1, 3) == ["BRD4", "HSA", "sEH"]).all()
+    assert (t["molecule_smiles"].to_numpy().reshape(-1, 3) == t["molecule_smiles"].to_numpy().reshape(-1, 3)[:, :1]).all()
+    assert t["id"].is_unique and t["molecule_smiles"].nunique() == 3000
+
+
+def test_every_molecule_parses_fits_the_dictionary_and_looks_like_belka(tiny_library):
+    train = pq.read_table(tiny_library / "train.parquet").to_pandas()
+    test = pq.read_table(tiny_library / "test.parquet").to_pandas()
+    allowed = set(CHAR_VOCAB)
+    for smi in set(train["molecule_smiles"]) | set(test["molecule_smiles"]):
+        assert len(smi) <= 142 and set(smi) <= allowed, smi
+        assert smi.count("[Dy]") == 1 and "C(=O)N[Dy]" in smi
+        assert Chem.MolFromSmiles(smi) is not None, smi
+    for smi in set(train["buildingblock1_smiles"]):
+        mol = Chem.MolFromSmiles(smi)
+        assert mol.HasSubstructMatch(Chem.MolFromSmarts("O=C(N)OCC1c2ccccc2-c2ccccc21")), smi  # Fmoc carbamate
+        assert mol.HasSubstructMatch(Chem.MolFromSmarts("C(=O)[OX2H1]")), smi
+    for smi in set(train["buildingblock2_smiles"]) | set(train["buildingblock3_smiles"]):
+        assert Chem.MolFromSmiles(smi).HasSubstructMatch(Chem.MolFromSmarts("[NX3;H2]")), smi
+
+
+def test_test_set_has_three_groups_like_belka(tiny_library):
+    train = pq.read_table(tiny_library / "train.parquet").to_pandas()
+    test = pq.read_table(tiny_library / "test.parquet").to_pandas().merge(pq.read_table(tiny_library / "test_solution.parquet").to_pandas(), on="id")
+    assert set(test["split_group"]) == {"share", "non_share", "other_core"}
+    train_blocks = set(train[[f"buildingblock{i}_smiles" for i in (1, 2, 3)]].to_numpy().ravel())
+    assert not set(test["molecule_smiles"]) & set(train["molecule_smiles"])
+    for group, frame in test.groupby("split_group"):
+        blocks = frame[[f"buildingblock{i}_smiles" for i in (1, 2, 3)]].to_numpy()
+        cores = [Chem.MolFromSmiles(s).HasSubstructMatch(TRIAZINE) for s in frame["molecule_smiles"].unique()]
+        if group == "share":
+            assert set(blocks.ravel()) <= train_blocks and all(cores)
+        elif group == "non_share":
+            assert not set(blocks.ravel()) & train_blocks and all(cores)
+        else:
+            assert not any(cores)
+    # not every other_core molecule is paired with all three proteins
+    pairs = test[test["split_group"] == "other_core"].groupby("molecule_smiles").size()
+    assert (pairs < 3).any() and (pairs >= 1).all()
+
+
+def test_positive_rates_match_belka(tmp_path):
+    out = generate(tmp_path / "lib", SynthConfig(n_train=50000, n_test=300, seed=5), progress=False)
+    rates = json.loads((out / "synth.json").read_text())["train_positive_rate"]
+    assert rates == pytest.approx({"BRD4": 0.0046, "HSA": 0.0041, "sEH": 0.0074}, abs=2e-4)
+    binds = pq.read_table(out / "train.parquet", columns=["binds"])["binds"].to_numpy().reshape(-1, 3)
+    assert np.allclose(binds.mean(axis=0), [0.0046, 0.0041, 0.0074], atol=2e-4)
+
+
+def test_same_seed_same_files_other_seed_other_files(tmp_path):
+    cfg = SynthConfig(n_train=2000, n_test=300, seed=11, n_bb1=50, n_amines=100)
+    a = pq.read_table(generate(tmp_path / "a", cfg, progress=False) / "train.parquet")
+    b = pq.read_table(generate(tmp_path / "b", cfg, progress=False) / "train.parquet")
+    c = pq.read_table(generate(tmp_path / "c", SynthConfig(**{**cfg.__dict__, "seed": 12}), progress=False) / "train.parquet")
+    assert a.equals(b)
+    assert not a.equals(c)
+
+
+def test_existing_directory_is_reused_only_for_the_same_settings(tmp_path, tiny_library):
+    cfg = SynthConfig(n_train=1000, n_test=300, seed=2, n_bb1=50, n_amines=100)
+    out = generate(tmp_path / "lib", cfg, progress=False)
+    mtime = (out / "train.parquet").stat().st_mtime_ns
+    assert generate(tmp_path / "lib", cfg, progress=False) == out
+    assert (out / "train.parquet").stat().st_mtime_ns == mtime
+    with pytest.raises(FileExistsError):
+        generate(tmp_path / "lib", SynthConfig(n_train=1001, n_test=300, seed=2, n_bb1=50, n_amines=100), progress=False)
