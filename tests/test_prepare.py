@@ -244,3 +244,60 @@ def test_a_directory_without_manifest_is_refused(tmp_path, tiny_prepared):
     (broken / "manifest.json").write_text(json.dumps(m))
     with pytest.raises(InputError, match="format version 0"):
         PreparedDataset(broken)
+
+
+# ---------------------------------------------------------------- interruption and the command line
+
+
+def test_prepare_killed_midway_leaves_nothing_complete_and_a_rerun_matches(tmp_path, rich_library):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "prepared"
+    code = (
+        "from belka_lab.data.ingest import prepare, PrepareOptions; "
+        f"prepare({str(rich_library / 'train.parquet')!r}, {str(rich_library / 'test.parquet')!r}, {str(out)!r}, "
+        "options=PrepareOptions(batch_rows=500, progress=False))"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", code])
+    deadline = time.time() + 60
+    while not list(tmp_path.glob(".prepared.tmp-*/train/tokens.npy")) and time.time() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert not out.exists(), "a killed prepare must not leave a directory that looks complete"
+    assert list(tmp_path.glob(".prepared.tmp-*"))  # the stale staging dir, hidden and without manifest
+    prepare(rich_library / "train.parquet", rich_library / "test.parquet", out, options=PrepareOptions(batch_rows=500, progress=False))
+    assert not list(tmp_path.glob(".prepared.tmp-*")), "stale staging dirs are cleaned up"
+    ref = prepare(rich_library / "train.parquet", rich_library / "test.parquet", tmp_path / "reference", options=PrepareOptions(batch_rows=7000, progress=False))
+    for part, name in [("train", "tokens"), ("train", "labels"), ("train", "bb_ids"), ("train", "fold_stratified"), ("train", "fold_bb"), ("test", "tokens")]:
+        assert (out / part / f"{name}.npy").read_bytes() == (ref / part / f"{name}.npy").read_bytes(), name
+
+
+def test_prepare_command_exits_2_with_the_message(tmp_path):
+    import subprocess
+    import sys
+
+    root = tmp_path / "belka"
+    root.mkdir()
+    pq.write_table(kaggle_rows([(0, MOL_A, "BRD4", 0), (1, MOL_A, "BRD5", 0)]), root / "train.parquet")
+    write_test_file(root / "test.parquet", [MOL_A])
+    r = subprocess.run(
+        [sys.executable, "-m", "belka_lab.prepare", "data=belka", f"data.root={root}", f"paths.root_dir={tmp_path}", "data.prepare.progress=false"],
+        capture_output=True, text=True, cwd=tmp_path,
+    )  # fmt: skip
+    assert r.returncode == 2, r.stderr
+    assert "train.parquet: 1 rows have an unknown protein_name ['BRD5'] (ids 1)" in r.stderr
+    assert not (root / "prepared").exists()
+
+
+def test_repeat_merging_survives_a_hash_collision(tmp_path, monkeypatch):
+    from belka_lab.data import ingest
+
+    monkeypatch.setattr(ingest, "_hash_rows", lambda tokens: np.zeros(len(tokens), np.uint64))  # every row collides
+    rows = [(0, MOL_A, "BRD4", 1), (1, MOL_B, "BRD4", 0), (2, MOL_C, "HSA", 1), (3, MOL_A, "HSA", 0), (4, MOL_B, "sEH", 1)]
+    d = PreparedDataset(_prepare(tmp_path, rows))
+    assert d.train("labels").tolist() == [[1, 0, -1], [0, -1, 1], [-1, 1, -1]]
+    assert d.manifest["counts"]["repeated_molecules_merged"] == 2

@@ -209,16 +209,17 @@ def _merge_runs(path: Path, table: pa.Table, blocks: _Blocks, opts: PrepareOptio
 
 
 def _hash_rows(tokens: np.ndarray) -> np.ndarray:
-    """64-bit FNV-style hash of each token row (rows are padded to 144 bytes)."""
+    """64-bit hash of each token row: splitmix64 over the row's 18 little-endian words."""
     padded = np.zeros((len(tokens), 144), np.uint8)
     padded[:, : tokens.shape[1]] = tokens
     words = padded.view(np.uint64)
-    h = np.full(len(tokens), 0xCBF29CE484222325, np.uint64)
+    h = np.zeros(len(tokens), np.uint64)
     with np.errstate(over="ignore"):
         for k in range(words.shape[1]):
-            h ^= words[:, k]
-            h *= np.uint64(0x100000001B3)
-        h ^= h >> np.uint64(29)
+            z = (h ^ words[:, k]) + np.uint64(0x9E3779B97F4A7C15)
+            z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+            z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+            h = z ^ (z >> np.uint64(31))
     return h
 
 
@@ -237,8 +238,15 @@ def _merge_repeats(path: Path, tmp: Path, chunk: int) -> dict:
     rep = np.empty(n, np.int64)
     rep[order] = rep_sorted
     members = np.flatnonzero(rep != np.arange(n))
-    if not (np.asarray(tokens[members]) == np.asarray(tokens[rep[members]])).all():
-        raise RuntimeError("token hash collision while merging repeated molecules; please report this file")
+    collided = ~(np.asarray(tokens[members]) == np.asarray(tokens[rep[members]])).all(axis=1)
+    if collided.any():  # equal hashes, different molecules: resolve those groups by exact bytes
+        for r in np.unique(rep[members[collided]]):
+            first: dict[bytes, int] = {}
+            for i in np.concatenate([[r], members[rep[members] == r]]):
+                rep[i] = first.setdefault(np.asarray(tokens[i]).tobytes(), int(i))
+        members = np.flatnonzero(rep != np.arange(n))
+        if len(members) == 0:
+            return {"repeated_molecules_merged": 0}
     labels = np.array(store.load(tmp / "train" / "labels.npy"))
     merged = labels.copy()
     np.maximum.at(merged, rep[members], labels[members])
@@ -366,16 +374,23 @@ def prepare(train_file, test_file, out_dir, solution_file=None, options: Prepare
         tr = _ingest_train(train_file, tmp, blocks, options)
         n_train_blocks = len(blocks.ids)
         te = _ingest_test(test_file, solution, tmp, blocks, options)
+        # block ids = rank of the block's SMILES, so they do not depend on batch boundaries
+        first_seen = list(blocks.ids)
+        new_id = np.argsort(np.argsort(np.array(first_seen, dtype=object))).astype(np.int32)
+        bb_ids = new_id[np.asarray(store.load(tmp / "train" / "bb_ids.npy"))]
+        store.write_npy(tmp / "train" / "bb_ids.npy", bb_ids)
+        store.write_npy(tmp / "test" / "bb_ids.npy", new_id[np.load(tmp / "test" / "bb_ids.npy")])
+        smiles = sorted(first_seen)
+        in_train = np.zeros(len(smiles), bool)
+        in_train[new_id[:n_train_blocks]] = True
         labels = np.asarray(store.load(tmp / "train" / "labels.npy"))
-        bb_ids = np.asarray(store.load(tmp / "train" / "bb_ids.npy"))
         fold_s = F.stratified_folds(labels, options.n_stratified_folds, options.stratified_seed)
         groups = F.building_block_groups(len(blocks.ids), options.n_bb_groups, options.bb_seed)
         fold_b, mask_b = F.bb_folds(bb_ids, groups)
         for name, arr in [("fold_stratified", fold_s), ("fold_bb", fold_b), ("bb_group_mask", mask_b)]:
             store.write_npy(tmp / "train" / f"{name}.npy", arr)
-        smiles = list(blocks.ids)
         pq.write_table(
-            pa.table({"bb_id": np.arange(len(smiles), dtype=np.int32), "smiles": smiles, "in_train": np.arange(len(smiles)) < n_train_blocks, "group": groups}),
+            pa.table({"bb_id": np.arange(len(smiles), dtype=np.int32), "smiles": smiles, "in_train": in_train, "group": groups}),
             tmp / "building_blocks.parquet",
         )
         any_unk = tr["unknown_chars"] + te["unknown_chars"] > 0

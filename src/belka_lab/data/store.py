@@ -69,12 +69,30 @@ def load(path: Path, mmap: bool = True) -> np.ndarray:
 
 
 def staging_dir(out: Path) -> Path:
-    """A fresh temporary sibling of `out`; renamed onto `out` by :func:`commit`."""
+    """A fresh temporary sibling of `out`; renamed onto `out` by :func:`commit`.
+
+    Staging directories left by killed runs (their process is gone) are removed.
+    """
+    out.parent.mkdir(parents=True, exist_ok=True)
+    for stale in out.parent.glob(f".{out.name}.tmp-*"):
+        pid = stale.name.rsplit("-", 1)[-1]
+        if pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(stale, ignore_errors=True)
     tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     (tmp / "train").mkdir(parents=True)
     (tmp / "test").mkdir()
     return tmp
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def commit(tmp: Path, out: Path, manifest: dict) -> None:

@@ -1,0 +1,126 @@
+"""`python -m belka_lab.bench <suite>`: measured numbers, printed as a table and appended as
+one JSON line (machine, versions, settings, results) to --jsonl.
+
+Suites
+  prepare   SMILES/s of the encoder vs the notebook's dict loop on the same strings; wall
+            time and peak memory of prepare on a synthetic train file, extrapolated to
+            BELKA's 295M rows.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+BELKA_TRAIN_ROWS = 295_246_830
+
+
+def _machine() -> dict:
+    import numpy
+    import pyarrow
+    import torch
+
+    return {
+        "python": sys.version.split()[0], "platform": platform.platform(), "cpus": os.cpu_count(),
+        "numpy": numpy.__version__, "pyarrow": pyarrow.__version__, "torch": torch.__version__,
+    }  # fmt: skip
+
+
+def bench_encoder(smiles, loop_sample: int) -> list[dict]:
+    import pyarrow as pa
+
+    from belka_lab.data.encode import encode_arrow, encode_dict_loop
+
+    arr = pa.array(smiles, pa.string())
+    encode_arrow(arr[:1000])  # compile outside the timing
+    t = time.perf_counter()
+    fast, _ = encode_arrow(arr)
+    fast_rate = len(arr) / (time.perf_counter() - t)
+    sample = smiles[:loop_sample]
+    t = time.perf_counter()
+    slow = encode_dict_loop(sample)
+    loop_rate = len(sample) / (time.perf_counter() - t)
+    assert (fast[: len(sample)] == slow).all()
+    return [
+        {"what": "encode: Arrow buffers (belka_lab)", "n": len(arr), "per_s": fast_rate},
+        {"what": "encode: notebook dict loop", "n": len(sample), "per_s": loop_rate},
+        {"what": "encode: speed-up", "n": None, "per_s": fast_rate / loop_rate},
+    ]
+
+
+def _prepare_child(train: str, test: str, out: str, batch_rows: int) -> None:
+    from belka_lab.data.ingest import PrepareOptions, prepare
+
+    prepare(train, test, out, options=PrepareOptions(batch_rows=batch_rows, progress=False))
+
+
+def suite_prepare(args) -> list[dict]:
+    import pyarrow.parquet as pq
+
+    from belka_lab.data.synth import SynthConfig, generate
+
+    work = Path(args.work_dir or tempfile.mkdtemp(prefix="belka-bench-"))
+    n_mol = -(-args.rows // 3)
+    lib = generate(work / f"synthetic-{n_mol}", SynthConfig(n_train=n_mol, n_test=30_000, seed=0, n_bb1=400, n_amines=900))
+    smiles = pq.read_table(lib / "train.parquet", columns=["molecule_smiles"]).column(0).slice(0, 3 * args.encode_n)
+    smiles = smiles.to_pylist()[::3][: args.encode_n]
+    rows = bench_encoder(smiles, args.loop_n)
+
+    out = work / "prepared"
+    code = f"from belka_lab.bench import _prepare_child; _prepare_child({str(lib / 'train.parquet')!r}, {str(lib / 'test.parquet')!r}, {str(out)!r}, {args.batch_rows})"
+    t = time.perf_counter()
+    subprocess.run([sys.executable, "-c", code], check=True)
+    wall = time.perf_counter() - t
+    peak_gib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 2**20
+    n_rows = 3 * n_mol
+    rows += [
+        {"what": f"prepare: {n_rows:,} train rows (wall s)", "n": n_rows, "per_s": n_rows / wall, "seconds": wall, "peak_rss_gib": peak_gib},
+        {"what": "prepare: BELKA 295M rows, extrapolated (min)", "n": BELKA_TRAIN_ROWS, "per_s": n_rows / wall, "seconds": BELKA_TRAIN_ROWS / (n_rows / wall)},
+    ]
+    return rows
+
+
+SUITES = {"prepare": suite_prepare}
+
+
+def _print(rows: list[dict]) -> None:
+    print(f"{'measurement':52s} {'n':>13s} {'per second':>14s} {'seconds':>9s} {'peak GiB':>9s}")
+    for r in rows:
+        n = f"{r['n']:,}" if r.get("n") else ""
+        per = f"{r['per_s']:,.1f}" if "speed-up" in r["what"] else f"{r['per_s']:,.0f}"
+        secs = f"{r['seconds']:.1f}" if "seconds" in r else ""
+        if "extrapolated" in r["what"]:
+            secs = f"{r['seconds'] / 60:.1f} min"
+        peak = f"{r['peak_rss_gib']:.2f}" if "peak_rss_gib" in r else ""
+        print(f"{r['what']:52s} {n:>13s} {per:>14s} {secs:>9s} {peak:>9s}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m belka_lab.bench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("suite", choices=sorted(SUITES))
+    p.add_argument("--rows", type=int, default=10_000_000, help="synthetic train rows for prepare (3 per molecule)")
+    p.add_argument("--encode-n", type=int, default=1_000_000, help="SMILES for the encoder comparison")
+    p.add_argument("--loop-n", type=int, default=1_000_000, help="SMILES for the dict-loop reference")
+    p.add_argument("--batch-rows", type=int, default=2_000_000)
+    p.add_argument("--work-dir", help="where synthetic files are written and reused (default: a new temp dir)")
+    p.add_argument("--jsonl", default="logs/bench.jsonl", help="append results here")
+    args = p.parse_args(argv)
+    rows = SUITES[args.suite](args)
+    _print(rows)
+    record = {"suite": args.suite, "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "machine": _machine(), "config": vars(args), "results": rows}
+    Path(args.jsonl).parent.mkdir(parents=True, exist_ok=True)
+    with open(args.jsonl, "a") as f:
+        f.write(json.dumps(record) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
