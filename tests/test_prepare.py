@@ -5,12 +5,12 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from conftest import MOL_A, MOL_B, MOL_C, full_rows, kaggle_rows, write_test_file
 
 from belka_lab.data.folds import BuildingBlockSplit, StratifiedSplit
 from belka_lab.data.ingest import PrepareOptions, is_current, prepare
 from belka_lab.data.store import PreparedDataset
 from belka_lab.errors import InputError
+from conftest import MOL_A, MOL_B, MOL_C, full_rows, kaggle_rows, write_test_file
 
 OPTS = PrepareOptions(batch_rows=4, progress=False, n_stratified_folds=2, n_bb_groups=2)
 

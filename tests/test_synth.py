@@ -89,3 +89,13 @@ def test_existing_directory_is_reused_only_for_the_same_settings(tmp_path, tiny_
     assert (out / "train.parquet").stat().st_mtime_ns == mtime
     with pytest.raises(FileExistsError):
         generate(tmp_path / "lib", SynthConfig(n_train=1001, n_test=300, seed=2, n_bb1=50, n_amines=100), progress=False)
+
+
+def test_synth_command_writes_a_library(tmp_path):
+    import subprocess
+    import sys
+
+    r = subprocess.run([sys.executable, "-m", "belka_lab.synth", str(tmp_path / "lib"), "--n-train", "500", "--n-test", "90"], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["n_train_rows"] == 1500
+    assert pq.read_metadata(tmp_path / "lib" / "test.parquet").num_rows > 0

@@ -45,7 +45,7 @@ def test_end_to_end_run_writes_a_valid_submission_and_results(tmp_path, tiny_lib
     sub = check(run / "submission.csv", test_ids)
     assert len(sub) == len(test_ids)
     val = pd.read_parquet(run / "predictions" / "val.parquet")
-    _, val_idx = d.manifest, np.flatnonzero(np.asarray(d.train("fold_stratified")) == 0)
+    val_idx = np.flatnonzero(np.asarray(d.train("fold_stratified")) == 0)
     assert np.array_equal(val["molecule"].to_numpy(), val_idx)
     assert list(val.columns[:5]) == ["molecule", "fold", "BRD4", "HSA", "sEH"]
     test = pd.read_parquet(run / "predictions" / "test.parquet")

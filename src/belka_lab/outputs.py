@@ -3,7 +3,8 @@
 predictions/val.parquet   molecule, fold, BRD4, HSA, sEH (probabilities), label_BRD4, …
 predictions/test.parquet  molecule, BRD4, HSA, sEH
 submission.csv            id,binds for every test row
-results.csv / results.md  AP per protein (and per split group where known), means
+results.csv / results.md  AP per protein (and per split group where known), means, and the AP a
+                          random ranking would get (the positive rate)
 plots/pr_<protein>.png    precision-recall curves, validation and test groups
 """
 
@@ -61,13 +62,19 @@ def results(val: pd.DataFrame, split_column: str, fold: int, test_rows: pd.DataF
         cells = metrics.ap_table(test_rows["binds"].to_numpy(), probs, test_rows["protein"].to_numpy(), groups)
         rows += [{"set": "test", **r} for r in cells.to_dict("records")]
         rows.append({"set": "test", "group": "score", "protein": "mean", "rows": len(test_rows), "positives": None, "ap": float(np.nanmean(cells["ap"]))})
-    return pd.DataFrame(rows, columns=["set", "group", "protein", "rows", "positives", "ap"])
+    table = pd.DataFrame(rows, columns=["set", "group", "protein", "rows", "positives", "ap"])
+    table["random_ap"] = table["positives"].astype(float) / table["rows"]  # AP of a random ranking
+    for s in table["set"].unique():
+        cells = (table["set"] == s) & (table["protein"] != "mean")
+        table.loc[(table["set"] == s) & (table["protein"] == "mean"), "random_ap"] = table.loc[cells, "random_ap"].mean()
+    return table
 
 
 def format_table(table: pd.DataFrame) -> str:
     t = table.copy()
     t["positives"] = t["positives"].map(lambda v: "" if v is None or pd.isna(v) else str(int(v)))
-    t["ap"] = t["ap"].map(lambda v: "nan" if pd.isna(v) else f"{v:.4f}")
+    for col in ("ap", "random_ap"):
+        t[col] = t[col].map(lambda v: "nan" if pd.isna(v) else f"{v:.4f}")
     return t.to_string(index=False)
 
 

@@ -15,8 +15,12 @@ from belka_lab.io import atomic_path  # noqa: E402
 
 
 def pr_curves(curves: dict[str, tuple[np.ndarray, np.ndarray]], title: str, path: str | Path) -> Path:
-    """One PNG; `curves` maps a legend label to (binary labels, scores)."""
+    """One PNG; `curves` maps a legend label to (binary labels, scores). The dashed line is
+    the precision of a random ranking on the first curve's data."""
     fig, ax = plt.subplots(figsize=(5.5, 4.5))
+    first = next(iter(curves.values()), None)
+    if first is not None and len(first[0]):
+        ax.axhline(float(np.mean(first[0] == 1)), color="grey", linestyle="--", linewidth=1, label="random ranking")
     for label, (y, p) in curves.items():
         if len(y) == 0 or not (y == 1).any():
             continue

@@ -9,7 +9,7 @@ from pathlib import Path
 import hydra
 import lightning as L
 from hydra.utils import instantiate
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from belka_lab import outputs
 from belka_lab.config import CONFIG_DIR
@@ -37,7 +37,7 @@ def train(cfg: DictConfig) -> dict:
         )
     trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
     fit_seconds = time.time() - t0
-    if not cfg.get("predict", True) or trainer.sanity_checking or trainer.fast_dev_run:
+    if not cfg.get("predict", True) or trainer.fast_dev_run:
         return {"fit_seconds": fit_seconds}
 
     ckpt = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else None

@@ -12,7 +12,6 @@ from pathlib import Path
 
 import lightning as L
 import numpy as np
-import torch
 from torch.utils.data import DataLoader
 
 from belka_lab.data.batches import ArrayBatches, OrderedBatches, ShuffledBatches
@@ -35,6 +34,7 @@ class BelkaDataModule(L.LightningDataModule):
         batch_size: int = 1024,
         eval_batch_size: int = 4096,
         num_workers: int = 0,
+        pin_memory: bool = False,
         seed: int = 0,
         root: str | None = None,
     ):
@@ -47,7 +47,7 @@ class BelkaDataModule(L.LightningDataModule):
         self.prepare_options = PrepareOptions(**(prepare or {}))
         self.split, self.fold = split, int(fold)
         self.batch_size, self.eval_batch_size = int(batch_size), int(eval_batch_size)
-        self.num_workers, self.seed = int(num_workers), int(seed)
+        self.num_workers, self.pin_memory, self.seed = int(num_workers), bool(pin_memory), int(seed)
         self.store: PreparedDataset | None = None
         self.predict_on = "test"
 
@@ -81,7 +81,7 @@ class BelkaDataModule(L.LightningDataModule):
     def _loader(self, dataset, sampler) -> DataLoader:
         return DataLoader(
             dataset, sampler=sampler, batch_size=None, num_workers=self.num_workers,
-            persistent_workers=self.num_workers > 0, pin_memory=torch.cuda.is_available(),
+            persistent_workers=self.num_workers > 0, pin_memory=self.pin_memory,
         )  # fmt: skip
 
     def train_dataloader(self) -> DataLoader:

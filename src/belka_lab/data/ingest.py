@@ -334,8 +334,8 @@ def _ingest_test(path: Path, solution: Path | None, tmp: Path, blocks: _Blocks, 
     unknown = "unk" if opts.unknown_chars == "unk" else "error"
     tokens, n_unk, _ = _encode(path, enc.dictionary, ids[first], unknown)
     bb = np.stack([blocks.lookup(table[c].take(pa.array(first))) for c in BB_COLUMNS], axis=1)
-    store.write_npy(tmp / "test" / "tokens.npy", tokens)
-    store.write_npy(tmp / "test" / "bb_ids.npy", bb)
+    np.save(tmp / "test" / "tokens.npy", tokens)
+    np.save(tmp / "test" / "bb_ids.npy", bb)
     rows = {"id": ids, "molecule": molecule, "protein": prot}
     groups = None
     if solution is not None:
@@ -378,8 +378,8 @@ def prepare(train_file, test_file, out_dir, solution_file=None, options: Prepare
         first_seen = list(blocks.ids)
         new_id = np.argsort(np.argsort(np.array(first_seen, dtype=object))).astype(np.int32)
         bb_ids = new_id[np.asarray(store.load(tmp / "train" / "bb_ids.npy"))]
-        store.write_npy(tmp / "train" / "bb_ids.npy", bb_ids)
-        store.write_npy(tmp / "test" / "bb_ids.npy", new_id[np.load(tmp / "test" / "bb_ids.npy")])
+        np.save(tmp / "train" / "bb_ids.npy", bb_ids)
+        np.save(tmp / "test" / "bb_ids.npy", new_id[np.load(tmp / "test" / "bb_ids.npy")])
         smiles = sorted(first_seen)
         in_train = np.zeros(len(smiles), bool)
         in_train[new_id[:n_train_blocks]] = True
@@ -388,7 +388,7 @@ def prepare(train_file, test_file, out_dir, solution_file=None, options: Prepare
         groups = F.building_block_groups(len(blocks.ids), options.n_bb_groups, options.bb_seed)
         fold_b, mask_b = F.bb_folds(bb_ids, groups)
         for name, arr in [("fold_stratified", fold_s), ("fold_bb", fold_b), ("bb_group_mask", mask_b)]:
-            store.write_npy(tmp / "train" / f"{name}.npy", arr)
+            np.save(tmp / "train" / f"{name}.npy", arr)
         pq.write_table(
             pa.table({"bb_id": np.arange(len(smiles), dtype=np.int32), "smiles": smiles, "in_train": in_train, "group": groups}),
             tmp / "building_blocks.parquet",

@@ -60,10 +60,6 @@ class NpyAppender:
         self._f.close()
 
 
-def write_npy(path: Path, array: np.ndarray) -> None:
-    np.save(path, array)
-
-
 def load(path: Path, mmap: bool = True) -> np.ndarray:
     return np.load(path, mmap_mode="r" if mmap else None)
 
