@@ -78,3 +78,31 @@ def test_a_model_smaller_than_the_vocabulary_is_refused(tmp_path, tiny_library):
 
     with pytest.raises(InputError, match="model.backbone.vocab_size=37"):
         train(_cfg(tmp_path, tiny_library, "model.backbone.vocab_size=30", "debug=fdr"))
+
+
+def test_competition_files_prepare_then_train_with_data_belka(tmp_path, tiny_library):
+    """The documented path for real files: prepare command, then training with data=belka."""
+    import shutil
+    import subprocess
+    import sys
+
+    root = tmp_path / "belka"
+    root.mkdir()
+    for name in ("train.parquet", "test.parquet"):
+        shutil.copy(tiny_library / name, root / name)
+    r = subprocess.run(
+        [sys.executable, "-m", "belka_lab.prepare", "data=belka", f"data.root={root}", f"paths.root_dir={tmp_path}", "data.prepare.progress=false"],
+        capture_output=True, text=True, cwd=tmp_path,
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    assert (root / "prepared" / "manifest.json").exists()
+    with initialize_config_dir(CONFIG_DIR, version_base="1.3"):
+        cfg = compose("train", overrides=[
+            "data=belka", f"data.root={root}", f"paths.root_dir={tmp_path}", f"paths.output_dir={tmp_path}/run",
+            "data.batch_size=64", "data.eval_batch_size=512", "data.num_workers=2", "data.prepare.progress=false",
+            "trainer.max_epochs=1", "+trainer.limit_train_batches=4", "trainer.enable_progress_bar=false",
+        ])  # fmt: skip
+    result = train(cfg)
+    assert np.isfinite(result["val_map"])
+    assert check(tmp_path / "run" / "submission.csv", pd.read_parquet(root / "test.parquet", columns=["id"])["id"].to_numpy()) is not None
+    assert "test_score" not in json.loads((tmp_path / "run" / "results.json").read_text())  # no solution file: no test labels
