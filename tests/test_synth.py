@@ -7,6 +7,7 @@ from rdkit import Chem
 
 from belka_lab.data.encode import CHAR_VOCAB
 from belka_lab.data.synth import SynthConfig, generate
+from belka_lab.errors import InputError
 
 TRIAZINE = Chem.MolFromSmarts("c1ncncn1")
 
@@ -87,7 +88,7 @@ def test_existing_directory_is_reused_only_for_the_same_settings(tmp_path, tiny_
     mtime = (out / "train.parquet").stat().st_mtime_ns
     assert generate(tmp_path / "lib", cfg, progress=False) == out
     assert (out / "train.parquet").stat().st_mtime_ns == mtime
-    with pytest.raises(FileExistsError):
+    with pytest.raises(InputError, match="exists but was not written"):
         generate(tmp_path / "lib", SynthConfig(n_train=1001, n_test=300, seed=2, n_bb1=50, n_amines=100), progress=False)
 
 

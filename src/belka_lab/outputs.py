@@ -26,6 +26,11 @@ def write_parquet(df: pd.DataFrame, path: Path) -> None:
         df.to_parquet(tmp, index=False)
 
 
+def write_json(path: Path, data: dict) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(data, indent=2))
+
+
 def val_frame(index: np.ndarray, probs: np.ndarray, labels: np.ndarray, fold: int) -> pd.DataFrame:
     order = np.argsort(index)
     df = pd.DataFrame({"molecule": index[order].astype(np.int64), "fold": np.full(len(index), fold, np.int16)})
@@ -93,8 +98,7 @@ def write_run(run_dir: Path, val: pd.DataFrame, test: pd.DataFrame | None, test_
     score = table.query("set == 'test' and group == 'score'")
     if len(score):
         summary["test_score"] = float(score["ap"].iloc[0])
-    with atomic_path(run_dir / "results.json") as tmp:
-        tmp.write_text(json.dumps(summary | (extra or {}), indent=2))
+    write_json(run_dir / "results.json", summary | (extra or {}))
     _plot(run_dir, val, test, test_rows)
     return table
 

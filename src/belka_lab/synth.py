@@ -8,6 +8,7 @@ import json
 import sys
 
 from belka_lab.data.synth import SYNTH_MARKER, SynthConfig, generate
+from belka_lab.errors import EXIT_INPUT_ERROR, InputError
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -20,9 +21,9 @@ def main(argv: list[str] | None = None) -> int:
     a = p.parse_args(argv)
     try:
         out = generate(a.out_dir, SynthConfig(n_train=a.n_train, n_test=a.n_test, seed=a.seed))
-    except (FileExistsError, ValueError) as e:
+    except InputError as e:
         print(f"error: {e}", file=sys.stderr)
-        return 2
+        return EXIT_INPUT_ERROR
     print(json.dumps(json.loads((out / SYNTH_MARKER).read_text()), indent=2))
     return 0
 

@@ -36,9 +36,16 @@ def train(cfg: DictConfig) -> dict:
             f"{datamodule.prepared_dir} uses {datamodule.store.vocab_size} token codes but the model embeds {vocab}; set model.backbone.vocab_size={datamodule.store.vocab_size}"
         )
     trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
-    fit_seconds = time.time() - t0
+    run_dir = Path(cfg.paths.output_dir)
+    metrics = trainer.callback_metrics
+    info = {"params": sum(p.numel() for p in model.backbone.parameters()), "fit_seconds": round(time.time() - t0, 1)}
+    if "train/samples_per_s" in metrics:
+        info["samples_per_s"] = round(float(metrics["train/samples_per_s"]), 1)
     if not cfg.get("predict", True) or trainer.fast_dev_run:
-        return {"fit_seconds": fit_seconds}
+        result = {"val_map": float(metrics["val/map"]) if "val/map" in metrics else None, **info}
+        if trainer.is_global_zero:
+            outputs.write_json(run_dir / "results.json", result)
+        return result
 
     ckpt = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else None
     ckpt = ckpt or None
@@ -53,8 +60,7 @@ def train(cfg: DictConfig) -> dict:
     store = datamodule.store
     val_df = outputs.val_frame(val["index"], val["probs"], store.train("labels")[val["index"]], datamodule.fold)
     test_df = outputs.test_frame(test["index"], test["probs"], int(store.manifest["counts"]["test_molecules"]))
-    run_dir = Path(cfg.paths.output_dir)
-    extra = {"checkpoint": ckpt, "fit_seconds": round(fit_seconds, 1), "seconds": round(time.time() - t0, 1)}
+    extra = {"checkpoint": ckpt, **info, "seconds": round(time.time() - t0, 1)}
     table = outputs.write_run(run_dir, val_df, test_df, store.test_rows(), datamodule.fold_column, datamodule.fold, extra)
     print(f"\nResults ({run_dir}):\n{outputs.format_table(table)}\n")
     return {"val_map": float(table.query("set == 'val' and protein == 'mean'")["ap"].iloc[0]), **extra}

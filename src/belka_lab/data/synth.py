@@ -30,6 +30,7 @@ import pyarrow.parquet as pq
 
 from belka_lab.data.encode import CHAR_VOCAB, MAX_LEN
 from belka_lab.data.proteins import PROTEINS
+from belka_lab.errors import InputError
 
 SYNTH_MARKER = "synth.json"
 
@@ -211,7 +212,7 @@ def _sample_triples(rng, n, pool1, pool2, pool3, lib: Library, core: str, exclud
         if len(keys) >= n:
             break
     else:
-        raise ValueError(f"cannot draw {n} distinct molecules from these building-block pools; lower n_train/n_test")
+        raise InputError(f"cannot draw {n} distinct molecules from these building-block pools; lower n_train/n_test")
     keys = keys[:n]
     return np.stack([keys // (n_am * n_am), (keys // n_am) % n_am, keys % n_am], axis=1)
 
@@ -269,7 +270,7 @@ def generate(out_dir: str | os.PathLike, cfg: SynthConfig = SynthConfig(), progr
     if marker.exists() and json.loads(marker.read_text()).get("config") == _jsonable(cfg):
         return out
     if out.exists():
-        raise FileExistsError(f"{out} exists but was not written by this generator with these settings; remove it or choose another directory")
+        raise InputError(f"{out} exists but was not written by this generator with these settings; remove it or choose another directory")
     tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)

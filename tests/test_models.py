@@ -1,0 +1,151 @@
+"""Every backbone in conf/model/: contract, gradients, padding invariance, size, learning."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from hydra import compose, initialize_config_dir
+from hydra.utils import get_class, instantiate
+
+from belka_lab.config import CONFIG_DIR
+from belka_lab.data.encode import encode
+from belka_lab.models.cnn import CNN1D
+from belka_lab.models.module import masked_bce
+from belka_lab.models.resnet import ResNet1D
+from belka_lab.models.se_xception import SEXception1D
+
+MODELS = sorted(p.stem for p in (Path(CONFIG_DIR) / "model").glob("*.yaml"))
+# overrides that keep each backbone family small enough for CPU tests; the structure stays
+SMALL = {
+    "SEXception1D": ["model.backbone.width=0.0625", "model.backbone.depth=0.5", "model.backbone.head_hidden=32"],
+    "ResNet1D": ["model.backbone.width=0.125", "model.backbone.depth=0.5", "model.backbone.head_hidden=32"],
+}
+# a tiny configuration per backbone class and its parameter count worked out by hand
+HAND_COUNTED = {
+    # embedding 37·4 + conv 4·2·3+2 + conv 2·3·3+3 + linear 3·5+5 + linear 5·3+3
+    CNN1D: (dict(embed_dim=4, channels=(2, 3), hidden=(5,)), 148 + 26 + 21 + 20 + 18),
+    # embedding 148; block 4→8: dw 12 + pw 32 + bn 16 + dw 24 + pw 64 + bn 16 + SE (72 + 72) + proj 32 + bn 16;
+    # block 8→16 (s2): dw 24 + pw 128 + bn 32 + dw 48 + pw 256 + bn 32 + SE (136 + 144) + proj 128 + bn 32; head 16·3+3
+    SEXception1D: (dict(embed_dim=4, stages=((8, 1, 1), (16, 1, 2)), head_hidden=0), 148 + 356 + 960 + 51),
+    # embedding 148; stem conv 4·8·3 + bn 16; bottleneck 8→16 (mid 8): 64 + 16 + 192 + 16 + 128 + 32 + proj 128 + bn 32; head 51
+    ResNet1D: (dict(embed_dim=4, stem_channels=8, stages=((16, 1, 1),), pool="mean", head_hidden=0), 148 + 112 + 608 + 51),
+}
+SMILES = [
+    "C#CC[C@@H](CC(=O)N[Dy])Nc1nc(Nc2ccc(C=C)cc2)nc(Nc2ccc(C=C)cc2)n1",
+    "O=C(N[Dy])[C@@H](Cc1ccccc1)Nc1nc(NCCO)nc(NCc2ccc(Br)cc2)n1",
+    "CCO",
+    "C(=O)N[Dy]",
+]
+
+
+def _compose(name: str, small: bool = True):
+    with initialize_config_dir(CONFIG_DIR, version_base="1.3"):
+        cfg = compose("train", overrides=[f"model={name}"])
+        cls = get_class(cfg.model.backbone._target_)
+        if small and cls.__name__ in SMALL:
+            cfg = compose("train", overrides=[f"model={name}", *SMALL[cls.__name__]])
+    return cfg
+
+
+def _backbone(name: str, small: bool = True):
+    torch.manual_seed(0)
+    return instantiate(_compose(name, small).model.backbone)
+
+
+def _tokens() -> torch.Tensor:
+    return torch.from_numpy(encode(SMILES)).long()
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_backbone_gives_finite_logits_for_three_proteins(name):
+    net = _backbone(name).eval()
+    t = _tokens()
+    with torch.no_grad():
+        out = net(t, t != 0)
+    assert out.shape == (len(SMILES), 3) and torch.isfinite(out).all()
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_gradients_reach_every_parameter(name):
+    net = _backbone(name).train()
+    t = _tokens()
+    net(t, t != 0).sum().backward()
+    dead = [n for n, p in net.named_parameters() if p.grad is None or not torch.isfinite(p.grad).all() or p.grad.abs().sum() == 0]
+    assert dead == []
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_prediction_does_not_depend_on_the_amount_of_padding(name):
+    net = _backbone(name).eval()
+    t = _tokens()
+    with torch.no_grad():
+        full = net(t, t != 0)
+        short = net(t[:, :100], t[:, :100] != 0)
+    torch.testing.assert_close(full, short, rtol=1e-5, atol=1e-6)
+
+
+def test_every_backbone_class_has_a_hand_counted_size():
+    classes = {get_class(_compose(n, small=False).model.backbone._target_) for n in MODELS}
+    assert classes <= set(HAND_COUNTED), f"add a hand-counted tiny config for {classes - set(HAND_COUNTED)}"
+
+
+@pytest.mark.parametrize("cls", list(HAND_COUNTED), ids=lambda c: c.__name__)
+def test_parameter_count_matches_the_hand_count(cls):
+    kwargs, expected = HAND_COUNTED[cls]
+    assert sum(p.numel() for p in cls(**kwargs).parameters()) == expected
+
+
+def _stage_lengths(net: SEXception1D) -> list[int]:
+    lengths, ends, i = [], [], 0
+    for _, n_blocks, _ in net.stage_config:
+        i += n_blocks
+        ends.append(net.blocks[i - 1])
+    hooks = [b.register_forward_hook(lambda m, inp, out: lengths.append(out[0].shape[-1])) for b in ends]
+    t = _tokens()
+    net.eval()(t, t != 0)
+    for h in hooks:
+        h.remove()
+    return lengths
+
+
+def test_se_xception_versions_have_the_reference_stage_lengths():
+    assert _stage_lengths(_backbone("se_xception_v1")) == [142, 71, 36, 18]
+    assert _stage_lengths(_backbone("se_xception_v2")) == [142, 71, 71]
+    assert _stage_lengths(_backbone("se_xception")) == [142, 71, 71, 36]
+    v3 = _compose("se_xception", small=False).model.backbone
+    assert [list(s) for s in v3.stages] == [[256, 4, 1], [512, 2, 2], [768, 2, 1], [1024, 2, 2]]
+    assert len(instantiate(v3).blocks) == 10
+
+
+@pytest.mark.parametrize("cls", [SEXception1D, ResNet1D], ids=lambda c: c.__name__)
+def test_channels_last_layout_is_the_same_network(cls):
+    kwargs = dict(embed_dim=8, stages=((16, 2, 1), (24, 1, 2), (32, 1, 2)), head_hidden=8)
+    a = cls(**kwargs).double()
+    b = cls(**kwargs, channels_last=True).double()
+    b.load_state_dict(a.state_dict())
+    t = _tokens()
+    for train in (True, False):
+        a.train(train), b.train(train)
+        torch.manual_seed(1)
+        ya = a(t, t != 0)
+        torch.manual_seed(1)
+        yb = b(t, t != 0)
+        torch.testing.assert_close(ya, yb, rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_backbone_overfits_a_small_batch(name):
+    net = _backbone(name).train()
+    rng = np.random.default_rng(0)
+    t = _tokens().repeat(4, 1)
+    t[4:, 20:30] = torch.from_numpy(rng.integers(1, 37, (12, 10)))  # 16 distinct molecules
+    labels = torch.from_numpy(rng.random((16, 3)) < 0.3).float()
+    opt = torch.optim.AdamW(net.parameters(), lr=3e-3)
+    for _ in range(120):
+        total, count = masked_bce(net(t, t != 0), labels, torch.ones_like(labels, dtype=torch.bool))
+        loss = total / count
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert loss.item() < 0.05
