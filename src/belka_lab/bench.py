@@ -5,6 +5,10 @@ Suites
   prepare   SMILES/s of the encoder vs the notebook's dict loop on the same strings; wall
             time and peak memory of prepare on a synthetic train file, extrapolated to
             BELKA's 295M rows.
+  step      training molecules/s of one backbone through the framework (Trainer.fit with
+            BelkaModule and the data module) and in a bare PyTorch loop over batches already
+            on the device, in the same process; the remaining arguments are Hydra overrides
+            of the training config (e.g. `model=se_xception trainer=gpu data.batch_size=1024`).
 """
 
 from __future__ import annotations
@@ -88,19 +92,109 @@ def suite_prepare(args) -> list[dict]:
     return rows
 
 
-SUITES = {"prepare": suite_prepare}
+def _sync(module) -> None:
+    """Wait for queued device work (reading a value back works on every device)."""
+    float(next(module.parameters()).detach().sum())
+
+
+def _autocast(precision: str, device):
+    import contextlib
+
+    import torch
+
+    if str(precision).startswith("bf16"):
+        return torch.autocast(device.type, dtype=torch.bfloat16)
+    if str(precision).startswith("16"):
+        return torch.autocast(device.type, dtype=torch.float16)
+    return contextlib.nullcontext()
+
+
+def suite_step(args) -> list[dict]:
+    import copy
+
+    import lightning as L
+    import torch
+    from hydra import compose, initialize_config_dir
+    from hydra.utils import instantiate
+
+    from belka_lab.config import CONFIG_DIR
+    from belka_lab.models.module import masked_bce
+    from belka_lab.runtime import set_malloc_top_pad
+
+    with initialize_config_dir(CONFIG_DIR, version_base="1.3"):
+        cfg = compose("train", overrides=[f"paths.root_dir={Path.cwd()}", "paths.output_dir=logs/bench/step", *args.overrides])
+    set_malloc_top_pad(int(cfg.get("malloc_top_pad_mb", 0)) << 20)
+    L.seed_everything(cfg.seed)
+    dm = instantiate(cfg.data)
+    dm.prepare_data()
+    dm.setup("fit")
+    module = instantiate(cfg.model)
+    bare_net = copy.deepcopy(module.backbone)
+    if cfg.get("compile"):
+        module.backbone, bare_net = torch.compile(module.backbone), torch.compile(bare_net)
+    steps, warmup = args.steps, args.warmup
+
+    class Timer(L.Callback):
+        def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+            if batch_idx == warmup:
+                _sync(pl_module)
+                self.t0 = time.perf_counter()
+
+        def on_train_end(self, trainer, pl_module):
+            _sync(pl_module)
+            self.seconds = time.perf_counter() - self.t0
+
+    timer = Timer()
+    trainer = instantiate(
+        cfg.trainer, max_epochs=-1, max_steps=warmup + steps, limit_val_batches=0, logger=False, callbacks=[timer],
+        enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False, default_root_dir="logs/bench/step",
+    )  # fmt: skip
+    trainer.fit(module, datamodule=dm)
+    framework = steps * dm.batch_size / timer.seconds
+
+    device = trainer.strategy.root_device  # Lightning moves the module back to the CPU after fit
+    bare_net = bare_net.to(device).train()  # same initial weights as the framework's copy
+    loader = iter(dm.train_dataloader())
+    batches = [dm.on_after_batch_transfer({k: v.to(device) for k, v in next(loader).items()}, 0) for _ in range(min(8, steps))]
+    opt = module.optimizer_factory(params=bare_net.parameters())
+    precision = cfg.trainer.get("precision", "32-true")
+    for i in range(warmup + steps):
+        if i == warmup:
+            _sync(bare_net)
+            t0 = time.perf_counter()
+        b = batches[i % len(batches)]
+        with _autocast(precision, device):
+            logits = bare_net(b["tokens"], b["mask"])
+        total, count = masked_bce(logits, b["labels"], b["label_mask"])
+        opt.zero_grad(set_to_none=True)
+        (total / count.clamp_min(1.0)).backward()
+        opt.step()
+    _sync(bare_net)
+    bare = steps * dm.batch_size / (time.perf_counter() - t0)
+    name = cfg.model.backbone._target_.rsplit(".", 1)[-1]
+    params = sum(p.numel() for p in bare_net.parameters())
+    what = f"{name} ({' '.join(args.overrides) or 'defaults'})"
+    return [
+        {"what": f"step, bare PyTorch: {what}", "n": steps * dm.batch_size, "per_s": bare, "params": params, "device": str(device)},
+        {"what": f"step, framework: {what}", "n": steps * dm.batch_size, "per_s": framework, "params": params, "device": str(device)},
+        {"what": "step: framework / bare", "n": None, "per_s": framework / bare, "ratio": True},
+    ]
+
+
+SUITES = {"prepare": suite_prepare, "step": suite_step}
 
 
 def _print(rows: list[dict]) -> None:
-    print(f"{'measurement':52s} {'n':>13s} {'per second':>14s} {'seconds':>9s} {'peak GiB':>9s}")
+    width = max(52, *(len(r["what"]) for r in rows))
+    print(f"{'measurement':{width}s} {'n':>13s} {'per second':>14s} {'seconds':>9s} {'peak GiB':>9s}")
     for r in rows:
         n = f"{r['n']:,}" if r.get("n") else ""
-        per = f"{r['per_s']:,.1f}" if "speed-up" in r["what"] else f"{r['per_s']:,.0f}"
+        per = f"{r['per_s']:,.2f}" if r.get("ratio") else f"{r['per_s']:,.1f}" if "speed-up" in r["what"] else f"{r['per_s']:,.0f}"
         secs = f"{r['seconds']:.1f}" if "seconds" in r else ""
         if "extrapolated" in r["what"]:
             secs = f"{r['seconds'] / 60:.1f} min"
         peak = f"{r['peak_rss_gib']:.2f}" if "peak_rss_gib" in r else ""
-        print(f"{r['what']:52s} {n:>13s} {per:>14s} {secs:>9s} {peak:>9s}")
+        print(f"{r['what']:{width}s} {n:>13s} {per:>14s} {secs:>9s} {peak:>9s}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -111,8 +205,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--loop-n", type=int, default=1_000_000, help="SMILES for the dict-loop reference")
     p.add_argument("--batch-rows", type=int, default=2_000_000)
     p.add_argument("--work-dir", help="where synthetic files are written and reused (default: a new temp dir)")
+    p.add_argument("--steps", type=int, default=30, help="step: timed training steps")
+    p.add_argument("--warmup", type=int, default=5, help="step: untimed steps first")
     p.add_argument("--jsonl", default="logs/bench.jsonl", help="append results here")
-    args = p.parse_args(argv)
+    p.add_argument("overrides", nargs="*", help="step: Hydra overrides of the training config")
+    args = p.parse_intermixed_args(argv)
     rows = SUITES[args.suite](args)
     _print(rows)
     record = {"suite": args.suite, "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "machine": _machine(), "config": vars(args), "results": rows}

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import hydra
 import lightning as L
+import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 
@@ -24,6 +25,8 @@ def train(cfg: DictConfig) -> dict:
     t0 = time.time()
     datamodule = instantiate(cfg.data)
     model = instantiate(cfg.model)
+    if cfg.get("compile"):
+        model.backbone = torch.compile(model.backbone)
     callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c is not None]
     loggers = [instantiate(c) for c in (cfg.get("logger") or {}).values() if c is not None]
     trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
