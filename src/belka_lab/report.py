@@ -61,6 +61,7 @@ def plot(df: pd.DataFrame, path: Path) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
 
     fig, ax = plt.subplots(figsize=(6.5, 4.5))
     ok = df.dropna(subset=["val_map", "params"])
@@ -68,6 +69,7 @@ def plot(df: pd.DataFrame, path: Path) -> None:
     for _, r in ok.iterrows():
         ax.annotate(r["varied"] or r["run"], (r["params"], r["val_map"]), fontsize=7, xytext=(3, 3), textcoords="offset points")
     ax.set(xscale="log", xlabel="parameters", ylabel="validation mAP", title="validation mAP against model size")
+    ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())  # minor log labels overlap
     ax.grid(alpha=0.3)
     fig.tight_layout()
     with atomic_path(path) as tmp:
