@@ -51,8 +51,8 @@ class PrepareOptions:
 # ----------------------------------------------------------------------------- reading
 
 
-def _open_batches(path: Path, columns: list[str], batch_rows: int):
-    """(iterator of RecordBatches with `columns`, total rows or None)."""
+def _open_batches(path: Path, columns: list[str], batch_rows: int, optional: tuple[str, ...] = ()):
+    """(iterator of RecordBatches with `columns` and those of `optional` present, total rows or None)."""
     if not path.exists():
         raise InputError(f"{path} does not exist; check data.root / the file names")
     if path.stat().st_size == 0:
@@ -62,6 +62,7 @@ def _open_batches(path: Path, columns: list[str], batch_rows: int):
         if ".parquet" in suffixes or suffixes.endswith(".pq"):
             pf = pq.ParquetFile(path)
             _check_columns(path, pf.schema_arrow.names, columns)
+            columns = columns + [c for c in optional if c in pf.schema_arrow.names]
             if pf.metadata.num_rows == 0:
                 raise InputError(f"{path} has no rows; re-download or re-export it")
             return _guard(path, pf.iter_batches(batch_size=batch_rows, columns=columns)), pf.metadata.num_rows
@@ -73,6 +74,7 @@ def _open_batches(path: Path, columns: list[str], batch_rows: int):
                 convert_options=pacsv.ConvertOptions(column_types=types),
             )
             _check_columns(path, reader.schema.names, columns)
+            columns = columns + [c for c in optional if c in reader.schema.names]
             return _guard(path, (b.select(columns) for b in reader), empty_ok=False), None
     except pa.ArrowInvalid as e:
         raise InputError(f"{path} cannot be read ({e}); the file is truncated or corrupt: re-download or re-export it") from None
@@ -339,20 +341,18 @@ def _ingest_test(path: Path, solution: Path | None, tmp: Path, blocks: _Blocks, 
     rows = {"id": ids, "molecule": molecule, "protein": prot}
     groups = None
     if solution is not None:
-        sol_batches, _ = _open_batches(solution, ["id", "binds"], opts.batch_rows)
+        sol_batches, _ = _open_batches(solution, ["id", "binds"], opts.batch_rows, optional=("split_group",))
         sol = pa.Table.from_batches(list(sol_batches))
         sol_ids = sol["id"].to_numpy(zero_copy_only=False).astype(np.int64)
         sol_binds = _binds(solution, sol)
-        names = pq.ParquetFile(solution).schema_arrow.names if solution.suffix == ".parquet" else pacsv.open_csv(solution).schema.names
         order = np.argsort(sol_ids)
-        pos = np.searchsorted(sol_ids[order], ids).clip(0, len(ids) - 1)
+        pos = np.searchsorted(sol_ids[order], ids).clip(0, len(sol_ids) - 1)
         missing = sol_ids[order][pos] != ids
         if missing.any():
             raise InputError(f"{solution} lacks {missing.sum()} test ids of {path} (ids {preview(ids[missing].tolist())}); give the solution file made with this test file")
         rows["binds"] = sol_binds[order][pos]
-        if "split_group" in names:
-            grp = pq.read_table(solution, columns=["id", "split_group"]) if solution.suffix == ".parquet" else pacsv.read_csv(solution).select(["id", "split_group"])
-            rows["split_group"] = np.asarray(grp["split_group"].to_numpy(zero_copy_only=False), dtype=object)[order][pos]
+        if "split_group" in sol.column_names:
+            rows["split_group"] = np.asarray(sol["split_group"].to_numpy(zero_copy_only=False), dtype=object)[order][pos]
             groups = sorted(set(rows["split_group"]))
     pq.write_table(pa.table(rows), tmp / "test" / "rows.parquet")
     return {"rows": len(ids), "molecules": len(tokens), "unknown_chars": n_unk, "split_groups": groups, "has_labels": solution is not None}

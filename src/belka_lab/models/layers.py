@@ -291,3 +291,14 @@ def scale_stages(stages, width: float, depth: float) -> list[tuple[int, int, int
         n = max(1, int(round(blocks * depth)))
         out.append((c, n, int(stride)))
     return out
+
+
+def stack_stages(make_block, c_in: int, stages: list[tuple[int, int, int]]) -> tuple[nn.ModuleList, int]:
+    """Blocks for (channels, blocks, stride) stages; only a stage's first block strides.
+    Returns the blocks and the output channels."""
+    blocks = []
+    for channels, n_blocks, stride in stages:
+        for i in range(n_blocks):
+            blocks.append(make_block(c_in, channels, stride if i == 0 else 1))
+            c_in = channels
+    return nn.ModuleList(blocks), c_in

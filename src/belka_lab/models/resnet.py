@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from belka_lab.data.encode import VOCAB_SIZE
-from belka_lab.models.layers import Bottleneck1d, ConvNormAct, MaskedPool, MLPHead, TokenEmbedding, scale_stages
+from belka_lab.models.layers import Bottleneck1d, ConvNormAct, MaskedPool, MLPHead, TokenEmbedding, scale_stages, stack_stages
 
 
 class ResNet1D(nn.Module):
@@ -34,13 +34,10 @@ class ResNet1D(nn.Module):
         self.embed = TokenEmbedding(vocab_size, embed_dim, channels_last)
         stem = max(8, int(round(stem_channels * width / 8)) * 8)
         self.stem = ConvNormAct(embed_dim, stem, kernel_size, channels_last=channels_last)
-        blocks, c_in = [], stem
         self.stage_config = scale_stages(stages, width, depth)
-        for channels, n_blocks, stride in self.stage_config:
-            for i in range(n_blocks):
-                blocks.append(Bottleneck1d(c_in, channels, stride if i == 0 else 1, reduction, kernel_size, channels_last=channels_last))
-                c_in = channels
-        self.blocks = nn.ModuleList(blocks)
+        self.blocks, c_in = stack_stages(
+            lambda c_in, c_out, stride: Bottleneck1d(c_in, c_out, stride, reduction, kernel_size, channels_last=channels_last), stem, self.stage_config
+        )
         self.pool = MaskedPool(pool)
         self.head = MLPHead(self.pool.out_features(c_in), head_hidden, dropout)
 

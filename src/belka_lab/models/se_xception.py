@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from belka_lab.data.encode import VOCAB_SIZE
-from belka_lab.models.layers import MaskedPool, MLPHead, TokenEmbedding, XceptionBlock1d, scale_stages
+from belka_lab.models.layers import MaskedPool, MLPHead, TokenEmbedding, XceptionBlock1d, scale_stages, stack_stages
 
 V3_STAGES = ((256, 4, 1), (512, 2, 2), (768, 2, 1), (1024, 2, 2))
 
@@ -37,13 +37,10 @@ class SEXception1D(nn.Module):
         super().__init__()
         self.vocab_size, self.channels_last = vocab_size, channels_last
         self.embed = TokenEmbedding(vocab_size, embed_dim, channels_last)
-        blocks, c_in = [], embed_dim
         self.stage_config = scale_stages(stages, width, depth)
-        for channels, n_blocks, stride in self.stage_config:
-            for i in range(n_blocks):
-                blocks.append(XceptionBlock1d(c_in, channels, stride if i == 0 else 1, kernel_size, se_reduction, channels_last=channels_last))
-                c_in = channels
-        self.blocks = nn.ModuleList(blocks)
+        self.blocks, c_in = stack_stages(
+            lambda c_in, c_out, stride: XceptionBlock1d(c_in, c_out, stride, kernel_size, se_reduction, channels_last=channels_last), embed_dim, self.stage_config
+        )
         self.pool = MaskedPool(pool)
         self.head = MLPHead(self.pool.out_features(c_in), head_hidden, dropout)
 
