@@ -11,15 +11,19 @@ from hydra.utils import get_class, instantiate
 from belka_lab.config import CONFIG_DIR
 from belka_lab.data.encode import encode
 from belka_lab.models.cnn import CNN1D
+from belka_lab.models.mamba import Mamba1D
 from belka_lab.models.module import masked_bce
 from belka_lab.models.resnet import ResNet1D
 from belka_lab.models.se_xception import SEXception1D
+from belka_lab.models.transformer import TransformerEncoder1D
 
 MODELS = sorted(p.stem for p in (Path(CONFIG_DIR) / "model").glob("*.yaml"))
 # overrides that keep each backbone family small enough for CPU tests; the structure stays
 SMALL = {
     "SEXception1D": ["model.backbone.width=0.0625", "model.backbone.depth=0.5", "model.backbone.head_hidden=32"],
     "ResNet1D": ["model.backbone.width=0.125", "model.backbone.depth=0.5", "model.backbone.head_hidden=32"],
+    "TransformerEncoder1D": ["model.backbone.d_model=32", "model.backbone.n_layers=1", "model.backbone.n_heads=4"],
+    "Mamba1D": ["model.backbone.d_model=32", "model.backbone.n_layers=1"],
 }
 # a tiny configuration per backbone class and its parameter count worked out by hand
 HAND_COUNTED = {
@@ -30,6 +34,15 @@ HAND_COUNTED = {
     SEXception1D: (dict(embed_dim=4, stages=((8, 1, 1), (16, 1, 2)), head_hidden=0), 148 + 356 + 960 + 51),
     # embedding 148; stem conv 4·8·3 + bn 16; bottleneck 8→16 (mid 8): 64 + 16 + 192 + 16 + 128 + 32 + proj 128 + bn 32; head 51
     ResNet1D: (dict(embed_dim=4, stem_channels=8, stages=((16, 1, 1),), pool="mean", head_hidden=0), 148 + 112 + 608 + 51),
+    # embedding 38·8 (+[MASK]) + positions 143·8 + cls 8; block: ln 16 + qkv 8·24+24 + proj 72 + ln 16
+    # + mlp 8·16+16 + 16·8+8; final ln 16; head 8·3+3
+    TransformerEncoder1D: (
+        dict(d_model=8, n_layers=1, n_heads=2, mlp_ratio=2, positions="learned", pool="cls", head_hidden=0),
+        304 + 1144 + 8 + (16 + 216 + 72 + 16 + 144 + 136) + 16 + 27,
+    ),
+    # embedding 38·4; block: rms 4 + mixer (d_inner 8, dt_rank 1): in 4·16 + conv 8·2+8 + x_proj 8·5
+    # + dt_proj 1·8+8 + A_log 8·2 + D 8 + out 8·4; final rms 4; head 4·3+3
+    Mamba1D: (dict(d_model=4, n_layers=1, d_state=2, expand=2, d_conv=2, bidirectional=False, head_hidden=0), 152 + 4 + 200 + 4 + 15),
 }
 SMILES = [
     "C#CC[C@@H](CC(=O)N[Dy])Nc1nc(Nc2ccc(C=C)cc2)nc(Nc2ccc(C=C)cc2)n1",

@@ -35,3 +35,21 @@ def pr_curves(curves: dict[str, tuple[np.ndarray, np.ndarray]], title: str, path
         fig.savefig(tmp, dpi=110, format="png")
     plt.close(fig)
     return Path(path)
+
+
+def mlm_curves(history: list[dict], title: str, path: str | Path) -> Path:
+    """Validation masked-character loss and accuracy against training steps, one PNG."""
+    steps = [h["step"] for h in history]
+    fig, ax = plt.subplots(figsize=(5.5, 4))
+    ax.plot(steps, [h["val_mlm_loss"] for h in history], "o-", color="C0", label="loss")
+    ax.set(xlabel="training step", ylabel="validation masked-character loss", title=title)
+    ax.grid(alpha=0.3)
+    ax2 = ax.twinx()
+    ax2.plot(steps, [h["val_mlm_accuracy"] for h in history], "s--", color="C1", label="accuracy")
+    ax2.set(ylabel="validation accuracy", ylim=(0, 1))
+    fig.legend(loc="upper center", ncol=2, fontsize=8, bbox_to_anchor=(0.5, 0.93))
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=110, format="png")
+    plt.close(fig)
+    return Path(path)

@@ -42,6 +42,9 @@ def train(cfg: DictConfig) -> dict:
     run_dir = Path(cfg.paths.output_dir)
     metrics = trainer.callback_metrics
     info = {"params": sum(p.numel() for p in model.backbone.parameters()), "fit_seconds": round(time.time() - t0, 1)}
+    if getattr(model, "init_report", None) is not None:
+        r = model.init_report
+        info["init_from"] = {"path": r.path, "loaded": len(r.loaded), "new": r.new}
     if "train/samples_per_s" in metrics:
         info["samples_per_s"] = round(float(metrics["train/samples_per_s"]), 1)
     if not cfg.get("predict", True) or trainer.fast_dev_run:

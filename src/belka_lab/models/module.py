@@ -17,6 +17,7 @@ from torch import nn
 
 from belka_lab.data.proteins import PROTEINS
 from belka_lab.metrics import molecule_ap
+from belka_lab.models.init_from import load_encoder
 
 
 def masked_bce(logits: torch.Tensor, labels: torch.Tensor, label_mask: torch.Tensor, pos_weight: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
@@ -34,9 +35,14 @@ class BelkaModule(L.LightningModule):
         scheduler: Callable | None = None,
         scheduler_interval: str = "step",
         pos_weight: list[float] | None = None,
+        init_from: str | None = None,
     ):
         super().__init__()
         self.backbone = backbone
+        self.init_report = None
+        if init_from:  # a pretrained encoder (python -m belka_lab.pretrain): report what it filled
+            self.init_report = load_encoder(backbone, init_from)
+            print(self.init_report.summary())
         self.optimizer_factory, self.scheduler_factory = optimizer, scheduler
         self.scheduler_interval = scheduler_interval
         self.register_buffer("pos_weight", torch.tensor(pos_weight, dtype=torch.float32) if pos_weight else None, persistent=False)

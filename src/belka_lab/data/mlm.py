@@ -1,0 +1,94 @@
+"""Token batches for masked-language-model pretraining: every molecule of a prepared
+directory, train and test alike (no labels are read), with a small held-out share for
+validation loss and accuracy.
+
+Molecules are numbered 0..n_train-1 (train) then n_train..n_train+n_test-1 (test); the
+samplers are the supervised data module's (shuffled fixed-size batches, padded ordered
+evaluation batches, disjoint shares per process).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import lightning as L
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from belka_lab.data.batches import OrderedBatches, ShuffledBatches
+from belka_lab.data.store import PreparedDataset
+
+
+class TokenRows(Dataset):
+    """Gathers token rows by global molecule number from the train and test arrays; index -1 gives an empty row."""
+
+    def __init__(self, train_tokens: Path, test_tokens: Path):
+        self.files = (Path(train_tokens), Path(test_tokens))
+        self._arrays: tuple[np.ndarray, np.ndarray] | None = None
+
+    def _open(self) -> tuple[np.ndarray, np.ndarray]:
+        if self._arrays is None:
+            self._arrays = tuple(np.load(f, mmap_mode="r") for f in self.files)
+        return self._arrays
+
+    def __len__(self) -> int:
+        return sum(len(a) for a in self._open())
+
+    def __getitem__(self, index: np.ndarray) -> dict[str, torch.Tensor]:
+        train, test = self._open()
+        index = np.asarray(index)
+        out = np.zeros((len(index), train.shape[1]), dtype=train.dtype)
+        in_train = (index >= 0) & (index < len(train))
+        in_test = index >= len(train)
+        out[in_train] = train[index[in_train]]
+        out[in_test] = test[index[in_test] - len(train)]
+        return {"tokens": torch.from_numpy(out), "index": torch.from_numpy(index)}
+
+    def __getstate__(self):
+        return {"files": self.files, "_arrays": None}
+
+
+class MLMDataModule(L.LightningDataModule):
+    def __init__(self, source, batch_size: int = 512, eval_batch_size: int = 2048, val_molecules: int = 4096, seed: int = 0, num_workers: int = 0, pin_memory: bool = False):
+        """`source` is the supervised data module (BelkaDataModule): it generates/prepares the data."""
+        super().__init__()
+        self.source = source
+        self.batch_size, self.eval_batch_size = int(batch_size), int(eval_batch_size)
+        self.val_molecules, self.seed = int(val_molecules), int(seed)
+        self.num_workers, self.pin_memory = int(num_workers), bool(pin_memory)
+        self.store: PreparedDataset | None = None
+
+    def prepare_data(self) -> None:
+        self.source.prepare_data()
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.store is not None:
+            return
+        self.store = PreparedDataset(self.source.prepared_dir)
+        counts = self.store.manifest["counts"]
+        n = int(counts["train_molecules"]) + int(counts["test_molecules"])
+        perm = np.random.default_rng(self.seed).permutation(n)
+        n_val = min(self.val_molecules, n // 10)
+        self.val_idx, self.train_idx = np.sort(perm[:n_val]), np.sort(perm[n_val:])
+
+    def _rank(self) -> tuple[int, int]:
+        t = self.trainer
+        return (t.global_rank, t.world_size) if t is not None else (0, 1)
+
+    def _loader(self, sampler) -> DataLoader:
+        p = self.store.path
+        rows = TokenRows(p / "train" / "tokens.npy", p / "test" / "tokens.npy")
+        return DataLoader(rows, sampler=sampler, batch_size=None, num_workers=self.num_workers, persistent_workers=self.num_workers > 0, pin_memory=self.pin_memory)
+
+    def train_dataloader(self) -> DataLoader:
+        rank, world = self._rank()
+        return self._loader(ShuffledBatches(self.train_idx, self.batch_size, self.seed, rank, world))
+
+    def val_dataloader(self) -> DataLoader:
+        rank, world = self._rank()
+        return self._loader(OrderedBatches(self.val_idx, self.eval_batch_size, rank, world))
+
+    def on_after_batch_transfer(self, batch: dict, dataloader_idx: int) -> dict:
+        tokens = batch["tokens"].long()
+        return {"tokens": tokens, "mask": tokens != 0, "index": batch["index"]}

@@ -1,0 +1,72 @@
+"""Start a backbone from a pretrained encoder file (``python -m belka_lab.pretrain`` writes one).
+
+An encoder file is a ``torch.save`` of ``{"backbone": "<class path>", "state_dict": {...},
+"config": {...}}`` holding every backbone weight except the classification head
+(``head.*``), which pretraining does not train. Loading copies every tensor whose name and shape match, and reports
+which weights were loaded, which stayed new (e.g. the classification head) and which in
+the file were not used.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from belka_lab.errors import InputError
+from belka_lab.io import atomic_path
+
+
+@dataclass
+class LoadReport:
+    path: str
+    loaded: list[str] = field(default_factory=list)
+    new: list[str] = field(default_factory=list)
+    unused: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        def short(names):
+            return ", ".join(names[:6]) + (f", … ({len(names)} in all)" if len(names) > 6 else "")
+
+        lines = [f"init_from {self.path}: loaded {len(self.loaded)} tensors, {len(self.new)} new, {len(self.unused)} unused"]
+        if self.new:
+            lines.append(f"  new (not in the file): {short(self.new)}")
+        if self.unused:
+            lines.append(f"  unused (in the file only): {short(self.unused)}")
+        return "\n".join(lines)
+
+
+def save_encoder(path: str | Path, backbone: nn.Module, config: dict | None = None) -> None:
+    cls = type(backbone)
+    state = {k: v.detach().cpu() for k, v in backbone.state_dict().items() if not k.startswith("head.")}
+    with atomic_path(path) as tmp:
+        torch.save({"backbone": f"{cls.__module__}.{cls.__qualname__}", "state_dict": state, "config": config or {}}, tmp)
+
+
+def load_encoder(backbone: nn.Module, path: str | Path) -> LoadReport:
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"model.init_from: {path} does not exist; give the encoder.pt written by `python -m belka_lab.pretrain` (in its run directory)")
+    try:
+        blob = torch.load(path, map_location="cpu", weights_only=True)
+        state = blob["state_dict"]
+    except Exception as e:  # not a torch file, or not an encoder file
+        raise InputError(f"model.init_from: {path} is not an encoder file written by `python -m belka_lab.pretrain` ({type(e).__name__}: {e})") from e
+    own = backbone.state_dict()
+    mismatched = [f"{k} {tuple(state[k].shape)} in the file vs {tuple(v.shape)}" for k, v in own.items() if k in state and state[k].shape != v.shape]
+    if mismatched:
+        raise InputError(
+            f"model.init_from: {path} was pretrained with another size ({blob.get('backbone')}): "
+            + "; ".join(mismatched[:4])
+            + ". Use the same model.backbone settings as the pretraining run."
+        )
+    report = LoadReport(str(path))
+    report.loaded = [k for k in own if k in state]
+    report.new = [k for k in own if k not in state]
+    report.unused = [k for k in state if k not in own]
+    if not report.loaded:
+        raise InputError(f"model.init_from: no tensor of {path} ({blob.get('backbone')}) matches {type(backbone).__name__}; pretrain the same backbone")
+    backbone.load_state_dict({k: state[k] for k in report.loaded}, strict=False)
+    return report

@@ -1,0 +1,85 @@
+"""Masked-language-model pretraining of a backbone's encoder on SMILES characters (BERT's
+recipe, Devlin et al. 2019): 15% of the characters are chosen; of those 80% become [MASK],
+10% a random character, 10% stay; the encoder's per-character outputs predict the original
+characters at the chosen positions.
+
+Any backbone with ``features(tokens, mask) -> (per_character [B, L, D], pooled)``,
+``d_model``, ``vocab_size`` and ``mask_token_id`` can be pretrained.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import lightning as L
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+def mask_tokens(
+    tokens: torch.Tensor, mask: torch.Tensor, mask_token_id: int, n_symbols: int, prob: float = 0.15, generator: torch.Generator | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(corrupted tokens, chosen positions). Symbols are 1..n_symbols; padding is never chosen."""
+    u = torch.rand(tokens.shape, device=tokens.device, generator=generator)
+    chosen = (u < prob) & mask
+    action = torch.rand(tokens.shape, device=tokens.device, generator=generator)
+    random_symbols = torch.randint(1, n_symbols + 1, tokens.shape, device=tokens.device, generator=generator)
+    out = torch.where(chosen & (action < 0.8), torch.full_like(tokens, mask_token_id), tokens)
+    out = torch.where(chosen & (action >= 0.8) & (action < 0.9), random_symbols, out)
+    return out, chosen
+
+
+class MaskedLM(L.LightningModule):
+    def __init__(self, backbone: nn.Module, optimizer: Callable[..., torch.optim.Optimizer], mask_prob: float = 0.15, seed: int = 0):
+        super().__init__()
+        for attr in ("features", "d_model", "mask_token_id", "vocab_size"):
+            if not hasattr(backbone, attr):
+                raise TypeError(f"{type(backbone).__name__} has no `{attr}`: it cannot be pretrained as a masked language model")
+        self.backbone, self.optimizer_factory = backbone, optimizer
+        self.mask_prob, self.seed = float(mask_prob), int(seed)
+        d = backbone.d_model
+        self.lm_head = nn.Sequential(nn.Linear(d, d), nn.GELU(), nn.LayerNorm(d), nn.Linear(d, backbone.vocab_size))
+        self.history: list[dict] = []
+        self._val: list[torch.Tensor] = []
+
+    def _loss(self, batch: dict, generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(summed cross-entropy, correct predictions, chosen positions) over the batch."""
+        tokens, mask = batch["tokens"], batch["mask"]
+        inputs, chosen = mask_tokens(tokens, mask, self.backbone.mask_token_id, self.backbone.vocab_size - 1, self.mask_prob, generator)
+        per_char, _ = self.backbone.features(inputs, mask)
+        logits = self.lm_head(per_char[chosen]).float()
+        target = tokens[chosen]
+        loss = F.cross_entropy(logits, target, reduction="sum")
+        return loss, (logits.argmax(-1) == target).sum(), chosen.sum()
+
+    def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
+        total, correct, n = self._loss(batch)
+        loss = total / n.clamp_min(1)
+        self.log("train/mlm_loss", loss, on_step=True, on_epoch=True, prog_bar=True, batch_size=len(batch["tokens"]))
+        return loss
+
+    def validation_step(self, batch: dict, batch_idx: int) -> None:
+        # the same positions are masked every epoch: the validation numbers are comparable
+        g = torch.Generator(device=batch["tokens"].device).manual_seed(self.seed * 100_003 + batch_idx)
+        total, correct, n = self._loss(batch, g)
+        self._val.append(torch.stack([total.float(), correct.float(), n.float()]))
+
+    def on_validation_epoch_end(self) -> None:
+        if not self._val:
+            return
+        sums = torch.stack(self._val).sum(0)
+        self._val = []
+        if self.trainer is not None and self.trainer.world_size > 1:
+            sums = self.all_gather(sums).reshape(-1, 3).sum(0)
+        loss, acc = float(sums[0] / sums[2].clamp_min(1)), float(sums[1] / sums[2].clamp_min(1))
+        self.log_dict({"val/mlm_loss": loss, "val/mlm_accuracy": acc}, prog_bar=True)
+        if not self.trainer.sanity_checking:
+            self.history.append({"epoch": self.current_epoch, "step": self.global_step, "val_mlm_loss": loss, "val_mlm_accuracy": acc})
+
+    def configure_optimizers(self):
+        decay, no_decay = [], []
+        for name, p in self.named_parameters():
+            if p.requires_grad:
+                (no_decay if p.ndim < 2 or "norm" in name.lower() else decay).append(p)
+        return self.optimizer_factory(params=[{"params": decay}, {"params": no_decay, "weight_decay": 0.0}])

@@ -1,0 +1,167 @@
+"""Transformer and Mamba specifics, masked-character pretraining and init_from."""
+
+import json
+
+import pytest
+import torch
+from hydra import compose, initialize_config_dir
+
+from belka_lab.config import CONFIG_DIR
+from belka_lab.data.encode import encode
+from belka_lab.errors import InputError
+from belka_lab.models.init_from import load_encoder, save_encoder
+from belka_lab.models.mamba import Mamba1D, reverse_within_length, selective_scan_parallel, selective_scan_sequential
+from belka_lab.models.mlm import mask_tokens
+from belka_lab.models.transformer import TransformerEncoder1D
+from belka_lab.pretrain import pretrain
+from belka_lab.train import train
+
+SMILES = ["CCO", "C(=O)N[Dy]", "c1ccccc1CCN", "C#CC[C@@H](CC(=O)N[Dy])Nc1nc(Nc2ccc(C=C)cc2)nc(Nc2ccc(C=C)cc2)n1"]
+
+
+def _tokens():
+    return torch.from_numpy(encode(SMILES)).long()
+
+
+def _scan_inputs(seed, length=37):
+    g = torch.Generator().manual_seed(seed)
+    b, d, n = 2, 6, 4
+    r = lambda *s: torch.randn(*s, generator=g, dtype=torch.float64)  # noqa: E731
+    u, B, C, D = r(b, d, length), r(b, n, length), r(b, n, length), r(d)
+    delta = torch.rand(b, d, length, generator=g, dtype=torch.float64) * 0.5
+    A = -torch.rand(d, n, generator=g, dtype=torch.float64) * 2
+    return [t.requires_grad_() for t in (u, delta, A, B, C, D)]
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_parallel_scan_equals_the_sequential_recurrence_with_gradients(seed):
+    inputs = _scan_inputs(seed)
+    y_par = selective_scan_parallel(*inputs)
+    grads_par = torch.autograd.grad(y_par.pow(2).sum(), inputs)
+    y_seq = selective_scan_sequential(*inputs)
+    grads_seq = torch.autograd.grad(y_seq.pow(2).sum(), inputs)
+    torch.testing.assert_close(y_par, y_seq, rtol=1e-10, atol=1e-10)
+    for a, b in zip(grads_par, grads_seq):
+        torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-9)
+
+
+def test_reverse_within_length_reverses_characters_and_keeps_padding_behind():
+    x = torch.arange(12.0).reshape(2, 6, 1)
+    out = reverse_within_length(x, torch.tensor([4, 6]))
+    assert out[0, :, 0].tolist() == [3, 2, 1, 0, 4, 5]
+    assert out[1, :, 0].tolist() == [11, 10, 9, 8, 7, 6]
+    assert torch.equal(reverse_within_length(out, torch.tensor([4, 6])), x)
+
+
+def test_bidirectional_mamba_reads_the_whole_molecule():
+    """The first character's output depends on later characters only through the backward mixer."""
+    t = _tokens()[:1].clone()
+    changed = t.clone()
+    changed[0, 5] = 12 if t[0, 5] != 12 else 8
+    for bidirectional, expect_change in ((False, False), (True, True)):
+        torch.manual_seed(0)
+        net = Mamba1D(d_model=16, n_layers=1, bidirectional=bidirectional).eval()
+        with torch.no_grad():
+            a = net.features(t, t != 0)[0][0, 0]
+            b = net.features(changed, changed != 0)[0][0, 0]
+        assert (not torch.allclose(a, b)) == expect_change
+
+
+@pytest.mark.parametrize("positions", ["rotary", "learned"])
+@pytest.mark.parametrize("pool", ["mean", "cls"])
+def test_transformer_variants_ignore_padding(positions, pool):
+    torch.manual_seed(0)
+    net = TransformerEncoder1D(d_model=32, n_layers=2, n_heads=4, positions=positions, pool=pool).eval()
+    t = _tokens()
+    with torch.no_grad():
+        full, short = net(t, t != 0), net(t[:, :80], t[:, :80] != 0)
+    torch.testing.assert_close(full, short, rtol=1e-5, atol=1e-5)
+
+
+def test_transformer_rejects_sequences_longer_than_its_positions():
+    net = TransformerEncoder1D(d_model=16, n_layers=1, n_heads=2, positions="learned", max_len=10)
+    t = torch.ones(2, 11, dtype=torch.long)
+    with pytest.raises(ValueError, match="max_len=10"):
+        net(t, t != 0)
+
+
+def test_mask_tokens_follows_the_15_80_10_10_recipe():
+    g = torch.Generator().manual_seed(0)
+    tokens = torch.randint(1, 37, (400, 142), generator=g)
+    tokens[:, 100:] = 0
+    mask = tokens != 0
+    out, chosen = mask_tokens(tokens, mask, mask_token_id=37, n_symbols=36, prob=0.15, generator=g)
+    assert not chosen[~mask].any() and torch.equal(out[~mask], tokens[~mask])
+    assert torch.equal(out[~chosen], tokens[~chosen])
+    share = chosen.sum() / mask.sum()
+    assert 0.14 < share < 0.16
+    n = chosen.sum()
+    masked = (out[chosen] == 37).sum() / n
+    kept = (out[chosen] == tokens[chosen]).sum() / n  # 10% kept + 1/36 of the random 10%
+    assert 0.78 < masked < 0.82 and 0.09 < kept < 0.12
+    assert out.max() <= 37 and out[mask].min() >= 1
+
+
+def test_encoder_file_round_trip_reports_new_head(tmp_path):
+    torch.manual_seed(0)
+    a = TransformerEncoder1D(d_model=16, n_layers=1, n_heads=2)
+    save_encoder(tmp_path / "enc.pt", a)
+    torch.manual_seed(1)
+    b = TransformerEncoder1D(d_model=16, n_layers=1, n_heads=2)
+    report = load_encoder(b, tmp_path / "enc.pt")
+    assert report.new == ["head.1.weight", "head.1.bias"] and report.unused == []
+    for k, v in a.state_dict().items():
+        assert torch.equal(b.state_dict()[k], v) != k.startswith("head.")
+
+
+def test_encoder_file_errors_name_the_file_and_the_fix(tmp_path):
+    net = TransformerEncoder1D(d_model=16, n_layers=1, n_heads=2)
+    with pytest.raises(InputError, match="does not exist"):
+        load_encoder(net, tmp_path / "missing.pt")
+    (tmp_path / "junk.pt").write_text("not a checkpoint")
+    with pytest.raises(InputError, match="junk.pt is not an encoder file"):
+        load_encoder(net, tmp_path / "junk.pt")
+    save_encoder(tmp_path / "wide.pt", TransformerEncoder1D(d_model=32, n_layers=1, n_heads=2))
+    with pytest.raises(InputError, match=r"another size.*model.backbone"):
+        load_encoder(net, tmp_path / "wide.pt")
+
+
+TINY_TRANSFORMER = ["model=transformer", "model.backbone.d_model=32", "model.backbone.n_layers=1", "model.backbone.n_heads=4"]
+
+
+def _cfg(name, tmp_path, library, run, *overrides):
+    with initialize_config_dir(CONFIG_DIR, version_base="1.3"):
+        return compose(
+            name,
+            overrides=[
+                f"paths.root_dir={tmp_path}", f"paths.output_dir={tmp_path}/{run}", f"data.root={library}",
+                f"data.prepared_dir={tmp_path}/prepared", "data.synth=null", "data.prepare.progress=false",
+                "trainer.enable_progress_bar=false", "trainer.enable_model_summary=false", *overrides,
+            ],
+        )  # fmt: skip
+
+
+def test_pretraining_lowers_the_masked_loss_and_init_from_loads_the_encoder(tmp_path, tiny_library, capsys):
+    result = pretrain(_cfg("pretrain", tmp_path, tiny_library, "pre", *TINY_TRANSFORMER, "data.batch_size=64", "trainer.max_epochs=3", "mlm.val_molecules=400", "model.optimizer.lr=2e-3"))
+    losses = [h["val_mlm_loss"] for h in result["history"]]
+    assert len(losses) == 3 and losses[-1] < losses[0] - 0.3, losses
+    assert result["history"][-1]["val_mlm_accuracy"] > 0.3
+    enc = tmp_path / "pre" / "encoder.pt"
+    assert (tmp_path / "pre" / "mlm.png").read_bytes()[:4] == b"\x89PNG"
+    assert json.loads((tmp_path / "pre" / "results.json").read_text())["history"] == result["history"]
+
+    cfg = _cfg("train", tmp_path, tiny_library, "ft", *TINY_TRANSFORMER, f"model.init_from={enc}", "data.batch_size=64", "debug=fdr")
+    from hydra.utils import instantiate
+
+    module = instantiate(cfg.model)
+    saved = torch.load(enc, weights_only=True)["state_dict"]
+    own = module.backbone.state_dict()
+    assert all(torch.equal(own[k], v) for k, v in saved.items()) and set(own) - set(saved) == {"head.1.weight", "head.1.bias"}
+    out = train(cfg)
+    assert out["init_from"]["loaded"] == len(saved) and out["init_from"]["new"] == ["head.1.weight", "head.1.bias"]
+    assert "loaded" in capsys.readouterr().out
+
+
+def test_pretraining_a_model_without_per_character_features_is_a_clear_error(tmp_path, tiny_library):
+    with pytest.raises(InputError, match="CNN1D has no `features`.*pretrainable models"):
+        pretrain(_cfg("pretrain", tmp_path, tiny_library, "pre", "model=cnn", "data.batch_size=64"))
