@@ -67,3 +67,14 @@ def rich_library(tmp_path_factory) -> Path:
 def tiny_prepared(tiny_library, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("prep") / "prepared"
     return prepare(tiny_library / "train.parquet", tiny_library / "test.parquet", out, tiny_library / "test_solution.parquet", PrepareOptions(batch_rows=1000, n_bb_groups=3, progress=False))
+
+
+@pytest.fixture(scope="session")
+def smiles_tokenizer(tiny_library, tmp_path_factory) -> Path:
+    """A small BPE tokenizer trained on the tiny library's SMILES, saved with save_pretrained."""
+    from belka_lab.data.token_cache import train_bpe
+
+    smiles = pq.read_table(tiny_library / "train.parquet", columns=["molecule_smiles"]).column(0).to_pylist()[::3]
+    out = tmp_path_factory.mktemp("tok") / "bpe"
+    train_bpe(smiles, out, vocab_size=96)
+    return out

@@ -10,6 +10,8 @@ from hydra.utils import get_class, instantiate
 
 from belka_lab.config import CONFIG_DIR
 from belka_lab.data.encode import encode
+from belka_lab.data.token_cache import load_tokenizer
+from belka_lab.models.chemberta import ChemBERTa
 from belka_lab.models.cnn import CNN1D
 from belka_lab.models.mamba import Mamba1D
 from belka_lab.models.module import masked_bce
@@ -24,7 +26,14 @@ SMALL = {
     "ResNet1D": ["model.backbone.width=0.125", "model.backbone.depth=0.5", "model.backbone.head_hidden=32"],
     "TransformerEncoder1D": ["model.backbone.d_model=32", "model.backbone.n_layers=1", "model.backbone.n_heads=4"],
     "Mamba1D": ["model.backbone.d_model=32", "model.backbone.n_layers=1"],
+    "ChemBERTa": [f"model.backbone.config.{k}={v}" for k, v in dict(hidden_size=32, num_hidden_layers=1, num_attention_heads=4, intermediate_size=64).items()],
 }
+TOKENIZER: dict[str, str] = {}  # the session's small BPE tokenizer, for models that read their own tokenizer's ids
+
+
+@pytest.fixture(autouse=True)
+def _tokenizer(smiles_tokenizer):
+    TOKENIZER["path"] = str(smiles_tokenizer)
 # a tiny configuration per backbone class and its parameter count worked out by hand
 HAND_COUNTED = {
     # embedding 37·4 + conv 4·2·3+2 + conv 2·3·3+3 + linear 3·5+5 + linear 5·3+3
@@ -43,6 +52,12 @@ HAND_COUNTED = {
     # embedding 38·4; block: rms 4 + mixer (d_inner 8, dt_rank 1): in 4·16 + conv 8·2+8 + x_proj 8·5
     # + dt_proj 1·8+8 + A_log 8·2 + D 8 + out 8·4; final rms 4; head 4·3+3
     Mamba1D: (dict(d_model=4, n_layers=1, d_state=2, expand=2, d_conv=2, bidirectional=False, head_hidden=0), 152 + 4 + 200 + 4 + 15),
+    # RoBERTa, hidden 8, 1 layer, 2 heads, intermediate 16, 146 positions, V tokens: embeddings V·8 + 146·8 + 2 token types·8 + ln 16;
+    # layer: q, k, v 3·(64+8) + out 72 + ln 16 + up 8·16+16 + down 16·8+8 + ln 16; head 8·3+3 (V added in the test)
+    ChemBERTa: (
+        dict(config=dict(hidden_size=8, num_hidden_layers=1, num_attention_heads=2, intermediate_size=16), head_hidden=0),
+        146 * 8 + 16 + 16 + (216 + 72 + 16 + 144 + 136 + 16) + 27,
+    ),
 }
 SMILES = [
     "C#CC[C@@H](CC(=O)N[Dy])Nc1nc(Nc2ccc(C=C)cc2)nc(Nc2ccc(C=C)cc2)n1",
@@ -54,16 +69,28 @@ SMILES = [
 
 def _compose(name: str, small: bool = True):
     with initialize_config_dir(CONFIG_DIR, version_base="1.3"):
-        cfg = compose("train", overrides=[f"model={name}"])
+        base = [f"model={name}"]
+        cfg = compose("train", overrides=base)
         cls = get_class(cfg.model.backbone._target_)
-        if small and cls.__name__ in SMALL:
-            cfg = compose("train", overrides=[f"model={name}", *SMALL[cls.__name__]])
+        if cls is ChemBERTa:
+            base += ["tokenizer=pretrained", f"tokenizer.path={TOKENIZER['path']}"]
+        cfg = compose("train", overrides=base + (SMALL.get(cls.__name__, []) if small else []))
     return cfg
 
 
 def _backbone(name: str, small: bool = True):
     torch.manual_seed(0)
     return instantiate(_compose(name, small).model.backbone)
+
+
+def _inputs(net, width: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """(tokens, mask) of SMILES for this backbone: character codes, or its tokenizer's ids."""
+    if hasattr(net, "pad_token_id"):
+        tok = load_tokenizer(TOKENIZER["path"])
+        t = torch.tensor(tok(SMILES, padding="max_length", max_length=width or 144)["input_ids"])
+        return t, t != net.pad_token_id
+    t = _tokens()[:, :width] if width else _tokens()
+    return t, t != 0
 
 
 def _tokens() -> torch.Tensor:
@@ -73,17 +100,16 @@ def _tokens() -> torch.Tensor:
 @pytest.mark.parametrize("name", MODELS)
 def test_backbone_gives_finite_logits_for_three_proteins(name):
     net = _backbone(name).eval()
-    t = _tokens()
+    t, m = _inputs(net)
     with torch.no_grad():
-        out = net(t, t != 0)
+        out = net(t, m)
     assert out.shape == (len(SMILES), 3) and torch.isfinite(out).all()
 
 
 @pytest.mark.parametrize("name", MODELS)
 def test_gradients_reach_every_parameter(name):
     net = _backbone(name).train()
-    t = _tokens()
-    net(t, t != 0).sum().backward()
+    net(*_inputs(net)).sum().backward()
     dead = [n for n, p in net.named_parameters() if p.grad is None or not torch.isfinite(p.grad).all() or p.grad.abs().sum() == 0]
     assert dead == []
 
@@ -91,10 +117,9 @@ def test_gradients_reach_every_parameter(name):
 @pytest.mark.parametrize("name", MODELS)
 def test_prediction_does_not_depend_on_the_amount_of_padding(name):
     net = _backbone(name).eval()
-    t = _tokens()
     with torch.no_grad():
-        full = net(t, t != 0)
-        short = net(t[:, :100], t[:, :100] != 0)
+        full = net(*_inputs(net))
+        short = net(*_inputs(net, 100))
     torch.testing.assert_close(full, short, rtol=1e-5, atol=1e-6)
 
 
@@ -106,6 +131,9 @@ def test_every_backbone_class_has_a_hand_counted_size():
 @pytest.mark.parametrize("cls", list(HAND_COUNTED), ids=lambda c: c.__name__)
 def test_parameter_count_matches_the_hand_count(cls):
     kwargs, expected = HAND_COUNTED[cls]
+    if cls is ChemBERTa:
+        kwargs = dict(kwargs, tokenizer=TOKENIZER["path"])
+        expected += 8 * len(load_tokenizer(TOKENIZER["path"]))  # the word embeddings
     assert sum(p.numel() for p in cls(**kwargs).parameters()) == expected
 
 
@@ -151,12 +179,14 @@ def test_channels_last_layout_is_the_same_network(cls):
 def test_backbone_overfits_a_small_batch(name):
     net = _backbone(name).train()
     rng = np.random.default_rng(0)
-    t = _tokens().repeat(4, 1)
-    t[4:, 20:30] = torch.from_numpy(rng.integers(1, 37, (12, 10)))  # 16 distinct molecules
+    t = _inputs(net)[0].repeat(4, 1)
+    lo, hi = getattr(net, "symbol_range", (1, 36))
+    t[4:, 20:30] = torch.from_numpy(rng.integers(lo, hi + 1, (12, 10)))  # 16 distinct molecules
+    m = t != getattr(net, "pad_token_id", 0)
     labels = torch.from_numpy(rng.random((16, 3)) < 0.3).float()
     opt = torch.optim.AdamW(net.parameters(), lr=3e-3)
     for _ in range(120):
-        total, count = masked_bce(net(t, t != 0), labels, torch.ones_like(labels, dtype=torch.bool))
+        total, count = masked_bce(net(t, m), labels, torch.ones_like(labels, dtype=torch.bool))
         loss = total / count
         opt.zero_grad()
         loss.backward()

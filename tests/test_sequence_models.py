@@ -1,14 +1,22 @@
 """Transformer and Mamba specifics, masked-character pretraining and init_from."""
 
 import json
+import os
+import shutil
+import subprocess
+import sys
 
+import numpy as np
 import pytest
 import torch
 from hydra import compose, initialize_config_dir
+from hydra.utils import instantiate
 
 from belka_lab.config import CONFIG_DIR
-from belka_lab.data.encode import encode
+from belka_lab.data.encode import decode, encode
+from belka_lab.data.token_cache import TokenizerSpec, build_cache, cache_info, load_tokenizer, smiles_from_codes, train_bpe
 from belka_lab.errors import InputError
+from belka_lab.models.chemberta import ChemBERTa
 from belka_lab.models.init_from import load_encoder, save_encoder
 from belka_lab.models.mamba import Mamba1D, reverse_within_length, selective_scan_parallel, selective_scan_sequential
 from belka_lab.models.mlm import mask_tokens
@@ -90,7 +98,7 @@ def test_mask_tokens_follows_the_15_80_10_10_recipe():
     tokens = torch.randint(1, 37, (400, 142), generator=g)
     tokens[:, 100:] = 0
     mask = tokens != 0
-    out, chosen = mask_tokens(tokens, mask, mask_token_id=37, n_symbols=36, prob=0.15, generator=g)
+    out, chosen = mask_tokens(tokens, mask, mask_token_id=37, symbols=(1, 36), prob=0.15, generator=g)
     assert not chosen[~mask].any() and torch.equal(out[~mask], tokens[~mask])
     assert torch.equal(out[~chosen], tokens[~chosen])
     share = chosen.sum() / mask.sum()
@@ -151,8 +159,6 @@ def test_pretraining_lowers_the_masked_loss_and_init_from_loads_the_encoder(tmp_
     assert json.loads((tmp_path / "pre" / "results.json").read_text())["history"] == result["history"]
 
     cfg = _cfg("train", tmp_path, tiny_library, "ft", *TINY_TRANSFORMER, f"model.init_from={enc}", "data.batch_size=64", "debug=fdr")
-    from hydra.utils import instantiate
-
     module = instantiate(cfg.model)
     saved = torch.load(enc, weights_only=True)["state_dict"]
     own = module.backbone.state_dict()
@@ -165,3 +171,108 @@ def test_pretraining_lowers_the_masked_loss_and_init_from_loads_the_encoder(tmp_
 def test_pretraining_a_model_without_per_character_features_is_a_clear_error(tmp_path, tiny_library):
     with pytest.raises(InputError, match="CNN1D has no `features`.*pretrainable models"):
         pretrain(_cfg("pretrain", tmp_path, tiny_library, "pre", "model=cnn", "data.batch_size=64"))
+
+
+# ----------------------------------------------------------------------------- ChemBERTa and tokenizers
+TINY_ROBERTA = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64)
+
+
+def test_smiles_are_recovered_from_character_codes():
+    codes = encode(SMILES)
+    assert smiles_from_codes(codes) == SMILES == decode(codes)
+
+
+def test_saved_tokenizer_reloads_offline_with_the_same_ids(smiles_tokenizer, tmp_path):
+    code = (
+        "import json, sys; from transformers import AutoTokenizer; "
+        f"t = AutoTokenizer.from_pretrained({str(smiles_tokenizer)!r}); print(json.dumps(t({SMILES!r})['input_ids']))"
+    )
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout
+    assert json.loads(out) == load_tokenizer(str(smiles_tokenizer))(SMILES)["input_ids"]
+
+
+def test_unreachable_hub_id_is_one_clear_error():
+    code = "from belka_lab.models.chemberta import ChemBERTa\nChemBERTa(pretrained='DeepChem/ChemBERTa-77M-MLM')"
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert r.returncode != 0
+    assert "InputError" in r.stderr and "DeepChem/ChemBERTa-77M-MLM" in r.stderr and "--local-dir" in r.stderr
+
+
+def test_chemberta_from_saved_weights_equals_the_saved_model(smiles_tokenizer, tmp_path):
+    torch.manual_seed(0)
+    a = ChemBERTa(tokenizer=str(smiles_tokenizer), config=TINY_ROBERTA).eval()
+    a.encoder.save_pretrained(tmp_path / "weights")
+    b = ChemBERTa(pretrained=str(tmp_path / "weights"), tokenizer=str(smiles_tokenizer)).eval()
+    b.head.load_state_dict(a.head.state_dict())
+    t = torch.tensor(load_tokenizer(str(smiles_tokenizer))(SMILES, padding=True)["input_ids"])
+    with torch.no_grad():
+        torch.testing.assert_close(a(t, t != a.pad_token_id), b(t, t != b.pad_token_id))
+
+
+def test_token_cache_round_trips_and_is_rebuilt_only_for_another_tokenizer(tiny_prepared, smiles_tokenizer, tmp_path):
+    prepared = tmp_path / "prepared"
+    shutil.copytree(tiny_prepared, prepared)
+    spec = TokenizerSpec(name="pretrained", path=str(smiles_tokenizer))
+    info = build_cache(spec, prepared)
+    tok = load_tokenizer(str(smiles_tokenizer))
+    for part in ("train", "test"):
+        ids = np.load(prepared / part / "tokens_pretrained.npy")
+        chars = np.load(prepared / part / "tokens.npy")
+        assert ids.dtype == np.uint16 and ids.shape == (len(chars), info["width"]) and info["width"] % 8 == 0
+        rows = [0, len(chars) // 2, len(chars) - 1]
+        assert tok.batch_decode(ids[rows].astype(np.int64), skip_special_tokens=True) == smiles_from_codes(chars[rows])
+        assert (ids[:, 0] == tok.bos_token_id).all() and (ids == tok.pad_token_id).any()
+    stamp = (prepared / "train" / "tokens_pretrained.npy").stat().st_mtime_ns
+    build_cache(spec, prepared)
+    assert (prepared / "train" / "tokens_pretrained.npy").stat().st_mtime_ns == stamp  # current: not rebuilt
+    other = tmp_path / "bpe64"
+    train_bpe(smiles_from_codes(np.load(prepared / "train" / "tokens.npy")[:500]), other, vocab_size=64)
+    build_cache(TokenizerSpec(name="pretrained", path=str(other)), prepared)
+    assert cache_info(prepared, "train", "pretrained")["vocab_size"] == len(load_tokenizer(str(other)))
+
+
+def test_too_long_molecules_name_the_row_and_the_setting(tiny_prepared, smiles_tokenizer, tmp_path):
+    prepared = tmp_path / "prepared"
+    shutil.copytree(tiny_prepared, prepared)
+    with pytest.raises(InputError, match=r"train/tokens.npy row \d+: \d+ tokens.*raise tokenizer.max_length"):
+        build_cache(TokenizerSpec(name="pretrained", path=str(smiles_tokenizer), max_length=6), prepared)
+    assert cache_info(prepared, "train", "pretrained") is None and not (prepared / "train" / "tokens_pretrained.npy").exists()
+
+
+def test_layerwise_lr_decay_scales_each_layer(smiles_tokenizer):
+    from functools import partial
+
+    from belka_lab.models.module import BelkaModule
+
+    net = ChemBERTa(tokenizer=str(smiles_tokenizer), config=TINY_ROBERTA)
+    opt = BelkaModule(net, partial(torch.optim.AdamW, lr=1e-3), lr_decay=0.5).configure_optimizers()
+    lr_of = {id(p): g["lr"] for g in opt.param_groups for p in g["params"]}
+    assert len(lr_of) == sum(1 for _ in net.parameters())
+    assert lr_of[id(net.head[1].weight)] == pytest.approx(1e-3)
+    assert lr_of[id(net.encoder.encoder.layer[1].attention.self.query.weight)] == pytest.approx(5e-4)
+    assert lr_of[id(net.encoder.encoder.layer[0].attention.self.query.weight)] == pytest.approx(2.5e-4)
+    assert lr_of[id(net.encoder.embeddings.word_embeddings.weight)] == pytest.approx(1.25e-4)
+
+
+TINY_CHEMBERTA = ["experiment=chemberta", "tokenizer.vocab_size=96"] + [f"model.backbone.config.{k}={v}" for k, v in TINY_ROBERTA.items()]
+
+
+def test_chemberta_trains_on_its_own_cached_tokens_and_pretrains(tmp_path, tiny_library):
+    result = train(_cfg("train", tmp_path, tiny_library, "ft", *TINY_CHEMBERTA, "data.batch_size=64", "trainer.max_epochs=1", "+trainer.limit_train_batches=5"))
+    assert np.isfinite(result["val_map"])
+    assert (tmp_path / "prepared" / "train" / "tokens_bpe.npy").exists() and (tiny_library / "tokenizers" / "bpe-96" / "tokenizer.json").exists()
+    pre = pretrain(_cfg("pretrain", tmp_path, tiny_library, "pre", *TINY_CHEMBERTA, "data.batch_size=64", "trainer.max_epochs=1", "mlm.val_molecules=300"))
+    assert np.isfinite(pre["history"][-1]["val_mlm_loss"])
+    out = train(_cfg("train", tmp_path, tiny_library, "ft2", *TINY_CHEMBERTA, f"model.init_from={tmp_path}/pre/encoder.pt", "data.batch_size=64", "debug=fdr"))
+    assert out["init_from"]["new"] == ["head.1.weight", "head.1.bias"]
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [(["model=chemberta"], "reads its own tokenizer's ids"), (["model=cnn", "tokenizer=bpe"], "reads character codes")],
+)
+def test_model_and_tokenizer_mismatch_is_a_clear_error(tmp_path, tiny_library, overrides, message):
+    with pytest.raises(InputError, match=message):
+        train(_cfg("train", tmp_path, tiny_library, "run", *overrides, "debug=fdr"))

@@ -1,4 +1,5 @@
-"""`python -m belka_lab.prepare data=belka data.root=/path`: Kaggle files → prepared directory."""
+"""`python -m belka_lab.prepare data=belka data.root=/path`: Kaggle files → prepared directory
+(and, with ``tokenizer=bpe|pretrained``, that tokenizer's cached ids)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from omegaconf import DictConfig
 
 from belka_lab.config import CONFIG_DIR
 from belka_lab.data.store import read_manifest
+from belka_lab.data.token_cache import cache_info
 from belka_lab.errors import EXIT_INPUT_ERROR, InputError
 
 
@@ -25,6 +27,9 @@ def main(cfg: DictConfig) -> None:
         sys.exit(EXIT_INPUT_ERROR)
     print(f"prepared {datamodule.prepared_dir}")
     print(json.dumps({k: manifest[k] for k in ("counts", "positives", "unknown_labels", "folds", "vocab_size")}, indent=2))
+    if not datamodule.tokenizer.is_char:
+        info = cache_info(datamodule.prepared_dir, "train", datamodule.tokenizer.name)
+        print(f"token ids of {info['path']}: train/tokens_{info['name']}.npy, width {info['width']}, {info['vocab_size']} tokens, padding id {info['pad_id']}")
 
 
 if __name__ == "__main__":

@@ -24,6 +24,7 @@ from belka_lab.errors import EXIT_INPUT_ERROR, InputError
 from belka_lab.models.init_from import save_encoder
 from belka_lab.models.mlm import MaskedLM
 from belka_lab.runtime import set_malloc_top_pad
+from belka_lab.train import check_tokenizer, check_tokens
 
 
 def pretrain(cfg: DictConfig) -> dict:
@@ -32,7 +33,11 @@ def pretrain(cfg: DictConfig) -> dict:
     t0 = time.time()
     source = instantiate(cfg.data)
     dm = MLMDataModule(source, cfg.mlm.batch_size, cfg.mlm.eval_batch_size, cfg.mlm.val_molecules, cfg.seed, source.num_workers, source.pin_memory)
+    dm.prepare_data()  # first: a tokenizer trained on the data must exist before the model
+    dm.setup("fit")
+    check_tokenizer(source, cfg.model.backbone._target_)
     backbone = instantiate(cfg.model.backbone)
+    check_tokens(source, backbone)
     try:
         module = MaskedLM(backbone, instantiate(cfg.model.optimizer), cfg.mlm.mask_prob, cfg.seed)
     except TypeError as e:
@@ -41,10 +46,6 @@ def pretrain(cfg: DictConfig) -> dict:
         module.backbone = torch.compile(module.backbone)
     loggers = [instantiate(c) for c in (cfg.get("logger") or {}).values() if c is not None]
     trainer = instantiate(cfg.trainer, logger=loggers or False, enable_checkpointing=False)
-    dm.prepare_data()
-    dm.setup("fit")
-    if dm.store.vocab_size > backbone.vocab_size:
-        raise InputError(f"{dm.store.path} uses {dm.store.vocab_size} token codes but the model embeds {backbone.vocab_size}; set model.backbone.vocab_size={dm.store.vocab_size}")
     trainer.fit(module, datamodule=dm)
 
     run_dir = Path(cfg.paths.output_dir)

@@ -9,7 +9,7 @@ from pathlib import Path
 import hydra
 import lightning as L
 import torch
-from hydra.utils import instantiate
+from hydra.utils import get_class, instantiate
 from omegaconf import DictConfig
 
 from belka_lab import outputs
@@ -18,26 +18,44 @@ from belka_lab.errors import EXIT_INPUT_ERROR, InputError
 from belka_lab.runtime import set_malloc_top_pad
 
 
+def check_tokenizer(datamodule, backbone_target: str) -> None:
+    """Before building the model: it must read the ids the data module serves (characters, or
+    its own tokenizer's for models that declare ``own_tokenizer``)."""
+    cls = get_class(backbone_target)
+    own = getattr(cls, "own_tokenizer", False)
+    if own and datamodule.tokenizer.is_char:
+        raise InputError(f"{cls.__name__} reads its own tokenizer's ids: add tokenizer=pretrained tokenizer.path=<its dir> or tokenizer=bpe (see experiment=chemberta)")
+    if not own and not datamodule.tokenizer.is_char:
+        raise InputError(f"{cls.__name__} reads character codes: use tokenizer=char (not {datamodule.tokenizer.name})")
+
+
+def check_tokens(datamodule, backbone) -> None:
+    """After building it: padding id and vocabulary agree with the token arrays."""
+    pad = getattr(backbone, "pad_token_id", 0)
+    if pad != datamodule.pad_id:
+        raise InputError(f"tokenizer {datamodule.tokenizer.path} pads with id {datamodule.pad_id} but the model with {pad}: use the model's own tokenizer")
+    vocab = getattr(backbone, "vocab_size", None)
+    if vocab is not None and datamodule.vocab_size > vocab:
+        raise InputError(f"{datamodule.prepared_dir} uses {datamodule.vocab_size} token codes but the model embeds {vocab}; set model.backbone.vocab_size={datamodule.vocab_size}")
+
+
 def train(cfg: DictConfig) -> dict:
     """Train one model on one fold and write predictions, submission, results and plots."""
     set_malloc_top_pad(int(cfg.get("malloc_top_pad_mb", 0)) << 20)
     L.seed_everything(cfg.seed, workers=True)
     t0 = time.time()
     datamodule = instantiate(cfg.data)
+    datamodule.prepare_data()  # first: a tokenizer trained on the data must exist before the model
+    datamodule.setup("fit")
+    check_tokenizer(datamodule, cfg.model.backbone._target_)
     model = instantiate(cfg.model)
+    check_tokens(datamodule, model.backbone)
     if cfg.get("compile"):
         model.backbone = torch.compile(model.backbone)
     callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c is not None]
     loggers = [instantiate(c) for c in (cfg.get("logger") or {}).values() if c is not None]
     trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
 
-    datamodule.prepare_data()
-    datamodule.setup("fit")
-    vocab = getattr(model.backbone, "vocab_size", None)
-    if vocab is not None and datamodule.store.vocab_size > vocab:
-        raise InputError(
-            f"{datamodule.prepared_dir} uses {datamodule.store.vocab_size} token codes but the model embeds {vocab}; set model.backbone.vocab_size={datamodule.store.vocab_size}"
-        )
     trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
     run_dir = Path(cfg.paths.output_dir)
     metrics = trainer.callback_metrics

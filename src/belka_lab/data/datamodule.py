@@ -18,6 +18,8 @@ from belka_lab.data.batches import ArrayBatches, OrderedBatches, ShuffledBatches
 from belka_lab.data.ingest import PrepareOptions, is_current, prepare
 from belka_lab.data.store import PreparedDataset
 from belka_lab.data.synth import SynthConfig, generate
+from belka_lab.data.token_cache import TokenizerSpec, build_cache, cache_info
+from belka_lab.errors import InputError
 
 
 class BelkaDataModule(L.LightningDataModule):
@@ -37,6 +39,7 @@ class BelkaDataModule(L.LightningDataModule):
         pin_memory: bool = False,
         seed: int = 0,
         root: str | None = None,
+        tokenizer: dict | None = None,
     ):
         super().__init__()
         self.root = Path(root) if root else None  # the directory the file paths default into
@@ -48,6 +51,8 @@ class BelkaDataModule(L.LightningDataModule):
         self.split, self.fold = split, int(fold)
         self.batch_size, self.eval_batch_size = int(batch_size), int(eval_batch_size)
         self.num_workers, self.pin_memory, self.seed = int(num_workers), bool(pin_memory), int(seed)
+        self.tokenizer = TokenizerSpec(**(tokenizer or {}))
+        self.pad_id, self.vocab_size = 0, None  # of the token arrays the models read (set in setup)
         self.store: PreparedDataset | None = None
         self.predict_on = "test"
 
@@ -58,11 +63,19 @@ class BelkaDataModule(L.LightningDataModule):
             generate(self.train_file.parent, self.synth, progress=self.prepare_options.progress)
         if not is_current(self.prepared_dir, self.train_file, self.test_file, self.solution_file, self.prepare_options):
             prepare(self.train_file, self.test_file, self.prepared_dir, self.solution_file, self.prepare_options)
+        if not self.tokenizer.is_char:
+            build_cache(self.tokenizer, self.prepared_dir, progress=self.prepare_options.progress)
 
     def setup(self, stage: str | None = None) -> None:
         if self.store is not None:
             return
         self.store = PreparedDataset(self.prepared_dir)
+        self.vocab_size = self.store.vocab_size
+        if not self.tokenizer.is_char:
+            info = cache_info(self.prepared_dir, "train", self.tokenizer.name)
+            if info is None:
+                raise InputError(f"{self.prepared_dir}/train has no tokens_{self.tokenizer.name}.npy yet; run prepare_data() first (training does)")
+            self.pad_id, self.vocab_size = info["pad_id"], info["vocab_size"]
         self.train_idx, self.val_idx = self.split.indices(self.store, self.fold)
         self.fold_column = self.split.column
 
@@ -73,7 +86,7 @@ class BelkaDataModule(L.LightningDataModule):
 
     def _files(self, part: str) -> dict[str, Path]:
         base = self.prepared_dir / part
-        files = {"tokens": base / "tokens.npy"}
+        files = {"tokens": base / ("tokens.npy" if self.tokenizer.is_char else f"tokens_{self.tokenizer.name}.npy")}
         if part == "train":
             files["labels"] = base / "labels.npy"
         return files
@@ -105,7 +118,7 @@ class BelkaDataModule(L.LightningDataModule):
     # ------------------------------------------------------------------ device-side expansion
     def on_after_batch_transfer(self, batch: dict, dataloader_idx: int) -> dict:
         tokens = batch["tokens"].long()
-        out = {"tokens": tokens, "mask": tokens != 0, "index": batch["index"]}
+        out = {"tokens": tokens, "mask": tokens != self.pad_id, "index": batch["index"]}
         if "labels" in batch:
             labels = batch["labels"]
             out["label_mask"] = labels >= 0

@@ -21,10 +21,11 @@ from belka_lab.data.store import PreparedDataset
 
 
 class TokenRows(Dataset):
-    """Gathers token rows by global molecule number from the train and test arrays; index -1 gives an empty row."""
+    """Gathers token rows by global molecule number from the train and test arrays; index -1
+    gives a row of padding."""
 
-    def __init__(self, train_tokens: Path, test_tokens: Path):
-        self.files = (Path(train_tokens), Path(test_tokens))
+    def __init__(self, train_tokens: Path, test_tokens: Path, pad_id: int = 0):
+        self.files, self.pad_id = (Path(train_tokens), Path(test_tokens)), int(pad_id)
         self._arrays: tuple[np.ndarray, np.ndarray] | None = None
 
     def _open(self) -> tuple[np.ndarray, np.ndarray]:
@@ -38,7 +39,7 @@ class TokenRows(Dataset):
     def __getitem__(self, index: np.ndarray) -> dict[str, torch.Tensor]:
         train, test = self._open()
         index = np.asarray(index)
-        out = np.zeros((len(index), train.shape[1]), dtype=train.dtype)
+        out = np.full((len(index), train.shape[1]), self.pad_id, dtype=train.dtype)
         in_train = (index >= 0) & (index < len(train))
         in_test = index >= len(train)
         out[in_train] = train[index[in_train]]
@@ -46,7 +47,7 @@ class TokenRows(Dataset):
         return {"tokens": torch.from_numpy(out), "index": torch.from_numpy(index)}
 
     def __getstate__(self):
-        return {"files": self.files, "_arrays": None}
+        return {"files": self.files, "pad_id": self.pad_id, "_arrays": None}
 
 
 class MLMDataModule(L.LightningDataModule):
@@ -65,7 +66,8 @@ class MLMDataModule(L.LightningDataModule):
     def setup(self, stage: str | None = None) -> None:
         if self.store is not None:
             return
-        self.store = PreparedDataset(self.source.prepared_dir)
+        self.source.setup(stage)  # which token arrays (tokenizer), their padding id and vocabulary
+        self.store = self.source.store
         counts = self.store.manifest["counts"]
         n = int(counts["train_molecules"]) + int(counts["test_molecules"])
         perm = np.random.default_rng(self.seed).permutation(n)
@@ -77,8 +79,8 @@ class MLMDataModule(L.LightningDataModule):
         return (t.global_rank, t.world_size) if t is not None else (0, 1)
 
     def _loader(self, sampler) -> DataLoader:
-        p = self.store.path
-        rows = TokenRows(p / "train" / "tokens.npy", p / "test" / "tokens.npy")
+        files = self.source._files
+        rows = TokenRows(files("train")["tokens"], files("test")["tokens"], self.source.pad_id)
         return DataLoader(rows, sampler=sampler, batch_size=None, num_workers=self.num_workers, persistent_workers=self.num_workers > 0, pin_memory=self.pin_memory)
 
     def train_dataloader(self) -> DataLoader:
@@ -91,4 +93,4 @@ class MLMDataModule(L.LightningDataModule):
 
     def on_after_batch_transfer(self, batch: dict, dataloader_idx: int) -> dict:
         tokens = batch["tokens"].long()
-        return {"tokens": tokens, "mask": tokens != 0, "index": batch["index"]}
+        return {"tokens": tokens, "mask": tokens != self.source.pad_id, "index": batch["index"]}

@@ -56,20 +56,27 @@ def selective_scan_parallel(u, delta, A, B, C, D):
 
 
 def selective_scan_sequential(u, delta, A, B, C, D):
-    """The same recurrence one step at a time (reference for tests)."""
-    dA, dBu = _discretise(u, delta, A, B)
-    h = torch.zeros_like(dA[:, 0])
+    """The same recurrence one step at a time, holding one [B, D, N] state: the reference the
+    parallel scan is tested against, and the inference path (no [B, L, D, N] tensors)."""
+    A = _up(A)
+    h = None
     ys = []
-    for t in range(dA.shape[1]):
-        h = dA[:, t] * h + dBu[:, t]
-        ys.append((h @ _up(C)[:, :, t, None]).squeeze(-1))
+    for t in range(u.shape[2]):
+        dt = _up(delta[:, :, t])  # B D
+        dBu = (dt * _up(u[:, :, t]))[:, :, None] * _up(B[:, None, :, t])
+        h = dBu if h is None else torch.exp(dt[:, :, None] * A) * h + dBu
+        ys.append((h @ _up(C[:, :, t, None])).squeeze(-1))
     return (torch.stack(ys, dim=2) + _up(u) * _up(D)[:, None]).to(u.dtype)
 
 
 def selective_scan(u, delta, A, B, C, D):
+    """The fused kernel where installed; else the parallel scan when gradients are needed
+    (training) and the step-by-step scan when not (evaluation: memory O(B·D·N), not O(B·L·D·N))."""
     if _kernel_scan is not None and u.is_cuda:
         return _kernel_scan(u, delta, A, B.contiguous(), C.contiguous(), D.float())
-    return selective_scan_parallel(u, delta, A, B, C, D)
+    if torch.is_grad_enabled():
+        return selective_scan_parallel(u, delta, A, B, C, D)
+    return selective_scan_sequential(u, delta, A, B, C, D)
 
 
 class MambaMixer(nn.Module):

@@ -4,7 +4,8 @@ recipe, Devlin et al. 2019): 15% of the characters are chosen; of those 80% beco
 characters at the chosen positions.
 
 Any backbone with ``features(tokens, mask) -> (per_character [B, L, D], pooled)``,
-``d_model``, ``vocab_size`` and ``mask_token_id`` can be pretrained.
+``d_model``, ``vocab_size`` and ``mask_token_id`` can be pretrained (``symbol_range``, the
+ids random replacements come from, defaults to 1..vocab_size-1).
 """
 
 from __future__ import annotations
@@ -18,13 +19,14 @@ from torch import nn
 
 
 def mask_tokens(
-    tokens: torch.Tensor, mask: torch.Tensor, mask_token_id: int, n_symbols: int, prob: float = 0.15, generator: torch.Generator | None = None
+    tokens: torch.Tensor, mask: torch.Tensor, mask_token_id: int, symbols: tuple[int, int], prob: float = 0.15, generator: torch.Generator | None = None
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """(corrupted tokens, chosen positions). Symbols are 1..n_symbols; padding is never chosen."""
+    """(corrupted tokens, chosen positions). Random replacements come from the id range
+    ``symbols`` (inclusive); padding is never chosen."""
     u = torch.rand(tokens.shape, device=tokens.device, generator=generator)
     chosen = (u < prob) & mask
     action = torch.rand(tokens.shape, device=tokens.device, generator=generator)
-    random_symbols = torch.randint(1, n_symbols + 1, tokens.shape, device=tokens.device, generator=generator)
+    random_symbols = torch.randint(symbols[0], symbols[1] + 1, tokens.shape, device=tokens.device, generator=generator)
     out = torch.where(chosen & (action < 0.8), torch.full_like(tokens, mask_token_id), tokens)
     out = torch.where(chosen & (action >= 0.8) & (action < 0.9), random_symbols, out)
     return out, chosen
@@ -46,7 +48,8 @@ class MaskedLM(L.LightningModule):
     def _loss(self, batch: dict, generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """(summed cross-entropy, correct predictions, chosen positions) over the batch."""
         tokens, mask = batch["tokens"], batch["mask"]
-        inputs, chosen = mask_tokens(tokens, mask, self.backbone.mask_token_id, self.backbone.vocab_size - 1, self.mask_prob, generator)
+        symbols = getattr(self.backbone, "symbol_range", (1, self.backbone.vocab_size - 1))
+        inputs, chosen = mask_tokens(tokens, mask, self.backbone.mask_token_id, symbols, self.mask_prob, generator)
         per_char, _ = self.backbone.features(inputs, mask)
         logits = self.lm_head(per_char[chosen]).float()
         target = tokens[chosen]

@@ -36,6 +36,7 @@ class BelkaModule(L.LightningModule):
         scheduler_interval: str = "step",
         pos_weight: list[float] | None = None,
         init_from: str | None = None,
+        lr_decay: float | None = None,
     ):
         super().__init__()
         self.backbone = backbone
@@ -45,6 +46,9 @@ class BelkaModule(L.LightningModule):
             print(self.init_report.summary())
         self.optimizer_factory, self.scheduler_factory = optimizer, scheduler
         self.scheduler_interval = scheduler_interval
+        self.lr_decay = lr_decay
+        if lr_decay is not None and not hasattr(backbone, "layer_groups"):
+            raise ValueError(f"lr_decay needs a backbone with layer_groups(); {type(backbone).__name__} has none")
         self.register_buffer("pos_weight", torch.tensor(pos_weight, dtype=torch.float32) if pos_weight else None, persistent=False)
         self._outputs: list[dict[str, torch.Tensor]] = []
         self.val_predictions: dict[str, np.ndarray] | None = None
@@ -104,13 +108,28 @@ class BelkaModule(L.LightningModule):
         self.predictions = self._gather() if self._outputs else None
 
     # ------------------------------------------------------------------ optim
+    def param_groups(self) -> list[dict]:
+        """Weight decay on matrices only; with ``lr_decay`` each of the backbone's layer groups
+        (input first) gets lr × lr_decay^(layers above it), the head the full rate."""
+        names = {id(p): n for n, p in self.backbone.named_parameters()}
+        layers = self.backbone.layer_groups() if self.lr_decay is not None else [list(self.backbone.parameters())]
+        seen = {id(p) for group in layers for p in group}
+        layers[-1] = layers[-1] + [p for p in self.backbone.parameters() if id(p) not in seen]
+        groups = []
+        for depth, params in enumerate(layers):
+            scale = self.lr_decay ** (len(layers) - 1 - depth) if self.lr_decay is not None else 1.0
+            params = [p for p in params if p.requires_grad]
+            decay = [p for p in params if p.ndim >= 2 and "norm" not in names[id(p)].lower()]
+            no_decay = [p for p in params if not (p.ndim >= 2 and "norm" not in names[id(p)].lower())]
+            groups += [{"params": decay, "lr_scale": scale}, {"params": no_decay, "weight_decay": 0.0, "lr_scale": scale}]
+        return [g for g in groups if g["params"]]
+
     def configure_optimizers(self):
-        decay, no_decay = [], []
-        for name, p in self.backbone.named_parameters():
-            if p.requires_grad:
-                (no_decay if p.ndim < 2 or "norm" in name.lower() else decay).append(p)
-        groups = [{"params": decay}, {"params": no_decay, "weight_decay": 0.0}]
+        groups = self.param_groups()
+        scales = [g.pop("lr_scale") for g in groups]
         optimizer = self.optimizer_factory(params=groups)
+        for group, scale in zip(optimizer.param_groups, scales):
+            group["lr"] = group["lr"] * scale
         if self.scheduler_factory is None:
             return optimizer
         scheduler = self.scheduler_factory(optimizer=optimizer)
