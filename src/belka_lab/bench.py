@@ -181,7 +181,25 @@ def suite_step(args) -> list[dict]:
     ]
 
 
-SUITES = {"prepare": suite_prepare, "step": suite_step}
+def suite_fingerprints(args) -> list[dict]:
+    """ECFP4 (2048 bits) of --molecules synthetic molecules, all cores, as the baselines compute them."""
+    import pyarrow.parquet as pq
+
+    from belka_lab.data.fingerprints import ECFPConfig, ecfp
+    from belka_lab.data.synth import SynthConfig, generate
+
+    work = Path(args.work_dir or tempfile.mkdtemp(prefix="belka-bench-"))
+    n = args.molecules
+    lib = generate(work / f"synthetic-{n}", SynthConfig(n_train=n, n_test=1000, seed=0, n_bb1=400, n_amines=900))
+    smiles = pq.read_table(lib / "train.parquet", columns=["molecule_smiles"]).column(0).to_pylist()[::3][:n]
+    ecfp(smiles[:2000], ECFPConfig(workers=1))  # imports outside the timing
+    t = time.perf_counter()
+    bits = ecfp(smiles, ECFPConfig(), progress=True)
+    seconds = time.perf_counter() - t
+    return [{"what": f"ECFP4 2048 bits, {os.cpu_count()} processes: {len(smiles):,} molecules (s)", "n": len(bits), "per_s": len(bits) / seconds, "seconds": seconds}]
+
+
+SUITES = {"prepare": suite_prepare, "step": suite_step, "fingerprints": suite_fingerprints}
 
 
 def _print(rows: list[dict]) -> None:
@@ -204,6 +222,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--encode-n", type=int, default=1_000_000, help="SMILES for the encoder comparison")
     p.add_argument("--loop-n", type=int, default=1_000_000, help="SMILES for the dict-loop reference")
     p.add_argument("--batch-rows", type=int, default=2_000_000)
+    p.add_argument("--molecules", type=int, default=1_000_000, help="fingerprints: molecules to fingerprint")
     p.add_argument("--work-dir", help="where synthetic files are written and reused (default: a new temp dir)")
     p.add_argument("--steps", type=int, default=30, help="step: timed training steps")
     p.add_argument("--warmup", type=int, default=5, help="step: untimed steps first")

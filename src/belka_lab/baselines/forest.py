@@ -1,0 +1,34 @@
+"""scikit-learn random forest on fingerprints, one classifier per protein (molecules whose
+label is unknown for that protein are left out; ``class_weight`` handles the imbalance)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from belka_lab.data.proteins import PROTEINS
+
+
+class RandomForestPerProtein:
+    def __init__(self, n_estimators: int = 300, max_depth: int | None = None, min_samples_leaf: int = 1, max_features: str | float = "sqrt", class_weight: str | None = "balanced_subsample", n_jobs: int = -1, seed: int = 42):
+        self.kwargs = dict(n_estimators=n_estimators, max_depth=max_depth, min_samples_leaf=min_samples_leaf, max_features=max_features, class_weight=class_weight, n_jobs=n_jobs, random_state=seed)
+        self.forests: list = []
+        self.info: dict = {}
+
+    def fit(self, X, Y: np.ndarray, X_val=None, Y_val=None) -> RandomForestPerProtein:
+        from sklearn.ensemble import RandomForestClassifier
+
+        self.forests = []
+        for k, protein in enumerate(PROTEINS):
+            known = Y[:, k] >= 0
+            y = Y[known, k]
+            print(f"random forest {protein}: {int(known.sum()):,} molecules ({int((y == 1).sum()):,} positive)")
+            self.forests.append(RandomForestClassifier(**self.kwargs).fit(X[known], y))
+            self.info[protein] = {"trees": self.kwargs["n_estimators"]}
+        return self
+
+    def predict(self, X) -> np.ndarray:
+        cols = []
+        for forest in self.forests:
+            p = forest.predict_proba(X)
+            cols.append(p[:, list(forest.classes_).index(1)] if 1 in forest.classes_ else np.zeros(X.shape[0]))
+        return np.stack(cols, axis=1).astype(np.float32)
