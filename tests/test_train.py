@@ -106,3 +106,47 @@ def test_competition_files_prepare_then_train_with_data_belka(tmp_path, tiny_lib
     assert np.isfinite(result["val_map"])
     assert check(tmp_path / "run" / "submission.csv", pd.read_parquet(root / "test.parquet", columns=["id"])["id"].to_numpy()) is not None
     assert "test_score" not in json.loads((tmp_path / "run" / "results.json").read_text())  # no solution file: no test labels
+
+
+def _predictions(run):
+    return pd.read_parquet(run / "predictions" / "val.parquet"), pd.read_parquet(run / "predictions" / "test.parquet")
+
+
+RESUME = ["data.batch_size=128", "model.backbone.dropout=0.3", "callbacks.resume_checkpoint.every_n_steps=5", "trainer.max_epochs=2"]
+
+
+def test_same_seed_on_cpu_gives_identical_predictions(tmp_path, tiny_library):
+    a = train(_cfg(tmp_path / "a", tiny_library, "data.batch_size=128", "trainer.max_epochs=1"))
+    b = train(_cfg(tmp_path / "b", tiny_library, "data.batch_size=128", "trainer.max_epochs=1"))
+    assert a["val_map"] == b["val_map"]
+    for x, y in zip(_predictions(tmp_path / "a" / "run"), _predictions(tmp_path / "b" / "run")):
+        pd.testing.assert_frame_equal(x, y)
+
+
+def test_a_run_stopped_inside_an_epoch_resumes_to_the_same_result(tmp_path, tiny_library):
+    """Stopped after 7 steps (the last checkpoint is step 5, inside epoch 0), then resumed with
+    ckpt_path=last in the same run directory: the predictions equal an uninterrupted run's."""
+    whole = train(_cfg(tmp_path / "whole", tiny_library, *RESUME))
+    stopped = tmp_path / "part"
+    train(_cfg(stopped, tiny_library, *RESUME, "+trainer.max_steps=7", "predict=false"))
+    import torch
+
+    assert torch.load(stopped / "run" / "checkpoints" / "last.ckpt", weights_only=True)["global_step"] == 5
+    resumed = train(_cfg(stopped, tiny_library, *RESUME, "ckpt_path=last"))
+    assert resumed["val_map"] == whole["val_map"]
+    for x, y in zip(_predictions(tmp_path / "whole" / "run"), _predictions(stopped / "run")):
+        pd.testing.assert_frame_equal(x, y)
+
+
+def test_resuming_from_a_missing_or_foreign_checkpoint_is_a_clear_error(tmp_path, tiny_library):
+    from belka_lab.errors import InputError
+
+    with pytest.raises(InputError, match=r"last.ckpt does not exist; resume in the run's own directory"):
+        train(_cfg(tmp_path / "none", tiny_library, "ckpt_path=last", "debug=fdr"))
+    train(_cfg(tmp_path / "cnn", tiny_library, "data.batch_size=128", "trainer.max_epochs=1", "predict=false"))
+    ckpt = tmp_path / "cnn" / "run" / "checkpoints" / "last.ckpt"
+    with pytest.raises(InputError, match=r"trained with another model, size or vocabulary \(.*backbone"):
+        train(_cfg(tmp_path / "res", tiny_library, "model=resnet", f"ckpt_path={ckpt}", "data.batch_size=128"))
+    (tmp_path / "junk.ckpt").write_text("no")
+    with pytest.raises(InputError, match="junk.ckpt is not a training checkpoint"):
+        train(_cfg(tmp_path / "junk", tiny_library, f"ckpt_path={tmp_path / 'junk.ckpt'}", "debug=fdr"))

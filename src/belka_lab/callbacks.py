@@ -29,3 +29,38 @@ class Throughput(L.Callback):
         if self._t0 is not None and self._samples:
             rate = self._samples / (time.perf_counter() - self._t0)
             pl_module.log("train/samples_per_s", rate, on_epoch=True, on_step=False)
+
+
+class ResumeCheckpoint(L.Callback):
+    """Keeps ``<dirpath>/last.ckpt`` = the latest training state: written every
+    ``every_n_steps`` optimizer steps and at the end of every epoch (after its validation),
+    under a temporary name and then renamed. A run killed at any point resumes from it with
+    ``hydra.run.dir=<its run dir> ckpt_path=last`` (or ``ckpt_path=<dir>/checkpoints/last.ckpt``);
+    the data module continues inside the epoch and the module restores its random-number
+    states, so on a CPU the resumed run ends where the uninterrupted one would."""
+
+    def __init__(self, dirpath: str, every_n_steps: int = 1000):
+        self.dirpath, self.every_n_steps = dirpath, int(every_n_steps)
+
+    def _save(self, trainer) -> None:
+        import os
+        from pathlib import Path
+
+        if trainer.sanity_checking or trainer.fast_dev_run:
+            return
+        path = Path(self.dirpath) / "last.ckpt"
+        tmp = path.with_name(f".last.ckpt.tmp-{os.getpid()}")
+        trainer.save_checkpoint(tmp)
+        if trainer.is_global_zero:
+            os.replace(tmp, path)
+        trainer.strategy.barrier()
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        if self.every_n_steps > 0 and trainer.global_step % self.every_n_steps == 0:
+            self._save(trainer)
+
+    def on_train_epoch_end(self, trainer, pl_module) -> None:
+        per_epoch = trainer.num_training_batches
+        if trainer.accumulate_grad_batches == 1 and isinstance(per_epoch, int) and per_epoch and trainer.global_step % per_epoch:
+            return  # stopped inside the epoch (max_steps, max_time): the last step checkpoint stands
+        self._save(trainer)

@@ -39,6 +39,29 @@ def check_tokens(datamodule, backbone) -> None:
         raise InputError(f"{datamodule.prepared_dir} uses {datamodule.vocab_size} token codes but the model embeds {vocab}; set model.backbone.vocab_size={datamodule.vocab_size}")
 
 
+def resume_path(ckpt_path: str | None, run_dir: Path, model) -> str | None:
+    """The checkpoint to resume from, checked against the model before training starts:
+    ``last`` means ``<run dir>/checkpoints/last.ckpt``; a checkpoint of another model or size
+    is refused with the tensors that differ."""
+    if not ckpt_path:
+        return None
+    path = run_dir / "checkpoints" / "last.ckpt" if ckpt_path == "last" else Path(ckpt_path)
+    if not path.is_file():
+        hint = "resume in the run's own directory: hydra.run.dir=<run dir> ckpt_path=last" if ckpt_path == "last" else "give an existing .ckpt file"
+        raise InputError(f"ckpt_path={ckpt_path}: {path} does not exist; {hint}")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)["state_dict"]
+    except Exception as e:
+        raise InputError(f"ckpt_path={ckpt_path}: {path} is not a training checkpoint of this framework ({type(e).__name__}: {str(e)[:200]})") from e
+    own = model.state_dict()
+    missing = [k for k in own if k not in state]
+    wrong = [f"{k} {tuple(state[k].shape)} vs {tuple(v.shape)}" for k, v in own.items() if k in state and state[k].shape != v.shape]
+    if missing or wrong:
+        detail = "; ".join(wrong[:3] + [f"missing {k}" for k in missing[:3]])
+        raise InputError(f"ckpt_path={ckpt_path}: {path} was trained with another model, size or vocabulary ({detail}); resume with the overrides it was trained with")
+    return str(path)
+
+
 def train(cfg: DictConfig) -> dict:
     """Train one model on one fold and write predictions, submission, results and plots."""
     set_malloc_top_pad(int(cfg.get("malloc_top_pad_mb", 0)) << 20)
@@ -56,8 +79,8 @@ def train(cfg: DictConfig) -> dict:
     loggers = [instantiate(c) for c in (cfg.get("logger") or {}).values() if c is not None]
     trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
 
-    trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
     run_dir = Path(cfg.paths.output_dir)
+    trainer.fit(model, datamodule=datamodule, ckpt_path=resume_path(cfg.get("ckpt_path"), run_dir, model))
     metrics = trainer.callback_metrics
     info = {"params": sum(p.numel() for p in model.backbone.parameters()), "fit_seconds": round(time.time() - t0, 1)}
     if getattr(model, "init_report", None) is not None:

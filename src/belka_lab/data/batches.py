@@ -14,18 +14,25 @@ import torch
 
 
 class ShuffledBatches:
-    """Training batches: a fresh permutation per epoch (seed + epoch), fixed size, drop_last."""
+    """Training batches: a fresh permutation per epoch (seed + epoch), fixed size, drop_last.
+
+    ``skip_once(n)`` makes the next pass start at its n-th batch (resuming inside an epoch);
+    later passes are whole again."""
 
     def __init__(self, indices: np.ndarray, batch_size: int, seed: int = 0, rank: int = 0, world_size: int = 1):
         self.indices = np.asarray(indices, dtype=np.int64)
         self.batch_size = int(batch_size)
         self.seed, self.rank, self.world_size = seed, rank, world_size
         self.epoch = 0
+        self._skip = 0
         if len(self) == 0:
             raise ValueError(f"{len(self.indices)} training molecules cannot fill one batch of {batch_size} per process; lower data.batch_size")
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
+
+    def skip_once(self, batches: int) -> None:
+        self._skip = int(batches)
 
     def __len__(self) -> int:
         return len(self.indices) // (self.batch_size * self.world_size)
@@ -34,7 +41,8 @@ class ShuffledBatches:
         perm = np.random.default_rng([self.seed, self.epoch]).permutation(self.indices)
         n = len(self) * self.batch_size
         mine = perm[self.rank * n : (self.rank + 1) * n].reshape(-1, self.batch_size)
-        for batch in mine:
+        skip, self._skip = self._skip, 0
+        for batch in mine[skip:]:
             yield np.sort(batch)  # sorted gathers read the memory map in order
 
 

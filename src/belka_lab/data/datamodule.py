@@ -12,6 +12,7 @@ from pathlib import Path
 
 import lightning as L
 import numpy as np
+import torch
 from torch.utils.data import DataLoader
 
 from belka_lab.data.batches import ArrayBatches, OrderedBatches, ShuffledBatches
@@ -95,12 +96,24 @@ class BelkaDataModule(L.LightningDataModule):
         return DataLoader(
             dataset, sampler=sampler, batch_size=None, num_workers=self.num_workers,
             persistent_workers=self.num_workers > 0, pin_memory=self.pin_memory,
+            generator=torch.Generator().manual_seed(self.seed),  # iterators draw from it, not the global stream
         )  # fmt: skip
 
     def train_dataloader(self) -> DataLoader:
         rank, world = self._rank()
         sampler = ShuffledBatches(self.train_idx, self.batch_size, self.seed, rank, world)
+        done = self._batches_done_in_epoch(len(sampler))
+        if done:  # resumed from a checkpoint saved inside an epoch: continue after its last batch
+            sampler.set_epoch(self.trainer.current_epoch)
+            sampler.skip_once(done)
         return self._loader(ArrayBatches(self._files("train")), sampler)
+
+    def _batches_done_in_epoch(self, per_epoch: int) -> int:
+        """Optimizer steps already taken in the current epoch (one per batch), when resuming."""
+        t = self.trainer
+        if t is None or not t.global_step or t.accumulate_grad_batches != 1:
+            return 0
+        return max(0, t.global_step - t.current_epoch * per_epoch) % per_epoch
 
     def val_dataloader(self) -> DataLoader:
         rank, world = self._rank()

@@ -81,7 +81,10 @@ class MLMDataModule(L.LightningDataModule):
     def _loader(self, sampler) -> DataLoader:
         files = self.source._files
         rows = TokenRows(files("train")["tokens"], files("test")["tokens"], self.source.pad_id)
-        return DataLoader(rows, sampler=sampler, batch_size=None, num_workers=self.num_workers, persistent_workers=self.num_workers > 0, pin_memory=self.pin_memory)
+        return DataLoader(
+            rows, sampler=sampler, batch_size=None, num_workers=self.num_workers, persistent_workers=self.num_workers > 0,
+            pin_memory=self.pin_memory, generator=torch.Generator().manual_seed(self.seed),
+        )  # fmt: skip
 
     def train_dataloader(self) -> DataLoader:
         rank, world = self._rank()

@@ -107,6 +107,30 @@ class BelkaModule(L.LightningModule):
     def on_predict_epoch_end(self) -> None:
         self.predictions = self._gather() if self._outputs else None
 
+    # ------------------------------------------------------------------ resume exactly
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        """Random-number states (dropout, augmentation), so a resumed run continues the same stream."""
+        import random
+
+        name, keys, pos, has_gauss, gauss = np.random.get_state()
+        version, internal, gauss_next = random.getstate()
+        checkpoint["rng_states"] = {  # plain types and tensors: loadable with weights_only=True
+            "torch": torch.get_rng_state(),
+            "numpy": [name, keys.tolist(), int(pos), int(has_gauss), float(gauss)],
+            "python": [version, list(internal), gauss_next],
+        }
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        import random
+
+        states = checkpoint.get("rng_states")
+        if states:
+            torch.set_rng_state(states["torch"])
+            name, keys, pos, has_gauss, gauss = states["numpy"]
+            np.random.set_state((name, np.array(keys, dtype=np.uint32), pos, has_gauss, gauss))
+            version, internal, gauss_next = states["python"]
+            random.setstate((version, tuple(internal), gauss_next))
+
     # ------------------------------------------------------------------ optim
     def param_groups(self) -> list[dict]:
         """Weight decay on matrices only; with ``lr_decay`` each of the backbone's layer groups
