@@ -25,18 +25,21 @@ def _rdkit_bits(smiles, n_bits=2048):
 
 @pytest.mark.parametrize("workers", [1, 2])
 def test_ecfp_bits_equal_rdkits(workers):
-    bits = ecfp(SMILES * 3, ECFPConfig(chunk=2, workers=workers))
+    bits, bad = ecfp(SMILES * 3, ECFPConfig(chunk=2, workers=workers))
+    assert bad == []
     assert bits.shape == (9, 256)
     assert np.array_equal(unpack(bits, 2048), np.tile(_rdkit_bits(SMILES), (3, 1)))
-    methyl = ecfp(SMILES, ECFPConfig(n_bits=1024, dy="methyl", workers=1))
+    methyl, _ = ecfp(SMILES, ECFPConfig(n_bits=1024, dy="methyl", workers=1))
     assert np.array_equal(unpack(methyl, 1024), _rdkit_bits([s.replace("[Dy]", "C") for s in SMILES], 1024))
     csr = to_csr(bits, 2048)
     assert np.array_equal(csr.toarray(), unpack(bits, 2048))
 
 
-def test_unparsable_molecule_names_its_row():
-    with pytest.raises(InputError, match=r"1 molecules \(rows 1\)"):
+def test_unparsable_molecule_names_its_row_or_is_zeroed_on_request():
+    with pytest.raises(InputError, match=r"1 molecules \(rows 1\).*ecfp.invalid=zeros"):
         ecfp(["CCO", "C1CC", "CCN"], ECFPConfig(workers=1))
+    bits, bad = ecfp(["CCO", "C1CC", "CCN"], ECFPConfig(workers=1, invalid="zeros"))
+    assert bad == [1] and not bits[1].any() and bits[0].any() and bits[2].any()
 
 
 def test_fingerprint_cache_is_reused_and_keyed_by_parameters(tiny_prepared):

@@ -150,3 +150,32 @@ def test_resuming_from_a_missing_or_foreign_checkpoint_is_a_clear_error(tmp_path
     (tmp_path / "junk.ckpt").write_text("no")
     with pytest.raises(InputError, match="junk.ckpt is not a training checkpoint"):
         train(_cfg(tmp_path / "junk", tiny_library, f"ckpt_path={tmp_path / 'junk.ckpt'}", "debug=fdr"))
+
+
+def test_a_training_process_killed_with_sigkill_resumes_to_the_uninterrupted_result(tmp_path, tiny_library):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import torch
+
+    overrides = [
+        f"paths.root_dir={tmp_path}", f"data.root={tiny_library}", f"data.prepared_dir={tmp_path}/prepared", "data.synth=null",
+        "data.prepare.progress=false", "trainer.enable_progress_bar=false", "trainer.enable_model_summary=false", *RESUME,
+    ]  # fmt: skip
+    run = tmp_path / "killed"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).parent), os.environ.get("PYTHONPATH", "")])}
+    killed = subprocess.run(
+        [sys.executable, "-m", "belka_lab", *overrides, f"hydra.run.dir={run}", "+callbacks.killer._target_=killer.KillAt", "+callbacks.killer.step=27"],
+        env=env, capture_output=True, text=True,
+    )  # fmt: skip
+    assert killed.returncode == -9, killed.stderr[-2000:]
+    assert not (run / "submission.csv").exists() and not (run / "results.json").exists()
+    assert torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)["global_step"] == 25  # inside epoch 1
+    with initialize_config_dir(CONFIG_DIR, version_base="1.3"):
+        resumed = train(compose("train", overrides=[*overrides, f"paths.output_dir={run}", "ckpt_path=last"]))
+    whole = train(_cfg(tmp_path / "whole", tiny_library, *RESUME))
+    assert resumed["val_map"] == whole["val_map"]
+    for x, y in zip(_predictions(tmp_path / "whole" / "run"), _predictions(run)):
+        pd.testing.assert_frame_equal(x, y)

@@ -12,6 +12,10 @@ stored with ``np.packbits`` (n_bits / 8 bytes per molecule):
 kept by default (``dy="keep"``): it is the same environment in train and test, so it sets the
 same few bits everywhere. ``dy="methyl"`` replaces it by a carbon in train and test alike, for
 fingerprints comparable with ones of molecules without the linker.
+
+A molecule RDKit cannot parse is an error naming its rows; ``invalid="zeros"`` gives such
+molecules an all-zero fingerprint instead and lists them (count and molecule numbers) in
+``info.json``.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ class ECFPConfig:
     radius: int = 2
     n_bits: int = 2048
     dy: str = "keep"  # keep | methyl
+    invalid: str = "error"  # error | zeros: molecules RDKit cannot parse get an all-zero row, listed in info.json
     chunk: int = 20_000
     workers: int = 0  # 0: one per CPU core
 
@@ -61,14 +66,17 @@ def _fingerprint_chunk(args: tuple[list[str], int, int, str]) -> tuple[np.ndarra
     return out, bad
 
 
-def ecfp(smiles: list[str], config: ECFPConfig = ECFPConfig(), progress: bool = False, desc: str = "ECFP") -> np.ndarray:
-    """Packed ECFP bits [N, n_bits/8] of SMILES, computed in parallel chunks."""
+def ecfp(smiles: list[str], config: ECFPConfig = ECFPConfig(), progress: bool = False, desc: str = "ECFP") -> tuple[np.ndarray, list[int]]:
+    """(packed ECFP bits [N, n_bits/8], rows RDKit could not parse), computed in parallel chunks.
+    Unparsable rows are an error unless ``config.invalid == "zeros"`` (their bits stay 0)."""
     from tqdm import tqdm
 
     if config.n_bits % 8:
         raise ValueError(f"n_bits must be a multiple of 8 (got {config.n_bits})")
     if config.dy not in ("keep", "methyl"):
         raise ValueError(f"dy must be keep or methyl (got {config.dy!r})")
+    if config.invalid not in ("error", "zeros"):
+        raise ValueError(f"invalid must be error or zeros (got {config.invalid!r})")
     chunks = [(smiles[i : i + config.chunk], config.radius, config.n_bits, config.dy) for i in range(0, len(smiles), config.chunk)]
     workers = min(config.workers or os.cpu_count() or 1, len(chunks))
     out, bad = [], []
@@ -85,9 +93,12 @@ def ecfp(smiles: list[str], config: ECFPConfig = ECFPConfig(), progress: bool = 
         else:
             with ProcessPoolExecutor(workers) as pool:
                 consume(pool.map(_fingerprint_chunk, chunks))
-    if bad:
-        raise InputError(f"RDKit cannot parse {len(bad)} molecules (rows {preview(bad)}), e.g. {smiles[bad[0]]!r}; fix or drop them in the source file")
-    return np.concatenate(out) if out else np.zeros((0, config.n_bits // 8), np.uint8)
+    if bad and config.invalid == "error":
+        raise InputError(
+            f"RDKit cannot parse {len(bad)} molecules (rows {preview(bad)}), e.g. {smiles[bad[0]]!r}; fix or drop them in the source file, "
+            "or set ecfp.invalid=zeros to give them empty fingerprints (their rows are listed in the cache's info.json)"
+        )
+    return (np.concatenate(out) if out else np.zeros((0, config.n_bits // 8), np.uint8)), bad
 
 
 def unpack(bits: np.ndarray, n_bits: int) -> np.ndarray:
@@ -116,18 +127,25 @@ def cached_ecfp(prepared_dir: str | Path, config: ECFPConfig = ECFPConfig(), pro
     prepared_dir = Path(prepared_dir)
     out = prepared_dir / "fingerprints" / config.key
     info_file = out / "info.json"
-    params = {k: v for k, v in asdict(config).items() if k not in ("chunk", "workers")}
-    if info_file.exists() and json.loads(info_file.read_text()).get("params") == params:
+    params = {k: v for k, v in asdict(config).items() if k not in ("chunk", "workers", "invalid")}
+    info = json.loads(info_file.read_text()) if info_file.exists() else {}
+    if info.get("params") == params:
+        if info.get("unparsed") and config.invalid == "error":
+            parts = ", ".join(f"{k}: {v['count']}" for k, v in info["unparsed"].items())
+            raise InputError(f"{info_file} lists molecules RDKit cannot parse ({parts}) with empty fingerprints; set ecfp.invalid=zeros to use it, or fix the source file")
         return {part: np.load(out / f"{part}.npy", mmap_mode="r") for part in ("train", "test")}
     if out.exists():
         shutil.rmtree(out)
-    counts = {}
+    counts, unparsed = {}, {}
     for part in ("train", "test"):
         codes = np.load(prepared_dir / part / "tokens.npy", mmap_mode="r")
-        bits = ecfp(smiles_from_codes(codes), config, progress, desc=f"ECFP {part}")
+        bits, bad = ecfp(smiles_from_codes(codes), config, progress, desc=f"ECFP {part}")
+        if bad:
+            unparsed[part] = {"count": len(bad), "molecules": bad}
+            print(f"ECFP {part}: {len(bad)} molecules RDKit cannot parse got empty fingerprints (molecules {preview(bad)}; listed in info.json)")
         with atomic_path(out / f"{part}.npy") as tmp, open(tmp, "wb") as f:
             np.save(f, bits)
         counts[part] = len(bits)
     with atomic_path(info_file) as tmp:
-        tmp.write_text(json.dumps({"params": params, "counts": counts}, indent=1))
+        tmp.write_text(json.dumps({"params": params, "counts": counts, "unparsed": unparsed}, indent=1))
     return {part: np.load(out / f"{part}.npy", mmap_mode="r") for part in ("train", "test")}
