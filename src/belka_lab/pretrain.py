@@ -18,13 +18,13 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from belka_lab import outputs, plots
+from belka_lab.checks import check_tokenizer, check_tokens
 from belka_lab.config import CONFIG_DIR
 from belka_lab.data.mlm import MLMDataModule
 from belka_lab.errors import EXIT_INPUT_ERROR, InputError
 from belka_lab.models.init_from import save_encoder
 from belka_lab.models.mlm import MaskedLM
 from belka_lab.runtime import set_malloc_top_pad
-from belka_lab.train import check_tokenizer, check_tokens
 
 
 def pretrain(cfg: DictConfig) -> dict:

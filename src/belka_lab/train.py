@@ -9,57 +9,14 @@ from pathlib import Path
 import hydra
 import lightning as L
 import torch
-from hydra.utils import get_class, instantiate
+from hydra.utils import instantiate
 from omegaconf import DictConfig
 
 from belka_lab import outputs
+from belka_lab.checks import check_tokenizer, check_tokens, resume_path
 from belka_lab.config import CONFIG_DIR
 from belka_lab.errors import EXIT_INPUT_ERROR, InputError
 from belka_lab.runtime import set_malloc_top_pad
-
-
-def check_tokenizer(datamodule, backbone_target: str) -> None:
-    """Before building the model: it must read the ids the data module serves (characters, or
-    its own tokenizer's for models that declare ``own_tokenizer``)."""
-    cls = get_class(backbone_target)
-    own = getattr(cls, "own_tokenizer", False)
-    if own and datamodule.tokenizer.is_char:
-        raise InputError(f"{cls.__name__} reads its own tokenizer's ids: add tokenizer=pretrained tokenizer.path=<its dir> or tokenizer=bpe (see experiment=chemberta)")
-    if not own and not datamodule.tokenizer.is_char:
-        raise InputError(f"{cls.__name__} reads character codes: use tokenizer=char (not {datamodule.tokenizer.name})")
-
-
-def check_tokens(datamodule, backbone) -> None:
-    """After building it: padding id and vocabulary agree with the token arrays."""
-    pad = getattr(backbone, "pad_token_id", 0)
-    if pad != datamodule.pad_id:
-        raise InputError(f"tokenizer {datamodule.tokenizer.path} pads with id {datamodule.pad_id} but the model with {pad}: use the model's own tokenizer")
-    vocab = getattr(backbone, "vocab_size", None)
-    if vocab is not None and datamodule.vocab_size > vocab:
-        raise InputError(f"{datamodule.prepared_dir} uses {datamodule.vocab_size} token codes but the model embeds {vocab}; set model.backbone.vocab_size={datamodule.vocab_size}")
-
-
-def resume_path(ckpt_path: str | None, run_dir: Path, model) -> str | None:
-    """The checkpoint to resume from, checked against the model before training starts:
-    ``last`` means ``<run dir>/checkpoints/last.ckpt``; a checkpoint of another model or size
-    is refused with the tensors that differ."""
-    if not ckpt_path:
-        return None
-    path = run_dir / "checkpoints" / "last.ckpt" if ckpt_path == "last" else Path(ckpt_path)
-    if not path.is_file():
-        hint = "resume in the run's own directory: hydra.run.dir=<run dir> ckpt_path=last" if ckpt_path == "last" else "give an existing .ckpt file"
-        raise InputError(f"ckpt_path={ckpt_path}: {path} does not exist; {hint}")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)["state_dict"]
-    except Exception as e:
-        raise InputError(f"ckpt_path={ckpt_path}: {path} is not a training checkpoint of this framework ({type(e).__name__}: {str(e)[:200]})") from e
-    own = model.state_dict()
-    missing = [k for k in own if k not in state]
-    wrong = [f"{k} {tuple(state[k].shape)} vs {tuple(v.shape)}" for k, v in own.items() if k in state and state[k].shape != v.shape]
-    if missing or wrong:
-        detail = "; ".join(wrong[:3] + [f"missing {k}" for k in missing[:3]])
-        raise InputError(f"ckpt_path={ckpt_path}: {path} was trained with another model, size or vocabulary ({detail}); resume with the overrides it was trained with")
-    return str(path)
 
 
 def train(cfg: DictConfig) -> dict:
