@@ -155,3 +155,14 @@ def test_mismatched_runs_are_rejected():
         check_compatible([a, _run("c", p, labels, p, fold=1)])
     with pytest.raises(InputError, match="different test sets"):
         check_compatible([a, _run("d", p, labels, p[:2])])
+
+
+def test_blend_command_exits_2_naming_the_missing_run(tmp_path):
+    import subprocess
+    import sys
+
+    r = subprocess.run(
+        [sys.executable, "-m", "belka_lab.blend", f"runs=[{tmp_path}/a,{tmp_path}/b]", f"paths.root_dir={tmp_path}", f"hydra.run.dir={tmp_path}/out"],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert r.returncode == 2 and f"run {tmp_path}/a has no" in r.stderr and "Traceback" not in r.stderr

@@ -7,7 +7,6 @@ Same data module, folds and outputs as `python -m belka_lab`: the run directory 
 
 from __future__ import annotations
 
-import sys
 import time
 from pathlib import Path
 
@@ -19,7 +18,7 @@ from omegaconf import DictConfig
 from belka_lab import outputs
 from belka_lab.config import CONFIG_DIR
 from belka_lab.data.fingerprints import ECFPConfig, cached_ecfp, to_csr
-from belka_lab.errors import EXIT_INPUT_ERROR, InputError
+from belka_lab.errors import InputError, exits_on_input_error
 
 
 def fit_baseline(cfg: DictConfig) -> dict:
@@ -60,12 +59,9 @@ def fit_baseline(cfg: DictConfig) -> dict:
 
 
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="baseline")
+@exits_on_input_error
 def main(cfg: DictConfig) -> float | None:
-    try:
-        return fit_baseline(cfg)["val_map"]
-    except InputError as e:
-        print(f"error: {e}", file=sys.stderr)
-        sys.exit(EXIT_INPUT_ERROR)
+    return fit_baseline(cfg)["val_map"]
 
 
 if __name__ == "__main__":

@@ -17,7 +17,6 @@ run (predictions, ``submission.csv``, results, plots) plus ``blend.csv|md|png|js
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import hydra
@@ -29,7 +28,7 @@ from belka_lab import metrics, outputs
 from belka_lab.config import CONFIG_DIR
 from belka_lab.data.proteins import PROTEINS
 from belka_lab.data.store import PreparedDataset
-from belka_lab.errors import EXIT_INPUT_ERROR, InputError
+from belka_lab.errors import InputError, exits_on_input_error
 from belka_lab.io import atomic_path
 
 P = list(PROTEINS)
@@ -193,12 +192,9 @@ def run_blend(cfg: DictConfig) -> pd.DataFrame:
 
 
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="blend")
+@exits_on_input_error
 def main(cfg: DictConfig) -> None:
-    try:
-        run_blend(cfg)
-    except InputError as e:
-        print(f"error: {e}", file=sys.stderr)
-        sys.exit(EXIT_INPUT_ERROR)
+    run_blend(cfg)
 
 
 if __name__ == "__main__":

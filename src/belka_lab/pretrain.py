@@ -7,7 +7,6 @@ the CSV log.
 
 from __future__ import annotations
 
-import sys
 import time
 from pathlib import Path
 
@@ -21,7 +20,7 @@ from belka_lab import outputs, plots
 from belka_lab.checks import check_tokenizer, check_tokens
 from belka_lab.config import CONFIG_DIR
 from belka_lab.data.mlm import MLMDataModule
-from belka_lab.errors import EXIT_INPUT_ERROR, InputError
+from belka_lab.errors import InputError, exits_on_input_error
 from belka_lab.models.init_from import save_encoder
 from belka_lab.models.mlm import MaskedLM
 from belka_lab.runtime import set_malloc_top_pad
@@ -66,12 +65,9 @@ def pretrain(cfg: DictConfig) -> dict:
 
 
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="pretrain")
+@exits_on_input_error
 def main(cfg: DictConfig) -> None:
-    try:
-        pretrain(cfg)
-    except InputError as e:
-        print(f"error: {e}", file=sys.stderr)
-        sys.exit(EXIT_INPUT_ERROR)
+    pretrain(cfg)
 
 
 if __name__ == "__main__":

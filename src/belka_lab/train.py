@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 import time
 from pathlib import Path
 
@@ -15,7 +14,7 @@ from omegaconf import DictConfig
 from belka_lab import outputs
 from belka_lab.checks import check_tokenizer, check_tokens, resume_path
 from belka_lab.config import CONFIG_DIR
-from belka_lab.errors import EXIT_INPUT_ERROR, InputError
+from belka_lab.errors import exits_on_input_error
 from belka_lab.runtime import set_malloc_top_pad
 
 
@@ -71,13 +70,9 @@ def train(cfg: DictConfig) -> dict:
 
 
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="train")
+@exits_on_input_error
 def main(cfg: DictConfig) -> float | None:
-    try:
-        result = train(cfg)
-    except InputError as e:
-        print(f"error: {e}", file=sys.stderr)
-        sys.exit(EXIT_INPUT_ERROR)
-    return result.get("val_map")
+    return train(cfg).get("val_map")
 
 
 if __name__ == "__main__":
