@@ -14,6 +14,7 @@ from belka_lab.blend import blend, check_compatible, fit_weights, run_blend, val
 from belka_lab.config import CONFIG_DIR
 from belka_lab.data.fingerprints import ECFPConfig, cached_ecfp, ecfp, to_csr, unpack
 from belka_lab.errors import InputError
+from compose import compose_run
 
 SMILES = ["C#CC[C@@H](CC(=O)N[Dy])Nc1nc(Nc2ccc(C=C)cc2)nc(Nc2ccc(C=C)cc2)n1", "O=C(N[Dy])[C@@H](Cc1ccccc1)Nc1nc(NCCO)nc(NCc2ccc(Br)cc2)n1", "CCO"]
 
@@ -54,15 +55,7 @@ def test_fingerprint_cache_is_reused_and_keyed_by_parameters(tiny_prepared):
     assert (tiny_prepared / "fingerprints" / "ecfp-r2-256-dykeep" / "info.json").exists()
 
 
-def _cfg(name, tmp_path, library, run, *overrides):
-    with initialize_config_dir(CONFIG_DIR, version_base="1.3"):
-        return compose(
-            name,
-            overrides=[
-                f"paths.root_dir={tmp_path}", f"paths.output_dir={tmp_path}/{run}", f"data.root={library}",
-                f"data.prepared_dir={tmp_path}/prepared", "data.synth=null", "data.prepare.progress=false", *overrides,
-            ],
-        )  # fmt: skip
+_cfg = compose_run
 
 
 @pytest.fixture(scope="module")

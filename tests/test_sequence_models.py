@@ -9,10 +9,8 @@ import sys
 import numpy as np
 import pytest
 import torch
-from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 
-from belka_lab.config import CONFIG_DIR
 from belka_lab.data.encode import decode, encode
 from belka_lab.data.token_cache import TokenizerSpec, build_cache, cache_info, load_tokenizer, smiles_from_codes, train_bpe
 from belka_lab.errors import InputError
@@ -23,6 +21,7 @@ from belka_lab.models.mlm import mask_tokens
 from belka_lab.models.transformer import TransformerEncoder1D
 from belka_lab.pretrain import pretrain
 from belka_lab.train import train
+from compose import QUIET_TRAINER, compose_run
 
 SMILES = ["CCO", "C(=O)N[Dy]", "c1ccccc1CCN", "C#CC[C@@H](CC(=O)N[Dy])Nc1nc(Nc2ccc(C=C)cc2)nc(Nc2ccc(C=C)cc2)n1"]
 
@@ -138,15 +137,7 @@ TINY_TRANSFORMER = ["model=transformer", "model.backbone.d_model=32", "model.bac
 
 
 def _cfg(name, tmp_path, library, run, *overrides):
-    with initialize_config_dir(CONFIG_DIR, version_base="1.3"):
-        return compose(
-            name,
-            overrides=[
-                f"paths.root_dir={tmp_path}", f"paths.output_dir={tmp_path}/{run}", f"data.root={library}",
-                f"data.prepared_dir={tmp_path}/prepared", "data.synth=null", "data.prepare.progress=false",
-                "trainer.enable_progress_bar=false", "trainer.enable_model_summary=false", *overrides,
-            ],
-        )  # fmt: skip
+    return compose_run(name, tmp_path, library, run, *QUIET_TRAINER, *overrides)
 
 
 def test_pretraining_lowers_the_masked_loss_and_init_from_loads_the_encoder(tmp_path, tiny_library, capsys):

@@ -51,11 +51,8 @@ def fit_baseline(cfg: DictConfig) -> dict:
     extra = {
         "baseline": cfg.baseline._target_, "features": ecfp.key, "train_molecules": len(train_idx), "models": model.info,
         "fingerprint_seconds": round(t_fp, 1), "seconds": round(time.time() - t0, 1),
-        "prepared_dir": str(Path(dm.prepared_dir).resolve()), "fold_column": dm.fold_column,
     }  # fmt: skip
-    table = outputs.write_run(run_dir, val_df, test_df, store.test_rows(), dm.fold_column, dm.fold, extra)
-    print(f"\nResults ({run_dir}):\n{outputs.format_table(table)}\n")
-    return {"val_map": float(table.query("set == 'val' and protein == 'mean'")["ap"].iloc[0]), **extra}
+    return outputs.finish_run(run_dir, dm, val_df, test_df, extra)
 
 
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="baseline")

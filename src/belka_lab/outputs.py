@@ -103,6 +103,15 @@ def write_run(run_dir: Path, val: pd.DataFrame, test: pd.DataFrame | None, test_
     return table
 
 
+def finish_run(run_dir: Path, datamodule, val: pd.DataFrame, test: pd.DataFrame, extra: dict) -> dict:
+    """Write a run's outputs for `datamodule`'s fold (recording its prepared data and fold
+    column, which blending checks), print the table, return val_map + extra."""
+    extra = {**extra, "prepared_dir": str(Path(datamodule.prepared_dir).resolve()), "fold_column": datamodule.fold_column}
+    table = write_run(run_dir, val, test, datamodule.store.test_rows(), datamodule.fold_column, datamodule.fold, extra)
+    print(f"\nResults ({run_dir}):\n{format_table(table)}\n")
+    return {"val_map": float(table.query("set == 'val' and protein == 'mean'")["ap"].iloc[0]), **extra}
+
+
 def _plot(run_dir: Path, val: pd.DataFrame, test: pd.DataFrame | None, test_rows: pd.DataFrame | None) -> None:
     for k, p in enumerate(PROTEINS):
         y = val[f"label_{p}"].to_numpy()

@@ -63,10 +63,7 @@ def train(cfg: DictConfig) -> dict:
     store = datamodule.store
     val_df = outputs.val_frame(val["index"], val["probs"], store.train("labels")[val["index"]], datamodule.fold)
     test_df = outputs.test_frame(test["index"], test["probs"], int(store.manifest["counts"]["test_molecules"]))
-    extra = {"checkpoint": ckpt, **info, "seconds": round(time.time() - t0, 1), "prepared_dir": str(Path(datamodule.prepared_dir).resolve()), "fold_column": datamodule.fold_column}
-    table = outputs.write_run(run_dir, val_df, test_df, store.test_rows(), datamodule.fold_column, datamodule.fold, extra)
-    print(f"\nResults ({run_dir}):\n{outputs.format_table(table)}\n")
-    return {"val_map": float(table.query("set == 'val' and protein == 'mean'")["ap"].iloc[0]), **extra}
+    return outputs.finish_run(run_dir, datamodule, val_df, test_df, {"checkpoint": ckpt, **info, "seconds": round(time.time() - t0, 1)})
 
 
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="train")

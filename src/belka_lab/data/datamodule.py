@@ -85,7 +85,7 @@ class BelkaDataModule(L.LightningDataModule):
         t = self.trainer
         return (t.global_rank, t.world_size) if t is not None else (0, 1)
 
-    def _files(self, part: str) -> dict[str, Path]:
+    def files(self, part: str) -> dict[str, Path]:
         base = self.prepared_dir / part
         files = {"tokens": base / ("tokens.npy" if self.tokenizer.is_char else f"tokens_{self.tokenizer.name}.npy")}
         if part == "train":
@@ -106,7 +106,7 @@ class BelkaDataModule(L.LightningDataModule):
         if done:  # resumed from a checkpoint saved inside an epoch: continue after its last batch
             sampler.set_epoch(self.trainer.current_epoch)
             sampler.skip_once(done)
-        return self._loader(ArrayBatches(self._files("train")), sampler)
+        return self._loader(ArrayBatches(self.files("train")), sampler)
 
     def _batches_done_in_epoch(self, per_epoch: int) -> int:
         """Optimizer steps already taken in the current epoch (one per batch), when resuming."""
@@ -117,12 +117,12 @@ class BelkaDataModule(L.LightningDataModule):
 
     def val_dataloader(self) -> DataLoader:
         rank, world = self._rank()
-        return self._loader(ArrayBatches(self._files("train")), OrderedBatches(self.val_idx, self.eval_batch_size, rank, world))
+        return self._loader(ArrayBatches(self.files("train")), OrderedBatches(self.val_idx, self.eval_batch_size, rank, world))
 
     def test_molecules_dataloader(self) -> DataLoader:
         rank, world = self._rank()
         n = int(self.store.manifest["counts"]["test_molecules"])
-        return self._loader(ArrayBatches(self._files("test")), OrderedBatches(np.arange(n), self.eval_batch_size, rank, world))
+        return self._loader(ArrayBatches(self.files("test")), OrderedBatches(np.arange(n), self.eval_batch_size, rank, world))
 
     def predict_dataloader(self) -> DataLoader:
         """The molecules named by ``predict_on``: "test" (default) or "val"."""

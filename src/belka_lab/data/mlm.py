@@ -79,7 +79,7 @@ class MLMDataModule(L.LightningDataModule):
         return (t.global_rank, t.world_size) if t is not None else (0, 1)
 
     def _loader(self, sampler) -> DataLoader:
-        files = self.source._files
+        files = self.source.files
         rows = TokenRows(files("train")["tokens"], files("test")["tokens"], self.source.pad_id)
         return DataLoader(
             rows, sampler=sampler, batch_size=None, num_workers=self.num_workers, persistent_workers=self.num_workers > 0,
