@@ -5,6 +5,7 @@ VENV   ?= .venv
 TORCH  ?= torch==2.13.0
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.belka_lab-installed
+TESTSTAMP := $(VENV)/.belka_lab-test-installed
 
 .PHONY: setup run test bench-prepare lint clean
 
@@ -17,10 +18,15 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q -e ".[dev]"
 	touch $@
 
+# the tests also exercise the optional DALI loader (a ~420 MB wheel)
+$(TESTSTAMP): $(STAMP)
+	$(BIN)/python -m pip install -q -e ".[dev,dali]"
+	touch $@
+
 run: setup            ## train the 1D CNN on the synthetic library; ARGS="model=... trainer=..." to change
 	$(BIN)/python -m belka_lab $(ARGS)
 
-test: setup           ## the default suite (a few minutes on 2 CPU cores)
+test: $(TESTSTAMP)    ## the default suite (a few minutes on 2 CPU cores)
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
 bench-prepare: setup

@@ -9,6 +9,10 @@ Suites
             BelkaModule and the data module) and in a bare PyTorch loop over batches already
             on the device, in the same process; the remaining arguments are Hydra overrides
             of the training config (e.g. `model=se_xception trainer=gpu data.batch_size=1024`).
+  loaders   training records/s of the memory backend and the DALI backend (TFRecord shards)
+            over one epoch of the same prepared synthetic data (--molecules), in one process,
+            next to the bare CNN training step on this machine (the fastest model's appetite).
+  fingerprints  ECFP4 of --molecules synthetic molecules on all cores.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import json
 import os
 import platform
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -199,7 +204,90 @@ def suite_fingerprints(args) -> list[dict]:
     return [{"what": f"ECFP4 2048 bits, {os.cpu_count()} processes: {len(smiles):,} molecules (s)", "n": len(bits), "per_s": len(bits) / seconds, "seconds": seconds}]
 
 
-SUITES = {"prepare": suite_prepare, "step": suite_step, "fingerprints": suite_fingerprints}
+def _epoch_rate(loader) -> tuple[float, float]:
+    """(records/s, seconds) of one pass over a loader, touching every batch's tensors."""
+    t = time.perf_counter()
+    n = 0
+    for batch in loader:
+        n += len(batch["index"])
+        int(batch["tokens"][-1, 0])  # the batch is really there
+    seconds = time.perf_counter() - t
+    return n / seconds, seconds
+
+
+def suite_loaders(args) -> list[dict]:
+    import torch
+
+    from belka_lab.data.datamodule import BelkaDataModule
+    from belka_lab.data.folds import StratifiedSplit
+    from belka_lab.data.synth import SynthConfig, generate
+
+    work = Path(args.work_dir or tempfile.mkdtemp(prefix="belka-bench-"))
+    n = args.molecules
+    lib = generate(work / f"synthetic-{n}", SynthConfig(n_train=n, n_test=10_000, seed=0, n_bb1=400, n_amines=900))
+    rows = []
+
+    def module(loader: str, workers: int = 0) -> BelkaDataModule:
+        dm = BelkaDataModule(
+            prepared_dir=str(lib / "prepared"), train_file=str(lib / "train.parquet"), test_file=str(lib / "test.parquet"),
+            split=StratifiedSplit(), batch_size=args.batch_size, num_workers=workers, loader=loader,
+            prepare={"progress": False, "n_bb_groups": 5}, dali={"num_threads": os.cpu_count()},
+        )  # fmt: skip
+        dm.prepare_data()
+        return dm
+
+    memory = module("memory")
+    memory.setup("fit")
+    from belka_lab.data.tfrecord import read_shard_manifest, shard_dir
+
+    out = shard_dir(memory.prepared_dir, "tokens.npy", "fold_stratified")
+    shutil.rmtree(out, ignore_errors=True)
+    t = time.perf_counter()
+    memory.write_shards()
+    write = time.perf_counter() - t
+    total = n + 10_000
+    size = sum(s["bytes"] for s in read_shard_manifest(out)["shards"])
+    rows.append({"what": f"TFRecord shards written ({size / 2**20:,.0f} MiB)", "n": total, "per_s": total / write, "seconds": write})
+    for workers in (0, 2):
+        dm = memory if workers == 0 else module("memory", workers)
+        dm.setup("fit")
+        loader = dm.train_dataloader()
+        _epoch_rate(loader)  # page cache and worker start-up outside the timing
+        per_s, seconds = _epoch_rate(loader)
+        rows.append({"what": f"memory backend, {workers} workers, batch {args.batch_size}", "n": len(loader) * args.batch_size, "per_s": per_s, "seconds": seconds})
+    dali = module("dali")
+    t = time.perf_counter()
+    dali.setup("fit")
+    check = time.perf_counter() - t
+    rows.append({"what": "DALI: shard checks before reading (verify=checksum)", "n": total, "per_s": total / check, "seconds": check})
+    loader = dali.train_dataloader()
+    first, first_s = _epoch_rate(loader)
+    per_s, seconds = _epoch_rate(loader)
+    rows.append({"what": f"DALI backend, first epoch (pipeline build, buffer fill), batch {args.batch_size}", "n": len(loader) * args.batch_size, "per_s": first, "seconds": first_s})
+    rows.append({"what": f"DALI backend, next epoch, {dali.dali.num_threads} threads, batch {args.batch_size}", "n": len(loader) * args.batch_size, "per_s": per_s, "seconds": seconds})
+    rows.append({"what": "memory (0 workers) / DALI", "n": None, "per_s": rows[1]["per_s"] / per_s, "ratio": True})
+
+    from belka_lab.models.cnn import CNN1D
+    from belka_lab.models.module import masked_bce
+    from belka_lab.runtime import set_malloc_top_pad
+
+    set_malloc_top_pad(1 << 30)  # as training does
+    net = CNN1D()
+    opt = torch.optim.AdamW(net.parameters(), lr=1e-3)
+    raw = next(iter(memory.train_dataloader()))
+    batch = memory.on_after_batch_transfer({k: v[:512] for k, v in raw.items()}, 0)
+    for i in range(13):
+        if i == 3:
+            t = time.perf_counter()
+        total_loss, count = masked_bce(net(batch["tokens"], batch["mask"]), batch["labels"], batch["label_mask"])
+        opt.zero_grad()
+        (total_loss / count).backward()
+        opt.step()
+    rows.append({"what": "bare CNN training step on this machine, batch 512 (consumer)", "n": 10 * 512, "per_s": 10 * 512 / (time.perf_counter() - t)})
+    return rows
+
+
+SUITES = {"prepare": suite_prepare, "step": suite_step, "loaders": suite_loaders, "fingerprints": suite_fingerprints}
 
 
 def _print(rows: list[dict]) -> None:
@@ -222,7 +310,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--encode-n", type=int, default=1_000_000, help="SMILES for the encoder comparison")
     p.add_argument("--loop-n", type=int, default=1_000_000, help="SMILES for the dict-loop reference")
     p.add_argument("--batch-rows", type=int, default=2_000_000)
-    p.add_argument("--molecules", type=int, default=1_000_000, help="fingerprints: molecules to fingerprint")
+    p.add_argument("--molecules", type=int, default=1_000_000, help="fingerprints, loaders: synthetic molecules")
+    p.add_argument("--batch-size", type=int, default=4096, help="loaders: training batch size")
     p.add_argument("--work-dir", help="where synthetic files are written and reused (default: a new temp dir)")
     p.add_argument("--steps", type=int, default=30, help="step: timed training steps")
     p.add_argument("--warmup", type=int, default=5, help="step: untimed steps first")

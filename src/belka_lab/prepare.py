@@ -1,5 +1,6 @@
 """`python -m belka_lab.prepare data=belka data.root=/path`: Kaggle files → prepared directory
-(and, with ``tokenizer=bpe|pretrained``, that tokenizer's cached ids)."""
+(and, with ``tokenizer=bpe|pretrained``, that tokenizer's cached ids; with ``data.loader=dali``,
+the TFRecord shards of the split)."""
 
 from __future__ import annotations
 
@@ -30,6 +31,13 @@ def main(cfg: DictConfig) -> None:
     if not datamodule.tokenizer.is_char:
         info = cache_info(datamodule.prepared_dir, "train", datamodule.tokenizer.name)
         print(f"token ids of {info['path']}: train/tokens_{info['name']}.npy, width {info['width']}, {info['vocab_size']} tokens, padding id {info['pad_id']}")
+    if datamodule.loader == "dali":
+        from belka_lab.data.tfrecord import read_shard_manifest
+
+        out = datamodule.write_shards()
+        shards = read_shard_manifest(out)["shards"]
+        size = sum(s["bytes"] for s in shards) / 2**20
+        print(f"TFRecord shards for data.loader=dali: {out} ({len(shards)} shards, {size:,.1f} MiB, keyed by {datamodule.split.shard_key})")
 
 
 if __name__ == "__main__":

@@ -1,4 +1,8 @@
-"""LightningDataModule over a prepared directory (memory backend).
+"""LightningDataModule over a prepared directory.
+
+Two backends yield the same batches, chosen by ``data.loader``: ``memory`` (the memory-mapped
+arrays gathered by batched samplers) and ``dali`` (TFRecord shards streamed by NVIDIA DALI,
+written beside the prepared arrays on first use; see ``data/dali.py``).
 
 Batches arrive as uint8/int8 arrays and are expanded on the device after transfer
 (``on_after_batch_transfer``): the model sees ``tokens`` long [B, L], ``mask`` bool [B, L]
@@ -16,6 +20,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from belka_lab.data.batches import ArrayBatches, OrderedBatches, ShuffledBatches
+from belka_lab.data.dali import DaliBatches, DaliOptions, require_dali
 from belka_lab.data.ingest import PrepareOptions, is_current, prepare
 from belka_lab.data.store import PreparedDataset
 from belka_lab.data.synth import SynthConfig, generate
@@ -41,6 +46,8 @@ class BelkaDataModule(L.LightningDataModule):
         seed: int = 0,
         root: str | None = None,
         tokenizer: dict | None = None,
+        loader: str = "memory",
+        dali: dict | None = None,
     ):
         super().__init__()
         self.root = Path(root) if root else None  # the directory the file paths default into
@@ -56,6 +63,9 @@ class BelkaDataModule(L.LightningDataModule):
         self.pad_id, self.vocab_size = 0, None  # of the token arrays the models read (set in setup)
         self.store: PreparedDataset | None = None
         self.predict_on = "test"
+        if loader not in ("memory", "dali"):
+            raise InputError(f"data.loader={loader!r}: choose memory or dali")
+        self.loader, self.dali = loader, DaliOptions(**(dali or {}))
 
     # ------------------------------------------------------------------ data on disk
     def prepare_data(self) -> None:
@@ -66,6 +76,16 @@ class BelkaDataModule(L.LightningDataModule):
             prepare(self.train_file, self.test_file, self.prepared_dir, self.solution_file, self.prepare_options)
         if not self.tokenizer.is_char:
             build_cache(self.tokenizer, self.prepared_dir, progress=self.prepare_options.progress)
+        if self.loader == "dali":
+            require_dali()
+            self.write_shards()
+
+    def write_shards(self) -> Path:
+        """The TFRecord shards of the prepared data for this tokenizer and split (written unless current)."""
+        from belka_lab.data.tfrecord import write_shards
+
+        tokens = self.files("train")["tokens"].name
+        return write_shards(self.prepared_dir, tokens, self.split.shard_key, self.dali.shard_records, progress=self.prepare_options.progress)
 
     def setup(self, stage: str | None = None) -> None:
         if self.store is not None:
@@ -79,6 +99,27 @@ class BelkaDataModule(L.LightningDataModule):
             self.pad_id, self.vocab_size = info["pad_id"], info["vocab_size"]
         self.train_idx, self.val_idx = self.split.indices(self.store, self.fold)
         self.fold_column = self.split.column
+        if self.loader == "dali":
+            self.setup_shards()
+
+    def setup_shards(self) -> None:
+        """Check the shards of this tokenizer and split, and pick those of the fold (loader=dali)."""
+        from belka_lab.data.tfrecord import check_shards, read_shard_manifest, shard_dir
+
+        self.shard_root = shard_dir(self.prepared_dir, self.files("train")["tokens"].name, self.split.shard_key)
+        manifest = read_shard_manifest(self.shard_root)
+        if manifest is None:
+            raise InputError(f"{self.shard_root} holds no complete TFRecord shards; run `python -m belka_lab.prepare data.loader=dali` (training writes them too)")
+        shards = manifest["shards"]
+        check_shards(self.shard_root, shards, self.dali.verify)
+        train = [s for s in shards if s["part"] == "train"]
+        keys = np.array([s["key"] for s in train])
+        use, val = self.split.shard_parts(keys, self.fold)
+        self.shards = {
+            "train": [s for s, u in zip(train, use) if u], "val": [s for s, v in zip(train, val) if v],
+            "test": [s for s in shards if s["part"] == "test"],
+        }  # fmt: skip
+        self.token_dtype = manifest["tokens"]["dtype"]
 
     # ------------------------------------------------------------------ loaders
     def _rank(self) -> tuple[int, int]:
@@ -99,7 +140,21 @@ class BelkaDataModule(L.LightningDataModule):
             generator=torch.Generator().manual_seed(self.seed),  # iterators draw from it, not the global stream
         )  # fmt: skip
 
-    def train_dataloader(self) -> DataLoader:
+    def _dali(self, part: str, batch_size: int, shuffle: bool) -> DaliBatches:
+        rank, world = self._rank()
+        device = self.trainer.strategy.root_device if self.trainer is not None else None
+        return DaliBatches(
+            self.shard_root, self.shards[part], batch_size, shuffle=shuffle, token_dtype=self.token_dtype, options=self.dali,
+            seed=self.seed, rank=rank, world_size=world, device=device,
+        )  # fmt: skip
+
+    def train_dataloader(self) -> DataLoader | DaliBatches:
+        if self.loader == "dali":
+            batches = self._dali("train", self.batch_size, shuffle=True)
+            done = self._batches_done_in_epoch(len(batches))
+            if done:
+                batches.skip_once(done)
+            return batches
         rank, world = self._rank()
         sampler = ShuffledBatches(self.train_idx, self.batch_size, self.seed, rank, world)
         done = self._batches_done_in_epoch(len(sampler))
@@ -115,16 +170,20 @@ class BelkaDataModule(L.LightningDataModule):
             return 0
         return max(0, t.global_step - t.current_epoch * per_epoch) % per_epoch
 
-    def val_dataloader(self) -> DataLoader:
+    def val_dataloader(self) -> DataLoader | DaliBatches:
+        if self.loader == "dali":
+            return self._dali("val", self.eval_batch_size, shuffle=False)
         rank, world = self._rank()
         return self._loader(ArrayBatches(self.files("train")), OrderedBatches(self.val_idx, self.eval_batch_size, rank, world))
 
-    def test_molecules_dataloader(self) -> DataLoader:
+    def test_molecules_dataloader(self) -> DataLoader | DaliBatches:
+        if self.loader == "dali":
+            return self._dali("test", self.eval_batch_size, shuffle=False)
         rank, world = self._rank()
         n = int(self.store.manifest["counts"]["test_molecules"])
         return self._loader(ArrayBatches(self.files("test")), OrderedBatches(np.arange(n), self.eval_batch_size, rank, world))
 
-    def predict_dataloader(self) -> DataLoader:
+    def predict_dataloader(self) -> DataLoader | DaliBatches:
         """The molecules named by ``predict_on``: "test" (default) or "val"."""
         return self.val_dataloader() if self.predict_on == "val" else self.test_molecules_dataloader()
 

@@ -61,6 +61,11 @@ class StratifiedSplit:
     """Validate on ``fold_stratified == fold``, train on the rest."""
 
     column = "fold_stratified"
+    shard_key = "fold_stratified"  # TFRecord shards are grouped by fold
+
+    def shard_parts(self, keys: np.ndarray, fold: int) -> tuple[np.ndarray, np.ndarray]:
+        """(train, validation) selections over shard keys."""
+        return keys != fold, keys == fold
 
     def indices(self, store, fold: int) -> tuple[np.ndarray, np.ndarray]:
         folds = np.asarray(store.train(self.column))
@@ -73,6 +78,11 @@ class BuildingBlockSplit:
     """Validate on ``fold_bb == fold``; train on molecules with no block in that group."""
 
     column = "fold_bb"
+    shard_key = "bb_group_mask"  # TFRecord shards are grouped by the block groups a molecule touches
+
+    def shard_parts(self, keys: np.ndarray, fold: int) -> tuple[np.ndarray, np.ndarray]:
+        """(train, validation) selections over shard keys: fold_bb == g exactly when the mask is 1 << g."""
+        return (keys & (1 << fold)) == 0, keys == (1 << fold)
 
     def indices(self, store, fold: int) -> tuple[np.ndarray, np.ndarray]:
         n = int(store.manifest["folds"][self.column]["n_folds"])
