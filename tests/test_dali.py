@@ -246,3 +246,18 @@ def test_training_with_dali_reaches_the_memory_backends_metrics(tmp_path, rich_l
     base = np.mean([(val[f"label_{p}"] == 1).mean() for p in ("BRD4", "HSA", "sEH")])  # AP of a random ranking (~0.05)
     assert results["dali"]["val_map"] > 2 * base, (results, base)  # it learned (0.134 vs memory 0.142 when written)
     assert abs(results["dali"]["val_map"] - results["memory"]["val_map"]) < 0.05, results
+
+
+def test_the_prepare_command_writes_the_shards_of_the_split(tiny_library, tmp_path):
+    r = subprocess.run(
+        [sys.executable, "-m", "belka_lab.prepare", "data=belka", f"data.root={tiny_library}", f"data.prepared_dir={tmp_path}/prepared",
+         f"paths.root_dir={tmp_path}", "data.prepare.progress=false", "data.prepare.n_bb_groups=3", "data.loader=dali", "split=bb"],
+        capture_output=True, text=True, cwd=tmp_path,
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    out = tmp_path / "prepared" / "tfrecord" / "tokens-bb_group_mask"
+    assert f"TFRecord shards for data.loader=dali: {out}" in r.stdout
+    manifest = read_shard_manifest(out)
+    keys = {s["key"] for s in manifest["shards"] if s["part"] == "train"}
+    masks = np.unique(PreparedDataset(tmp_path / "prepared").train("bb_group_mask"))
+    assert keys == set(masks.tolist()) and all((out / s["file"]).exists() and (out / s["index"]).exists() for s in manifest["shards"])

@@ -64,3 +64,38 @@ def test_processes_get_disjoint_equal_shares():
     assert len({len(v) for v in val}) == 1
     allv = np.concatenate(val)
     assert np.array_equal(np.sort(allv[allv >= 0]), idx)
+
+
+def _same_batches(a, b) -> None:
+    a, b = list(a), list(b)
+    assert len(a) == len(b) > 0
+    for x, y in zip(a, b):
+        assert x.keys() == y.keys()
+        for k in x:
+            assert x[k].dtype == y[k].dtype and torch.equal(x[k], y[k]), k
+
+
+def test_device_resident_batches_equal_the_host_paths(tiny_library, tiny_prepared):
+    from belka_lab.data.resident import ResidentBatches
+
+    def module(resident):
+        dm = BelkaDataModule(
+            prepared_dir=str(tiny_prepared), train_file=str(tiny_library / "train.parquet"), test_file=str(tiny_library / "test.parquet"),
+            split=StratifiedSplit(), fold=2, batch_size=64, eval_batch_size=100, seed=5, resident=resident,
+        )  # fmt: skip
+        dm.setup("fit")
+        return dm
+
+    host, device = module(False), module(True)  # resident on the CPU: the same code path a GPU takes
+    assert isinstance(device.train_dataloader(), ResidentBatches) and not isinstance(host.train_dataloader(), ResidentBatches)
+    assert not isinstance(module("auto").train_dataloader(), ResidentBatches)  # auto: the CPU keeps the host path
+    h, d = host.train_dataloader(), device.train_dataloader()
+    for epoch in (0, 1):  # the trainer sets the epoch through `.sampler` on both
+        h.sampler.set_epoch(epoch)
+        d.sampler.set_epoch(epoch)
+        _same_batches(h, d)
+    h.sampler.skip_once(3)
+    d.sampler.skip_once(3)
+    _same_batches(h, d)  # resuming inside an epoch
+    _same_batches(host.val_dataloader(), device.val_dataloader())  # padding index -1 included
+    _same_batches(host.test_molecules_dataloader(), device.test_molecules_dataloader())

@@ -123,6 +123,15 @@ def test_same_seed_on_cpu_gives_identical_predictions(tmp_path, tiny_library):
         pd.testing.assert_frame_equal(x, y)
 
 
+def test_device_resident_data_trains_to_the_same_predictions(tmp_path, tiny_library):
+    # data.resident=true is the path a GPU takes by default (arrays on the device, batches gathered there)
+    a = train(_cfg(tmp_path / "a", tiny_library, "data.batch_size=128", "trainer.max_epochs=2", "data.resident=false"))
+    b = train(_cfg(tmp_path / "b", tiny_library, "data.batch_size=128", "trainer.max_epochs=2", "data.resident=true"))
+    assert a["val_map"] == b["val_map"]
+    for x, y in zip(_predictions(tmp_path / "a" / "run"), _predictions(tmp_path / "b" / "run")):
+        pd.testing.assert_frame_equal(x, y)
+
+
 def test_a_run_stopped_inside_an_epoch_resumes_to_the_same_result(tmp_path, tiny_library):
     """Stopped after 7 steps (the last checkpoint is step 5, inside epoch 0), then resumed with
     ckpt_path=last in the same run directory: the predictions equal an uninterrupted run's."""

@@ -12,6 +12,9 @@ Suites
   loaders   training records/s of the memory backend and the DALI backend (TFRecord shards)
             over one epoch of the same prepared synthetic data (--molecules), in one process,
             next to the bare CNN training step on this machine (the fastest model's appetite).
+  predict   test-set molecules/s of the prediction pass (Trainer.predict of a model of the
+            config over the data's test molecules), extrapolated to BELKA's 878,022 test
+            molecules (1,674,896 rows); the remaining arguments are Hydra overrides.
   fingerprints  ECFP4 of --molecules synthetic molecules on all cores.
 """
 
@@ -30,6 +33,7 @@ import time
 from pathlib import Path
 
 BELKA_TRAIN_ROWS = 295_246_830
+BELKA_TEST_MOLECULES, BELKA_TEST_ROWS = 878_022, 1_674_896
 
 
 def _machine() -> dict:
@@ -123,7 +127,7 @@ def suite_step(args) -> list[dict]:
     from hydra.utils import instantiate
 
     from belka_lab.config import CONFIG_DIR
-    from belka_lab.models.module import masked_bce
+    from belka_lab.models.module import fused_kwargs, masked_bce
     from belka_lab.runtime import set_malloc_top_pad
 
     with initialize_config_dir(CONFIG_DIR, version_base="1.3"):
@@ -161,7 +165,7 @@ def suite_step(args) -> list[dict]:
     bare_net = bare_net.to(device).train()  # same initial weights as the framework's copy
     loader = iter(dm.train_dataloader())
     batches = [dm.on_after_batch_transfer({k: v.to(device) for k, v in next(loader).items()}, 0) for _ in range(min(8, steps))]
-    opt = module.optimizer_factory(params=bare_net.parameters())
+    opt = module.optimizer_factory(params=bare_net.parameters(), **fused_kwargs(module.optimizer_factory, bare_net.parameters()))  # as the framework does
     precision = cfg.trainer.get("precision", "32-true")
     for i in range(warmup + steps):
         if i == warmup:
@@ -184,6 +188,43 @@ def suite_step(args) -> list[dict]:
         {"what": f"step, framework: {what}", "n": steps * dm.batch_size, "per_s": framework, "params": params, "device": str(device)},
         {"what": "step: framework / bare", "n": None, "per_s": framework / bare, "ratio": True},
     ]
+
+
+def suite_predict(args) -> list[dict]:
+    import lightning as L
+    from hydra import compose, initialize_config_dir
+    from hydra.utils import instantiate
+
+    from belka_lab.config import CONFIG_DIR
+    from belka_lab.runtime import set_malloc_top_pad
+
+    with initialize_config_dir(CONFIG_DIR, version_base="1.3"):
+        cfg = compose("train", overrides=[f"paths.root_dir={Path.cwd()}", "paths.output_dir=logs/bench/predict", *args.overrides])
+    set_malloc_top_pad(int(cfg.get("malloc_top_pad_mb", 0)) << 20)
+    L.seed_everything(cfg.seed)
+    dm = instantiate(cfg.data)
+    dm.prepare_data()
+    dm.setup("predict")
+    module = instantiate(cfg.model)
+    if cfg.get("compile"):
+        import torch
+
+        module.backbone = torch.compile(module.backbone)
+    trainer = instantiate(cfg.trainer, logger=False, callbacks=[], enable_progress_bar=False, enable_model_summary=False, default_root_dir="logs/bench/predict")
+    seconds = []
+    for _ in range(args.repeats + 1):  # the first pass warms up (kernels, compilation, page cache)
+        t = time.perf_counter()
+        trainer.predict(module, datamodule=dm, return_predictions=False)
+        seconds.append(time.perf_counter() - t)
+    n = len(module.predictions["index"])
+    best = min(seconds[1:])
+    name = cfg.model.backbone._target_.rsplit(".", 1)[-1]
+    what = f"{name} ({' '.join(args.overrides) or 'defaults'}), batch {dm.eval_batch_size}"
+    return [
+        {"what": f"predict: {what}", "n": n, "per_s": n / best, "seconds": best, "device": str(trainer.strategy.root_device)},
+        {"what": f"predict: BELKA test, {BELKA_TEST_MOLECULES:,} molecules = {BELKA_TEST_ROWS:,} rows (extrapolated)", "n": BELKA_TEST_MOLECULES,
+         "per_s": n / best, "seconds": BELKA_TEST_MOLECULES / (n / best)},
+    ]  # fmt: skip
 
 
 def suite_fingerprints(args) -> list[dict]:
@@ -287,7 +328,7 @@ def suite_loaders(args) -> list[dict]:
     return rows
 
 
-SUITES = {"prepare": suite_prepare, "step": suite_step, "loaders": suite_loaders, "fingerprints": suite_fingerprints}
+SUITES = {"prepare": suite_prepare, "step": suite_step, "loaders": suite_loaders, "predict": suite_predict, "fingerprints": suite_fingerprints}
 
 
 def _print(rows: list[dict]) -> None:
@@ -315,8 +356,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--work-dir", help="where synthetic files are written and reused (default: a new temp dir)")
     p.add_argument("--steps", type=int, default=30, help="step: timed training steps")
     p.add_argument("--warmup", type=int, default=5, help="step: untimed steps first")
+    p.add_argument("--repeats", type=int, default=2, help="predict: timed passes after one warm-up pass (the fastest counts)")
     p.add_argument("--jsonl", default="logs/bench.jsonl", help="append results here")
-    p.add_argument("overrides", nargs="*", help="step: Hydra overrides of the training config")
+    p.add_argument("overrides", nargs="*", help="step, predict: Hydra overrides of the training config")
     args = p.parse_intermixed_args(argv)
     rows = SUITES[args.suite](args)
     _print(rows)

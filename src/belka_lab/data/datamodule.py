@@ -1,7 +1,8 @@
 """LightningDataModule over a prepared directory.
 
 Two backends yield the same batches, chosen by ``data.loader``: ``memory`` (the memory-mapped
-arrays gathered by batched samplers) and ``dali`` (TFRecord shards streamed by NVIDIA DALI,
+arrays gathered by batched samplers; on an accelerator the arrays are copied to the device
+once and batches gathered there, ``data.resident``) and ``dali`` (TFRecord shards streamed by NVIDIA DALI,
 written beside the prepared arrays on first use; see ``data/dali.py``).
 
 Batches arrive as uint8/int8 arrays and are expanded on the device after transfer
@@ -22,6 +23,7 @@ from torch.utils.data import DataLoader
 from belka_lab.data.batches import ArrayBatches, OrderedBatches, ShuffledBatches
 from belka_lab.data.dali import DaliBatches, DaliOptions, require_dali
 from belka_lab.data.ingest import PrepareOptions, is_current, prepare
+from belka_lab.data.resident import ResidentBatches, load_tables, table_bytes
 from belka_lab.data.store import PreparedDataset
 from belka_lab.data.synth import SynthConfig, generate
 from belka_lab.data.token_cache import TokenizerSpec, build_cache, cache_info
@@ -48,6 +50,8 @@ class BelkaDataModule(L.LightningDataModule):
         tokenizer: dict | None = None,
         loader: str = "memory",
         dali: dict | None = None,
+        resident: bool | str = "auto",
+        resident_budget_gb: float = 16.0,
     ):
         super().__init__()
         self.root = Path(root) if root else None  # the directory the file paths default into
@@ -66,6 +70,10 @@ class BelkaDataModule(L.LightningDataModule):
         if loader not in ("memory", "dali"):
             raise InputError(f"data.loader={loader!r}: choose memory or dali")
         self.loader, self.dali = loader, DaliOptions(**(dali or {}))
+        if resident not in (True, False, "auto"):
+            raise InputError(f"data.resident={resident!r}: choose auto, true or false")
+        self.resident, self.resident_budget_gb = resident, float(resident_budget_gb)
+        self._tables: dict[str, dict] = {}  # device-resident arrays per part
 
     # ------------------------------------------------------------------ data on disk
     def prepare_data(self) -> None:
@@ -133,6 +141,24 @@ class BelkaDataModule(L.LightningDataModule):
             files["labels"] = base / "labels.npy"
         return files
 
+    def _device(self) -> torch.device:
+        return self.trainer.strategy.root_device if self.trainer is not None else torch.device("cpu")
+
+    def _batches(self, part: str, sampler) -> DataLoader | ResidentBatches:
+        """The memory backend's batches of ``part``: gathered on the training device when the
+        arrays are resident there (``data.resident``), else by a DataLoader on the host."""
+        files = self.files(part)
+        device = self._device()
+        if self.resident == "auto":  # resident where the device has its own memory and the arrays fit the budget
+            resident = device.type != "cpu" and table_bytes(files) <= self.resident_budget_gb * 2**30
+        else:
+            resident = bool(self.resident)
+        if not resident:
+            return self._loader(ArrayBatches(files), sampler)
+        if part not in self._tables or next(iter(self._tables[part].values())).device != device:
+            self._tables[part] = load_tables(files, device, progress=self.prepare_options.progress)
+        return ResidentBatches(self._tables[part], sampler)
+
     def _loader(self, dataset, sampler) -> DataLoader:
         return DataLoader(
             dataset, sampler=sampler, batch_size=None, num_workers=self.num_workers,
@@ -148,7 +174,7 @@ class BelkaDataModule(L.LightningDataModule):
             seed=self.seed, rank=rank, world_size=world, device=device,
         )  # fmt: skip
 
-    def train_dataloader(self) -> DataLoader | DaliBatches:
+    def train_dataloader(self) -> DataLoader | ResidentBatches | DaliBatches:
         if self.loader == "dali":
             batches = self._dali("train", self.batch_size, shuffle=True)
             done = self._batches_done_in_epoch(len(batches))
@@ -161,7 +187,7 @@ class BelkaDataModule(L.LightningDataModule):
         if done:  # resumed from a checkpoint saved inside an epoch: continue after its last batch
             sampler.set_epoch(self.trainer.current_epoch)
             sampler.skip_once(done)
-        return self._loader(ArrayBatches(self.files("train")), sampler)
+        return self._batches("train", sampler)
 
     def _batches_done_in_epoch(self, per_epoch: int) -> int:
         """Optimizer steps already taken in the current epoch (one per batch), when resuming."""
@@ -170,20 +196,20 @@ class BelkaDataModule(L.LightningDataModule):
             return 0
         return max(0, t.global_step - t.current_epoch * per_epoch) % per_epoch
 
-    def val_dataloader(self) -> DataLoader | DaliBatches:
+    def val_dataloader(self) -> DataLoader | ResidentBatches | DaliBatches:
         if self.loader == "dali":
             return self._dali("val", self.eval_batch_size, shuffle=False)
         rank, world = self._rank()
-        return self._loader(ArrayBatches(self.files("train")), OrderedBatches(self.val_idx, self.eval_batch_size, rank, world))
+        return self._batches("train", OrderedBatches(self.val_idx, self.eval_batch_size, rank, world))
 
-    def test_molecules_dataloader(self) -> DataLoader | DaliBatches:
+    def test_molecules_dataloader(self) -> DataLoader | ResidentBatches | DaliBatches:
         if self.loader == "dali":
             return self._dali("test", self.eval_batch_size, shuffle=False)
         rank, world = self._rank()
         n = int(self.store.manifest["counts"]["test_molecules"])
-        return self._loader(ArrayBatches(self.files("test")), OrderedBatches(np.arange(n), self.eval_batch_size, rank, world))
+        return self._batches("test", OrderedBatches(np.arange(n), self.eval_batch_size, rank, world))
 
-    def predict_dataloader(self) -> DataLoader | DaliBatches:
+    def predict_dataloader(self) -> DataLoader | ResidentBatches | DaliBatches:
         """The molecules named by ``predict_on``: "test" (default) or "val"."""
         return self.val_dataloader() if self.predict_on == "val" else self.test_molecules_dataloader()
 

@@ -1,0 +1,45 @@
+"""The benchmark suites run at tiny size, print their table and append one JSON record."""
+
+import json
+
+import pytest
+
+from belka_lab import bench
+
+
+def _run(tmp_path, *argv) -> dict:
+    jsonl = tmp_path / "bench.jsonl"
+    assert bench.main([*argv, "--jsonl", str(jsonl)]) == 0
+    records = [json.loads(line) for line in jsonl.read_text().splitlines()]
+    assert len(records) == 1 and records[0]["machine"]["torch"]
+    return {r["what"]: r for r in records[0]["results"]}
+
+
+def _data(tmp_path, library):
+    return [f"data.root={library}", f"data.prepared_dir={tmp_path}/prepared", "data.synth=null", "data.prepare.progress=false"]
+
+
+def test_step_reports_framework_and_bare_rates_and_their_ratio(tmp_path, tiny_library, capsys):
+    rows = _run(tmp_path, "step", "--steps", "4", "--warmup", "1", *_data(tmp_path, tiny_library), "data.batch_size=32")
+    ratio = rows["step: framework / bare"]["per_s"]
+    bare = next(r for w, r in rows.items() if w.startswith("step, bare"))
+    framework = next(r for w, r in rows.items() if w.startswith("step, framework"))
+    assert ratio == pytest.approx(framework["per_s"] / bare["per_s"]) and 0 < ratio < 10
+    assert "framework / bare" in capsys.readouterr().out
+
+
+def test_predict_reports_molecules_per_second_and_the_belka_extrapolation(tmp_path, tiny_library):
+    rows = _run(tmp_path, "predict", "--repeats", "1", *_data(tmp_path, tiny_library), "data.eval_batch_size=256")
+    measured = next(r for w, r in rows.items() if w.startswith("predict: CNN1D"))
+    assert measured["n"] == 600 and measured["per_s"] > 0  # every test molecule predicted
+    belka = next(r for w, r in rows.items() if "BELKA test" in w)
+    assert belka["seconds"] == pytest.approx(878_022 / measured["per_s"])
+
+
+def test_loaders_compares_the_memory_and_dali_backends(tmp_path):
+    pytest.importorskip("nvidia.dali")
+    rows = _run(tmp_path, "loaders", "--molecules", "20000", "--batch-size", "512", "--work-dir", str(tmp_path))
+    memory = rows["memory backend, 0 workers, batch 512"]
+    dali = next(r for w, r in rows.items() if w.startswith("DALI backend, next epoch"))
+    assert memory["n"] == dali["n"] > 0  # the same epoch length from both
+    assert rows["memory (0 workers) / DALI"]["per_s"] == pytest.approx(memory["per_s"] / dali["per_s"])
