@@ -37,14 +37,23 @@ BELKA_TEST_MOLECULES, BELKA_TEST_ROWS = 878_022, 1_674_896
 
 
 def _machine() -> dict:
+    import lightning
     import numpy
     import pyarrow
     import torch
 
-    return {
+    machine = {
         "python": sys.version.split()[0], "platform": platform.platform(), "cpus": os.cpu_count(),
-        "numpy": numpy.__version__, "pyarrow": pyarrow.__version__, "torch": torch.__version__,
+        "numpy": numpy.__version__, "pyarrow": pyarrow.__version__, "torch": torch.__version__, "lightning": lightning.__version__,
+        "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,  # the card the numbers came from
     }  # fmt: skip
+    try:
+        import nvidia.dali
+
+        machine["dali"] = nvidia.dali.__version__
+    except ImportError:
+        pass
+    return machine
 
 
 def bench_encoder(smiles, loop_sample: int) -> list[dict]:
@@ -289,13 +298,15 @@ def suite_loaders(args) -> list[dict]:
     total = n + 10_000
     size = sum(s["bytes"] for s in read_shard_manifest(out)["shards"])
     rows.append({"what": f"TFRecord shards written ({size / 2**20:,.0f} MiB)", "n": total, "per_s": total / write, "seconds": write})
-    for workers in (0, 2):
-        dm = memory if workers == 0 else module("memory", workers)
+    for workers, resident in ((0, False), (2, False), (0, True)):
+        dm = memory if workers == 0 and not resident else module("memory", workers)
+        dm.resident = resident
         dm.setup("fit")
         loader = dm.train_dataloader()
-        _epoch_rate(loader)  # page cache and worker start-up outside the timing
+        _epoch_rate(loader)  # page cache, worker start-up, copying to the device: outside the timing
         per_s, seconds = _epoch_rate(loader)
-        rows.append({"what": f"memory backend, {workers} workers, batch {args.batch_size}", "n": len(loader) * args.batch_size, "per_s": per_s, "seconds": seconds})
+        how = "arrays resident on the device (cpu here)" if resident else f"{workers} workers"
+        rows.append({"what": f"memory backend, {how}, batch {args.batch_size}", "n": len(loader) * args.batch_size, "per_s": per_s, "seconds": seconds})
     dali = module("dali")
     t = time.perf_counter()
     dali.setup("fit")

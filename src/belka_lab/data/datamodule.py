@@ -44,7 +44,7 @@ class BelkaDataModule(L.LightningDataModule):
         batch_size: int = 1024,
         eval_batch_size: int = 4096,
         num_workers: int = 0,
-        pin_memory: bool = False,
+        pin_memory: bool | str = "auto",
         seed: int = 0,
         root: str | None = None,
         tokenizer: dict | None = None,
@@ -62,7 +62,8 @@ class BelkaDataModule(L.LightningDataModule):
         self.prepare_options = PrepareOptions(**(prepare or {}))
         self.split, self.fold = split, int(fold)
         self.batch_size, self.eval_batch_size = int(batch_size), int(eval_batch_size)
-        self.num_workers, self.pin_memory, self.seed = int(num_workers), bool(pin_memory), int(seed)
+        self.num_workers, self.seed = int(num_workers), int(seed)
+        self.pin_memory = pin_memory if pin_memory == "auto" else bool(pin_memory)
         self.tokenizer = TokenizerSpec(**(tokenizer or {}))
         self.pad_id, self.vocab_size = 0, None  # of the token arrays the models read (set in setup)
         self.store: PreparedDataset | None = None
@@ -141,6 +142,11 @@ class BelkaDataModule(L.LightningDataModule):
             files["labels"] = base / "labels.npy"
         return files
 
+    @property
+    def pinned(self) -> bool:
+        """Host batches in page-locked memory (asynchronous copies): auto = when training off the CPU."""
+        return self._device().type != "cpu" if self.pin_memory == "auto" else self.pin_memory
+
     def _device(self) -> torch.device:
         return self.trainer.strategy.root_device if self.trainer is not None else torch.device("cpu")
 
@@ -162,7 +168,7 @@ class BelkaDataModule(L.LightningDataModule):
     def _loader(self, dataset, sampler) -> DataLoader:
         return DataLoader(
             dataset, sampler=sampler, batch_size=None, num_workers=self.num_workers,
-            persistent_workers=self.num_workers > 0, pin_memory=self.pin_memory,
+            persistent_workers=self.num_workers > 0, pin_memory=self.pinned,
             generator=torch.Generator().manual_seed(self.seed),  # iterators draw from it, not the global stream
         )  # fmt: skip
 

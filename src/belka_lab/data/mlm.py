@@ -51,13 +51,14 @@ class TokenRows(Dataset):
 
 
 class MLMDataModule(L.LightningDataModule):
-    def __init__(self, source, batch_size: int = 512, eval_batch_size: int = 2048, val_molecules: int = 4096, seed: int = 0, num_workers: int = 0, pin_memory: bool = False):
+    def __init__(self, source, batch_size: int = 512, eval_batch_size: int = 2048, val_molecules: int = 4096, seed: int = 0, num_workers: int = 0, pin_memory: bool | str = "auto"):
         """`source` is the supervised data module (BelkaDataModule): it generates/prepares the data."""
         super().__init__()
         self.source = source
         self.batch_size, self.eval_batch_size = int(batch_size), int(eval_batch_size)
         self.val_molecules, self.seed = int(val_molecules), int(seed)
-        self.num_workers, self.pin_memory = int(num_workers), bool(pin_memory)
+        self.num_workers = int(num_workers)
+        self.pin_memory = pin_memory if pin_memory == "auto" else bool(pin_memory)
         self.store: PreparedDataset | None = None
 
     def prepare_data(self) -> None:
@@ -78,12 +79,17 @@ class MLMDataModule(L.LightningDataModule):
         t = self.trainer
         return (t.global_rank, t.world_size) if t is not None else (0, 1)
 
+    def _pinned(self) -> bool:
+        if self.pin_memory == "auto":  # page-locked host batches when training off the CPU
+            return self.trainer is not None and self.trainer.strategy.root_device.type != "cpu"
+        return self.pin_memory
+
     def _loader(self, sampler) -> DataLoader:
         files = self.source.files
         rows = TokenRows(files("train")["tokens"], files("test")["tokens"], self.source.pad_id)
         return DataLoader(
             rows, sampler=sampler, batch_size=None, num_workers=self.num_workers, persistent_workers=self.num_workers > 0,
-            pin_memory=self.pin_memory, generator=torch.Generator().manual_seed(self.seed),
+            pin_memory=self._pinned(), generator=torch.Generator().manual_seed(self.seed),
         )  # fmt: skip
 
     def train_dataloader(self) -> DataLoader:
