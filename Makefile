@@ -18,9 +18,9 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q -e ".[dev]"
 	touch $@
 
-# the tests also exercise the optional DALI loader (a ~420 MB wheel)
+# the tests also exercise the optional extras (DALI loader: a ~420 MB wheel; W&B, Optuna, SLURM)
 $(TESTSTAMP): $(STAMP)
-	$(BIN)/python -m pip install -q -e ".[dev,dali]"
+	$(BIN)/python -m pip install -q -e ".[dev,dali,tracking,tune,slurm]"
 	touch $@
 
 run: setup            ## train the 1D CNN on the synthetic library; ARGS="model=... trainer=..." to change

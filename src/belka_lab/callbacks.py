@@ -64,3 +64,28 @@ class ResumeCheckpoint(L.Callback):
         if trainer.accumulate_grad_batches == 1 and isinstance(per_epoch, int) and per_epoch and trainer.global_step % per_epoch:
             return  # stopped inside the epoch (max_steps, max_time): the last step checkpoint stands
         self._save(trainer)
+
+
+class EpochCurves(L.Callback):
+    """Keeps the epoch-level metrics (read once per epoch) and draws ``plots/curves.png`` —
+    losses and validation AP per epoch — when fitting ends, on the main process."""
+
+    KEYS = ("train/loss_epoch", "val/loss", "val/map", "val/ap_brd4", "val/ap_hsa", "val/ap_seh")
+
+    def __init__(self, path: str):
+        self.path = path
+        self.history: list[dict] = []
+
+    def on_train_epoch_end(self, trainer, pl_module) -> None:
+        metrics = trainer.callback_metrics
+        row = {"epoch": trainer.current_epoch, **{k: float(metrics[k]) for k in self.KEYS if k in metrics}}
+        if self.history and self.history[-1]["epoch"] == row["epoch"]:
+            self.history[-1] |= row
+        else:
+            self.history.append(row)
+
+    def on_fit_end(self, trainer, pl_module) -> None:
+        if trainer.is_global_zero and self.history and not trainer.sanity_checking:
+            from belka_lab.plots import training_curves
+
+            training_curves(self.history, type(pl_module.backbone).__name__, self.path)

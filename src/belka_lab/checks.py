@@ -53,3 +53,20 @@ def resume_path(ckpt_path: str | None, run_dir: Path, model) -> str | None:
         detail = "; ".join(wrong[:3] + [f"missing {k}" for k in missing[:3]])
         raise InputError(f"ckpt_path={ckpt_path}: {path} was trained with another model, size or vocabulary ({detail}); resume with the overrides it was trained with")
     return str(path)
+
+
+# Accelerators whose support lives in a package the default install lacks: (module, how to get it)
+ACCELERATOR_PACKAGES = {
+    "tpu": ("torch_xla", "the [tpu] extra in its own environment: `pip install -e '.[tpu]' -f https://storage.googleapis.com/libtpu-releases/index.html` on the TPU VM (torch_xla 2.9 with torch 2.9)"),
+}
+
+
+def check_accelerator(trainer_cfg) -> None:
+    """Before anything is built: the package the configured accelerator needs is importable."""
+    import importlib.util
+
+    accelerator = str(trainer_cfg.get("accelerator", "cpu"))
+    if accelerator in ACCELERATOR_PACKAGES:
+        module, how = ACCELERATOR_PACKAGES[accelerator]
+        if importlib.util.find_spec(module) is None:
+            raise InputError(f"trainer accelerator={accelerator} needs {module}, which is not installed; install {how}")

@@ -53,3 +53,28 @@ def mlm_curves(history: list[dict], title: str, path: str | Path) -> Path:
         fig.savefig(tmp, dpi=110, format="png")
     plt.close(fig)
     return Path(path)
+
+
+def training_curves(history: list[dict], title: str, path: str | Path) -> Path:
+    """Per epoch: training and validation loss (left), validation mAP and per-protein AP (right)."""
+    epochs = [h["epoch"] for h in history]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
+    for key, style in (("train/loss_epoch", "o-"), ("val/loss", "s--")):
+        ys = [h.get(key) for h in history]
+        if any(y is not None for y in ys):
+            left.plot(epochs, ys, style, label=key)
+    left.set(xlabel="epoch", ylabel="masked BCE", title="loss")
+    for key, style in (("val/map", "o-"), ("val/ap_brd4", ":"), ("val/ap_hsa", ":"), ("val/ap_seh", ":")):
+        ys = [h.get(key) for h in history]
+        if any(y is not None for y in ys):
+            right.plot(epochs, ys, style, label=key, linewidth=2 if key == "val/map" else 1)
+    right.set(xlabel="epoch", ylabel="average precision", title="validation")
+    for ax in (left, right):
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.suptitle(title)
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=110, format="png")
+    plt.close(fig)
+    return Path(path)

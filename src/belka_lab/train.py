@@ -11,15 +11,17 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 
-from belka_lab import outputs
-from belka_lab.checks import check_tokenizer, check_tokens, resume_path
+from belka_lab import outputs, tracking
+from belka_lab.checks import check_accelerator, check_tokenizer, check_tokens, resume_path
 from belka_lab.config import CONFIG_DIR
 from belka_lab.errors import exits_on_input_error
 from belka_lab.runtime import set_malloc_top_pad
 
 
-def train(cfg: DictConfig) -> dict:
-    """Train one model on one fold and write predictions, submission, results and plots."""
+def train(cfg: DictConfig, callbacks: list | None = None) -> dict:
+    """Train one model on one fold and write predictions, submission, results and plots.
+    ``callbacks`` are added to the configured ones (e.g. a tuner's pruning callback)."""
+    check_accelerator(cfg.trainer)
     set_malloc_top_pad(int(cfg.get("malloc_top_pad_mb", 0)) << 20)
     L.seed_everything(cfg.seed, workers=True)
     t0 = time.time()
@@ -31,10 +33,17 @@ def train(cfg: DictConfig) -> dict:
     check_tokens(datamodule, model.backbone)
     if cfg.get("compile"):
         model.backbone = torch.compile(model.backbone)
-    callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c is not None]
+    callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c is not None] + list(callbacks or [])
     loggers = [instantiate(c) for c in (cfg.get("logger") or {}).values() if c is not None]
     trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+    tracking.log_config(loggers, cfg)
+    try:
+        return _fit_and_predict(cfg, trainer, model, datamodule, loggers, t0)
+    finally:
+        tracking.finish(loggers)
 
+
+def _fit_and_predict(cfg: DictConfig, trainer, model, datamodule, loggers: list, t0: float) -> dict:
     run_dir = Path(cfg.paths.output_dir)
     trainer.fit(model, datamodule=datamodule, ckpt_path=resume_path(cfg.get("ckpt_path"), run_dir, model))
     metrics = trainer.callback_metrics
@@ -42,6 +51,9 @@ def train(cfg: DictConfig) -> dict:
     if getattr(model, "init_report", None) is not None:
         r = model.init_report
         info["init_from"] = {"path": r.path, "loaded": len(r.loaded), "new": r.new}
+    best = trainer.checkpoint_callback.best_model_score if trainer.checkpoint_callback else None
+    if best is not None:
+        info["best_val_map"] = float(best)
     if "train/samples_per_s" in metrics:
         info["samples_per_s"] = round(float(metrics["train/samples_per_s"]), 1)
     if not cfg.get("predict", True) or trainer.fast_dev_run:
@@ -63,7 +75,9 @@ def train(cfg: DictConfig) -> dict:
     store = datamodule.store
     val_df = outputs.val_frame(val["index"], val["probs"], store.train("labels")[val["index"]], datamodule.fold)
     test_df = outputs.test_frame(test["index"], test["probs"], int(store.manifest["counts"]["test_molecules"]))
-    return outputs.finish_run(run_dir, datamodule, val_df, test_df, {"checkpoint": ckpt, **info, "seconds": round(time.time() - t0, 1)})
+    result = outputs.finish_run(run_dir, datamodule, val_df, test_df, {"checkpoint": ckpt, **info, "seconds": round(time.time() - t0, 1)})
+    tracking.publish(loggers, run_dir)
+    return result
 
 
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="train")
