@@ -69,7 +69,10 @@ def training_curves(history: list[dict], title: str, path: str | Path) -> Path:
         if any(y is not None for y in ys):
             right.plot(epochs, ys, style, label=key, linewidth=2 if key == "val/map" else 1)
     right.set(xlabel="epoch", ylabel="average precision", title="validation")
+    from matplotlib.ticker import MaxNLocator
+
     for ax in (left, right):
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
     fig.suptitle(title)
