@@ -99,3 +99,18 @@ def test_device_resident_batches_equal_the_host_paths(tiny_library, tiny_prepare
     _same_batches(h, d)  # resuming inside an epoch
     _same_batches(host.val_dataloader(), device.val_dataloader())  # padding index -1 included
     _same_batches(host.test_molecules_dataloader(), device.test_molecules_dataloader())
+
+
+def test_automatic_residency_needs_the_budget_and_half_the_free_device_memory(monkeypatch):
+    from belka_lab.data.resident import fits_on
+
+    device = torch.device("cuda", 0)
+    monkeypatch.setattr(torch.accelerator, "get_memory_info", lambda d: (1000, 4000))
+    assert fits_on(device, 500, budget_bytes=10_000) and not fits_on(device, 501, budget_bytes=10_000)
+    assert not fits_on(device, 400, budget_bytes=300)
+
+    def unknown(d):
+        raise RuntimeError("no memory information for this device")
+
+    monkeypatch.setattr(torch.accelerator, "get_memory_info", unknown)
+    assert not fits_on(device, 1, budget_bytes=10_000)  # e.g. an XLA device: stays on the host

@@ -172,6 +172,9 @@ def suite_step(args) -> list[dict]:
 
     device = trainer.strategy.root_device  # Lightning moves the module back to the CPU after fit
     bare_net = bare_net.to(device).train()  # same initial weights as the framework's copy
+    from belka_lab.data.resident import ResidentBatches
+
+    resident = isinstance(dm.train_dataloader(), ResidentBatches)  # batches gathered on the device
     loader = iter(dm.train_dataloader())
     batches = [dm.on_after_batch_transfer({k: v.to(device) for k, v in next(loader).items()}, 0) for _ in range(min(8, steps))]
     opt = module.optimizer_factory(params=bare_net.parameters(), **fused_kwargs(module.optimizer_factory, bare_net.parameters()))  # as the framework does
@@ -191,7 +194,7 @@ def suite_step(args) -> list[dict]:
     bare = steps * dm.batch_size / (time.perf_counter() - t0)
     name = cfg.model.backbone._target_.rsplit(".", 1)[-1]
     params = sum(p.numel() for p in bare_net.parameters())
-    what = f"{name} ({' '.join(args.overrides) or 'defaults'})"
+    what = f"{name} ({' '.join(args.overrides) or 'defaults'}){', resident data' if resident else ''}"
     return [
         {"what": f"step, bare PyTorch: {what}", "n": steps * dm.batch_size, "per_s": bare, "params": params, "device": str(device)},
         {"what": f"step, framework: {what}", "n": steps * dm.batch_size, "per_s": framework, "params": params, "device": str(device)},

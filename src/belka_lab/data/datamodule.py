@@ -23,7 +23,7 @@ from torch.utils.data import DataLoader
 from belka_lab.data.batches import ArrayBatches, OrderedBatches, ShuffledBatches
 from belka_lab.data.dali import DaliBatches, DaliOptions, require_dali
 from belka_lab.data.ingest import PrepareOptions, is_current, prepare
-from belka_lab.data.resident import ResidentBatches, load_tables, table_bytes
+from belka_lab.data.resident import ResidentBatches, fits_on, load_tables, table_bytes
 from belka_lab.data.store import PreparedDataset
 from belka_lab.data.synth import SynthConfig, generate
 from belka_lab.data.token_cache import TokenizerSpec, build_cache, cache_info
@@ -155,8 +155,8 @@ class BelkaDataModule(L.LightningDataModule):
         arrays are resident there (``data.resident``), else by a DataLoader on the host."""
         files = self.files(part)
         device = self._device()
-        if self.resident == "auto":  # resident where the device has its own memory and the arrays fit the budget
-            resident = device.type != "cpu" and table_bytes(files) <= self.resident_budget_gb * 2**30
+        if self.resident == "auto":  # resident where the device has its own memory and the arrays fit in it
+            resident = device.type != "cpu" and fits_on(device, table_bytes(files), self.resident_budget_gb * 2**30)
         else:
             resident = bool(self.resident)
         if not resident:

@@ -34,6 +34,21 @@ def _torch_dtype(dtype: np.dtype) -> torch.dtype:
     return torch.from_numpy(np.zeros(1, dtype=dtype)).dtype
 
 
+def fits_on(device: torch.device, nbytes: int, budget_bytes: float) -> bool:
+    """Whether arrays of ``nbytes`` may live on ``device``: within the budget and at most half
+    of the device's free memory. A device that cannot report its memory (e.g. an XLA device)
+    keeps them on the host."""
+    if nbytes > budget_bytes:
+        return False
+    # torch.accelerator's query where this torch has it, else the device module's own (torch.<type>.mem_get_info)
+    query = getattr(torch.accelerator, "get_memory_info", None) or getattr(getattr(torch, device.type, None), "mem_get_info", None)
+    try:
+        free, _ = query(device)
+    except (AttributeError, RuntimeError, TypeError, ValueError, NotImplementedError):
+        return False
+    return nbytes <= free // 2
+
+
 def table_bytes(files: dict) -> int:
     total = 0
     for path in files.values():
