@@ -12,6 +12,7 @@ def _run(tmp_path, *argv) -> dict:
     assert bench.main([*argv, "--jsonl", str(jsonl)]) == 0
     records = [json.loads(line) for line in jsonl.read_text().splitlines()]
     assert len(records) == 1 and records[0]["machine"]["torch"]
+    assert (tmp_path / f"bench_{argv[0]}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"  # the rates as a chart
     return {r["what"]: r for r in records[0]["results"]}
 
 

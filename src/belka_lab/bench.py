@@ -380,7 +380,39 @@ def main(argv: list[str] | None = None) -> int:
     Path(args.jsonl).parent.mkdir(parents=True, exist_ok=True)
     with open(args.jsonl, "a") as f:
         f.write(json.dumps(record) + "\n")
+    png = _bar_chart(rows, f"bench {args.suite} ({record['machine'].get('gpu') or str(record['machine']['cpus']) + ' CPU cores'})",
+                     Path(args.jsonl).with_name(f"{Path(args.jsonl).stem}_{args.suite}.png"))  # fmt: skip
+    print(f"appended to {args.jsonl}; chart {png}")
     return 0
+
+
+def _bar_chart(rows: list[dict], title: str, path: Path) -> Path:
+    """The rates of a suite's rows as horizontal bars (log scale), one PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from belka_lab.io import atomic_path
+
+    rates = [r for r in rows if not r.get("ratio") and "speed-up" not in r["what"] and r.get("per_s")]
+    import textwrap
+
+    fig, ax = plt.subplots(figsize=(10, 0.6 * len(rates) + 1.2))
+    labels = [textwrap.fill(r["what"], 48) for r in rates]
+    ax.barh(labels[::-1], [r["per_s"] for r in rates][::-1], color="tab:blue")
+    for y, r in enumerate(rates[::-1]):
+        ax.text(r["per_s"], y, f" {r['per_s']:,.0f}", va="center", fontsize=7)
+    ax.set_xscale("log")
+    ax.set_xlabel("per second")
+    ax.set_title(title, fontsize=10)
+    ax.tick_params(axis="y", labelsize=7)
+    ax.grid(axis="x", alpha=0.3)
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=110, format="png")
+    plt.close(fig)
+    return path
 
 
 if __name__ == "__main__":

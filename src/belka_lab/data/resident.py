@@ -10,6 +10,8 @@ once per pass.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import torch
 
@@ -25,7 +27,10 @@ def load_tables(files: dict, device: torch.device, chunk_rows: int = 1 << 22, pr
         array = np.load(path, mmap_mode="r")
         out = torch.empty(array.shape, dtype=_torch_dtype(array.dtype), device=device)
         for start in tqdm(range(0, len(array), chunk_rows), desc=f"{name} → {device}", disable=not progress or len(array) <= chunk_rows):
-            out[start : start + chunk_rows].copy_(torch.from_numpy(np.ascontiguousarray(array[start : start + chunk_rows])))
+            with warnings.catch_warnings():  # the read-only memory map is only read from
+                warnings.simplefilter("ignore", UserWarning)
+                chunk = torch.from_numpy(np.ascontiguousarray(array[start : start + chunk_rows]))
+            out[start : start + chunk_rows].copy_(chunk)
         tables[name] = out
     return tables
 
