@@ -127,26 +127,35 @@ def _autocast(precision: str, device):
     return contextlib.nullcontext()
 
 
-def suite_step(args) -> list[dict]:
-    import copy
-
+def _training_setup(overrides: list[str], suite: str):
+    """(config, prepared data module, module) as training builds them, for a suite."""
     import lightning as L
-    import torch
     from hydra import compose, initialize_config_dir
     from hydra.utils import instantiate
 
     from belka_lab.config import CONFIG_DIR
-    from belka_lab.models.module import fused_kwargs, masked_bce
     from belka_lab.runtime import set_malloc_top_pad
 
     with initialize_config_dir(CONFIG_DIR, version_base="1.3"):
-        cfg = compose("train", overrides=[f"paths.root_dir={Path.cwd()}", "paths.output_dir=logs/bench/step", *args.overrides])
+        cfg = compose("train", overrides=[f"paths.root_dir={Path.cwd()}", f"paths.output_dir=logs/bench/{suite}", *overrides])
     set_malloc_top_pad(int(cfg.get("malloc_top_pad_mb", 0)) << 20)
     L.seed_everything(cfg.seed)
     dm = instantiate(cfg.data)
     dm.prepare_data()
     dm.setup("fit")
-    module = instantiate(cfg.model)
+    return cfg, dm, instantiate(cfg.model)
+
+
+def suite_step(args) -> list[dict]:
+    import copy
+
+    import lightning as L
+    import torch
+    from hydra.utils import instantiate
+
+    from belka_lab.models.module import fused_kwargs, masked_bce
+
+    cfg, dm, module = _training_setup(args.overrides, "step")
     bare_net = copy.deepcopy(module.backbone)
     if cfg.get("compile"):
         module.backbone, bare_net = torch.compile(module.backbone), torch.compile(bare_net)
@@ -203,21 +212,9 @@ def suite_step(args) -> list[dict]:
 
 
 def suite_predict(args) -> list[dict]:
-    import lightning as L
-    from hydra import compose, initialize_config_dir
     from hydra.utils import instantiate
 
-    from belka_lab.config import CONFIG_DIR
-    from belka_lab.runtime import set_malloc_top_pad
-
-    with initialize_config_dir(CONFIG_DIR, version_base="1.3"):
-        cfg = compose("train", overrides=[f"paths.root_dir={Path.cwd()}", "paths.output_dir=logs/bench/predict", *args.overrides])
-    set_malloc_top_pad(int(cfg.get("malloc_top_pad_mb", 0)) << 20)
-    L.seed_everything(cfg.seed)
-    dm = instantiate(cfg.data)
-    dm.prepare_data()
-    dm.setup("predict")
-    module = instantiate(cfg.model)
+    cfg, dm, module = _training_setup(args.overrides, "predict")
     if cfg.get("compile"):
         import torch
 

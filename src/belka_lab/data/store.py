@@ -69,6 +69,15 @@ def staging_dir(out: Path) -> Path:
 
     Staging directories left by killed runs (their process is gone) are removed.
     """
+    tmp = fresh_sibling(out)
+    (tmp / "train").mkdir()
+    (tmp / "test").mkdir()
+    return tmp
+
+
+def fresh_sibling(out: Path) -> Path:
+    """An empty ``.<name>.tmp-<pid>`` directory beside ``out``, after removing those that killed
+    processes left."""
     out.parent.mkdir(parents=True, exist_ok=True)
     for stale in out.parent.glob(f".{out.name}.tmp-*"):
         pid = stale.name.rsplit("-", 1)[-1]
@@ -76,8 +85,7 @@ def staging_dir(out: Path) -> Path:
             shutil.rmtree(stale, ignore_errors=True)
     tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
-    (tmp / "train").mkdir(parents=True)
-    (tmp / "test").mkdir()
+    tmp.mkdir()
     return tmp
 
 
@@ -98,6 +106,11 @@ def commit(tmp: Path, out: Path, manifest: dict) -> None:
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp / (MANIFEST + ".part"), tmp / MANIFEST)
+    replace_dir(tmp, out)
+
+
+def replace_dir(tmp: Path, out: Path) -> None:
+    """Move the finished directory ``tmp`` onto ``out`` (an older ``out`` is removed after)."""
     if out.exists():
         old = out.with_name(f".{out.name}.old-{os.getpid()}")
         os.replace(out, old)

@@ -28,15 +28,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import shutil
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numba
 import numpy as np
 
-from belka_lab.data.store import MANIFEST, PreparedDataset, _alive
+from belka_lab.data.store import MANIFEST, PreparedDataset, fresh_sibling, replace_dir
 from belka_lab.errors import InputError
 from belka_lab.io import atomic_path
 
@@ -282,7 +280,7 @@ def write_shards(prepared_dir: Path, tokens_file: str = "tokens.npy", key_column
         return out
     from tqdm import tqdm
 
-    tmp = _staging(out)
+    tmp = fresh_sibling(out)
     shards = []
     train_tokens = store.train(Path(tokens_file).stem)
     key = np.asarray(store.train(key_column))
@@ -326,28 +324,10 @@ def _write_one(path: Path, part: str, key: int | None, tokens: np.ndarray, label
     }  # fmt: skip
 
 
-def _staging(out: Path) -> Path:
-    out.parent.mkdir(parents=True, exist_ok=True)
-    for stale in out.parent.glob(f".{out.name}.tmp-*"):  # left by killed writers
-        pid = stale.name.rsplit("-", 1)[-1]
-        if pid.isdigit() and not _alive(int(pid)):
-            shutil.rmtree(stale, ignore_errors=True)
-    tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
-    return tmp
-
-
 def _commit(tmp: Path, out: Path, manifest: dict) -> None:
     with atomic_path(tmp / MANIFEST) as part:
         part.write_text(json.dumps(manifest, indent=1))
-    if out.exists():
-        old = out.with_name(f".{out.name}.old-{os.getpid()}")
-        os.replace(out, old)
-        os.replace(tmp, out)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.replace(tmp, out)
+    replace_dir(tmp, out)
 
 
 # ---------------------------------------------------------------------------- checking
