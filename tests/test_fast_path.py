@@ -3,6 +3,8 @@
 import pytest
 import torch
 
+from belka_lab.data.datamodule import BelkaDataModule
+from belka_lab.data.folds import StratifiedSplit
 from belka_lab.train import train
 from compose import compose_run
 
@@ -44,17 +46,20 @@ def test_host_syncs_do_not_grow_with_the_number_of_training_steps(tmp_path, tiny
     assert many - few <= 3, (few, many)
 
 
-def test_the_training_step_returns_a_tensor_and_logs_tensors(tiny_library, tiny_prepared):
-    from belka_lab.data.datamodule import BelkaDataModule
-    from belka_lab.data.folds import StratifiedSplit
-    from belka_lab.models.cnn import CNN1D
-    from belka_lab.models.module import BelkaModule
-
+def _datamodule(library, prepared) -> BelkaDataModule:
     dm = BelkaDataModule(
-        prepared_dir=str(tiny_prepared), train_file=str(tiny_library / "train.parquet"), test_file=str(tiny_library / "test.parquet"),
+        prepared_dir=str(prepared), train_file=str(library / "train.parquet"), test_file=str(library / "test.parquet"),
         split=StratifiedSplit(), batch_size=32,
     )  # fmt: skip
     dm.setup("fit")
+    return dm
+
+
+def test_the_training_step_returns_a_tensor_and_logs_tensors(tiny_library, tiny_prepared):
+    from belka_lab.models.cnn import CNN1D
+    from belka_lab.models.module import BelkaModule
+
+    dm = _datamodule(tiny_library, tiny_prepared)
     module = BelkaModule(backbone=CNN1D(), optimizer=torch.optim.AdamW)
     logged = {}
     module.log = lambda name, value, **kw: logged.__setitem__(name, value)
@@ -66,17 +71,11 @@ def test_the_training_step_returns_a_tensor_and_logs_tensors(tiny_library, tiny_
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 def test_no_cuda_call_in_the_training_step_synchronises(tiny_library, tiny_prepared):
     from belka_lab.data.batches import ShuffledBatches
-    from belka_lab.data.datamodule import BelkaDataModule
-    from belka_lab.data.folds import StratifiedSplit
     from belka_lab.data.resident import ResidentBatches, load_tables
     from belka_lab.models.cnn import CNN1D
     from belka_lab.models.module import BelkaModule
 
-    dm = BelkaDataModule(
-        prepared_dir=str(tiny_prepared), train_file=str(tiny_library / "train.parquet"), test_file=str(tiny_library / "test.parquet"),
-        split=StratifiedSplit(), batch_size=32,
-    )  # fmt: skip
-    dm.setup("fit")
+    dm = _datamodule(tiny_library, tiny_prepared)
     batches = ResidentBatches(load_tables(dm.files("train"), torch.device("cuda")), ShuffledBatches(dm.train_idx, 32))
     module = BelkaModule(backbone=CNN1D(), optimizer=torch.optim.AdamW).cuda()
     module.log = lambda *a, **k: None

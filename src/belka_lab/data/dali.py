@@ -21,6 +21,7 @@ order.
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -112,8 +113,18 @@ class DaliBatches:
         with self._reading():
             return DALIGenericIterator([pipe], names, reader_name="reader", last_batch_policy=policy, auto_reset=False)
 
+    @contextmanager
     def _reading(self):
-        return _DaliErrors(self)
+        """A DALI failure while reading: when a shard is broken, one InputError naming it and the
+        record; when every shard is sound, DALI's own error stands."""
+        try:
+            yield
+        except RuntimeError:
+            from belka_lab.data.tfrecord import scan_shard
+
+            for s in self.shards:  # checks the framing and both CRCs of every record
+                scan_shard(self.root / s["file"])
+            raise
 
     def _next(self):
         with self._reading():
@@ -166,22 +177,3 @@ class DaliBatches:
     @staticmethod
     def _padding(batch: dict) -> dict[str, torch.Tensor]:
         return {k: (torch.full_like(v, -1) if k == "index" else v) for k, v in batch.items()}
-
-
-class _DaliErrors:
-    """A DALI failure while reading: when a shard is broken, one InputError naming it and the record."""
-
-    def __init__(self, batches: DaliBatches):
-        self.batches = batches
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, kind, error, tb):
-        if kind is None or not issubclass(kind, RuntimeError) or isinstance(error, StopIteration):
-            return False
-        from belka_lab.data.tfrecord import scan_shard
-
-        for s in self.batches.shards:  # find the shard whose framing or checksums are broken; raises naming it
-            scan_shard(self.batches.root / s["file"])
-        return False  # the shards are sound: not a data problem, DALI's own error stands

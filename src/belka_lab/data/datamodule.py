@@ -174,10 +174,9 @@ class BelkaDataModule(L.LightningDataModule):
 
     def _dali(self, part: str, batch_size: int, shuffle: bool) -> DaliBatches:
         rank, world = self._rank()
-        device = self.trainer.strategy.root_device if self.trainer is not None else None
         return DaliBatches(
             self.shard_root, self.shards[part], batch_size, shuffle=shuffle, token_dtype=self.token_dtype, options=self.dali,
-            seed=self.seed, rank=rank, world_size=world, device=device,
+            seed=self.seed, rank=rank, world_size=world, device=self._device(),
         )  # fmt: skip
 
     def train_dataloader(self) -> DataLoader | ResidentBatches | DaliBatches:

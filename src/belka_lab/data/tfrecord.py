@@ -34,7 +34,7 @@ from pathlib import Path
 import numba
 import numpy as np
 
-from belka_lab.data.store import MANIFEST, PreparedDataset, fresh_sibling, replace_dir
+from belka_lab.data.store import MANIFEST, PreparedDataset, commit, fresh_sibling
 from belka_lab.errors import InputError
 from belka_lab.io import atomic_path
 
@@ -287,14 +287,12 @@ def write_shards(prepared_dir: Path, tokens_file: str = "tokens.npy", key_column
     total = len(train_tokens) + int(store.manifest["counts"]["test_molecules"])
     bar = tqdm(total=total, desc=f"tfrecord {out.name}", unit="mol", unit_scale=True, disable=not progress, mininterval=1.0)
     labels = store.train("labels")
-    for k in np.unique(key).tolist():
-        rows = np.random.default_rng([seed, k & 0xFF]).permutation(np.flatnonzero(key == k))
+    for k in np.unique(key).tolist():  # keys are non-negative: fold numbers or block-group masks
+        rows = np.random.default_rng([seed, k]).permutation(np.flatnonzero(key == k))
         for s, start in enumerate(range(0, len(rows), shard_records)):
             part = np.sort(rows[start : start + shard_records])  # gather in order, then write shuffled
-            order = np.random.default_rng([seed, k & 0xFF, s]).permutation(len(part))
-            chosen = part[order]
-            name = f"train-k{k:02d}-{s:05d}.tfrecord" if k >= 0 else f"train-kneg-{s:05d}.tfrecord"
-            shards.append(_write_one(tmp / name, "train", int(k), train_tokens[part][order], labels[part][order], chosen))
+            order = np.random.default_rng([seed, k, s]).permutation(len(part))
+            shards.append(_write_one(tmp / f"train-k{k:02d}-{s:05d}.tfrecord", "train", k, train_tokens[part][order], labels[part][order], part[order]))
             bar.update(len(part))
     test_tokens = store.test(Path(tokens_file).stem)
     for s, start in enumerate(range(0, len(test_tokens), shard_records)):
@@ -302,13 +300,12 @@ def write_shards(prepared_dir: Path, tokens_file: str = "tokens.npy", key_column
         shards.append(_write_one(tmp / f"test-{s:05d}.tfrecord", "test", None, test_tokens[rows], None, rows))
         bar.update(len(rows))
     bar.close()
-    tok = np.load(store.path / "train" / tokens_file, mmap_mode="r")
     manifest = {
         "format_version": FORMAT_VERSION, "options": options, "shards": shards,
-        "tokens": {"dtype": str(tok.dtype), "width": int(tok.shape[1])},
+        "tokens": {"dtype": str(train_tokens.dtype), "width": int(train_tokens.shape[1])},
         "records": {"train": int(len(train_tokens)), "test": int(len(test_tokens))},
     }  # fmt: skip
-    _commit(tmp, out, manifest)
+    commit(tmp, out, manifest)  # manifest last, then the directory moves into place
     return out
 
 
@@ -322,12 +319,6 @@ def _write_one(path: Path, part: str, key: int | None, tokens: np.ndarray, label
         "bytes": int(len(data)), "sha256": hashlib.sha256(data).hexdigest(),
         "index_bytes": len(idx), "index_sha256": hashlib.sha256(idx).hexdigest(),
     }  # fmt: skip
-
-
-def _commit(tmp: Path, out: Path, manifest: dict) -> None:
-    with atomic_path(tmp / MANIFEST) as part:
-        part.write_text(json.dumps(manifest, indent=1))
-    replace_dir(tmp, out)
 
 
 # ---------------------------------------------------------------------------- checking
