@@ -17,6 +17,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from belka_lab.models.train_loss import TrainLoss
+
 
 def mask_tokens(
     tokens: torch.Tensor, mask: torch.Tensor, mask_token_id: int, symbols: tuple[int, int], prob: float = 0.15, generator: torch.Generator | None = None
@@ -43,6 +45,7 @@ class MaskedLM(L.LightningModule):
         d = backbone.d_model
         self.lm_head = nn.Sequential(nn.Linear(d, d), nn.GELU(), nn.LayerNorm(d), nn.Linear(d, backbone.vocab_size))
         self.history: list[dict] = []
+        self.train_loss = TrainLoss("train/mlm_loss")
         self._val: list[torch.Tensor] = []
 
     def _loss(self, batch: dict, generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -58,9 +61,11 @@ class MaskedLM(L.LightningModule):
 
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
         total, correct, n = self._loss(batch)
-        loss = total / n.clamp_min(1)
-        self.log("train/mlm_loss", loss, on_step=True, on_epoch=True, prog_bar=True, batch_size=len(batch["tokens"]))
-        return loss
+        self.train_loss.update(self, total, n, batch_idx)
+        return total / n.clamp_min(1)
+
+    def on_train_epoch_start(self) -> None:
+        self.train_loss.reset()
 
     def validation_step(self, batch: dict, batch_idx: int) -> None:
         # the same positions are masked every epoch: the validation numbers are comparable

@@ -18,6 +18,7 @@ from torch import nn
 from belka_lab.data.proteins import PROTEINS
 from belka_lab.metrics import molecule_ap
 from belka_lab.models.init_from import load_encoder
+from belka_lab.models.train_loss import TrainLoss
 
 
 def fused_kwargs(factory, params) -> dict:
@@ -73,6 +74,7 @@ class BelkaModule(L.LightningModule):
         if lr_decay is not None and not hasattr(backbone, "layer_groups"):
             raise ValueError(f"lr_decay needs a backbone with layer_groups(); {type(backbone).__name__} has none")
         self.register_buffer("pos_weight", torch.tensor(pos_weight, dtype=torch.float32) if pos_weight else None, persistent=False)
+        self.train_loss = TrainLoss("train/loss")
         self._outputs: list[dict[str, torch.Tensor]] = []
         self.val_predictions: dict[str, np.ndarray] | None = None
         self.predictions: dict[str, np.ndarray] | None = None
@@ -84,10 +86,12 @@ class BelkaModule(L.LightningModule):
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
         logits = self(batch["tokens"], batch["mask"])
         total, count = masked_bce(logits, batch["labels"], batch["label_mask"], self.pos_weight)
-        loss = total / count.clamp_min(1.0)
-        # not on the progress bar: the bar reads its values back every step, a host sync each
-        self.log("train/loss", loss, on_step=True, on_epoch=True, batch_size=len(logits))
-        return loss
+        # summed on the device, logged when written; not on the progress bar (it reads its values back every step)
+        self.train_loss.update(self, total, count, batch_idx)
+        return total / count.clamp_min(1.0)
+
+    def on_train_epoch_start(self) -> None:
+        self.train_loss.reset()
 
     # ------------------------------------------------------------------ eval: accumulate, gather once
     def _collect(self, batch: dict) -> None:
