@@ -6,7 +6,8 @@ Suites
             time and peak memory of prepare on a synthetic train file, extrapolated to
             BELKA's 295M rows.
   step      training molecules/s of one backbone through the framework (Trainer.fit with
-            BelkaModule and the data module) and in a bare PyTorch loop over batches already
+            BelkaModule, the data module and the configured callbacks, loggers and progress
+            bar, less checkpoint writing) and in a bare PyTorch loop over batches already
             on the device, in the same process; the remaining arguments are Hydra overrides
             of the training config (e.g. `model=se_xception trainer=gpu data.batch_size=1024`).
   loaders   training records/s of the memory backend and the DALI backend (TFRecord shards)
@@ -171,10 +172,17 @@ def suite_step(args) -> list[dict]:
             _sync(pl_module)
             self.seconds = time.perf_counter() - self.t0
 
+    # the run as configured (callbacks, loggers, progress bar), less what writes checkpoints
+    from lightning.pytorch.callbacks import Checkpoint
+
+    from belka_lab.callbacks import ResumeCheckpoint
+    from belka_lab.train import configured
+
+    callbacks = [cb for cb in configured(cfg, "callbacks") if not isinstance(cb, Checkpoint | ResumeCheckpoint)]
     timer = Timer()
     trainer = instantiate(
-        cfg.trainer, max_epochs=-1, max_steps=warmup + steps, limit_val_batches=0, logger=False, callbacks=[timer],
-        enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False, default_root_dir="logs/bench/step",
+        cfg.trainer, max_epochs=-1, max_steps=warmup + steps, limit_val_batches=0, logger=configured(cfg, "logger") or False,
+        callbacks=[*callbacks, timer], enable_checkpointing=False, enable_model_summary=False,
     )  # fmt: skip
     trainer.fit(module, datamodule=dm)
     framework = steps * dm.batch_size / timer.seconds

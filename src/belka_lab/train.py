@@ -18,6 +18,11 @@ from belka_lab.errors import exits_on_input_error
 from belka_lab.runtime import set_malloc_top_pad
 
 
+def configured(cfg: DictConfig, group: str) -> list:
+    """The objects of a config group of named entries (``callbacks``, ``logger``); null entries are switched off."""
+    return [instantiate(c) for c in (cfg.get(group) or {}).values() if c is not None]
+
+
 def train(cfg: DictConfig, callbacks: list | None = None) -> dict:
     """Train one model on one fold and write predictions, submission, results and plots.
     ``callbacks`` are added to the configured ones (e.g. a tuner's pruning callback)."""
@@ -33,8 +38,8 @@ def train(cfg: DictConfig, callbacks: list | None = None) -> dict:
     check_tokens(datamodule, model.backbone)
     if cfg.get("compile"):
         model.backbone = torch.compile(model.backbone)
-    callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c is not None] + list(callbacks or [])
-    loggers = [instantiate(c) for c in (cfg.get("logger") or {}).values() if c is not None]
+    callbacks = configured(cfg, "callbacks") + list(callbacks or [])
+    loggers = configured(cfg, "logger")
     trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
     tracking.log_config(loggers, cfg)
     try:
