@@ -37,14 +37,15 @@ class ShuffledBatches:
     def __len__(self) -> int:
         return len(self.indices) // (self.batch_size * self.world_size)
 
-    def epoch_batches(self) -> np.ndarray:
+    def epoch_batches(self, sort: bool = True) -> np.ndarray:
         """This process's batches of the current epoch, [batches, batch_size], each sorted
-        (sorted gathers read the memory map in order); a pending ``skip_once`` is applied."""
+        (sorted gathers read the memory map in order; ``sort=False`` leaves that to the
+        caller, e.g. on a device); a pending ``skip_once`` is applied."""
         perm = np.random.default_rng([self.seed, self.epoch]).permutation(self.indices)
         n = len(self) * self.batch_size
         mine = perm[self.rank * n : (self.rank + 1) * n].reshape(-1, self.batch_size)
         skip, self._skip = self._skip, 0
-        return np.sort(mine[skip:], axis=1)
+        return np.sort(mine[skip:], axis=1) if sort else mine[skip:]
 
     def __iter__(self):
         yield from self.epoch_batches()
