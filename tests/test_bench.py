@@ -44,3 +44,33 @@ def test_loaders_compares_the_memory_and_dali_backends(tmp_path):
     dali = next(r for w, r in rows.items() if w.startswith("DALI backend, next epoch"))
     assert memory["n"] == dali["n"] > 0  # the same epoch length from both
     assert rows["memory (0 workers) / DALI"]["per_s"] == pytest.approx(memory["per_s"] / dali["per_s"])
+
+
+def test_step_times_the_steps_after_the_warm_up_across_epochs(tmp_path, tiny_library):
+    """The tiny library's epoch is 10 batches of 256: the warm-up and the timed steps span epochs."""
+    rows = _run(tmp_path, "step", "--steps", "15", "--warmup", "12", *_data(tmp_path, tiny_library), "data.batch_size=256")
+    framework = next(r for w, r in rows.items() if w.startswith("step, framework"))
+    assert framework["n"] == 15 * 256  # every timed step counted, none of the warm-up
+
+
+def test_the_step_timer_starts_once_after_the_warm_up_whatever_the_epoch():
+    import lightning as L
+    import torch
+
+    timer = bench.StepTimer(warmup=7)
+
+    class Tiny(L.LightningModule):
+        def __init__(self):
+            super().__init__()
+            self.w = torch.nn.Parameter(torch.ones(1))
+
+        def training_step(self, batch, batch_idx):
+            return (self.w * batch[0]).sum()
+
+        def configure_optimizers(self):
+            return torch.optim.SGD(self.parameters(), lr=0.1)
+
+    data = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(torch.ones(3, 1)), batch_size=1)  # 3 steps per epoch
+    trainer = L.Trainer(max_steps=17, callbacks=[timer], logger=False, enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False)
+    trainer.fit(Tiny(), data)
+    assert (timer.start_step, timer.steps) == (7, 10) and timer.seconds > 0

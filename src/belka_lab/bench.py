@@ -33,6 +33,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import lightning as L
+
 BELKA_TRAIN_ROWS = 295_246_830
 BELKA_TEST_MOLECULES, BELKA_TEST_ROWS = 878_022, 1_674_896
 
@@ -116,6 +118,26 @@ def _sync(module) -> None:
     float(next(module.parameters()).detach().sum())
 
 
+class StepTimer(L.Callback):
+    """Wall time of the optimizer steps after the first ``warmup``, counted across epochs (a
+    small library's epoch can be shorter than the warm-up), the device's queue drained at both ends."""
+
+    def __init__(self, warmup: int):
+        self.warmup, self.t0, self.start_step, self.seconds, self.steps = warmup, None, None, None, 0
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+        if self.t0 is None and trainer.global_step >= self.warmup:
+            _sync(pl_module)
+            self.start_step, self.t0 = trainer.global_step, time.perf_counter()
+
+    def on_train_end(self, trainer, pl_module):
+        if self.t0 is None:
+            raise RuntimeError(f"training stopped after {trainer.global_step} steps, inside the {self.warmup} warm-up steps")
+        _sync(pl_module)
+        self.seconds = time.perf_counter() - self.t0
+        self.steps = trainer.global_step - self.start_step
+
+
 def _autocast(precision: str, device):
     import contextlib
 
@@ -130,7 +152,6 @@ def _autocast(precision: str, device):
 
 def _training_setup(overrides: list[str], suite: str):
     """(config, prepared data module, module) as training builds them, for a suite."""
-    import lightning as L
     from hydra import compose, initialize_config_dir
     from hydra.utils import instantiate
 
@@ -150,11 +171,13 @@ def _training_setup(overrides: list[str], suite: str):
 def suite_step(args) -> list[dict]:
     import copy
 
-    import lightning as L
     import torch
     from hydra.utils import instantiate
+    from lightning.pytorch.callbacks import Checkpoint
 
+    from belka_lab.callbacks import ResumeCheckpoint
     from belka_lab.models.module import fused_kwargs, masked_bce
+    from belka_lab.train import configured
 
     cfg, dm, module = _training_setup(args.overrides, "step")
     bare_net = copy.deepcopy(module.backbone)
@@ -162,30 +185,15 @@ def suite_step(args) -> list[dict]:
         module.backbone, bare_net = torch.compile(module.backbone), torch.compile(bare_net)
     steps, warmup = args.steps, args.warmup
 
-    class Timer(L.Callback):
-        def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
-            if batch_idx == warmup:
-                _sync(pl_module)
-                self.t0 = time.perf_counter()
-
-        def on_train_end(self, trainer, pl_module):
-            _sync(pl_module)
-            self.seconds = time.perf_counter() - self.t0
-
     # the run as configured (callbacks, loggers, progress bar), less what writes checkpoints
-    from lightning.pytorch.callbacks import Checkpoint
-
-    from belka_lab.callbacks import ResumeCheckpoint
-    from belka_lab.train import configured
-
     callbacks = [cb for cb in configured(cfg, "callbacks") if not isinstance(cb, Checkpoint | ResumeCheckpoint)]
-    timer = Timer()
+    timer = StepTimer(warmup)
     trainer = instantiate(
         cfg.trainer, max_epochs=-1, max_steps=warmup + steps, limit_val_batches=0, logger=configured(cfg, "logger") or False,
         callbacks=[*callbacks, timer], enable_checkpointing=False, enable_model_summary=False,
     )  # fmt: skip
     trainer.fit(module, datamodule=dm)
-    framework = steps * dm.batch_size / timer.seconds
+    framework = timer.steps * dm.batch_size / timer.seconds
 
     device = trainer.strategy.root_device  # Lightning moves the module back to the CPU after fit
     bare_net = bare_net.to(device).train()  # same initial weights as the framework's copy
@@ -214,7 +222,7 @@ def suite_step(args) -> list[dict]:
     what = f"{name} ({' '.join(args.overrides) or 'defaults'}){', resident data' if resident else ''}"
     return [
         {"what": f"step, bare PyTorch: {what}", "n": steps * dm.batch_size, "per_s": bare, "params": params, "device": str(device)},
-        {"what": f"step, framework: {what}", "n": steps * dm.batch_size, "per_s": framework, "params": params, "device": str(device)},
+        {"what": f"step, framework: {what}", "n": timer.steps * dm.batch_size, "per_s": framework, "params": params, "device": str(device)},
         {"what": "step: framework / bare", "n": None, "per_s": framework / bare, "ratio": True},
     ]
 
