@@ -34,6 +34,8 @@ python3 -m belka_lab.prepare data.prepare.progress=false > /dev/null   # the syn
 bench step trainer=gpu model=cnn data.batch_size=4096 --steps 100 --warmup 20
 bench step trainer=gpu model=cnn data.batch_size=4096 data.resident=false --steps 100 --warmup 20
 bench step trainer=gpu model=cnn data.batch_size=16384 compile=true --steps 60 --warmup 15
+# where the training run waits for the GPU (goal: no synchronisation inside training steps)
+python3 scripts/cuda_syncs.py model=cnn data.batch_size=4096 2>&1 | sed -n '/^CUDA synchronisations/,$p' | tee "$(dirname "$JSONL")/cuda_syncs.txt"
 # the winning architecture in its fast form
 bench step trainer=gpu model=se_xception model.backbone.channels_last=true compile=true data.batch_size=2048 --steps 30 --warmup 6
 # prediction of the test molecules (goal: BELKA's 1.67M rows in under a minute)
