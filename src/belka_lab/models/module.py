@@ -94,13 +94,15 @@ class BelkaModule(L.LightningModule):
         self.train_loss.reset()
 
     # ------------------------------------------------------------------ eval: accumulate, gather once
-    def _collect(self, batch: dict) -> None:
+    def _collect(self, batch: dict) -> torch.Tensor:
+        """Keeps the batch's outputs for the epoch's end; returns its probabilities."""
         logits = self(batch["tokens"], batch["mask"]).float()
         out = {"probs": torch.sigmoid(logits), "index": batch["index"]}
         if "labels" in batch:
             total, count = masked_bce(logits, batch["labels"], batch["label_mask"] & (batch["index"] >= 0)[:, None])
             out |= {"labels": batch["labels"], "label_mask": batch["label_mask"], "loss_sum": total[None], "loss_count": count[None]}
         self._outputs.append(out)
+        return out["probs"]
 
     def _gather(self) -> dict[str, np.ndarray]:
         cat = {k: torch.cat([o[k] for o in self._outputs]) for k in self._outputs[0]} if self._outputs else {}
@@ -129,8 +131,8 @@ class BelkaModule(L.LightningModule):
         self.log("val/map", float(np.nan_to_num(ap["map"])), prog_bar=True)
         self.val_predictions = {"index": out["index"], "probs": out["probs"], "labels": labels}
 
-    def predict_step(self, batch: dict, batch_idx: int) -> None:
-        self._collect(batch)
+    def predict_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
+        return self._collect(batch)  # the whole pass is gathered at its end (predictions are not returned per batch)
 
     def on_predict_epoch_end(self) -> None:
         self.predictions = self._gather() if self._outputs else None
