@@ -20,7 +20,8 @@ class StepLosses(L.Callback):
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
         count = float(batch["label_mask"].sum())
-        self.rows.append((trainer.current_epoch, float(outputs["loss"]) * count, count))
+        loss = float(outputs["loss"]) * trainer.accumulate_grad_batches  # Lightning returns it divided by the window
+        self.rows.append((trainer.current_epoch, loss * count, count))
 
 
 @pytest.mark.parametrize("every", [4, 7])
@@ -66,3 +67,18 @@ def test_without_a_trainer_each_call_logs_the_step_and_the_running_epoch_mean():
     loss.reset()
     loss.update(Module(), torch.tensor(1.0), torch.tensor(4.0), 0)
     assert float(logged["train/loss_epoch"]) == 0.25
+
+
+def test_with_gradient_accumulation_each_written_value_covers_its_whole_window(tmp_path, tiny_library):
+    steps = StepLosses()
+    cfg = compose_run(
+        "train", tmp_path, tiny_library, "run", "predict=false", "data.batch_size=64", "trainer.max_epochs=2",
+        "+trainer.limit_train_batches=17", "+trainer.limit_val_batches=2", "trainer.log_every_n_steps=1",
+        "+trainer.accumulate_grad_batches=2", *QUIET_TRAINER,
+    )  # fmt: skip
+    train(cfg, callbacks=[steps])
+    rec = np.array(steps.rows)
+    windows = [rec[e * 17 + i : e * 17 + min(i + 2, 17)] for e in (0, 1) for i in range(0, 17, 2)]  # 8 pairs and the odd last batch
+    expected = [w[:, 1].sum() / w[:, 2].sum() for w in windows]
+    logged = pd.read_csv(tmp_path / "run" / "csv" / "metrics.csv").dropna(subset=["train/loss_step"])["train/loss_step"]
+    np.testing.assert_allclose(logged, expected, rtol=1e-5)
