@@ -17,7 +17,7 @@ MODE = {"now": "default"}
 
 def synchronising_call():
     if MODE["now"] == "warn":
-        warnings.warn("called a synchronizing CUDA operation")
+        warnings.warn("called a synchronizing CUDA operation", stacklevel=2)
 
 
 class Planted(L.Callback):
