@@ -40,3 +40,57 @@ def test_molecule_ap_ignores_unknown_labels():
 def test_non_probabilities_are_rejected(bad):
     with pytest.raises(ValueError, match="not probabilities"):
         check_probabilities(np.array([0.1, bad, 0.3]))
+
+
+@pytest.mark.parametrize("case", ["continuous", "ties", "float32", "one positive", "all tied", "all positive"])
+def test_average_precision_equals_sklearns(case):
+    from belka_lab.metrics import average_precision
+
+    rng = np.random.default_rng(len(case))
+    n = 5000
+    y = (rng.random(n) < 0.05).astype(np.int8)
+    p = np.clip(0.3 * y + rng.random(n), 0, 1)
+    if case == "ties":
+        p = np.round(p, 2)  # many thresholds shared by positives and negatives
+    elif case == "float32":
+        p = p.astype(np.float32)
+    elif case == "one positive":
+        y = np.zeros(n, np.int8)
+        y[123] = 1
+    elif case == "all tied":
+        p = np.full(n, 0.5)
+    elif case == "all positive":
+        y = np.ones(n, np.int8)
+    assert average_precision(y, p) == pytest.approx(average_precision_score(y, p), abs=1e-12)
+
+
+def test_molecule_ap_on_tensors_equals_it_on_arrays():
+    import torch
+
+    rng = np.random.default_rng(5)
+    labels = np.where(rng.random((3000, 3)) < 0.1, -1, (rng.random((3000, 3)) < 0.05)).astype(np.int8)
+    probs = np.round(rng.random((3000, 3)), 3).astype(np.float32)
+    from_arrays = molecule_ap(labels, probs)
+    from_tensors = molecule_ap(torch.from_numpy(labels), torch.from_numpy(probs))
+    assert from_tensors == pytest.approx(from_arrays, abs=1e-12)
+    known = labels[:, 0] >= 0
+    assert from_arrays["BRD4"] == pytest.approx(average_precision_score(labels[known, 0], probs[known, 0]), abs=1e-12)
+    with pytest.raises(ValueError, match="not probabilities"):
+        molecule_ap(torch.from_numpy(labels), torch.from_numpy(probs) + 1)
+
+
+@pytest.mark.parametrize("limit", [100_000, 300])
+def test_the_drawn_precision_recall_steps_enclose_the_average_precision(limit):
+    from belka_lab.metrics import average_precision, pr_curve
+    from belka_lab.plots import _drawn_points
+
+    rng = np.random.default_rng(3)
+    y = (rng.random(200_000) < 0.01).astype(np.int8)
+    p = np.round(np.clip(0.2 * y + rng.random(len(y)), 0, 1), 4)
+    precision, recall = (v.numpy() for v in pr_curve(y, p))
+    keep = _drawn_points(recall, limit)
+    assert keep[0] == 0 and keep[-1] == len(recall) - 1 and len(keep) <= max(limit, 3)
+    area = np.sum(np.diff(recall[keep], prepend=0.0) * precision[keep])  # the drawn steps, height = precision at their right end
+    exact = average_precision(y, p)
+    assert len(keep) < len(recall) / 5  # the points between two positives are not drawn
+    assert area == pytest.approx(exact, abs=1e-12 if limit > len(recall) else 0.01)  # thinned: close

@@ -3,13 +3,18 @@
 BELKA's score: ``sklearn.metrics.average_precision_score`` for each (protein × split group)
 cell of the test rows, then the plain mean over the cells present. A cell without any
 positive has no defined AP; it is reported as NaN and left out of the mean.
+
+AP is computed here with sklearn's definition (precision at each distinct score, weighted by
+the recall it adds; tied scores form one threshold) in torch, on the device the predictions
+are on: a validation fold of BELKA (6.6M molecules) is one sort on the GPU at each epoch's
+end instead of seconds of host time, and on the CPU one sort instead of sklearn's several.
 """
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from sklearn.metrics import average_precision_score
+import torch
 
 from belka_lab.data.proteins import PROTEINS
 
@@ -24,11 +29,35 @@ def check_probabilities(p: np.ndarray, what: str = "predictions") -> np.ndarray:
     return p
 
 
-def average_precision(y: np.ndarray, p: np.ndarray) -> float:
-    y = np.asarray(y)
-    if len(y) == 0 or not (y == 1).any():
+def pr_curve(y, p) -> tuple[torch.Tensor, torch.Tensor]:
+    """(precision, recall) at each distinct score, highest score first — sklearn's
+    ``precision_recall_curve`` in reverse, without its closing (1, 0) point. ``y``: 1 is a
+    positive, anything else a negative; arrays or tensors (on any device) of equal length."""
+    y, p = torch.as_tensor(y), torch.as_tensor(p)
+    order = torch.argsort(p, descending=True)
+    scores, hits = p[order], y.to(p.device)[order] == 1
+    last = torch.ones_like(scores, dtype=torch.bool)  # the last position of each distinct score
+    last[:-1] = scores[1:] != scores[:-1]
+    true_pos = torch.cumsum(hits, 0, dtype=torch.float64)[last]
+    ranked = torch.arange(1, len(scores) + 1, dtype=torch.float64, device=scores.device)[last]
+    return true_pos / ranked, true_pos / true_pos[-1]
+
+
+def _check_tensor(p: torch.Tensor, what: str = "predictions") -> None:
+    bad = ~torch.isfinite(p) | (p < 0) | (p > 1)
+    if bool(bad.any()):
+        rows = torch.unique(torch.nonzero(bad)[:, 0])[:5].tolist()
+        raise ValueError(f"{what}: {int(bad.sum())} values are not probabilities in [0, 1] (first rows {rows})")
+
+
+def average_precision(y, p) -> float:
+    """sklearn's ``average_precision_score``; NaN when there is no positive."""
+    y = torch.as_tensor(y)
+    if len(y) == 0 or not bool((y == 1).any()):
         return float("nan")
-    return float(average_precision_score(y, p))
+    precision, recall = pr_curve(y, p)
+    gained = torch.diff(recall, prepend=recall.new_zeros(1))
+    return float((gained * precision).sum())
 
 
 def ap_table(y: np.ndarray, p: np.ndarray, protein: np.ndarray, group: np.ndarray | None = None) -> pd.DataFrame:
@@ -50,9 +79,14 @@ def competition_score(y: np.ndarray, p: np.ndarray, protein: np.ndarray, group: 
     return float(np.nanmean(ap_table(y, p, protein, group)["ap"].to_numpy())) if len(y) else float("nan")
 
 
-def molecule_ap(labels: np.ndarray, probs: np.ndarray) -> dict[str, float]:
-    """Per-protein AP and their mean ('map') for molecule-level [N, 3] labels (-1 = unknown)."""
-    labels, probs = np.asarray(labels), check_probabilities(probs)
+def molecule_ap(labels, probs) -> dict[str, float]:
+    """Per-protein AP and their mean ('map') for molecule-level [N, 3] labels (-1 = unknown);
+    arrays, or tensors on the device they were computed on."""
+    if isinstance(probs, torch.Tensor):
+        _check_tensor(probs)
+    else:
+        probs = torch.from_numpy(check_probabilities(probs))
+    labels = torch.as_tensor(labels).to(probs.device)
     out = {}
     for k, name in enumerate(PROTEINS):
         known = labels[:, k] >= 0

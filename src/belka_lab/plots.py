@@ -9,9 +9,11 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
-from sklearn.metrics import average_precision_score, precision_recall_curve  # noqa: E402
 
 from belka_lab.io import atomic_path  # noqa: E402
+from belka_lab.metrics import average_precision, pr_curve  # noqa: E402
+
+CURVE_POINTS = 4000  # per drawn curve: far more than a 600-pixel-wide axis shows
 
 
 def pr_curves(curves: dict[str, tuple[np.ndarray, np.ndarray]], title: str, path: str | Path) -> Path:
@@ -24,9 +26,10 @@ def pr_curves(curves: dict[str, tuple[np.ndarray, np.ndarray]], title: str, path
     for label, (y, p) in curves.items():
         if len(y) == 0 or not (y == 1).any():
             continue
-        precision, recall, _ = precision_recall_curve(y, p)
-        ap = average_precision_score(y, p)
-        ax.step(recall, precision, where="post", label=f"{label} (AP {ap:.3f}, {int(y.sum())} pos)")
+        precision, recall = (v.numpy() for v in pr_curve(y, p))
+        keep = _drawn_points(recall)
+        ap = average_precision(y, p)
+        ax.step(np.r_[0.0, recall[keep]], np.r_[precision[0], precision[keep]], where="pre", label=f"{label} (AP {ap:.3f}, {int((y == 1).sum())} pos)")
     ax.set(xlabel="recall", ylabel="precision", title=title, xlim=(0, 1), ylim=(0, 1.02))
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="upper right")
@@ -35,6 +38,17 @@ def pr_curves(curves: dict[str, tuple[np.ndarray, np.ndarray]], title: str, path
         fig.savefig(tmp, dpi=110, format="png")
     plt.close(fig)
     return Path(path)
+
+
+def _drawn_points(recall: np.ndarray, limit: int = CURVE_POINTS) -> np.ndarray:
+    """Indices of the curve's points worth drawing: where recall grows (a positive was
+    ranked; between positives precision only falls), thinned evenly to ``limit``; first and
+    last kept. A validation fold of BELKA has millions of distinct scores."""
+    grows = np.flatnonzero(np.diff(recall, prepend=0.0) > 0)
+    keep = np.unique(np.r_[0, grows, len(recall) - 1])
+    if len(keep) > limit:
+        keep = keep[np.unique(np.linspace(0, len(keep) - 1, limit).round().astype(int))]
+    return keep
 
 
 def mlm_curves(history: list[dict], title: str, path: str | Path) -> Path:

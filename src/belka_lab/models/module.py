@@ -104,17 +104,14 @@ class BelkaModule(L.LightningModule):
         self._outputs.append(out)
         return out["probs"]
 
-    def _gather(self) -> dict[str, np.ndarray]:
+    def _gather(self) -> dict[str, torch.Tensor]:
+        """The epoch's outputs from every process, padding dropped, still on the device."""
         cat = {k: torch.cat([o[k] for o in self._outputs]) for k in self._outputs[0]} if self._outputs else {}
         self._outputs = []
         if self.trainer is not None and self.trainer.world_size > 1:
             cat = {k: v.reshape(-1, *v.shape[2:]) for k, v in self.all_gather(cat).items()}
-        arrays = {k: v.detach().cpu().numpy() for k, v in cat.items()}
-        keep = arrays["index"] >= 0
-        for k in ("probs", "index", "labels", "label_mask"):
-            if k in arrays:
-                arrays[k] = arrays[k][keep]
-        return arrays
+        keep = cat["index"] >= 0
+        return {k: v[keep] if k in ("probs", "index", "labels", "label_mask") else v for k, v in cat.items()}
 
     def validation_step(self, batch: dict, batch_idx: int) -> None:
         self._collect(batch)
@@ -123,19 +120,19 @@ class BelkaModule(L.LightningModule):
         if not self._outputs:
             return
         out = self._gather()
-        labels = np.where(out["label_mask"], out["labels"], -1).astype(np.int8)
-        ap = molecule_ap(labels, out["probs"])
-        metrics = {"val/loss": float(out["loss_sum"].sum() / max(out["loss_count"].sum(), 1.0))}
+        labels = torch.where(out["label_mask"], out["labels"].to(torch.int8), -1)
+        ap = molecule_ap(labels, out["probs"])  # on the device: one sort per protein
+        metrics = {"val/loss": float(out["loss_sum"].sum() / out["loss_count"].sum().clamp_min(1.0))}
         metrics |= {f"val/ap_{p.lower()}": ap[p] for p in PROTEINS}
         self.log_dict({k: float(np.nan_to_num(v)) for k, v in metrics.items()})
         self.log("val/map", float(np.nan_to_num(ap["map"])), prog_bar=True)
-        self.val_predictions = {"index": out["index"], "probs": out["probs"], "labels": labels}
+        self.val_predictions = {"index": out["index"].cpu().numpy(), "probs": out["probs"].cpu().numpy(), "labels": labels.cpu().numpy()}
 
     def predict_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
         return self._collect(batch)  # the whole pass is gathered at its end (predictions are not returned per batch)
 
     def on_predict_epoch_end(self) -> None:
-        self.predictions = self._gather() if self._outputs else None
+        self.predictions = {k: v.cpu().numpy() for k, v in self._gather().items()} if self._outputs else None
 
     # ------------------------------------------------------------------ resume exactly
     def on_save_checkpoint(self, checkpoint: dict) -> None:
