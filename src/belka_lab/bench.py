@@ -17,6 +17,10 @@ Suites
             config over the data's test molecules), extrapolated to BELKA's 878,022 test
             molecules (1,674,896 rows); the remaining arguments are Hydra overrides.
   fingerprints  ECFP4 of --molecules synthetic molecules on all cores.
+  outputs   what follows training at BELKA's size, on random predictions: the validation
+            AP of an epoch's end (--val-molecules, default one of 15 folds of 98.4M), the
+            predictions' parquet files, the 1.67M-row submission, the results table and the
+            precision-recall plots.
 """
 
 from __future__ import annotations
@@ -355,7 +359,54 @@ def suite_loaders(args) -> list[dict]:
     return rows
 
 
-SUITES = {"prepare": suite_prepare, "step": suite_step, "loaders": suite_loaders, "predict": suite_predict, "fingerprints": suite_fingerprints}
+def suite_outputs(args) -> list[dict]:
+    import numpy as np
+    import pandas as pd
+
+    from belka_lab import outputs, submission
+    from belka_lab.data.proteins import PROTEINS
+    from belka_lab.metrics import molecule_ap
+
+    rng = np.random.default_rng(0)
+    n_val, n_test = args.val_molecules, args.test_molecules
+    n_rows = 2 * n_test if n_test != BELKA_TEST_MOLECULES else BELKA_TEST_ROWS
+    index = rng.permutation(n_val * 15)[:n_val]
+    labels = (rng.random((n_val, 3)) < 0.005).astype(np.int8)  # BELKA's positive rate
+    probs = np.clip(rng.random((n_val, 3), dtype=np.float32) * 0.5 + labels * 0.4, 0, 1)
+    test_probs = rng.random((n_test, 3), dtype=np.float32)
+    test_rows = pd.DataFrame({  # about two proteins per test molecule, as in BELKA
+        "id": np.arange(n_rows, dtype=np.int64) + BELKA_TRAIN_ROWS,
+        "molecule": np.repeat(np.arange(n_test), 2)[:n_rows],
+        "protein": np.tile([0, 2], n_test)[:n_rows],
+    })  # fmt: skip
+    work = Path(args.work_dir or tempfile.mkdtemp(prefix="belka-bench-"))
+    rows, t = [], time.perf_counter()
+
+    def timed(what: str, n: int) -> None:
+        nonlocal t
+        seconds = time.perf_counter() - t
+        rows.append({"what": what, "n": n, "per_s": n / seconds, "seconds": seconds})
+        t = time.perf_counter()
+
+    molecule_ap(labels, probs)
+    timed(f"validation AP at an epoch's end, {n_val:,} molecules x 3 proteins", n_val)
+    val = outputs.val_frame(index, probs, labels, 0)
+    outputs.write_parquet(val, work / "val.parquet")
+    test = outputs.test_frame(np.arange(n_test), test_probs, n_test)
+    outputs.write_parquet(test, work / "test.parquet")
+    timed("predictions/val.parquet + test.parquet", n_val + n_test)
+    submission.write(submission.build(test_rows, test[list(PROTEINS)].to_numpy()), work / "submission.csv")
+    timed(f"submission.csv, {n_rows:,} rows", n_rows)
+    outputs.results(val, "fold_stratified", 0, test_rows, test)
+    timed("results table (validation AP per protein)", n_val)
+    outputs._plot(work, val, test, test_rows)
+    timed("precision-recall plots, 3 proteins", n_val)
+    total = sum(r["seconds"] for r in rows[1:])
+    rows.append({"what": "after training, all of the above but the epoch-end AP", "n": n_val, "per_s": n_val / total, "seconds": total})
+    return rows
+
+
+SUITES = {"prepare": suite_prepare, "step": suite_step, "loaders": suite_loaders, "predict": suite_predict, "fingerprints": suite_fingerprints, "outputs": suite_outputs}
 
 
 def _print(rows: list[dict]) -> None:
@@ -380,6 +431,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--batch-rows", type=int, default=2_000_000)
     p.add_argument("--molecules", type=int, default=1_000_000, help="fingerprints, loaders: synthetic molecules")
     p.add_argument("--batch-size", type=int, default=4096, help="loaders: training batch size")
+    p.add_argument("--val-molecules", type=int, default=6_560_000, help="outputs: validation molecules (one of 15 folds of BELKA)")
+    p.add_argument("--test-molecules", type=int, default=BELKA_TEST_MOLECULES, help="outputs: test molecules (BELKA's: 1,674,896 rows)")
     p.add_argument("--work-dir", help="where synthetic files are written and reused (default: a new temp dir)")
     p.add_argument("--steps", type=int, default=30, help="step: timed training steps")
     p.add_argument("--warmup", type=int, default=5, help="step: untimed steps first")

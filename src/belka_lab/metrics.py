@@ -33,7 +33,7 @@ def pr_curve(y, p) -> tuple[torch.Tensor, torch.Tensor]:
     """(precision, recall) at each distinct score, highest score first — sklearn's
     ``precision_recall_curve`` in reverse, without its closing (1, 0) point. ``y``: 1 is a
     positive, anything else a negative; arrays or tensors (on any device) of equal length."""
-    y, p = torch.as_tensor(y), torch.as_tensor(p)
+    y, p = _tensor(y), _tensor(p)
     order = torch.argsort(p, descending=True)
     scores, hits = p[order], y.to(p.device)[order] == 1
     last = torch.ones_like(scores, dtype=torch.bool)  # the last position of each distinct score
@@ -50,14 +50,25 @@ def _check_tensor(p: torch.Tensor, what: str = "predictions") -> None:
         raise ValueError(f"{what}: {int(bad.sum())} values are not probabilities in [0, 1] (first rows {rows})")
 
 
+def curve_area(precision: torch.Tensor, recall: torch.Tensor) -> float:
+    """AP from ``pr_curve``'s output: each threshold's precision times the recall it adds."""
+    return float((torch.diff(recall, prepend=recall.new_zeros(1)) * precision).sum())
+
+
 def average_precision(y, p) -> float:
     """sklearn's ``average_precision_score``; NaN when there is no positive."""
-    y = torch.as_tensor(y)
+    y = _tensor(y)
     if len(y) == 0 or not bool((y == 1).any()):
         return float("nan")
-    precision, recall = pr_curve(y, p)
-    gained = torch.diff(recall, prepend=recall.new_zeros(1))
-    return float((gained * precision).sum())
+    return curve_area(*pr_curve(y, p))
+
+
+def _tensor(x) -> torch.Tensor:
+    """A tensor view of an array (copied only when it is read-only, e.g. a pandas column)."""
+    if isinstance(x, torch.Tensor):
+        return x
+    x = np.asarray(x)
+    return torch.from_numpy(x if x.flags.writeable else x.copy())
 
 
 def ap_table(y: np.ndarray, p: np.ndarray, protein: np.ndarray, group: np.ndarray | None = None) -> pd.DataFrame:
@@ -85,8 +96,8 @@ def molecule_ap(labels, probs) -> dict[str, float]:
     if isinstance(probs, torch.Tensor):
         _check_tensor(probs)
     else:
-        probs = torch.from_numpy(check_probabilities(probs))
-    labels = torch.as_tensor(labels).to(probs.device)
+        probs = _tensor(check_probabilities(probs))
+    labels = _tensor(labels).to(probs.device)
     out = {}
     for k, name in enumerate(PROTEINS):
         known = labels[:, k] >= 0

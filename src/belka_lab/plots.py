@@ -11,7 +11,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from belka_lab.io import atomic_path  # noqa: E402
-from belka_lab.metrics import average_precision, pr_curve  # noqa: E402
+from belka_lab.metrics import curve_area, pr_curve  # noqa: E402
 
 CURVE_POINTS = 4000  # per drawn curve: far more than a 600-pixel-wide axis shows
 
@@ -26,9 +26,10 @@ def pr_curves(curves: dict[str, tuple[np.ndarray, np.ndarray]], title: str, path
     for label, (y, p) in curves.items():
         if len(y) == 0 or not (y == 1).any():
             continue
-        precision, recall = (v.numpy() for v in pr_curve(y, p))
+        curve = pr_curve(y, p)
+        ap = curve_area(*curve)
+        precision, recall = (v.numpy() for v in curve)
         keep = _drawn_points(recall)
-        ap = average_precision(y, p)
         ax.step(np.r_[0.0, recall[keep]], np.r_[precision[0], precision[keep]], where="pre", label=f"{label} (AP {ap:.3f}, {int((y == 1).sum())} pos)")
     ax.set(xlabel="recall", ylabel="precision", title=title, xlim=(0, 1), ylim=(0, 1.02))
     ax.grid(alpha=0.3)
