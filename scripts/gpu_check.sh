@@ -41,6 +41,8 @@ bench step trainer=gpu model=se_xception model.backbone.channels_last=true compi
 # prediction of the test molecules (goal: BELKA's 1.67M rows in under a minute)
 bench predict trainer=gpu model=cnn data.eval_batch_size=16384
 bench predict trainer=gpu model=se_xception model.backbone.channels_last=true data.eval_batch_size=8192
+# what follows each epoch and the training at BELKA's size: validation AP on the GPU vs sklearn, the output files
+bench outputs --device cuda
 
 python3 - "$JSONL" <<'PY'
 import json, sys

@@ -79,8 +79,11 @@ def test_the_step_timer_starts_once_after_the_warm_up_whatever_the_epoch():
 def test_outputs_times_what_follows_training_and_writes_each_output(tmp_path):
     rows = _run(tmp_path, "outputs", "--val-molecules", "3000", "--test-molecules", "500", "--work-dir", str(tmp_path / "work"))
     assert rows["submission.csv, 1,000 rows"]["n"] == 1000
-    after = rows["after training, all of the above but the epoch-end AP"]
+    after = rows["after training: the files, the table and the plots"]
     assert after["seconds"] == pytest.approx(sum(r["seconds"] for w, r in rows.items() if w != after["what"] and not w.startswith("validation AP")))
+    sklearn = next(r for w, r in rows.items() if "sklearn's" in w)
+    ours = next(r for w, r in rows.items() if "tensors on cpu" in w)
+    assert rows["validation AP: sklearn / belka_lab (tensors on cpu)"]["per_s"] == pytest.approx(sklearn["seconds"] / ours["seconds"])
     sub = (tmp_path / "work" / "submission.csv").read_text().splitlines()
     assert sub[0] == "id,binds" and len(sub) == 1001
     assert {p.name for p in (tmp_path / "work" / "plots").glob("pr_*.png")} == {"pr_BRD4.png", "pr_HSA.png", "pr_sEH.png"}
