@@ -55,6 +55,24 @@ def test_shuffle_changes_with_epoch_and_repeats_with_seed():
     assert not all(np.array_equal(x, y) for x, y in zip(first, second))
 
 
+def test_drawing_the_next_permutation_ahead_gives_the_same_batches():
+    """Epochs in order use the permutation drawn in the background; jumps and repeats draw
+    their own; a pickled sampler (as sent to another process) leaves the thread behind."""
+    import pickle
+
+    ahead = ShuffledBatches(np.arange(5000), 64, seed=3, draw_ahead=True)
+    plain = ShuffledBatches(np.arange(5000), 64, seed=3, draw_ahead=False)
+    for epoch in (0, 1, 2, 5, 5, 6):
+        ahead.set_epoch(epoch)
+        plain.set_epoch(epoch)
+        assert np.array_equal(ahead.epoch_batches(), plain.epoch_batches()), epoch
+    assert ahead.drawn_ahead_used == 3 and plain.drawn_ahead_used == 0  # 0→1, 1→2, 5→6
+    copy = pickle.loads(pickle.dumps(ahead))
+    copy.set_epoch(7)
+    plain.set_epoch(7)
+    assert np.array_equal(copy.epoch_batches(), plain.epoch_batches())
+
+
 def test_processes_get_disjoint_equal_shares():
     idx = np.arange(1003)
     train = [np.concatenate(list(ShuffledBatches(idx, 50, seed=0, rank=r, world_size=3))) for r in range(3)]
