@@ -45,8 +45,11 @@ class SyncWatch(L.Callback):
             self.start = trainer.global_step
         self._on("training step")
 
-    def on_train_epoch_end(self, trainer, pl_module):
-        self._on("epoch end")
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+        batches = trainer.num_training_batches
+        last = (isinstance(batches, int) and batch_idx + 1 >= batches) or 0 < trainer.max_steps <= trainer.global_step
+        if last:  # the epoch's steps are done (or training's): what follows is its end
+            self._on("epoch end")
 
     def on_validation_start(self, trainer, pl_module):
         self._off()

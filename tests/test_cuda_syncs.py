@@ -39,9 +39,9 @@ def test_syncs_are_counted_by_place_and_phase_after_the_warm_up_only(tmp_path, t
     monkeypatch.setattr(torch.cuda, "synchronize", lambda: None)
     cfg = compose_run(
         "train", tmp_path, tiny_library, "run", "predict=false", "data.batch_size=128", "trainer.max_epochs=-1", "+trainer.max_steps=30",
-        "+trainer.limit_val_batches=2", *QUIET_TRAINER,
+        "+trainer.limit_val_batches=2", "+trainer.check_val_every_n_epoch=2", *QUIET_TRAINER,
     )  # fmt: skip
-    watch = cuda_syncs.watch_syncs(cfg, 8, lambda cfg, callbacks: train(cfg, callbacks=[*callbacks, Planted()]))
+    watch = cuda_syncs.watch_syncs(cfg, 8, lambda cfg, callbacks: train(cfg, callbacks=[Planted(), *callbacks]))  # its epoch-end hook runs first
     per_epoch = 21  # 2,700-odd training molecules at batch 128
     assert (watch.start, watch.steps) == (8, 22)
     counts = {(phase, where.split(" < ")[1].split(" ")[1]): n for (phase, where), n in watch.places.items()}
