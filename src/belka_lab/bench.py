@@ -362,6 +362,8 @@ def suite_loaders(args) -> list[dict]:
 def suite_outputs(args) -> list[dict]:
     import numpy as np
     import pandas as pd
+    import torch
+    from sklearn.metrics import average_precision_score
 
     from belka_lab import outputs, submission
     from belka_lab.data.proteins import PROTEINS
@@ -388,10 +390,8 @@ def suite_outputs(args) -> list[dict]:
         rows.append({"what": what, "n": n, "per_s": n / seconds, "seconds": seconds})
         t = time.perf_counter()
 
-    import torch
-    from sklearn.metrics import average_precision_score
-
-    [average_precision_score(labels[:, k], probs[:, k]) for k in range(3)]
+    for k in range(3):
+        average_precision_score(labels[:, k], probs[:, k])
     timed(f"validation AP, sklearn's average_precision_score (reference), {n_val:,} x 3", n_val)
     molecule_ap(labels, probs)
     timed(f"validation AP at an epoch's end (belka_lab, arrays), {n_val:,} x 3", n_val)

@@ -19,12 +19,15 @@ import torch
 from belka_lab.data.proteins import PROTEINS
 
 
-def check_probabilities(p: np.ndarray, what: str = "predictions") -> np.ndarray:
-    """Reject non-finite values and values outside [0, 1]."""
-    p = np.asarray(p, dtype=np.float64)
-    bad = ~np.isfinite(p) | (p < 0) | (p > 1)
-    if bad.any():
-        rows = np.unique(np.nonzero(bad)[0])[:5].tolist()
+def check_probabilities(p, what: str = "predictions"):
+    """Reject non-finite values and values outside [0, 1]. A tensor is checked where it is and
+    returned as it is; anything else is returned as a float64 array."""
+    if not isinstance(p, torch.Tensor):
+        p = np.asarray(p, dtype=np.float64)
+    bad = _tensor(p)
+    bad = ~torch.isfinite(bad) | (bad < 0) | (bad > 1)
+    if bool(bad.any()):
+        rows = torch.unique(torch.nonzero(bad)[:, 0])[:5].tolist()
         raise ValueError(f"{what}: {int(bad.sum())} values are not probabilities in [0, 1] (first rows {rows})")
     return p
 
@@ -41,13 +44,6 @@ def pr_curve(y, p) -> tuple[torch.Tensor, torch.Tensor]:
     true_pos = torch.cumsum(hits, 0, dtype=torch.float64)[last]
     ranked = torch.arange(1, len(scores) + 1, dtype=torch.float64, device=scores.device)[last]
     return true_pos / ranked, true_pos / true_pos[-1]
-
-
-def _check_tensor(p: torch.Tensor, what: str = "predictions") -> None:
-    bad = ~torch.isfinite(p) | (p < 0) | (p > 1)
-    if bool(bad.any()):
-        rows = torch.unique(torch.nonzero(bad)[:, 0])[:5].tolist()
-        raise ValueError(f"{what}: {int(bad.sum())} values are not probabilities in [0, 1] (first rows {rows})")
 
 
 def curve_area(precision: torch.Tensor, recall: torch.Tensor) -> float:
@@ -93,10 +89,7 @@ def competition_score(y: np.ndarray, p: np.ndarray, protein: np.ndarray, group: 
 def molecule_ap(labels, probs) -> dict[str, float]:
     """Per-protein AP and their mean ('map') for molecule-level [N, 3] labels (-1 = unknown);
     arrays, or tensors on the device they were computed on."""
-    if isinstance(probs, torch.Tensor):
-        _check_tensor(probs)
-    else:
-        probs = _tensor(check_probabilities(probs))
+    probs = _tensor(check_probabilities(probs))
     labels = _tensor(labels).to(probs.device)
     out = {}
     for k, name in enumerate(PROTEINS):
