@@ -30,7 +30,7 @@ test: $(TESTSTAMP)    ## the default suite (a few minutes on 2 CPU cores)
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
 bench-prepare: setup
-	$(BIN)/python -m belka_lab.bench prepare
+	$(BIN)/python -m benchmarks prepare
 
 lint: setup
 	$(BIN)/ruff check src tests

@@ -7,7 +7,7 @@
 # (default .whl), made beforehand on a machine with internet:
 #   pip download --no-deps -d .whl hydra-core==1.3.2 omegaconf==2.3.0 antlr4-python3-runtime==4.9.3
 # The synthetic library is generated with RDKit, which such images usually lack too: generate
-# it here first (`python -m belka_lab.prepare`) and bring along data/synthetic-200000-30000-seed0/
+# it here first (`python -m belka_lab prepare`) and bring along data/synthetic-200000-30000-seed0/
 # {train,test,test_solution}.parquet and synth.json (14 MB; prepare itself needs no RDKit).
 # Prints a table; every measurement is also appended to ${OUT:-logs}/gpu_check.jsonl.
 set -euo pipefail
@@ -15,7 +15,7 @@ WHEELS=${1:-.whl}
 LIB=data/synthetic-200000-30000-seed0   # the default data config's library
 if [ ! -f "$LIB/train.parquet" ] && ! python3 -c "import rdkit" 2>/dev/null; then
   echo "gpu_check: $LIB/train.parquet is missing and RDKit is not installed to generate it;" \
-       "run python -m belka_lab.prepare where RDKit is and bring $LIB/{train,test,test_solution}.parquet and synth.json" >&2
+       "run python -m belka_lab prepare where RDKit is and bring $LIB/{train,test,test_solution}.parquet and synth.json" >&2
   exit 2
 fi
 SITE=$(mktemp -d)
@@ -27,12 +27,12 @@ JSONL=${OUT:-logs}/gpu_check.jsonl
 mkdir -p "$(dirname "$JSONL")"
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
 python3 -c "import torch, lightning; print('torch', torch.__version__, '| lightning', lightning.__version__)"
-bench() { python3 -m belka_lab.bench "$@" --jsonl "$JSONL" 2>&1 | grep -vE "Warning|warn\(|it/s|mol/s\]|row/s\]" ; }
+bench() { python3 -m benchmarks "$@" --jsonl "$JSONL" 2>&1 | grep -vE "Warning|warn\(|it/s|mol/s\]|row/s\]" ; }
 
-python3 -m belka_lab.prepare data.prepare.progress=false > /dev/null   # the synthetic library, once
+python3 -m belka_lab prepare data.prepare.progress=false > /dev/null   # the synthetic library, once
 # the 1D CNN: device-resident batches (the default on a GPU) vs the host path, framework vs bare loop
 bench step trainer=gpu model=cnn data.batch_size=4096 --steps 100 --warmup 20
-bench step trainer=gpu model=cnn data.batch_size=4096 data.resident=false --steps 100 --warmup 20
+bench step trainer=gpu model=cnn data.batch_size=4096 loader.resident=false --steps 100 --warmup 20
 bench step trainer=gpu model=cnn data.batch_size=16384 compile=true --steps 60 --warmup 15
 # where the training run waits for the GPU (goal: no synchronisation inside training steps)
 python3 scripts/cuda_syncs.py model=cnn data.batch_size=4096 2>&1 | sed -n '/^CUDA synchronisations/,$p' | tee "$(dirname "$JSONL")/cuda_syncs.txt"

@@ -9,8 +9,9 @@ from hydra import compose, initialize_config_dir
 from rdkit import Chem
 from rdkit.Chem import rdFingerprintGenerator
 
-from belka_lab.baseline import fit_baseline
-from belka_lab.blend import blend, check_compatible, fit_weights, run_blend, val_map
+from belka_lab.blending import blend, check_compatible, fit_weights, val_map
+from belka_lab.cli.baseline import fit_baseline
+from belka_lab.cli.blend import run_blend
 from belka_lab.config import CONFIG_DIR
 from belka_lab.data.fingerprints import ECFPConfig, cached_ecfp, ecfp, to_csr, unpack
 from belka_lab.errors import InputError
@@ -155,7 +156,7 @@ def test_blend_command_exits_2_naming_the_missing_run(tmp_path):
     import sys
 
     r = subprocess.run(
-        [sys.executable, "-m", "belka_lab.blend", f"runs=[{tmp_path}/a,{tmp_path}/b]", f"paths.root_dir={tmp_path}", f"hydra.run.dir={tmp_path}/out"],
+        [sys.executable, "-m", "belka_lab", "blend", f"runs=[{tmp_path}/a,{tmp_path}/b]", f"paths.root_dir={tmp_path}", f"hydra.run.dir={tmp_path}/out"],
         capture_output=True, text=True,
     )  # fmt: skip
     assert r.returncode == 2 and f"run {tmp_path}/a has no" in r.stderr and "Traceback" not in r.stderr

@@ -2,9 +2,9 @@
 
 import json
 
+import benchmarks.__main__ as bench
 import pytest
-
-from belka_lab import bench
+from benchmarks.common import StepTimer
 
 
 def _run(tmp_path, *argv) -> dict:
@@ -57,7 +57,7 @@ def test_the_step_timer_starts_once_after_the_warm_up_whatever_the_epoch():
     import lightning as L
     import torch
 
-    timer = bench.StepTimer(warmup=7)
+    timer = StepTimer(warmup=7)
 
     class Tiny(L.LightningModule):
         def __init__(self):

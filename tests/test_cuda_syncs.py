@@ -8,7 +8,7 @@ from pathlib import Path
 import lightning as L
 import torch
 
-from belka_lab.train import train
+from belka_lab.cli.train import train
 from compose import QUIET_TRAINER, compose_run
 
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "cuda_syncs.py"

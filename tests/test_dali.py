@@ -18,13 +18,15 @@ from belka_lab.errors import InputError
 
 pytest.importorskip("nvidia.dali", reason="the [dali] extra is not installed")
 
-from belka_lab.data.dali import DaliBatches  # noqa: E402
+from belka_lab.data.dali import DaliBatches, DaliLoader  # noqa: E402
+from belka_lab.data.loader import MemoryLoader  # noqa: E402
 
 
 def _module(library, prepared, split=None, fold=2, loader="dali", **dali):
+    loader = {"dali": lambda: DaliLoader(**{"shard_records": 300, **dali}), "memory": MemoryLoader}.get(loader, lambda: loader)()
     dm = BelkaDataModule(
         prepared_dir=str(prepared), train_file=str(library / "train.parquet"), test_file=str(library / "test.parquet"),
-        split=split or StratifiedSplit(), fold=fold, batch_size=64, eval_batch_size=100, loader=loader, dali={"shard_records": 300, **dali},
+        split=split or StratifiedSplit(), fold=fold, batch_size=64, eval_batch_size=100, loader=loader,
     )  # fmt: skip
     dm.prepare_data()
     dm.setup("fit")
@@ -136,7 +138,7 @@ def test_two_processes_read_disjoint_parts_that_cover_the_fold(shards):
 def test_a_uint16_tokenizer_cache_round_trips_through_the_shards(tiny_library, prepared, smiles_tokenizer):
     dm = BelkaDataModule(
         prepared_dir=str(prepared), train_file=str(tiny_library / "train.parquet"), test_file=str(tiny_library / "test.parquet"),
-        split=StratifiedSplit(), batch_size=64, eval_batch_size=100, loader="dali", dali={"shard_records": 1000},
+        split=StratifiedSplit(), batch_size=64, eval_batch_size=100, loader=DaliLoader(shard_records=1000),
         tokenizer={"name": "bpe", "path": str(smiles_tokenizer)},
     )  # fmt: skip
     dm.prepare_data()
@@ -222,7 +224,7 @@ def test_choosing_dali_without_the_extra_names_the_extra(shards, monkeypatch):
     monkeypatch.setitem(sys.modules, "nvidia.dali", None)  # import fails as when it is not installed
     with pytest.raises(InputError, match=r"belka_lab\[dali\]"):
         shards.prepare_data()
-    with pytest.raises(InputError, match="data.loader=memory"):
+    with pytest.raises(InputError, match="loader=memory"):
         shards.train_dataloader()
 
 
@@ -233,12 +235,12 @@ def test_an_unknown_loader_is_refused(tiny_library, prepared):
 
 # ---------------------------------------------------------------------------- training
 def test_training_with_dali_reaches_the_memory_backends_metrics(tmp_path, rich_library):
-    from belka_lab.train import train
+    from belka_lab.cli.train import train
     from compose import QUIET_TRAINER, compose_run
 
     results = {}
     for loader in ("memory", "dali"):
-        cfg = compose_run("train", tmp_path, rich_library, loader, f"data.loader={loader}", "data.batch_size=128", "trainer.max_epochs=2", "data.eval_batch_size=2048", *QUIET_TRAINER)
+        cfg = compose_run("train", tmp_path, rich_library, loader, f"loader={loader}", "data.batch_size=128", "trainer.max_epochs=2", "data.eval_batch_size=2048", *QUIET_TRAINER)
         results[loader] = train(cfg)
         val = pd.read_parquet(tmp_path / loader / "predictions" / "val.parquet")
         assert len(val) == len(np.flatnonzero(np.asarray(PreparedDataset(tmp_path / "prepared").train("fold_stratified")) == 0))
@@ -250,13 +252,13 @@ def test_training_with_dali_reaches_the_memory_backends_metrics(tmp_path, rich_l
 
 def test_the_prepare_command_writes_the_shards_of_the_split(tiny_library, tmp_path):
     r = subprocess.run(
-        [sys.executable, "-m", "belka_lab.prepare", "data=belka", f"data.root={tiny_library}", f"data.prepared_dir={tmp_path}/prepared",
-         f"paths.root_dir={tmp_path}", "data.prepare.progress=false", "data.prepare.n_bb_groups=3", "data.loader=dali", "split=bb"],
+        [sys.executable, "-m", "belka_lab", "prepare", "data=belka", f"data.root={tiny_library}", f"data.prepared_dir={tmp_path}/prepared",
+         f"paths.root_dir={tmp_path}", "data.prepare.progress=false", "data.prepare.n_bb_groups=3", "loader=dali", "split=bb"],
         capture_output=True, text=True, cwd=tmp_path,
     )  # fmt: skip
     assert r.returncode == 0, r.stderr
     out = tmp_path / "prepared" / "tfrecord" / "tokens-bb_group_mask"
-    assert f"TFRecord shards for data.loader=dali: {out}" in r.stdout
+    assert f"TFRecord shards for loader=dali: {out}" in r.stdout
     manifest = read_shard_manifest(out)
     keys = {s["key"] for s in manifest["shards"] if s["part"] == "train"}
     masks = np.unique(PreparedDataset(tmp_path / "prepared").train("bb_group_mask"))

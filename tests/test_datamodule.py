@@ -5,6 +5,7 @@ import torch
 from belka_lab.data.batches import OrderedBatches, ShuffledBatches
 from belka_lab.data.datamodule import BelkaDataModule
 from belka_lab.data.folds import StratifiedSplit
+from belka_lab.data.loader import MemoryLoader
 
 
 @pytest.fixture
@@ -99,7 +100,7 @@ def test_device_resident_batches_equal_the_host_paths(tiny_library, tiny_prepare
     def module(resident):
         dm = BelkaDataModule(
             prepared_dir=str(tiny_prepared), train_file=str(tiny_library / "train.parquet"), test_file=str(tiny_library / "test.parquet"),
-            split=StratifiedSplit(), fold=2, batch_size=64, eval_batch_size=100, seed=5, resident=resident,
+            split=StratifiedSplit(), fold=2, batch_size=64, eval_batch_size=100, seed=5, loader=MemoryLoader(resident=resident),
         )  # fmt: skip
         dm.setup("fit")
         return dm
@@ -116,7 +117,7 @@ def test_device_resident_batches_equal_the_host_paths(tiny_library, tiny_prepare
     d.sampler.skip_once(3)
     _same_batches(h, d)  # resuming inside an epoch
     _same_batches(host.val_dataloader(), device.val_dataloader())  # padding index -1 included
-    _same_batches(host.test_molecules_dataloader(), device.test_molecules_dataloader())
+    _same_batches(host.loader.evaluate(host, "test"), device.loader.evaluate(device, "test"))
 
 
 def test_automatic_residency_needs_the_budget_and_half_the_free_device_memory(monkeypatch):

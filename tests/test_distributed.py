@@ -10,10 +10,10 @@ import pytest
 import torch
 from hydra import compose, initialize_config_dir
 
+from belka_lab.cli.train import train
 from belka_lab.config import CONFIG_DIR
 from belka_lab.data.store import PreparedDataset
 from belka_lab.errors import InputError
-from belka_lab.train import train
 from compose import QUIET_TRAINER, compose_run
 
 

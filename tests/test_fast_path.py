@@ -3,9 +3,9 @@
 import pytest
 import torch
 
+from belka_lab.cli.train import train
 from belka_lab.data.datamodule import BelkaDataModule
 from belka_lab.data.folds import StratifiedSplit
-from belka_lab.train import train
 from compose import compose_run
 
 # Tensor methods that copy a value to the host (and so wait for the device)
@@ -38,7 +38,7 @@ def test_host_syncs_do_not_grow_with_the_number_of_training_steps(tmp_path, tiny
     def fit(steps: int):
         cfg = compose_run(
             "train", tmp_path / str(steps), tiny_library, "run", f"+trainer.max_steps={steps}", "trainer.max_epochs=1", "predict=false",
-            "data.batch_size=32", f"data.resident={resident}", "+trainer.limit_val_batches=0",
+            "data.batch_size=32", f"loader.resident={resident}", "+trainer.limit_val_batches=0",
         )  # fmt: skip
         return lambda: train(cfg)
 

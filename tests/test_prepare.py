@@ -285,7 +285,7 @@ def test_prepare_command_exits_2_with_the_message(tmp_path):
     pq.write_table(kaggle_rows([(0, MOL_A, "BRD4", 0), (1, MOL_A, "BRD5", 0)]), root / "train.parquet")
     write_test_file(root / "test.parquet", [MOL_A])
     r = subprocess.run(
-        [sys.executable, "-m", "belka_lab.prepare", "data=belka", f"data.root={root}", f"paths.root_dir={tmp_path}", "data.prepare.progress=false"],
+        [sys.executable, "-m", "belka_lab", "prepare", "data=belka", f"data.root={root}", f"paths.root_dir={tmp_path}", "data.prepare.progress=false"],
         capture_output=True, text=True, cwd=tmp_path,
     )  # fmt: skip
     assert r.returncode == 2, r.stderr

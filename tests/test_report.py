@@ -16,7 +16,7 @@ def test_a_two_by_two_multirun_gives_four_runs_and_a_summary(tmp_path, tiny_libr
     )  # fmt: skip
     assert r.returncode == 0, r.stderr[-3000:]
     assert sorted(p.name for p in sweep.iterdir() if p.is_dir()) == ["0", "1", "2", "3"]
-    r = subprocess.run([sys.executable, "-m", "belka_lab.report", str(sweep)], capture_output=True, text=True)
+    r = subprocess.run([sys.executable, "-m", "belka_lab", "report", str(sweep)], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     summary = pd.read_csv(sweep / "summary.csv")
     assert len(summary) == 4
@@ -27,5 +27,5 @@ def test_a_two_by_two_multirun_gives_four_runs_and_a_summary(tmp_path, tiny_libr
 
 
 def test_report_refuses_a_directory_without_runs(tmp_path):
-    r = subprocess.run([sys.executable, "-m", "belka_lab.report", str(tmp_path)], capture_output=True, text=True)
+    r = subprocess.run([sys.executable, "-m", "belka_lab", "report", str(tmp_path)], capture_output=True, text=True)
     assert r.returncode == 2 and "no run with results.json" in r.stderr

@@ -11,6 +11,8 @@ import pytest
 import torch
 from hydra.utils import instantiate
 
+from belka_lab.cli.pretrain import pretrain
+from belka_lab.cli.train import train
 from belka_lab.data.encode import decode, encode
 from belka_lab.data.token_cache import TokenizerSpec, build_cache, cache_info, load_tokenizer, smiles_from_codes, train_bpe
 from belka_lab.errors import InputError
@@ -19,8 +21,6 @@ from belka_lab.models.init_from import load_encoder, save_encoder
 from belka_lab.models.mamba import Mamba1D, reverse_within_length, selective_scan_parallel, selective_scan_sequential
 from belka_lab.models.mlm import mask_tokens
 from belka_lab.models.transformer import TransformerEncoder1D
-from belka_lab.pretrain import pretrain
-from belka_lab.train import train
 from compose import QUIET_TRAINER, compose_run
 
 SMILES = ["CCO", "C(=O)N[Dy]", "c1ccccc1CCN", "C#CC[C@@H](CC(=O)N[Dy])Nc1nc(Nc2ccc(C=C)cc2)nc(Nc2ccc(C=C)cc2)n1"]

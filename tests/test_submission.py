@@ -49,5 +49,5 @@ def test_build_picks_each_rows_protein_column():
 
 def test_command_line_exits_2_on_a_bad_file(tmp_path):
     path = _write(tmp_path, [10, 10], [0.1, 0.2])
-    r = subprocess.run([sys.executable, "-m", "belka_lab.submission", "check", str(path)], capture_output=True, text=True)
+    r = subprocess.run([sys.executable, "-m", "belka_lab", "submission", "check", str(path)], capture_output=True, text=True)
     assert r.returncode == 2 and "appear more than once" in r.stderr

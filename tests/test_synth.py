@@ -96,7 +96,7 @@ def test_synth_command_writes_a_library(tmp_path):
     import subprocess
     import sys
 
-    r = subprocess.run([sys.executable, "-m", "belka_lab.synth", str(tmp_path / "lib"), "--n-train", "500", "--n-test", "90"], capture_output=True, text=True)
+    r = subprocess.run([sys.executable, "-m", "belka_lab", "synth", str(tmp_path / "lib"), "--n-train", "500", "--n-test", "90"], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout)["n_train_rows"] == 1500
     assert pq.read_metadata(tmp_path / "lib" / "test.parquet").num_rows > 0

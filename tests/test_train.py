@@ -7,10 +7,10 @@ import pandas as pd
 import pytest
 from hydra import compose, initialize_config_dir
 
+from belka_lab.cli.train import train
 from belka_lab.config import CONFIG_DIR
 from belka_lab.data.store import PreparedDataset
 from belka_lab.submission import check
-from belka_lab.train import train
 
 
 def _cfg(tmp_path, library, *overrides):
@@ -91,7 +91,7 @@ def test_competition_files_prepare_then_train_with_data_belka(tmp_path, tiny_lib
     for name in ("train.parquet", "test.parquet"):
         shutil.copy(tiny_library / name, root / name)
     r = subprocess.run(
-        [sys.executable, "-m", "belka_lab.prepare", "data=belka", f"data.root={root}", f"paths.root_dir={tmp_path}", "data.prepare.progress=false"],
+        [sys.executable, "-m", "belka_lab", "prepare", "data=belka", f"data.root={root}", f"paths.root_dir={tmp_path}", "data.prepare.progress=false"],
         capture_output=True, text=True, cwd=tmp_path,
     )  # fmt: skip
     assert r.returncode == 0, r.stderr
@@ -99,7 +99,7 @@ def test_competition_files_prepare_then_train_with_data_belka(tmp_path, tiny_lib
     with initialize_config_dir(CONFIG_DIR, version_base="1.3"):
         cfg = compose("train", overrides=[
             "data=belka", f"data.root={root}", f"paths.root_dir={tmp_path}", f"paths.output_dir={tmp_path}/run",
-            "data.batch_size=64", "data.eval_batch_size=512", "data.num_workers=2", "data.prepare.progress=false",
+            "data.batch_size=64", "data.eval_batch_size=512", "loader.num_workers=2", "data.prepare.progress=false",
             "trainer.max_epochs=1", "+trainer.limit_train_batches=4", "trainer.enable_progress_bar=false",
         ])  # fmt: skip
     result = train(cfg)
@@ -124,9 +124,9 @@ def test_same_seed_on_cpu_gives_identical_predictions(tmp_path, tiny_library):
 
 
 def test_device_resident_data_trains_to_the_same_predictions(tmp_path, tiny_library):
-    # data.resident=true is the path a GPU takes by default (arrays on the device, batches gathered there)
-    a = train(_cfg(tmp_path / "a", tiny_library, "data.batch_size=128", "trainer.max_epochs=2", "data.resident=false"))
-    b = train(_cfg(tmp_path / "b", tiny_library, "data.batch_size=128", "trainer.max_epochs=2", "data.resident=true"))
+    # loader.resident=true is the path a GPU takes by default (arrays on the device, batches gathered there)
+    a = train(_cfg(tmp_path / "a", tiny_library, "data.batch_size=128", "trainer.max_epochs=2", "loader.resident=false"))
+    b = train(_cfg(tmp_path / "b", tiny_library, "data.batch_size=128", "trainer.max_epochs=2", "loader.resident=true"))
     assert a["val_map"] == b["val_map"]
     for x, y in zip(_predictions(tmp_path / "a" / "run"), _predictions(tmp_path / "b" / "run")):
         pd.testing.assert_frame_equal(x, y)

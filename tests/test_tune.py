@@ -1,4 +1,4 @@
-"""python -m belka_lab.tune: an Optuna study over training overrides, pruned and resumable."""
+"""python -m belka_lab tune: an Optuna study over training overrides, pruned and resumable."""
 
 import json
 import sqlite3
@@ -12,7 +12,7 @@ from compose import QUIET_TRAINER
 
 pytest.importorskip("optuna_integration")
 
-from belka_lab.tune import forwarded, tune  # noqa: E402
+from belka_lab.cli.tune import forwarded, tune  # noqa: E402
 
 
 def _args(tmp_path, library, n_trials) -> list[str]:
@@ -28,7 +28,7 @@ def _args(tmp_path, library, n_trials) -> list[str]:
 
 
 def _tune(tmp_path, library, n_trials) -> dict:
-    """As `python -m belka_lab.tune <args>` does: compose the tune config, forward the arguments."""
+    """As `python -m belka_lab tune <args>` does: compose the tune config, forward the arguments."""
     args = _args(tmp_path, library, n_trials)
     with initialize_config_dir(CONFIG_DIR, version_base="1.3"):
         cfg = compose("tune", overrides=args)

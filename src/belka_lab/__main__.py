@@ -1,3 +1,3 @@
-from belka_lab.train import main
+from belka_lab.cli import main
 
 main()

@@ -1,35 +1,14 @@
-"""Checks that the model, the data module and a checkpoint fit together, made before any
-training starts (each failure is one InputError saying what to change)."""
+"""Checks made before any training starts: the accelerator's package is there, a checkpoint to
+resume fits the model (each failure is one InputError saying what to change). What the model
+reads is checked when it is built (``models/backbone.py``)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import torch
-from hydra.utils import get_class
 
 from belka_lab.errors import InputError
-
-
-def check_tokenizer(datamodule, backbone_target: str) -> None:
-    """Before building the model: it must read the ids the data module serves (characters, or
-    its own tokenizer's for models that declare ``own_tokenizer``)."""
-    cls = get_class(backbone_target)
-    own = getattr(cls, "own_tokenizer", False)
-    if own and datamodule.tokenizer.is_char:
-        raise InputError(f"{cls.__name__} reads its own tokenizer's ids: add tokenizer=pretrained tokenizer.path=<its dir> or tokenizer=bpe (see experiment=chemberta)")
-    if not own and not datamodule.tokenizer.is_char:
-        raise InputError(f"{cls.__name__} reads character codes: use tokenizer=char (not {datamodule.tokenizer.name})")
-
-
-def check_tokens(datamodule, backbone) -> None:
-    """After building it: padding id and vocabulary agree with the token arrays."""
-    pad = getattr(backbone, "pad_token_id", 0)
-    if pad != datamodule.pad_id:
-        raise InputError(f"tokenizer {datamodule.tokenizer.path} pads with id {datamodule.pad_id} but the model with {pad}: use the model's own tokenizer")
-    vocab = getattr(backbone, "vocab_size", None)
-    if vocab is not None and datamodule.vocab_size > vocab:
-        raise InputError(f"{datamodule.prepared_dir} uses {datamodule.vocab_size} token codes but the model embeds {vocab}; set model.backbone.vocab_size={datamodule.vocab_size}")
 
 
 def resume_path(ckpt_path: str | None, run_dir: Path, model) -> str | None:

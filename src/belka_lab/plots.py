@@ -4,14 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
+import numpy as np
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-from belka_lab.io import atomic_path  # noqa: E402
-from belka_lab.metrics import curve_area, pr_curve  # noqa: E402
+from belka_lab import figures
+from belka_lab.metrics import curve_area, pr_curve
 
 CURVE_POINTS = 4000  # per drawn curve: far more than a 600-pixel-wide axis shows
 
@@ -19,7 +15,7 @@ CURVE_POINTS = 4000  # per drawn curve: far more than a 600-pixel-wide axis show
 def pr_curves(curves: dict[str, tuple[np.ndarray, np.ndarray]], title: str, path: str | Path) -> Path:
     """One PNG; `curves` maps a legend label to (binary labels, scores). The dashed line is
     the precision of a random ranking on the first curve's data."""
-    fig, ax = plt.subplots(figsize=(5.5, 4.5))
+    fig, ax = figures.subplots(figsize=(5.5, 4.5))
     first = next(iter(curves.values()), None)
     if first is not None and len(first[0]):
         ax.axhline(float(np.mean(first[0] == 1)), color="grey", linestyle="--", linewidth=1, label="random ranking")
@@ -34,11 +30,7 @@ def pr_curves(curves: dict[str, tuple[np.ndarray, np.ndarray]], title: str, path
     ax.set(xlabel="recall", ylabel="precision", title=title, xlim=(0, 1), ylim=(0, 1.02))
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="upper right")
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=110, format="png")
-    plt.close(fig)
-    return Path(path)
+    return figures.save(fig, path)
 
 
 def _drawn_points(recall: np.ndarray, limit: int = CURVE_POINTS) -> np.ndarray:
@@ -55,7 +47,7 @@ def _drawn_points(recall: np.ndarray, limit: int = CURVE_POINTS) -> np.ndarray:
 def mlm_curves(history: list[dict], title: str, path: str | Path) -> Path:
     """Validation masked-character loss and accuracy against training steps, one PNG."""
     steps = [h["step"] for h in history]
-    fig, ax = plt.subplots(figsize=(5.5, 4))
+    fig, ax = figures.subplots(figsize=(5.5, 4))
     ax.plot(steps, [h["val_mlm_loss"] for h in history], "o-", color="C0", label="loss")
     ax.set(xlabel="training step", ylabel="validation masked-character loss", title=title)
     ax.grid(alpha=0.3)
@@ -63,17 +55,13 @@ def mlm_curves(history: list[dict], title: str, path: str | Path) -> Path:
     ax2.plot(steps, [h["val_mlm_accuracy"] for h in history], "s--", color="C1", label="accuracy")
     ax2.set(ylabel="validation accuracy", ylim=(0, 1))
     fig.legend(loc="upper center", ncol=2, fontsize=8, bbox_to_anchor=(0.5, 0.93))
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=110, format="png")
-    plt.close(fig)
-    return Path(path)
+    return figures.save(fig, path)
 
 
 def training_curves(history: list[dict], title: str, path: str | Path) -> Path:
     """Per epoch: training and validation loss (left), validation mAP and per-protein AP (right)."""
     epochs = [h["epoch"] for h in history]
-    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
+    fig, (left, right) = figures.subplots(1, 2, figsize=(10, 4))
     for key, style in (("train/loss_epoch", "o-"), ("val/loss", "s--")):
         ys = [h.get(key) for h in history]
         if any(y is not None for y in ys):
@@ -91,8 +79,4 @@ def training_curves(history: list[dict], title: str, path: str | Path) -> Path:
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
     fig.suptitle(title)
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=110, format="png")
-    plt.close(fig)
-    return Path(path)
+    return figures.save(fig, path)

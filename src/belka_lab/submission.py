@@ -1,18 +1,14 @@
-"""Kaggle submissions: build `id,binds` from molecule predictions, and check a file.
-
-``python -m belka_lab.submission check submission.csv [--test test.parquet]``
-"""
+"""Kaggle submissions: build `id,binds` from molecule predictions, and check a file
+(``belka submission check``)."""
 
 from __future__ import annotations
 
-import argparse
-import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from belka_lab.errors import EXIT_INPUT_ERROR, InputError, preview
+from belka_lab.errors import InputError, preview
 from belka_lab.io import atomic_path
 
 
@@ -57,27 +53,3 @@ def check(path: str | Path, test_ids: np.ndarray | None = None) -> pd.DataFrame:
         if len(extra):
             raise InputError(f"{path}: {len(extra)} ids are not in the test file (ids {preview(extra.tolist())}); predict the test file you submit to")
     return sub
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m belka_lab.submission", description=__doc__.splitlines()[0])
-    sub = parser.add_subparsers(dest="command", required=True)
-    c = sub.add_parser("check", help="validate a submission file")
-    c.add_argument("file")
-    c.add_argument("--test", help="test.parquet/.csv whose ids the submission must cover exactly")
-    args = parser.parse_args(argv)
-    try:
-        test_ids = None
-        if args.test:
-            test = Path(args.test)
-            test_ids = (pd.read_parquet(test, columns=["id"]) if test.suffix == ".parquet" else pd.read_csv(test, usecols=["id"]))["id"].to_numpy()
-        s = check(args.file, test_ids)
-    except InputError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return EXIT_INPUT_ERROR
-    print(f"{args.file}: {len(s)} rows, ids unique, binds in [0, 1]" + (", covers the test file exactly" if args.test else ""))
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

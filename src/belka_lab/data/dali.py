@@ -1,4 +1,4 @@
-"""The streaming loader (``data.loader=dali``): NVIDIA DALI reads the TFRecord shards.
+"""The streaming loader (``loader=dali``): NVIDIA DALI reads the TFRecord shards.
 
 ``DaliBatches`` is an iterable of the same batch dicts as the memory backend (``tokens``
 uint8/uint16 [B, L], ``labels`` int8 [B, 3], ``index`` int64 [B]; expanded on the device by
@@ -37,18 +37,73 @@ def require_dali() -> None:
         import nvidia.dali  # noqa: F401
         import nvidia.dali.plugin.pytorch  # noqa: F401
     except ImportError as e:
-        raise InputError(f"data.loader=dali needs NVIDIA DALI, the optional [dali] extra: {_EXTRA}; or use data.loader=memory") from e
+        raise InputError(f"loader=dali needs NVIDIA DALI, the optional [dali] extra: {_EXTRA}; or use loader=memory") from e
 
 
 @dataclass
 class DaliOptions:
-    """``data.dali`` in the data config."""
+    """The ``loader=dali`` config."""
 
     shard_records: int = 1_000_000  # records per TFRecord shard file
     shuffle_buffer: int = 100_000  # records DALI shuffles among (training)
     num_threads: int = 2  # DALI CPU threads per process
     prefetch: int = 2  # batches prepared ahead
     verify: str = "checksum"  # checksum (SHA-256 of every shard) | size (file sizes only: faster start)
+
+
+class DaliLoader(DaliOptions):
+    """The loader strategy (see ``data/loader.py``): TFRecord shards of the prepared data for the
+    tokenizer and split, written beside it on first use, streamed by one DALI pipeline per process."""
+
+    name = "dali"
+
+    def prepare(self, dm) -> None:
+        require_dali()
+        self.write_shards(dm)
+
+    def write_shards(self, dm) -> Path:
+        """The TFRecord shards of the prepared data for this tokenizer and split (written unless current)."""
+        from belka_lab.data.tfrecord import write_shards
+
+        tokens = dm.files("train")["tokens"].name
+        return write_shards(dm.prepared_dir, tokens, dm.split.shard_key, self.shard_records, progress=dm.prepare_options.progress)
+
+    def setup(self, dm) -> None:
+        """Check the shards of this tokenizer and split, and pick those of the fold."""
+        import numpy as np
+
+        from belka_lab.data.tfrecord import check_shards, read_shard_manifest, shard_dir
+
+        self.root = shard_dir(dm.prepared_dir, dm.files("train")["tokens"].name, dm.split.shard_key)
+        manifest = read_shard_manifest(self.root)
+        if manifest is None:
+            raise InputError(f"{self.root} holds no complete TFRecord shards; run `belka prepare loader=dali` (training writes them too)")
+        shards = manifest["shards"]
+        check_shards(self.root, shards, self.verify)
+        train = [s for s in shards if s["part"] == "train"]
+        use, val = dm.split.shard_parts(np.array([s["key"] for s in train]), dm.fold)
+        self.shards = {
+            "train": [s for s, u in zip(train, use) if u], "val": [s for s, v in zip(train, val) if v],
+            "test": [s for s in shards if s["part"] == "test"],
+        }  # fmt: skip
+        self.token_dtype = manifest["tokens"]["dtype"]
+
+    def _batches(self, dm, part: str, batch_size: int, shuffle: bool) -> DaliBatches:
+        rank, world = dm.rank()
+        return DaliBatches(
+            self.root, self.shards[part], batch_size, shuffle=shuffle, token_dtype=self.token_dtype, options=self,
+            seed=dm.seed, rank=rank, world_size=world, device=dm.device(),
+        )  # fmt: skip
+
+    def train(self, dm) -> DaliBatches:
+        batches = self._batches(dm, "train", dm.batch_size, shuffle=True)
+        done = dm.batches_done_in_epoch(len(batches))
+        if done:
+            batches.skip_once(done)
+        return batches
+
+    def evaluate(self, dm, part: str) -> DaliBatches:
+        return self._batches(dm, part, dm.eval_batch_size, shuffle=False)
 
 
 class DaliBatches:

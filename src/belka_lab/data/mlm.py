@@ -17,6 +17,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from belka_lab.data.batches import OrderedBatches, ShuffledBatches
+from belka_lab.data.loader import MemoryLoader
 from belka_lab.data.store import PreparedDataset
 
 
@@ -51,14 +52,14 @@ class TokenRows(Dataset):
 
 
 class MLMDataModule(L.LightningDataModule):
-    def __init__(self, source, batch_size: int = 512, eval_batch_size: int = 2048, val_molecules: int = 4096, seed: int = 0, num_workers: int = 0, pin_memory: bool | str = "auto"):
-        """`source` is the supervised data module (BelkaDataModule): it generates/prepares the data."""
+    def __init__(self, source, batch_size: int = 512, eval_batch_size: int = 2048, val_molecules: int = 4096, seed: int = 0, loader: MemoryLoader | None = None):
+        """`source` is the supervised data module (BelkaDataModule): it generates/prepares the data;
+        ``loader`` its memory loader's host options (workers, page-locked batches)."""
         super().__init__()
         self.source = source
         self.batch_size, self.eval_batch_size = int(batch_size), int(eval_batch_size)
         self.val_molecules, self.seed = int(val_molecules), int(seed)
-        self.num_workers = int(num_workers)
-        self.pin_memory = pin_memory if pin_memory == "auto" else bool(pin_memory)
+        self.loader = loader or MemoryLoader()
         self.store: PreparedDataset | None = None
 
     def prepare_data(self) -> None:
@@ -79,17 +80,12 @@ class MLMDataModule(L.LightningDataModule):
         t = self.trainer
         return (t.global_rank, t.world_size) if t is not None else (0, 1)
 
-    def _pinned(self) -> bool:
-        if self.pin_memory == "auto":  # page-locked host batches when training off the CPU
-            return self.trainer is not None and self.trainer.strategy.root_device.type != "cpu"
-        return self.pin_memory
-
     def _loader(self, sampler) -> DataLoader:
         files = self.source.files
         rows = TokenRows(files("train")["tokens"], files("test")["tokens"], self.source.pad_id)
         return DataLoader(
-            rows, sampler=sampler, batch_size=None, num_workers=self.num_workers, persistent_workers=self.num_workers > 0,
-            pin_memory=self._pinned(), generator=torch.Generator().manual_seed(self.seed),
+            rows, sampler=sampler, batch_size=None, num_workers=self.loader.num_workers, persistent_workers=self.loader.num_workers > 0,
+            pin_memory=self.loader.pinned(self.trainer.strategy.root_device if self.trainer is not None else torch.device("cpu")), generator=torch.Generator().manual_seed(self.seed),
         )  # fmt: skip
 
     def train_dataloader(self) -> DataLoader:

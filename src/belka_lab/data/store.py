@@ -125,12 +125,12 @@ def read_manifest(path: str | os.PathLike) -> dict:
     path = Path(path)
     m = path / MANIFEST
     if not m.exists():
-        raise InputError(f"{path} is not a complete prepared dataset (no {MANIFEST}); run `python -m belka_lab.prepare` for it again")
+        raise InputError(f"{path} is not a complete prepared dataset (no {MANIFEST}); run `python -m belka_lab prepare` for it again")
     manifest = json.loads(m.read_text())
     if manifest.get("format_version") != FORMAT_VERSION:
         raise InputError(
             f"{path} was prepared with format version {manifest.get('format_version')}, this belka_lab reads "
-            f"version {FORMAT_VERSION}; run `python -m belka_lab.prepare` again"
+            f"version {FORMAT_VERSION}; run `python -m belka_lab prepare` again"
         )
     return manifest
 

@@ -242,7 +242,7 @@ def index_text(offsets: np.ndarray) -> bytes:
 
 
 # ---------------------------------------------------------------------------- writing
-_REWRITE = "delete that shard directory and run `python -m belka_lab.prepare data.loader=dali` (same data/split/tokenizer overrides) to write it again"
+_REWRITE = "delete that shard directory and run `python -m belka_lab prepare loader=dali` (same data/split/tokenizer overrides) to write it again"
 
 
 def shard_dir(prepared_dir: Path, tokens_file: str, key_column: str) -> Path:
@@ -271,7 +271,7 @@ def write_shards(prepared_dir: Path, tokens_file: str = "tokens.npy", key_column
     if key_column not in KEY_COLUMNS:
         raise InputError(f"TFRecord shards are keyed by one of {KEY_COLUMNS}, not {key_column!r}")
     if shard_records < 1:
-        raise InputError(f"data.dali.shard_records must be at least 1 (got {shard_records})")
+        raise InputError(f"loader.shard_records must be at least 1 (got {shard_records})")
     store = PreparedDataset(prepared_dir)
     out = shard_dir(store.path, tokens_file, key_column)
     options = _options(store, tokens_file, key_column, shard_records, seed)
@@ -326,7 +326,7 @@ def check_shards(out: Path, shards: list[dict], verify: str = "size", threads: i
     """Before reading: every shard present at its recorded size (``verify=checksum``: and SHA-256);
     a missing or wrong index file is rebuilt from the shard's framing."""
     if verify not in ("size", "checksum"):
-        raise InputError(f"data.dali.verify must be size or checksum (got {verify!r})")
+        raise InputError(f"loader.verify must be size or checksum (got {verify!r})")
 
     def one(s: dict) -> None:
         path = out / s["file"]

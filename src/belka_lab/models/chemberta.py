@@ -7,7 +7,7 @@ encoder is built from ``config`` (RoBERTa settings), its vocabulary read from th
 module (``tokenizer=pretrained`` or ``tokenizer=bpe``), never characters.
 
 ``features`` exposes the per-token outputs for masked-token pretraining
-(``python -m belka_lab.pretrain model=chemberta``); ``layer_groups`` lists parameter groups
+(``python -m belka_lab pretrain model=chemberta``); ``layer_groups`` lists parameter groups
 from the embeddings up, for layer-wise learning-rate decay (``BelkaModule.lr_decay``).
 """
 
@@ -35,7 +35,7 @@ def _load_encoder(pretrained: str):
 
 
 class ChemBERTa(nn.Module):
-    own_tokenizer = True  # reads its tokenizer's ids, not character codes
+    reads = "tokenizer"  # its tokenizer's ids, not character codes (models/backbone.py)
 
     def __init__(
         self,

@@ -14,6 +14,8 @@ from belka_lab.data.encode import VOCAB_SIZE
 
 
 class CNN1D(nn.Module):
+    reads = "characters"  # the prepared character codes; vocab_size comes from the data (models/backbone.py)
+
     def __init__(
         self,
         vocab_size: int = VOCAB_SIZE,

@@ -1,4 +1,4 @@
-"""Start a backbone from a pretrained encoder file (``python -m belka_lab.pretrain`` writes one).
+"""Start a backbone from a pretrained encoder file (``python -m belka_lab pretrain`` writes one).
 
 An encoder file is a ``torch.save`` of ``{"backbone": "<class path>", "state_dict": {...},
 "config": {...}}`` holding every backbone weight except the classification head
@@ -48,12 +48,12 @@ def save_encoder(path: str | Path, backbone: nn.Module, config: dict | None = No
 def load_encoder(backbone: nn.Module, path: str | Path) -> LoadReport:
     path = Path(path)
     if not path.is_file():
-        raise InputError(f"model.init_from: {path} does not exist; give the encoder.pt written by `python -m belka_lab.pretrain` (in its run directory)")
+        raise InputError(f"model.init_from: {path} does not exist; give the encoder.pt written by `python -m belka_lab pretrain` (in its run directory)")
     try:
         blob = torch.load(path, map_location="cpu", weights_only=True)
         state = blob["state_dict"]
     except Exception as e:  # not a torch file, or not an encoder file
-        raise InputError(f"model.init_from: {path} is not an encoder file written by `python -m belka_lab.pretrain` ({type(e).__name__}: {e})") from e
+        raise InputError(f"model.init_from: {path} is not an encoder file written by `python -m belka_lab pretrain` ({type(e).__name__}: {e})") from e
     own = backbone.state_dict()
     mismatched = [f"{k} {tuple(state[k].shape)} in the file vs {tuple(v.shape)}" for k, v in own.items() if k in state and state[k].shape != v.shape]
     if mismatched:

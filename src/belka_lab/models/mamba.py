@@ -141,6 +141,8 @@ class MambaBlock(nn.Module):
 
 class Mamba1D(nn.Module):
     """token embedding → Mamba blocks → RMSNorm → masked mean → MLP head → 3 logits."""
+    reads = "characters"  # the prepared character codes; vocab_size comes from the data (models/backbone.py)
+
 
     def __init__(
         self,
@@ -160,6 +162,11 @@ class Mamba1D(nn.Module):
         self.blocks = nn.ModuleList(MambaBlock(d_model, bidirectional, d_state=d_state, expand=expand, d_conv=d_conv) for _ in range(n_layers))
         self.norm = RMSNorm(d_model)
         self.head = MLPHead(d_model, head_hidden, dropout)
+
+    @property
+    def symbol_range(self) -> tuple[int, int]:
+        """Ids random replacements come from in masked-token pretraining: every character, no padding."""
+        return (1, self.vocab_size - 1)
 
     @property
     def mask_token_id(self) -> int:

@@ -3,9 +3,7 @@ recipe, Devlin et al. 2019): 15% of the characters are chosen; of those 80% beco
 10% a random character, 10% stay; the encoder's per-character outputs predict the original
 characters at the chosen positions.
 
-Any backbone with ``features(tokens, mask) -> (per_character [B, L, D], pooled)``,
-``d_model``, ``vocab_size`` and ``mask_token_id`` can be pretrained (``symbol_range``, the
-ids random replacements come from, defaults to 1..vocab_size-1).
+Any :class:`~belka_lab.models.backbone.Pretrainable` backbone can be pretrained.
 """
 
 from __future__ import annotations
@@ -17,6 +15,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from belka_lab.errors import InputError
+from belka_lab.models.backbone import Pretrainable
+from belka_lab.models.optim import build_optimizer, param_groups
 from belka_lab.models.train_loss import TrainLoss
 
 
@@ -37,9 +38,8 @@ def mask_tokens(
 class MaskedLM(L.LightningModule):
     def __init__(self, backbone: nn.Module, optimizer: Callable[..., torch.optim.Optimizer], mask_prob: float = 0.15, seed: int = 0):
         super().__init__()
-        for attr in ("features", "d_model", "mask_token_id", "vocab_size"):
-            if not hasattr(backbone, attr):
-                raise TypeError(f"{type(backbone).__name__} has no `{attr}`: it cannot be pretrained as a masked language model")
+        if not isinstance(backbone, Pretrainable):
+            raise InputError(f"{type(backbone).__name__} has no per-token features (models/backbone.py: Pretrainable): it cannot be pretrained; pretrainable models: transformer, transformer_large, mamba, chemberta")
         self.backbone, self.optimizer_factory = backbone, optimizer
         self.mask_prob, self.seed = float(mask_prob), int(seed)
         d = backbone.d_model
@@ -51,8 +51,7 @@ class MaskedLM(L.LightningModule):
     def _loss(self, batch: dict, generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """(summed cross-entropy, correct predictions, chosen positions) over the batch."""
         tokens, mask = batch["tokens"], batch["mask"]
-        symbols = getattr(self.backbone, "symbol_range", (1, self.backbone.vocab_size - 1))
-        inputs, chosen = mask_tokens(tokens, mask, self.backbone.mask_token_id, symbols, self.mask_prob, generator)
+        inputs, chosen = mask_tokens(tokens, mask, self.backbone.mask_token_id, self.backbone.symbol_range, self.mask_prob, generator)
         per_char, _ = self.backbone.features(inputs, mask)
         logits = self.lm_head(per_char[chosen]).float()
         target = tokens[chosen]
@@ -86,8 +85,4 @@ class MaskedLM(L.LightningModule):
             self.history.append({"epoch": self.current_epoch, "step": self.global_step, "val_mlm_loss": loss, "val_mlm_accuracy": acc})
 
     def configure_optimizers(self):
-        decay, no_decay = [], []
-        for name, p in self.named_parameters():
-            if p.requires_grad:
-                (no_decay if p.ndim < 2 or "norm" in name.lower() else decay).append(p)
-        return self.optimizer_factory(params=[{"params": decay}, {"params": no_decay, "weight_decay": 0.0}])
+        return build_optimizer(self.optimizer_factory, param_groups(self.named_parameters()))

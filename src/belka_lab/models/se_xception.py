@@ -20,6 +20,8 @@ V3_STAGES = ((256, 4, 1), (512, 2, 2), (768, 2, 1), (1024, 2, 2))
 
 
 class SEXception1D(nn.Module):
+    reads = "characters"  # the prepared character codes; vocab_size comes from the data (models/backbone.py)
+
     def __init__(
         self,
         vocab_size: int = VOCAB_SIZE,

@@ -6,7 +6,7 @@ token → MLP head → 3 logits. Padding is excluded as a key everywhere, so a m
 prediction does not depend on how much padding follows it.
 
 The embedding has one row more than the vocabulary: ``mask_token_id`` (= vocab_size), the
-[MASK] token of masked-language-model pretraining (``python -m belka_lab.pretrain``), which
+[MASK] token of masked-language-model pretraining (``python -m belka_lab pretrain``), which
 uses :meth:`features` for the per-character outputs.
 """
 
@@ -21,6 +21,8 @@ from belka_lab.models.layers import MLPHead, masked_mean
 
 
 class TransformerEncoder1D(nn.Module):
+    reads = "characters"  # the prepared character codes; vocab_size comes from the data (models/backbone.py)
+
     def __init__(
         self,
         vocab_size: int = VOCAB_SIZE,
@@ -50,6 +52,11 @@ class TransformerEncoder1D(nn.Module):
         self.blocks = nn.ModuleList(TransformerBlock(d_model, n_heads, mlp_ratio, dropout, attn_dropout) for _ in range(n_layers))
         self.norm = nn.LayerNorm(d_model)
         self.head = MLPHead(d_model, head_hidden, head_dropout)
+
+    @property
+    def symbol_range(self) -> tuple[int, int]:
+        """Ids random replacements come from in masked-token pretraining: every character, no padding."""
+        return (1, self.vocab_size - 1)
 
     @property
     def mask_token_id(self) -> int:

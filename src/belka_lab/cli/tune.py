@@ -1,4 +1,4 @@
-"""`python -m belka_lab.tune tune=<space> [training overrides…]`: an Optuna search.
+"""`python -m belka_lab tune tune=<space> [training overrides…]`: an Optuna search.
 
 One study per space in a SQLite file (resumable: running again adds trials; the Optuna
 dashboard opens the file). Each trial composes the training config from the command line's
@@ -12,13 +12,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import hydra
 from hydra import compose, initialize_config_dir
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
+from belka_lab import figures
+from belka_lab.cli.command import hydra_command
 from belka_lab.config import CONFIG_DIR
-from belka_lab.errors import InputError, exits_on_input_error
+from belka_lab.errors import InputError
 
 
 def suggest(trial, name: str, spec: dict):
@@ -58,7 +59,7 @@ def tune(cfg: DictConfig, task_overrides: list[str]) -> dict:
     import optuna
     from optuna_integration import PyTorchLightningPruningCallback
 
-    from belka_lab.train import train
+    from belka_lab.cli.train import train
 
     t = cfg.tune
     run_dir = Path(cfg.paths.output_dir)
@@ -113,7 +114,7 @@ def _report(study, base: list[str], run_dir: Path) -> dict:
     summary = {"study": study.study_name, "trials": len(study.trials), "states": states}
     if done:
         best = study.best_trial
-        line = " ".join(["python -m belka_lab", *base, *(f"{k}={v}" for k, v in best.params.items())])
+        line = " ".join(["belka train", *base, *(f"{k}={v}" for k, v in best.params.items())])
         summary |= {"best_value": best.value, "best_trial": best.number, "best_params": best.params, "command": line}
         _plot(study, run_dir / "trials.png")
         print(f"best {study.direction.name.lower()} value {best.value:.4f} (trial {best.number} of {len(study.trials)}; {states})")
@@ -123,13 +124,9 @@ def _report(study, base: list[str], run_dir: Path) -> dict:
 
 
 def _plot(study, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     import optuna
 
-    fig, ax = plt.subplots(figsize=(7, 4))
+    fig, ax = figures.subplots(figsize=(7, 4))
     for state, color in ((optuna.trial.TrialState.COMPLETE, "tab:blue"), (optuna.trial.TrialState.PRUNED, "tab:gray")):
         trials = [tr for tr in study.trials if tr.state == state]
         # pruned trials: their last reported value
@@ -150,16 +147,10 @@ def _plot(study, path: Path) -> None:
     ax.set_ylabel(study.user_attrs.get("metric", "objective"))
     ax.set_title(f"study {study.study_name}")
     ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    figures.save(fig, path)
 
 
-@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="tune")
-@exits_on_input_error
+@hydra_command("tune")
 def main(cfg: DictConfig) -> None:
     tune(cfg, list(HydraConfig.get().overrides.task))
 
-
-if __name__ == "__main__":
-    main()

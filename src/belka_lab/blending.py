@@ -1,4 +1,4 @@
-"""`python -m belka_lab.blend runs=[dir,...] method=mean|rank|optuna`: blend finished runs.
+"""Blending finished runs (``belka blend``): loading and checking them, and the three methods.
 
 Every run (neural or baseline) must have predicted the same validation molecules of the same
 fold and the same test set. The blend is scored like a run — validation AP per protein, test
@@ -19,17 +19,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import hydra
 import numpy as np
 import pandas as pd
-from omegaconf import DictConfig
 
-from belka_lab import metrics, outputs
-from belka_lab.config import CONFIG_DIR
+from belka_lab import metrics
 from belka_lab.data.proteins import PROTEINS
-from belka_lab.data.store import PreparedDataset
-from belka_lab.errors import InputError, exits_on_input_error
-from belka_lab.io import atomic_path
+from belka_lab.errors import InputError
 
 P = list(PROTEINS)
 
@@ -41,9 +36,6 @@ def load_run(run: str | Path) -> dict:
     if missing:
         raise InputError(f"run {run} has no {', '.join(missing)}: blend finished runs (python -m belka_lab / belka_lab.baseline with predict=true)")
     info = json.loads(files[2].read_text())
-    if "fold_column" not in info and (run / "results.csv").exists():  # runs written before results.json named it
-        group = pd.read_csv(run / "results.csv").query("set == 'val'")["group"].iloc[0]
-        info["fold_column"] = str(group).split("=")[0]
     return {"dir": run, "name": run.name, "val": pd.read_parquet(files[0]), "test": pd.read_parquet(files[1]), "info": info}
 
 
@@ -118,84 +110,3 @@ def blend(runs: list[dict], method: str, n_trials: int = 200, seed: int = 42) ->
         "mean_blend_same_halves": float(np.mean(mean_held_out)),
     }  # fmt: skip
     return np.tensordot(w, val, 1), np.tensordot(w, test, 1), details
-
-
-def _row(name: str, table: pd.DataFrame) -> dict:
-    row = {"run": name}
-    for _, r in table.iterrows():
-        if r["set"] == "val":
-            row["val_map" if r["protein"] == "mean" else f"val_{r['protein']}"] = r["ap"]
-        elif r["group"] == "score":
-            row["test_score"] = r["ap"]
-    test = table[(table["set"] == "test") & (table["group"] != "score")]
-    for g, cells in test.groupby("group"):
-        row[f"test_{g}"] = float(np.nanmean(cells["ap"]))
-    return row
-
-
-def _plot(table: pd.DataFrame, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    cols = [c for c in ("val_map", "test_score") if c in table]
-    fig, ax = plt.subplots(figsize=(max(5, 1.1 * len(table)), 4))
-    x = np.arange(len(table))
-    for i, c in enumerate(cols):
-        ax.bar(x + (i - (len(cols) - 1) / 2) * 0.38, table[c], 0.38, label=c)
-    ax.set_xticks(x, table["run"], rotation=20, ha="right", fontsize=8)
-    ax.set(ylabel="mean average precision", title="runs and their blend")
-    ax.grid(axis="y", alpha=0.3)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=110, format="png")
-    plt.close(fig)
-
-
-def run_blend(cfg: DictConfig) -> pd.DataFrame:
-    if not cfg.runs or len(cfg.runs) < 2:
-        raise InputError("runs=[dir1,dir2,...]: give at least two finished run directories")
-    runs = [load_run(r) for r in cfg.runs]
-    check_compatible(runs)
-    info = runs[0]["info"]
-    prepared = cfg.get("prepared_dir") or info.get("prepared_dir")
-    if not prepared:
-        raise InputError(f"{runs[0]['dir']}/results.json does not name its prepared data: add prepared_dir=<the run's data.prepared_dir>")
-    store = PreparedDataset(prepared)
-    test_rows = store.test_rows()
-    split_column, fold = info.get("fold_column", "fold"), int(runs[0]["val"]["fold"].iloc[0])
-    val_p, test_p, details = blend(runs, cfg.method, int(cfg.n_trials), int(cfg.seed))
-
-    rows = [_row(r["name"], outputs.results(r["val"], split_column, fold, test_rows, r["test"])) for r in runs]
-    base = runs[0]["val"]
-    val_df = outputs.val_frame(base["molecule"].to_numpy(), val_p, base[[f"label_{p}" for p in P]].to_numpy(), fold)
-    test_df = outputs.test_frame(runs[0]["test"]["molecule"].to_numpy(), test_p, len(runs[0]["test"]))
-    out = Path(cfg.paths.output_dir)
-    extra = {"method": cfg.method, "runs": [str(r["dir"]) for r in runs], "prepared_dir": str(prepared), "fold_column": split_column, **details}
-    table = outputs.write_run(out, val_df, test_df, test_rows, split_column, fold, extra)
-    rows.append(_row(f"blend ({cfg.method})", table))
-    summary = pd.DataFrame(rows)
-    with atomic_path(out / "blend.csv") as tmp:
-        summary.to_csv(tmp, index=False)
-    text = summary.to_string(index=False, float_format=lambda v: f"{v:.4f}")
-    with atomic_path(out / "blend.md") as tmp:
-        tmp.write_text("```\n" + text + "\n```\n")
-    _plot(summary, out / "blend.png")
-    print(f"\n{text}\n")
-    if cfg.method == "optuna":
-        w = ", ".join(f"{r['name']} {x:.3f}" for r, x in zip(runs, details["weights"]))
-        print(f"weights: {w}\nhonest validation mAP (fit on one half, scored on the other): {details['honest_val_map']:.4f}; plain mean on the same halves: {details['mean_blend_same_halves']:.4f}")
-    print(f"blend written to {out} (submission.csv, blend.csv/md/png, results.*)")
-    return summary
-
-
-@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="blend")
-@exits_on_input_error
-def main(cfg: DictConfig) -> None:
-    run_blend(cfg)
-
-
-if __name__ == "__main__":
-    main()

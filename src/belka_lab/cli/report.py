@@ -1,4 +1,4 @@
-"""`python -m belka_lab.report <multirun dir>`: one table of the runs of a sweep.
+"""`python -m belka_lab report <multirun dir>`: one table of the runs of a sweep.
 
 Reads every run directory below the given one (``results.json``, ``results.csv`` and
 Hydra's ``.hydra/overrides.yaml``), prints the runs sorted by validation mAP with their
@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
 import pandas as pd
 import yaml
 
-from belka_lab.errors import EXIT_INPUT_ERROR, InputError
+from belka_lab import figures
+from belka_lab.cli.command import argv_command
+from belka_lab.errors import InputError
 from belka_lab.io import atomic_path
 
 COLUMNS = ["run", "overrides", "val_map", "test_score", "params", "samples_per_s", "fit_seconds"]
@@ -57,35 +58,25 @@ def _varied(overrides: pd.Series) -> list[str]:
 
 
 def plot(df: pd.DataFrame, path: Path) -> None:
-    import matplotlib
+    from matplotlib.ticker import NullFormatter
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import matplotlib.ticker
-
-    fig, ax = plt.subplots(figsize=(6.5, 4.5))
+    fig, ax = figures.subplots(figsize=(6.5, 4.5))
     ok = df.dropna(subset=["val_map", "params"])
     ax.scatter(ok["params"], ok["val_map"])
     for _, r in ok.iterrows():
         ax.annotate(r["varied"] or r["run"], (r["params"], r["val_map"]), fontsize=7, xytext=(3, 3), textcoords="offset points")
     ax.set(xscale="log", xlabel="parameters", ylabel="validation mAP", title="validation mAP against model size")
-    ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())  # minor log labels overlap
+    ax.xaxis.set_minor_formatter(NullFormatter())  # minor log labels overlap
     ax.grid(alpha=0.3)
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=110, format="png")
-    plt.close(fig)
+    figures.save(fig, path)
 
 
+@argv_command
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m belka_lab.report", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="belka report", description=__doc__.splitlines()[0])
     p.add_argument("sweep_dir")
     args = p.parse_args(argv)
-    try:
-        df = collect(args.sweep_dir)
-    except InputError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return EXIT_INPUT_ERROR
+    df = collect(args.sweep_dir)
     out = Path(args.sweep_dir)
     with atomic_path(out / "summary.csv") as tmp:
         df.to_csv(tmp, index=False)
@@ -95,6 +86,3 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\nwrote {out / 'summary.csv'} and {out / 'summary.png'}")
     return 0
 
-
-if __name__ == "__main__":
-    sys.exit(main())

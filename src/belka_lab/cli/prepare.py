@@ -1,44 +1,35 @@
-"""`python -m belka_lab.prepare data=belka data.root=/path`: Kaggle files → prepared directory
-(and, with ``tokenizer=bpe|pretrained``, that tokenizer's cached ids; with ``data.loader=dali``,
+"""`python -m belka_lab prepare data=belka data.root=/path`: Kaggle files → prepared directory
+(and, with ``tokenizer=bpe|pretrained``, that tokenizer's cached ids; with ``loader=dali``,
 the TFRecord shards of the split)."""
 
 from __future__ import annotations
 
 import json
-import sys
 
-import hydra
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 
-from belka_lab.config import CONFIG_DIR
+from belka_lab.cli.command import hydra_command
+from belka_lab.data.dali import DaliLoader
 from belka_lab.data.store import read_manifest
 from belka_lab.data.token_cache import cache_info
-from belka_lab.errors import EXIT_INPUT_ERROR, InputError
 
 
-@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="prepare")
+@hydra_command("prepare")
 def main(cfg: DictConfig) -> None:
-    try:
-        datamodule = instantiate(cfg.data)
-        datamodule.prepare_data()
-        manifest = read_manifest(datamodule.prepared_dir)
-    except InputError as e:
-        print(f"error: {e}", file=sys.stderr)
-        sys.exit(EXIT_INPUT_ERROR)
+    datamodule = instantiate(cfg.data)
+    datamodule.prepare_data()
+    manifest = read_manifest(datamodule.prepared_dir)
     print(f"prepared {datamodule.prepared_dir}")
     print(json.dumps({k: manifest[k] for k in ("counts", "positives", "unknown_labels", "folds", "vocab_size")}, indent=2))
     if not datamodule.tokenizer.is_char:
         info = cache_info(datamodule.prepared_dir, "train", datamodule.tokenizer.name)
         print(f"token ids of {info['path']}: train/tokens_{info['name']}.npy, width {info['width']}, {info['vocab_size']} tokens, padding id {info['pad_id']}")
-    if datamodule.loader == "dali":
+    if isinstance(datamodule.loader, DaliLoader):
         from belka_lab.data.tfrecord import read_shard_manifest
 
-        out = datamodule.write_shards()
+        out = datamodule.loader.write_shards(datamodule)
         shards = read_shard_manifest(out)["shards"]
         size = sum(s["bytes"] for s in shards) / 2**20
-        print(f"TFRecord shards for data.loader=dali: {out} ({len(shards)} shards, {size:,.1f} MiB, keyed by {datamodule.split.shard_key})")
+        print(f"TFRecord shards for loader=dali: {out} ({len(shards)} shards, {size:,.1f} MiB, keyed by {datamodule.split.shard_key})")
 
-
-if __name__ == "__main__":
-    main()

@@ -1,4 +1,4 @@
-"""`python -m belka_lab.baseline baseline=lgbm|rf`: ECFP fingerprints + a tree model per protein.
+"""`python -m belka_lab baseline baseline=lgbm|rf`: ECFP fingerprints + a tree model per protein.
 
 Same data module, folds and outputs as `python -m belka_lab`: the run directory gets
 ``predictions/val.parquet``, ``predictions/test.parquet``, ``submission.csv``,
@@ -10,15 +10,14 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-import hydra
 import numpy as np
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 
 from belka_lab import outputs
-from belka_lab.config import CONFIG_DIR
+from belka_lab.cli.command import hydra_command
 from belka_lab.data.fingerprints import ECFPConfig, cached_ecfp, to_csr
-from belka_lab.errors import InputError, exits_on_input_error
+from belka_lab.errors import InputError
 
 
 def fit_baseline(cfg: DictConfig) -> dict:
@@ -55,11 +54,7 @@ def fit_baseline(cfg: DictConfig) -> dict:
     return outputs.finish_run(run_dir, dm, val_df, test_df, extra)
 
 
-@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="baseline")
-@exits_on_input_error
+@hydra_command("baseline")
 def main(cfg: DictConfig) -> float | None:
     return fit_baseline(cfg)["val_map"]
 
-
-if __name__ == "__main__":
-    main()

@@ -1,32 +1,25 @@
-"""`python -m belka_lab.synth OUT_DIR [--n-train N] [--n-test N] [--seed S]`: write a synthetic
+"""`python -m belka_lab synth OUT_DIR [--n-train N] [--n-test N] [--seed S]`: write a synthetic
 DEL library in BELKA's Kaggle format (train.parquet, test.parquet, test_solution.parquet)."""
 
 from __future__ import annotations
 
 import argparse
 import json
-import sys
 
+from belka_lab.cli.command import argv_command
 from belka_lab.data.synth import SYNTH_MARKER, SynthConfig, generate
-from belka_lab.errors import EXIT_INPUT_ERROR, InputError
 
 
+@argv_command
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m belka_lab.synth", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="belka synth", description=__doc__.splitlines()[0])
     p.add_argument("out_dir")
     defaults = SynthConfig()
     p.add_argument("--n-train", type=int, default=defaults.n_train, help="train molecules (3 rows each)")
     p.add_argument("--n-test", type=int, default=defaults.n_test, help="test molecules, split in three groups")
     p.add_argument("--seed", type=int, default=defaults.seed)
     a = p.parse_args(argv)
-    try:
-        out = generate(a.out_dir, SynthConfig(n_train=a.n_train, n_test=a.n_test, seed=a.seed))
-    except InputError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return EXIT_INPUT_ERROR
+    out = generate(a.out_dir, SynthConfig(n_train=a.n_train, n_test=a.n_test, seed=a.seed))
     print(json.dumps(json.loads((out / SYNTH_MARKER).read_text()), indent=2))
     return 0
 
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,0 +1,69 @@
+"""The model ↔ data contract.
+
+A backbone is an ``nn.Module`` with ``forward(tokens: LongTensor[B, L], mask: BoolTensor[B, L])
+-> Tensor[B, 3]`` logits (BRD4, HSA, sEH) and a class attribute ``reads``:
+
+- ``"characters"``: the prepared data's character codes (padding 0). Its constructor takes
+  ``vocab_size``, which the data module passes when the model is built (37 codes, 38 when the
+  data was prepared with ``unknown_chars=unk``): model configs do not repeat it.
+- ``"tokenizer"``: the ids of its own tokenizer (``model.backbone.tokenizer``); the data module
+  serves that tokenizer's cached ids, and the backbone's ``pad_token_id`` must equal theirs.
+
+Optional abilities, each a protocol checked with ``isinstance``: :class:`Pretrainable` (masked-token
+pretraining, ``belka pretrain``) and :class:`LayerGroups` (layer-wise learning rates, ``model.lr_decay``).
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar, Protocol, runtime_checkable
+
+import torch
+from hydra.utils import get_class, instantiate
+from torch import nn
+
+from belka_lab.errors import InputError
+
+READS = ("characters", "tokenizer")
+
+
+class Backbone(Protocol):
+    reads: ClassVar[str]
+
+    def forward(self, tokens: torch.Tensor, mask: torch.Tensor) -> torch.Tensor: ...
+
+
+@runtime_checkable
+class Pretrainable(Protocol):
+    """Per-token outputs for masked-token prediction: ``features`` returns (per token [B, L, D],
+    pooled [B, D]); ``symbol_range`` is the inclusive id range random replacements come from."""
+
+    d_model: int
+    vocab_size: int
+    mask_token_id: int
+    symbol_range: tuple[int, int]
+
+    def features(self, tokens: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]: ...
+
+
+@runtime_checkable
+class LayerGroups(Protocol):
+    def layer_groups(self) -> list[list[nn.Parameter]]:
+        """Parameters from the input up (the head last)."""
+        ...
+
+
+def build_backbone(config, data) -> nn.Module:
+    """Instantiate ``config`` (a ``model.backbone`` node) for the token arrays of ``data`` (a set-up
+    BelkaDataModule): checks what it reads against what the data serves and passes ``vocab_size``."""
+    cls = get_class(config._target_)
+    reads = getattr(cls, "reads", None)
+    if reads not in READS:
+        raise InputError(f"{config._target_} does not say what it reads: give the class `reads = 'characters'` or `reads = 'tokenizer'` (models/backbone.py)")
+    if reads == "tokenizer" and data.tokenizer.is_char:
+        raise InputError(f"{cls.__name__} reads its own tokenizer's ids: add tokenizer=pretrained tokenizer.path=<its dir> or tokenizer=bpe (see experiment=chemberta)")
+    if reads == "characters" and not data.tokenizer.is_char:
+        raise InputError(f"{cls.__name__} reads character codes: use tokenizer=char (not {data.tokenizer.name})")
+    backbone = instantiate(config, vocab_size=data.vocab_size) if reads == "characters" else instantiate(config)
+    if reads == "tokenizer" and backbone.pad_token_id != data.pad_id:
+        raise InputError(f"tokenizer {data.tokenizer.path} pads with id {data.pad_id} but the model with {backbone.pad_token_id}: use the model's own tokenizer")
+    return backbone

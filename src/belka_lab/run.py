@@ -1,0 +1,85 @@
+"""The one run builder: what ``train``, ``pretrain``, ``tune`` and the benchmarks build, in the
+order they build it — process settings and seed, the data module (data made and set up), the
+model for its token arrays, then the trainer with the configured callbacks and loggers."""
+
+from __future__ import annotations
+
+import logging
+import warnings
+
+import lightning as L
+import torch
+from hydra.utils import instantiate
+from omegaconf import DictConfig
+
+from belka_lab.checks import check_accelerator
+from belka_lab.data.datamodule import BelkaDataModule
+from belka_lab.models.backbone import build_backbone
+from belka_lab.runtime import set_malloc_top_pad
+
+
+def start(cfg: DictConfig) -> None:
+    """Before anything is built: the accelerator's package, glibc's heap headroom, every seed."""
+    check_accelerator(cfg.trainer)
+    set_malloc_top_pad(int(cfg.get("malloc_top_pad_mb", 0)) << 20)
+    quiet()
+    L.seed_everything(cfg.seed, workers=True)
+
+
+def quiet() -> None:
+    """Third-party notices that tell a user nothing about their run stay off the console: a hosted
+    logger's advertisement at every Trainer start, a deprecation inside Lightning, the checkpoint
+    loader's note on ``weights_only`` (the checkpoints are this run's own), and the prediction
+    writer's batch indices (predictions carry their molecule index)."""
+    for name in ("lightning.pytorch.utilities.rank_zero", "lightning.pytorch.trainer.connectors.checkpoint_connector"):
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, _Unhelpful) for f in logger.filters):
+            logger.addFilter(_Unhelpful())
+    for message in (r".*isinstance\(treespec, LeafSpec\).*", r"Couldn't infer the batch indices"):
+        warnings.filterwarnings("ignore", message=message)
+
+
+class _Unhelpful(logging.Filter):
+    NOTICES = ("litlogger", "`weights_only` was not set")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        text = str(record.msg)
+        return not any(n in text for n in self.NOTICES)
+
+
+def datamodule(cfg: DictConfig) -> BelkaDataModule:
+    """``cfg.data`` with its data made (synthetic library, prepared directory, tokenizer ids,
+    loader files) and set up: first, since the model is built for its token arrays."""
+    dm = instantiate(cfg.data)
+    dm.prepare_data()
+    dm.setup("fit")
+    return dm
+
+
+def backbone(cfg: DictConfig, dm) -> torch.nn.Module:
+    return build_backbone(cfg.model.backbone, dm)
+
+
+def model(cfg: DictConfig, dm) -> L.LightningModule:
+    """``cfg.model`` (BelkaModule) around the backbone built for ``dm``."""
+    return instantiate(cfg.model, backbone=backbone(cfg, dm))
+
+
+def compiled(cfg: DictConfig, module: L.LightningModule) -> L.LightningModule:
+    """``compile=true``: the backbone through torch.compile."""
+    if cfg.get("compile"):
+        module.backbone = torch.compile(module.backbone)
+    return module
+
+
+def configured(cfg: DictConfig, group: str) -> list:
+    """The objects of a config group of named entries (``callbacks``, ``logger``); null entries are switched off."""
+    return [instantiate(c) for c in (cfg.get(group) or {}).values() if c is not None]
+
+
+def trainer(cfg: DictConfig, callbacks: list | None = None, loggers: list | None = None, **overrides) -> L.Trainer:
+    """``cfg.trainer`` with ``callbacks`` and ``loggers`` (default: the configured ones) and any
+    Trainer argument overridden."""
+    callbacks = configured(cfg, "callbacks") if callbacks is None else callbacks
+    loggers = configured(cfg, "logger") if loggers is None else loggers
+    return instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False, **overrides)
