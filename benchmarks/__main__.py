@@ -38,7 +38,9 @@ SUITES = ("prepare", "step", "loaders", "predict", "fingerprints", "outputs")  #
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="python -m benchmarks", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("suite", choices=sorted(SUITES))
     p.add_argument("--rows", type=int, default=10_000_000, help="synthetic train rows for prepare (3 per molecule)")
     p.add_argument("--encode-n", type=int, default=1_000_000, help="SMILES for the encoder comparison")
@@ -46,27 +48,46 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--batch-rows", type=int, default=2_000_000)
     p.add_argument("--molecules", type=int, default=1_000_000, help="fingerprints, loaders: synthetic molecules")
     p.add_argument("--batch-size", type=int, default=4096, help="loaders: training batch size")
-    p.add_argument("--val-molecules", type=int, default=6_560_000, help="outputs: validation molecules (one of 15 folds of BELKA)")
-    p.add_argument("--device", default="cpu", help="outputs: where the epoch-end AP's tensors live (cuda on a GPU machine)")
-    p.add_argument("--test-molecules", type=int, default=BELKA_TEST_MOLECULES, help="outputs: test molecules (BELKA's: 1,674,896 rows)")
+    p.add_argument(
+        "--val-molecules", type=int, default=6_560_000, help="outputs: validation molecules (one of 15 folds of BELKA)"
+    )
+    p.add_argument(
+        "--device", default="cpu", help="outputs: where the epoch-end AP's tensors live (cuda on a GPU machine)"
+    )
+    p.add_argument(
+        "--test-molecules",
+        type=int,
+        default=BELKA_TEST_MOLECULES,
+        help="outputs: test molecules (BELKA's: 1,674,896 rows)",
+    )
     p.add_argument("--work-dir", help="where synthetic files are written and reused (default: a new temp dir)")
     p.add_argument("--steps", type=int, default=30, help="step: timed training steps")
     p.add_argument("--warmup", type=int, default=5, help="step: untimed steps first")
-    p.add_argument("--repeats", type=int, default=2, help="predict: timed passes after one warm-up pass (the fastest counts)")
+    p.add_argument(
+        "--repeats", type=int, default=2, help="predict: timed passes after one warm-up pass (the fastest counts)"
+    )
     p.add_argument("--jsonl", default="logs/bench.jsonl", help="append results here")
     p.add_argument("overrides", nargs="*", help="step, predict: Hydra overrides of the training config")
     args = p.parse_intermixed_args(argv)
     rows = importlib.import_module(f"benchmarks.{args.suite}").run(args)
     print_table(rows)
-    record = {"suite": args.suite, "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "machine": machine(), "config": vars(args), "results": rows}
+    record = {
+        "suite": args.suite,
+        "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "machine": machine(),
+        "config": vars(args),
+        "results": rows,
+    }
     Path(args.jsonl).parent.mkdir(parents=True, exist_ok=True)
     with open(args.jsonl, "a") as f:
         f.write(json.dumps(record) + "\n")
-    png = bar_chart(rows, f"bench {args.suite} ({record['machine'].get('gpu') or str(record['machine']['cpus']) + ' CPU cores'})",
-                     Path(args.jsonl).with_name(f"{Path(args.jsonl).stem}_{args.suite}.png"))  # fmt: skip
+    png = bar_chart(
+        rows,
+        f"bench {args.suite} ({record['machine'].get('gpu') or str(record['machine']['cpus']) + ' CPU cores'})",
+        Path(args.jsonl).with_name(f"{Path(args.jsonl).stem}_{args.suite}.png"),
+    )
     print(f"appended to {args.jsonl}; chart {png}")
     return 0
-
 
 
 if __name__ == "__main__":

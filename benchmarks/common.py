@@ -40,10 +40,15 @@ def machine() -> dict:
     import torch
 
     machine = {
-        "python": sys.version.split()[0], "platform": platform.platform(), "cpus": os.cpu_count(),
-        "numpy": numpy.__version__, "pyarrow": pyarrow.__version__, "torch": torch.__version__, "lightning": lightning.__version__,
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "cpus": os.cpu_count(),
+        "numpy": numpy.__version__,
+        "pyarrow": pyarrow.__version__,
+        "torch": torch.__version__,
+        "lightning": lightning.__version__,
         "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,  # the card the numbers came from
-    }  # fmt: skip
+    }
     try:
         import nvidia.dali
 
@@ -72,7 +77,9 @@ class StepTimer(L.Callback):
 
     def on_train_end(self, trainer, pl_module):
         if self.t0 is None:
-            raise RuntimeError(f"training stopped after {trainer.global_step} steps, inside the {self.warmup} warm-up steps")
+            raise RuntimeError(
+                f"training stopped after {trainer.global_step} steps, inside the {self.warmup} warm-up steps"
+            )
         sync(pl_module)
         self.seconds = time.perf_counter() - self.t0
         self.steps = trainer.global_step - self.start_step
@@ -98,7 +105,9 @@ def training_setup(overrides: list[str], suite: str):
     from belka_lab.config import CONFIG_DIR
 
     with initialize_config_dir(CONFIG_DIR, version_base="1.3"):
-        cfg = compose("train", overrides=[f"paths.root_dir={Path.cwd()}", f"paths.output_dir=logs/bench/{suite}", *overrides])
+        cfg = compose(
+            "train", overrides=[f"paths.root_dir={Path.cwd()}", f"paths.output_dir=logs/bench/{suite}", *overrides]
+        )
     run.start(cfg)
     dm = run.datamodule(cfg)
     return cfg, dm, run.model(cfg, dm)
@@ -109,7 +118,13 @@ def print_table(rows: list[dict]) -> None:
     print(f"{'measurement':{width}s} {'n':>13s} {'per second':>14s} {'seconds':>9s} {'peak GiB':>9s}")
     for r in rows:
         n = f"{r['n']:,}" if r.get("n") else ""
-        per = f"{r['per_s']:,.2f}" if r.get("ratio") else f"{r['per_s']:,.1f}" if "speed-up" in r["what"] else f"{r['per_s']:,.0f}"
+        per = (
+            f"{r['per_s']:,.2f}"
+            if r.get("ratio")
+            else f"{r['per_s']:,.1f}"
+            if "speed-up" in r["what"]
+            else f"{r['per_s']:,.0f}"
+        )
         secs = f"{r['seconds']:.1f}" if "seconds" in r else ""
         if "extrapolated" in r["what"]:
             secs = f"{r['seconds'] / 60:.1f} min"
@@ -133,5 +148,3 @@ def bar_chart(rows: list[dict], title: str, path: Path) -> Path:
     ax.grid(axis="x", alpha=0.3)
     figures.save(fig, path)
     return path
-
-

@@ -25,4 +25,11 @@ def run(args) -> list[Row]:
     t = time.perf_counter()
     bits, _ = ecfp(smiles, ECFPConfig(), progress=True)
     seconds = time.perf_counter() - t
-    return [{"what": f"ECFP4 2048 bits, {os.cpu_count()} processes: {len(smiles):,} molecules (s)", "n": len(bits), "per_s": len(bits) / seconds, "seconds": seconds}]
+    return [
+        {
+            "what": f"ECFP4 2048 bits, {os.cpu_count()} processes: {len(smiles):,} molecules (s)",
+            "n": len(bits),
+            "per_s": len(bits) / seconds,
+            "seconds": seconds,
+        }
+    ]

@@ -1,4 +1,5 @@
-"""loaders: records/s of the memory loader (host, workers, device-resident) and the DALI loader over one epoch, next to the bare CNN step."""
+"""loaders: records/s of the memory loader (host, workers, device-resident) and the DALI loader
+over one epoch, next to the bare CNN step."""
 
 from __future__ import annotations
 
@@ -38,9 +39,14 @@ def run(args) -> list[Row]:
 
     def module(loader) -> BelkaDataModule:
         dm = BelkaDataModule(
-            prepared_dir=str(lib / "prepared"), train_file=str(lib / "train.parquet"), test_file=str(lib / "test.parquet"),
-            split=StratifiedSplit(), batch_size=args.batch_size, loader=loader, prepare={"progress": False, "n_bb_groups": 5},
-        )  # fmt: skip
+            prepared_dir=str(lib / "prepared"),
+            train_file=str(lib / "train.parquet"),
+            test_file=str(lib / "test.parquet"),
+            split=StratifiedSplit(),
+            batch_size=args.batch_size,
+            loader=loader,
+            prepare={"progress": False, "n_bb_groups": 5},
+        )
         dm.prepare_data()
         return dm
 
@@ -55,7 +61,14 @@ def run(args) -> list[Row]:
     write = time.perf_counter() - t
     total = n + 10_000
     size = sum(s["bytes"] for s in read_shard_manifest(out)["shards"])
-    rows.append({"what": f"TFRecord shards written ({size / 2**20:,.0f} MiB)", "n": total, "per_s": total / write, "seconds": write})
+    rows.append(
+        {
+            "what": f"TFRecord shards written ({size / 2**20:,.0f} MiB)",
+            "n": total,
+            "per_s": total / write,
+            "seconds": write,
+        }
+    )
     for workers, resident in ((0, False), (2, False), (0, True)):
         dm = module(MemoryLoader(num_workers=workers, resident=resident))
         dm.setup("fit")
@@ -63,17 +76,45 @@ def run(args) -> list[Row]:
         _epoch_rate(loader)  # page cache, worker start-up, copying to the device: outside the timing
         per_s, seconds = _epoch_rate(loader)
         how = "arrays resident on the device (cpu here)" if resident else f"{workers} workers"
-        rows.append({"what": f"memory backend, {how}, batch {args.batch_size}", "n": len(loader) * args.batch_size, "per_s": per_s, "seconds": seconds})
+        rows.append(
+            {
+                "what": f"memory backend, {how}, batch {args.batch_size}",
+                "n": len(loader) * args.batch_size,
+                "per_s": per_s,
+                "seconds": seconds,
+            }
+        )
     dali = module(DaliLoader(num_threads=os.cpu_count()))
     t = time.perf_counter()
     dali.setup("fit")
     check = time.perf_counter() - t
-    rows.append({"what": "DALI: shard checks before reading (verify=checksum)", "n": total, "per_s": total / check, "seconds": check})
+    rows.append(
+        {
+            "what": "DALI: shard checks before reading (verify=checksum)",
+            "n": total,
+            "per_s": total / check,
+            "seconds": check,
+        }
+    )
     loader = dali.train_dataloader()
     first, first_s = _epoch_rate(loader)
     per_s, seconds = _epoch_rate(loader)
-    rows.append({"what": f"DALI backend, first epoch (pipeline build, buffer fill), batch {args.batch_size}", "n": len(loader) * args.batch_size, "per_s": first, "seconds": first_s})
-    rows.append({"what": f"DALI backend, next epoch, {dali.loader.num_threads} threads, batch {args.batch_size}", "n": len(loader) * args.batch_size, "per_s": per_s, "seconds": seconds})
+    rows.append(
+        {
+            "what": f"DALI backend, first epoch (pipeline build, buffer fill), batch {args.batch_size}",
+            "n": len(loader) * args.batch_size,
+            "per_s": first,
+            "seconds": first_s,
+        }
+    )
+    rows.append(
+        {
+            "what": f"DALI backend, next epoch, {dali.loader.num_threads} threads, batch {args.batch_size}",
+            "n": len(loader) * args.batch_size,
+            "per_s": per_s,
+            "seconds": seconds,
+        }
+    )
     rows.append({"what": "memory (0 workers) / DALI", "n": None, "per_s": rows[1]["per_s"] / per_s, "ratio": True})
 
     from belka_lab.models.cnn import CNN1D
@@ -92,5 +133,11 @@ def run(args) -> list[Row]:
         opt.zero_grad()
         (total_loss / count).backward()
         opt.step()
-    rows.append({"what": "bare CNN training step on this machine, batch 512 (consumer)", "n": 10 * 512, "per_s": 10 * 512 / (time.perf_counter() - t)})
+    rows.append(
+        {
+            "what": "bare CNN training step on this machine, batch 512 (consumer)",
+            "n": 10 * 512,
+            "per_s": 10 * 512 / (time.perf_counter() - t),
+        }
+    )
     return rows

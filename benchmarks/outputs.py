@@ -26,11 +26,13 @@ def run(args) -> list[Row]:
     labels = (rng.random((n_val, 3)) < 0.005).astype(np.int8)  # BELKA's positive rate
     probs = np.clip(rng.random((n_val, 3), dtype=np.float32) * 0.5 + labels * 0.4, 0, 1)
     test_probs = rng.random((n_test, 3), dtype=np.float32)
-    test_rows = pd.DataFrame({  # about two proteins per test molecule, as in BELKA
-        "id": np.arange(n_rows, dtype=np.int64) + BELKA_TRAIN_ROWS,
-        "molecule": np.repeat(np.arange(n_test), 2)[:n_rows],
-        "protein": np.tile([0, 2], n_test)[:n_rows],
-    })  # fmt: skip
+    test_rows = pd.DataFrame(
+        {  # about two proteins per test molecule, as in BELKA
+            "id": np.arange(n_rows, dtype=np.int64) + BELKA_TRAIN_ROWS,
+            "molecule": np.repeat(np.arange(n_test), 2)[:n_rows],
+            "protein": np.tile([0, 2], n_test)[:n_rows],
+        }
+    )
     work = Path(args.work_dir or tempfile.mkdtemp(prefix="belka-bench-"))
     rows, t = [], time.perf_counter()
 
@@ -62,6 +64,20 @@ def run(args) -> list[Row]:
     outputs._plot(work, val, test, test_rows)
     timed("precision-recall plots, 3 proteins", n_val)
     total = sum(r["seconds"] for r in rows[3:])
-    rows.append({"what": "after training: the files, the table and the plots", "n": n_val, "per_s": n_val / total, "seconds": total})
-    rows.append({"what": f"validation AP: sklearn / belka_lab (tensors on {device.type})", "n": None, "per_s": rows[0]["seconds"] / rows[2]["seconds"], "ratio": True})
+    rows.append(
+        {
+            "what": "after training: the files, the table and the plots",
+            "n": n_val,
+            "per_s": n_val / total,
+            "seconds": total,
+        }
+    )
+    rows.append(
+        {
+            "what": f"validation AP: sklearn / belka_lab (tensors on {device.type})",
+            "n": None,
+            "per_s": rows[0]["seconds"] / rows[2]["seconds"],
+            "ratio": True,
+        }
+    )
     return rows

@@ -15,7 +15,14 @@ def run(args) -> list[Row]:
     cfg, dm, module = training_setup(args.overrides, "predict")
     module = run.compiled(cfg, module)
     predictions = Predictions(PREDICT_SETS)
-    trainer = run.trainer(cfg, [predictions], [], enable_progress_bar=False, enable_model_summary=False, default_root_dir="logs/bench/predict")
+    trainer = run.trainer(
+        cfg,
+        [predictions],
+        [],
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        default_root_dir="logs/bench/predict",
+    )
     seconds = []
     for _ in range(args.repeats + 1):  # the first pass warms up (kernels, compilation, page cache)
         t = time.perf_counter()
@@ -26,7 +33,18 @@ def run(args) -> list[Row]:
     name = cfg.model.backbone._target_.rsplit(".", 1)[-1]
     what = f"{name} ({' '.join(args.overrides) or 'defaults'}), batch {dm.eval_batch_size}, validation + test molecules"
     return [
-        {"what": f"predict: {what}", "n": n, "per_s": n / best, "seconds": best, "device": str(trainer.strategy.root_device)},
-        {"what": f"predict: BELKA test, {BELKA_TEST_MOLECULES:,} molecules = {BELKA_TEST_ROWS:,} rows (extrapolated)", "n": BELKA_TEST_MOLECULES,
-         "per_s": n / best, "seconds": BELKA_TEST_MOLECULES / (n / best)},
-    ]  # fmt: skip
+        {
+            "what": f"predict: {what}",
+            "n": n,
+            "per_s": n / best,
+            "seconds": best,
+            "device": str(trainer.strategy.root_device),
+        },
+        {
+            "what": f"predict: BELKA test, {BELKA_TEST_MOLECULES:,} molecules = {BELKA_TEST_ROWS:,} rows "
+            f"(extrapolated)",
+            "n": BELKA_TEST_MOLECULES,
+            "per_s": n / best,
+            "seconds": BELKA_TEST_MOLECULES / (n / best),
+        },
+    ]

@@ -1,4 +1,5 @@
-"""prepare: SMILES/s of the encoder vs the notebook's dict loop; wall time and peak memory of prepare, extrapolated to BELKA's 295M rows."""
+"""prepare: SMILES/s of the encoder vs the notebook's dict loop; wall time and peak memory of
+prepare, extrapolated to BELKA's 295M rows."""
 
 from __future__ import annotations
 
@@ -47,20 +48,34 @@ def run(args) -> list[Row]:
 
     work = Path(args.work_dir or tempfile.mkdtemp(prefix="belka-bench-"))
     n_mol = -(-args.rows // 3)
-    lib = generate(work / f"synthetic-{n_mol}", SynthConfig(n_train=n_mol, n_test=30_000, seed=0, n_bb1=400, n_amines=900))
+    lib = generate(
+        work / f"synthetic-{n_mol}", SynthConfig(n_train=n_mol, n_test=30_000, seed=0, n_bb1=400, n_amines=900)
+    )
     smiles = pq.read_table(lib / "train.parquet", columns=["molecule_smiles"]).column(0).slice(0, 3 * args.encode_n)
     smiles = smiles.to_pylist()[::3][: args.encode_n]
     rows = bench_encoder(smiles, args.loop_n)
 
     out = work / "prepared"
-    code = f"from benchmarks.prepare import _prepare_child; _prepare_child({str(lib / 'train.parquet')!r}, {str(lib / 'test.parquet')!r}, {str(out)!r}, {args.batch_rows})"
+    call = f"{str(lib / 'train.parquet')!r}, {str(lib / 'test.parquet')!r}, {str(out)!r}, {args.batch_rows}"
+    code = f"from benchmarks.prepare import _prepare_child; _prepare_child({call})"
     t = time.perf_counter()
     subprocess.run([sys.executable, "-c", code], check=True)
     wall = time.perf_counter() - t
     peak_gib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 2**20
     n_rows = 3 * n_mol
     rows += [
-        {"what": f"prepare: {n_rows:,} train rows (wall s)", "n": n_rows, "per_s": n_rows / wall, "seconds": wall, "peak_rss_gib": peak_gib},
-        {"what": "prepare: BELKA 295M rows, extrapolated (min)", "n": BELKA_TRAIN_ROWS, "per_s": n_rows / wall, "seconds": BELKA_TRAIN_ROWS / (n_rows / wall)},
+        {
+            "what": f"prepare: {n_rows:,} train rows (wall s)",
+            "n": n_rows,
+            "per_s": n_rows / wall,
+            "seconds": wall,
+            "peak_rss_gib": peak_gib,
+        },
+        {
+            "what": "prepare: BELKA 295M rows, extrapolated (min)",
+            "n": BELKA_TRAIN_ROWS,
+            "per_s": n_rows / wall,
+            "seconds": BELKA_TRAIN_ROWS / (n_rows / wall),
+        },
     ]
     return rows

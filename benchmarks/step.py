@@ -28,8 +28,14 @@ def run(args) -> list[Row]:
     callbacks = [cb for cb in run.configured(cfg, "callbacks") if not isinstance(cb, Checkpoint | ResumeCheckpoint)]
     timer = StepTimer(warmup)
     trainer = run.trainer(
-        cfg, [*callbacks, timer], max_epochs=-1, max_steps=warmup + steps, limit_val_batches=0, enable_checkpointing=False, enable_model_summary=False,
-    )  # fmt: skip
+        cfg,
+        [*callbacks, timer],
+        max_epochs=-1,
+        max_steps=warmup + steps,
+        limit_val_batches=0,
+        enable_checkpointing=False,
+        enable_model_summary=False,
+    )
     trainer.fit(module, datamodule=dm)
     framework = timer.steps * dm.batch_size / timer.seconds
 
@@ -39,7 +45,9 @@ def run(args) -> list[Row]:
 
     resident = isinstance(dm.train_dataloader(), ResidentBatches)  # batches gathered on the device
     loader = iter(dm.train_dataloader())
-    batches = [dm.on_after_batch_transfer({k: v.to(device) for k, v in next(loader).items()}, 0) for _ in range(min(8, steps))]
+    batches = [
+        dm.on_after_batch_transfer({k: v.to(device) for k, v in next(loader).items()}, 0) for _ in range(min(8, steps))
+    ]
     opt = build_optimizer(module.optimizer_factory, param_groups(bare_net.named_parameters()))  # as the framework does
     precision = cfg.trainer.get("precision", "32-true")
     for i in range(warmup + steps):
@@ -59,7 +67,19 @@ def run(args) -> list[Row]:
     params = sum(p.numel() for p in bare_net.parameters())
     what = f"{name} ({' '.join(args.overrides) or 'defaults'}){', resident data' if resident else ''}"
     return [
-        {"what": f"step, bare PyTorch: {what}", "n": steps * dm.batch_size, "per_s": bare, "params": params, "device": str(device)},
-        {"what": f"step, framework: {what}", "n": timer.steps * dm.batch_size, "per_s": framework, "params": params, "device": str(device)},
+        {
+            "what": f"step, bare PyTorch: {what}",
+            "n": steps * dm.batch_size,
+            "per_s": bare,
+            "params": params,
+            "device": str(device),
+        },
+        {
+            "what": f"step, framework: {what}",
+            "n": timer.steps * dm.batch_size,
+            "per_s": framework,
+            "params": params,
+            "device": str(device),
+        },
         {"what": "step: framework / bare", "n": None, "per_s": framework / bare, "ratio": True},
     ]

@@ -65,7 +65,9 @@ class SyncWatch(L.Callback):
         """A `warnings.showwarning` replacement: sync warnings counted, others printed as usual."""
         if "synchroniz" not in str(message):
             return _show(message, category, filename, lineno, file, line)
-        frames = [f for f in traceback.extract_stack()[:-1] if "/torch/" not in f.filename and "warnings" not in f.filename]
+        frames = [
+            f for f in traceback.extract_stack()[:-1] if "/torch/" not in f.filename and "warnings" not in f.filename
+        ]
         where = " < ".join(f"{Path(f.filename).name}:{f.lineno} {f.name}" for f in frames[-3:][::-1])
         self.places[(self.phase, where)] += 1
 
@@ -83,7 +85,9 @@ def watch_syncs(cfg, warmup: int, train) -> SyncWatch:
 
 
 def main(argv: list[str]) -> int:
-    p = argparse.ArgumentParser(prog="scripts/cuda_syncs.py", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="scripts/cuda_syncs.py", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--warmup", type=int, default=20)
     p.add_argument("--steps", type=int, default=100)
     p.add_argument("overrides", nargs="*")
@@ -98,14 +102,22 @@ def main(argv: list[str]) -> int:
     from belka_lab.config import CONFIG_DIR
 
     overrides = [
-        f"paths.root_dir={Path.cwd()}", "paths.output_dir=logs/cuda_syncs", "trainer=gpu", "predict=false", "trainer.max_epochs=-1",
-        f"+trainer.max_steps={args.warmup + args.steps}", *args.overrides,
-    ]  # fmt: skip
+        f"paths.root_dir={Path.cwd()}",
+        "paths.output_dir=logs/cuda_syncs",
+        "trainer=gpu",
+        "predict=false",
+        "trainer.max_epochs=-1",
+        f"+trainer.max_steps={args.warmup + args.steps}",
+        *args.overrides,
+    ]
     with initialize_config_dir(CONFIG_DIR, version_base="1.3"):
         cfg = compose("train", overrides=overrides)
     watch = watch_syncs(cfg, args.warmup, train)
     in_steps = sum(n for (phase, _), n in watch.places.items() if phase == "training step")
-    print(f"\nCUDA synchronisations after {args.warmup} warm-up steps, over {watch.steps} training steps ({' '.join(args.overrides) or 'defaults'}):")
+    print(
+        f"\nCUDA synchronisations after {args.warmup} warm-up steps, over {watch.steps} training steps "
+        f"({' '.join(args.overrides) or 'defaults'}):"
+    )
     print(f"  inside training steps: {in_steps} ({in_steps / max(watch.steps, 1):.2f} per step)")
     print(f"  at epoch ends (validation not watched): {sum(watch.places.values()) - in_steps}")
     for (phase, where), n in watch.places.most_common(12):

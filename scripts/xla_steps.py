@@ -37,12 +37,22 @@ def batch(rng: torch.Generator, size: int, width: int, vocab: int, pad: int, dev
     mask = torch.arange(width)[None, :] < lengths[:, None]
     tokens = torch.where(mask, tokens, pad)
     labels = torch.randint(-1, 2, (size, 3), generator=rng)
-    out = {"tokens": tokens, "mask": mask, "labels": labels.clamp_min(0).float(), "label_mask": labels >= 0, "index": torch.arange(size)}
+    out = {
+        "tokens": tokens,
+        "mask": mask,
+        "labels": labels.clamp_min(0).float(),
+        "label_mask": labels >= 0,
+        "index": torch.arange(size),
+    }
     return {k: v.to(device) for k, v in out.items()}
 
 
-SMILES = ["C#CCOc1ccc(CNc2nc(NCC3CCCN3C(=O)C=C)nc(N[C@@H](CC#C)CC(=O)N[Dy])n2)cc1", "O=C(N[Dy])c1ccc(Nc2nc(NCc3ccco3)nc(Nc3ccc(F)cc3)n2)cc1",
-          "CC(C)(C)OC(=O)N1CCC(CNc2nc(NCC(=O)N[Dy])nc(Nc3cccc(Br)c3)n2)CC1", "Cc1cc(Nc2nc(NCCO)nc(N[C@H](Cc3ccccc3)C(=O)N[Dy])n2)no1"]
+SMILES = [
+    "C#CCOc1ccc(CNc2nc(NCC3CCCN3C(=O)C=C)nc(N[C@@H](CC#C)CC(=O)N[Dy])n2)cc1",
+    "O=C(N[Dy])c1ccc(Nc2nc(NCc3ccco3)nc(Nc3ccc(F)cc3)n2)cc1",
+    "CC(C)(C)OC(=O)N1CCC(CNc2nc(NCC(=O)N[Dy])nc(Nc3cccc(Br)c3)n2)CC1",
+    "Cc1cc(Nc2nc(NCCO)nc(N[C@H](Cc3ccccc3)C(=O)N[Dy])n2)no1",
+]
 
 
 def check(name: str, steps: int, warmup: int, size: int, device, workdir: Path) -> dict:
@@ -79,10 +89,20 @@ def check(name: str, steps: int, warmup: int, size: int, device, workdir: Path) 
         for step in range(warmup + 2):
             if step == warmup:
                 before_eval = compiles()
-            torch.sigmoid(module(**{k: v for k, v in batch(rng, size, width, vocab, pad, device).items() if k in ("tokens", "mask")}))
+            torch.sigmoid(
+                module(
+                    **{k: v for k, v in batch(rng, size, width, vocab, pad, device).items() if k in ("tokens", "mask")}
+                )
+            )
             torch_xla.sync()
     eval_new = compiles() - before_eval
-    return {"model": name, "train_steps": steps, "new_graphs_after_warmup": train_new, "eval_new_graphs": eval_new, "seconds": time.perf_counter() - t}
+    return {
+        "model": name,
+        "train_steps": steps,
+        "new_graphs_after_warmup": train_new,
+        "eval_new_graphs": eval_new,
+        "seconds": time.perf_counter() - t,
+    }
 
 
 def main() -> int:
@@ -92,7 +112,9 @@ def main() -> int:
     p.add_argument("--warmup", type=int, default=2)
     p.add_argument("--batch-size", type=int, default=8)
     args = p.parse_args()
-    names = args.models or sorted(f.stem for f in Path(CONFIG_DIR, "model").glob("*.yaml") if not f.stem.startswith("_"))
+    names = args.models or sorted(
+        f.stem for f in Path(CONFIG_DIR, "model").glob("*.yaml") if not f.stem.startswith("_")
+    )
     device = torch_xla.device()
     print(f"torch {torch.__version__}, torch_xla {torch_xla.__version__}, device {device}")
     print(f"{'model':20s} {'steps':>6s} {'new graphs (train)':>19s} {'new graphs (eval)':>18s} {'seconds':>8s}")
@@ -100,7 +122,11 @@ def main() -> int:
     workdir = Path(tempfile.mkdtemp(prefix="xla-steps-"))
     for name in names:
         r = check(name, args.steps, args.warmup, args.batch_size, device, workdir)
-        print(f"{r['model']:20s} {r['train_steps']:6d} {r['new_graphs_after_warmup']:19d} {r['eval_new_graphs']:18d} {r['seconds']:8.1f}", flush=True)
+        print(
+            f"{r['model']:20s} {r['train_steps']:6d} {r['new_graphs_after_warmup']:19d} {r['eval_new_graphs']:18d} "
+            f"{r['seconds']:8.1f}",
+            flush=True,
+        )
         if r["new_graphs_after_warmup"] or r["eval_new_graphs"]:
             failed.append(name)
     if failed:

@@ -34,9 +34,18 @@ def load_run(run: str | Path) -> dict:
     files = [run / "predictions" / "val.parquet", run / "predictions" / "test.parquet", run / "results.json"]
     missing = [str(f) for f in files if not f.exists()]
     if missing:
-        raise InputError(f"run {run} has no {', '.join(missing)}: blend finished runs (python -m belka_lab / belka_lab.baseline with predict=true)")
+        raise InputError(
+            f"run {run} has no {', '.join(missing)}: blend finished runs (python -m belka_lab / belka_lab.baseline "
+            f"with predict=true)"
+        )
     info = json.loads(files[2].read_text())
-    return {"dir": run, "name": run.name, "val": pd.read_parquet(files[0]), "test": pd.read_parquet(files[1]), "info": info}
+    return {
+        "dir": run,
+        "name": run.name,
+        "val": pd.read_parquet(files[0]),
+        "test": pd.read_parquet(files[1]),
+        "info": info,
+    }
 
 
 def check_compatible(runs: list[dict]) -> None:
@@ -44,19 +53,32 @@ def check_compatible(runs: list[dict]) -> None:
     for r in runs[1:]:
         a, b = first["val"], r["val"]
         if len(a) != len(b) or not np.array_equal(a["molecule"].to_numpy(), b["molecule"].to_numpy()):
-            raise InputError(f"runs {first['dir']} and {r['dir']} validated on different molecules ({len(a)} vs {len(b)}): blend runs of the same split and fold")
-        if not np.array_equal(a["fold"].to_numpy(), b["fold"].to_numpy()) or first["info"].get("fold_column") != r["info"].get("fold_column"):
-            raise InputError(f"runs {first['dir']} and {r['dir']} used different folds: blend runs of the same split and fold")
+            raise InputError(
+                f"runs {first['dir']} and {r['dir']} validated on different molecules ({len(a)} vs {len(b)}): blend "
+                f"runs "
+                f"of the same split and fold"
+            )
+        if not np.array_equal(a["fold"].to_numpy(), b["fold"].to_numpy()) or first["info"].get("fold_column") != r[
+            "info"
+        ].get("fold_column"):
+            raise InputError(
+                f"runs {first['dir']} and {r['dir']} used different folds: blend runs of the same split and fold"
+            )
         dirs = {first["info"].get("prepared_dir"), r["info"].get("prepared_dir")} - {None}
         if len(first["test"]) != len(r["test"]) or len(dirs) > 1:
-            raise InputError(f"runs {first['dir']} and {r['dir']} predicted different test sets (prepared data {first['info'].get('prepared_dir')} vs {r['info'].get('prepared_dir')})")
+            raise InputError(
+                f"runs {first['dir']} and {r['dir']} predicted different test sets (prepared data "
+                f"{first['info'].get('prepared_dir')} vs {r['info'].get('prepared_dir')})"
+            )
 
 
 def ranks(probs: np.ndarray) -> np.ndarray:
     """Per column, ranks scaled to (0, 1] (ties share their mean rank)."""
     from scipy.stats import rankdata
 
-    return np.stack([rankdata(probs[:, k]) / len(probs) for k in range(probs.shape[1])], axis=1) if len(probs) else probs
+    return (
+        np.stack([rankdata(probs[:, k]) / len(probs) for k in range(probs.shape[1])], axis=1) if len(probs) else probs
+    )
 
 
 def val_map(probs: np.ndarray, labels: np.ndarray) -> float:
@@ -93,7 +115,11 @@ def blend(runs: list[dict], method: str, n_trials: int = 200, seed: int = 42) ->
     if method == "mean":
         return val.mean(0), test.mean(0), {"weights": [1 / len(runs)] * len(runs)}
     if method == "rank":
-        return np.mean([ranks(v) for v in val], 0), np.mean([ranks(t) for t in test], 0), {"weights": [1 / len(runs)] * len(runs)}
+        return (
+            np.mean([ranks(v) for v in val], 0),
+            np.mean([ranks(t) for t in test], 0),
+            {"weights": [1 / len(runs)] * len(runs)},
+        )
     if method != "optuna":
         raise InputError(f"method={method!r}: use mean, rank or optuna")
     labels = runs[0]["val"][[f"label_{p}" for p in P]].to_numpy()
@@ -105,8 +131,10 @@ def blend(runs: list[dict], method: str, n_trials: int = 200, seed: int = 42) ->
         mean_held_out.append(val_map(val[:, ~fit_on].mean(0), labels[~fit_on]))
     w = fit_weights(val, labels, n_trials, seed)
     details = {
-        "weights": w.tolist(), "n_trials": n_trials,
-        "honest_val_map": float(np.mean(held_out)), "honest_val_map_halves": held_out,
+        "weights": w.tolist(),
+        "n_trials": n_trials,
+        "honest_val_map": float(np.mean(held_out)),
+        "honest_val_map_halves": held_out,
         "mean_blend_same_halves": float(np.mean(mean_held_out)),
-    }  # fmt: skip
+    }
     return np.tensordot(w, val, 1), np.tensordot(w, test, 1), details

@@ -43,16 +43,14 @@ class ResumeCheckpoint(L.Callback):
         self.dirpath, self.every_n_steps = dirpath, int(every_n_steps)
 
     def _save(self, trainer) -> None:
-        import os
         from pathlib import Path
+
+        from belka_lab.io import atomic_path
 
         if trainer.sanity_checking or trainer.fast_dev_run:
             return
-        path = Path(self.dirpath) / "last.ckpt"
-        tmp = path.with_name(f".last.ckpt.tmp-{os.getpid()}")
-        trainer.save_checkpoint(tmp)
-        if trainer.is_global_zero:
-            os.replace(tmp, path)
+        with atomic_path(Path(self.dirpath) / "last.ckpt", commit=trainer.is_global_zero) as tmp:
+            trainer.save_checkpoint(tmp)  # every process takes part; the strategy writes on one
         trainer.strategy.barrier()
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
@@ -61,7 +59,12 @@ class ResumeCheckpoint(L.Callback):
 
     def on_train_epoch_end(self, trainer, pl_module) -> None:
         per_epoch = trainer.num_training_batches
-        if trainer.accumulate_grad_batches == 1 and isinstance(per_epoch, int) and per_epoch and trainer.global_step % per_epoch:
+        if (
+            trainer.accumulate_grad_batches == 1
+            and isinstance(per_epoch, int)
+            and per_epoch
+            and trainer.global_step % per_epoch
+        ):
             return  # stopped inside the epoch (max_steps, max_time): the last step checkpoint stands
         self._save(trainer)
 

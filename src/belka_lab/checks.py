@@ -19,24 +19,42 @@ def resume_path(ckpt_path: str | None, run_dir: Path, model) -> str | None:
         return None
     path = run_dir / "checkpoints" / "last.ckpt" if ckpt_path == "last" else Path(ckpt_path)
     if not path.is_file():
-        hint = "resume in the run's own directory: hydra.run.dir=<run dir> ckpt_path=last" if ckpt_path == "last" else "give an existing .ckpt file"
+        hint = (
+            "resume in the run's own directory: hydra.run.dir=<run dir> ckpt_path=last"
+            if ckpt_path == "last"
+            else "give an existing .ckpt file"
+        )
         raise InputError(f"ckpt_path={ckpt_path}: {path} does not exist; {hint}")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)["state_dict"]
     except Exception as e:
-        raise InputError(f"ckpt_path={ckpt_path}: {path} is not a training checkpoint of this framework ({type(e).__name__}: {str(e)[:200]})") from e
+        raise InputError(
+            f"ckpt_path={ckpt_path}: {path} is not a training checkpoint of this framework ({type(e).__name__}: "
+            f"{str(e)[:200]})"
+        ) from e
     own = model.state_dict()
     missing = [k for k in own if k not in state]
-    wrong = [f"{k} {tuple(state[k].shape)} vs {tuple(v.shape)}" for k, v in own.items() if k in state and state[k].shape != v.shape]
+    wrong = [
+        f"{k} {tuple(state[k].shape)} vs {tuple(v.shape)}"
+        for k, v in own.items()
+        if k in state and state[k].shape != v.shape
+    ]
     if missing or wrong:
         detail = "; ".join(wrong[:3] + [f"missing {k}" for k in missing[:3]])
-        raise InputError(f"ckpt_path={ckpt_path}: {path} was trained with another model, size or vocabulary ({detail}); resume with the overrides it was trained with")
+        raise InputError(
+            f"ckpt_path={ckpt_path}: {path} was trained with another model, size or vocabulary ({detail}); resume with "
+            f"the overrides it was trained with"
+        )
     return str(path)
 
 
 # Accelerators whose support lives in a package the default install lacks: (module, how to get it)
 ACCELERATOR_PACKAGES = {
-    "tpu": ("torch_xla", "the [tpu] extra in its own environment: `pip install -e '.[tpu]' -f https://storage.googleapis.com/libtpu-releases/index.html` on the TPU VM (torch_xla 2.9 with torch 2.9)"),
+    "tpu": (
+        "torch_xla",
+        "the [tpu] extra in its own environment: `pip install -e '.[tpu]' -f "
+        "https://storage.googleapis.com/libtpu-releases/index.html` on the TPU VM (torch_xla 2.9 with torch 2.9)",
+    ),
 }
 
 

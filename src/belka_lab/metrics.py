@@ -77,7 +77,15 @@ def ap_table(y: np.ndarray, p: np.ndarray, protein: np.ndarray, group: np.ndarra
         for k, name in enumerate(PROTEINS):
             sel = known & (group == g) & (protein == k)
             if sel.any():
-                out.append({"group": g, "protein": name, "rows": int(sel.sum()), "positives": int((y[sel] == 1).sum()), "ap": average_precision(y[sel], p[sel])})
+                out.append(
+                    {
+                        "group": g,
+                        "protein": name,
+                        "rows": int(sel.sum()),
+                        "positives": int((y[sel] == 1).sum()),
+                        "ap": average_precision(y[sel], p[sel]),
+                    }
+                )
     return pd.DataFrame(out, columns=["group", "protein", "rows", "positives", "ap"])
 
 

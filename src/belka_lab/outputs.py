@@ -52,26 +52,57 @@ def test_frame(index: np.ndarray, probs: np.ndarray, n_molecules: int) -> pd.Dat
     return df
 
 
-def results(val: pd.DataFrame, split_column: str, fold: int, test_rows: pd.DataFrame | None, test: pd.DataFrame | None) -> pd.DataFrame:
+def results(
+    val: pd.DataFrame, split_column: str, fold: int, test_rows: pd.DataFrame | None, test: pd.DataFrame | None
+) -> pd.DataFrame:
     """The results table: validation AP per protein + mAP; test AP per split group when labelled."""
     rows = []
     group = f"{split_column}={fold}"
     for p in PROTEINS:
         y = val[f"label_{p}"].to_numpy()
         known = y >= 0
-        rows.append({"set": "val", "group": group, "protein": p, "rows": int(known.sum()), "positives": int((y == 1).sum()), "ap": metrics.average_precision(y[known], val.loc[known, p].to_numpy())})
-    rows.append({"set": "val", "group": group, "protein": "mean", "rows": len(val), "positives": None, "ap": float(np.nanmean([r["ap"] for r in rows]))})
+        rows.append(
+            {
+                "set": "val",
+                "group": group,
+                "protein": p,
+                "rows": int(known.sum()),
+                "positives": int((y == 1).sum()),
+                "ap": metrics.average_precision(y[known], val.loc[known, p].to_numpy()),
+            }
+        )
+    rows.append(
+        {
+            "set": "val",
+            "group": group,
+            "protein": "mean",
+            "rows": len(val),
+            "positives": None,
+            "ap": float(np.nanmean([r["ap"] for r in rows])),
+        }
+    )
     if test_rows is not None and test is not None and "binds" in test_rows:
         probs = test[list(PROTEINS)].to_numpy()[test_rows["molecule"].to_numpy(), test_rows["protein"].to_numpy()]
         groups = test_rows["split_group"].to_numpy() if "split_group" in test_rows else None
         cells = metrics.ap_table(test_rows["binds"].to_numpy(), probs, test_rows["protein"].to_numpy(), groups)
         rows += [{"set": "test", **r} for r in cells.to_dict("records")]
-        rows.append({"set": "test", "group": "score", "protein": "mean", "rows": len(test_rows), "positives": None, "ap": float(np.nanmean(cells["ap"]))})
+        rows.append(
+            {
+                "set": "test",
+                "group": "score",
+                "protein": "mean",
+                "rows": len(test_rows),
+                "positives": None,
+                "ap": float(np.nanmean(cells["ap"])),
+            }
+        )
     table = pd.DataFrame(rows, columns=["set", "group", "protein", "rows", "positives", "ap"])
     table["random_ap"] = table["positives"].astype(float) / table["rows"]  # AP of a random ranking
     for s in table["set"].unique():
         cells = (table["set"] == s) & (table["protein"] != "mean")
-        table.loc[(table["set"] == s) & (table["protein"] == "mean"), "random_ap"] = table.loc[cells, "random_ap"].mean()
+        table.loc[(table["set"] == s) & (table["protein"] == "mean"), "random_ap"] = table.loc[
+            cells, "random_ap"
+        ].mean()
     return table
 
 
@@ -83,7 +114,15 @@ def format_table(table: pd.DataFrame) -> str:
     return t.to_string(index=False)
 
 
-def write_run(run_dir: Path, val: pd.DataFrame, test: pd.DataFrame | None, test_rows: pd.DataFrame | None, split_column: str, fold: int, extra: dict | None = None) -> pd.DataFrame:
+def write_run(
+    run_dir: Path,
+    val: pd.DataFrame,
+    test: pd.DataFrame | None,
+    test_rows: pd.DataFrame | None,
+    split_column: str,
+    fold: int,
+    extra: dict | None = None,
+) -> pd.DataFrame:
     run_dir = Path(run_dir)
     write_parquet(val, run_dir / "predictions" / "val.parquet")
     if test is not None:
@@ -106,7 +145,11 @@ def write_run(run_dir: Path, val: pd.DataFrame, test: pd.DataFrame | None, test_
 def finish_run(run_dir: Path, datamodule, val: pd.DataFrame, test: pd.DataFrame, extra: dict) -> dict:
     """Write a run's outputs for `datamodule`'s fold (recording its prepared data and fold
     column, which blending checks), print the table, return val_map + extra."""
-    extra = {**extra, "prepared_dir": str(Path(datamodule.prepared_dir).resolve()), "fold_column": datamodule.fold_column}
+    extra = {
+        **extra,
+        "prepared_dir": str(Path(datamodule.prepared_dir).resolve()),
+        "fold_column": datamodule.fold_column,
+    }
     table = write_run(run_dir, val, test, datamodule.store.test_rows(), datamodule.fold_column, datamodule.fold, extra)
     print(f"\nResults ({run_dir}):\n{format_table(table)}\n")
     return {"val_map": float(table.query("set == 'val' and protein == 'mean'")["ap"].iloc[0]), **extra}

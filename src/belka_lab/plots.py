@@ -26,7 +26,12 @@ def pr_curves(curves: dict[str, tuple[np.ndarray, np.ndarray]], title: str, path
         ap = curve_area(*curve)
         precision, recall = (v.numpy() for v in curve)
         keep = _drawn_points(recall)
-        ax.step(np.r_[0.0, recall[keep]], np.r_[precision[0], precision[keep]], where="pre", label=f"{label} (AP {ap:.3f}, {int((y == 1).sum())} pos)")
+        ax.step(
+            np.r_[0.0, recall[keep]],
+            np.r_[precision[0], precision[keep]],
+            where="pre",
+            label=f"{label} (AP {ap:.3f}, {int((y == 1).sum())} pos)",
+        )
     ax.set(xlabel="recall", ylabel="precision", title=title, xlim=(0, 1), ylim=(0, 1.02))
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="upper right")

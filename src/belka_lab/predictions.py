@@ -9,7 +9,9 @@ import torch
 from lightning.pytorch.callbacks import BasePredictionWriter
 
 
-def gather(module, outputs: list[dict[str, torch.Tensor]], rows: tuple[str, ...] = ("probs", "index", "labels", "label_mask")) -> dict[str, torch.Tensor]:
+def gather(
+    module, outputs: list[dict[str, torch.Tensor]], rows: tuple[str, ...] = ("probs", "index", "labels", "label_mask")
+) -> dict[str, torch.Tensor]:
     """Batch outputs concatenated, from every process (equal batch counts: evaluation pads with
     index -1), padding rows dropped from the per-molecule tensors ``rows``; on the module's device."""
     cat = {k: torch.cat([o[k].to(module.device) for o in outputs]) for k in outputs[0]}
@@ -32,4 +34,8 @@ class Predictions(BasePredictionWriter):
         per_loader = predictions if len(self.names) > 1 else [predictions]
         if len(per_loader) != len(self.names):
             raise ValueError(f"{len(per_loader)} prediction dataloaders for the {len(self.names)} names {self.names}")
-        self.sets = {name: {k: v.cpu().numpy() for k, v in gather(pl_module, batches).items()} for name, batches in zip(self.names, per_loader) if batches}
+        self.sets = {
+            name: {k: v.cpu().numpy() for k, v in gather(pl_module, batches).items()}
+            for name, batches in zip(self.names, per_loader)
+            if batches
+        }

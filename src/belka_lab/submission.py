@@ -40,16 +40,30 @@ def check(path: str | Path, test_ids: np.ndarray | None = None) -> pd.DataFrame:
     binds = pd.to_numeric(sub["binds"], errors="coerce").to_numpy()
     bad = ~np.isfinite(binds) | (binds < 0) | (binds > 1)
     if bad.any():
-        raise InputError(f"{path}: {bad.sum()} rows have `binds` that is not a probability in [0, 1] (ids {preview(sub['id'][bad].tolist())}); fix the predictions")
+        raise InputError(
+            f"{path}: {bad.sum()} rows have `binds` that is not a probability in [0, 1] (ids "
+            f"{preview(sub['id'][bad].tolist())}); fix the predictions"
+        )
     ids = sub["id"].to_numpy()
     dup = pd.Series(ids).duplicated()
     if dup.any():
-        raise InputError(f"{path}: {dup.sum()} ids appear more than once (ids {preview(ids[dup.to_numpy()].tolist())}); each test id must appear once")
+        raise InputError(
+            f"{path}: {dup.sum()} ids appear more than once (ids {preview(ids[dup.to_numpy()].tolist())}); each test "
+            f"id must appear once"
+        )
     if test_ids is not None:
         missing = np.setdiff1d(test_ids, ids)
         extra = np.setdiff1d(ids, test_ids)
         if len(missing):
-            raise InputError(f"{path}: {len(missing)} test ids are missing (ids {preview(missing.tolist())}); predict every row of the test file")
+            raise InputError(
+                f"{path}: {len(missing)} test ids are missing (ids {preview(missing.tolist())}); predict every row "
+                f"of the "
+                f"test file"
+            )
         if len(extra):
-            raise InputError(f"{path}: {len(extra)} ids are not in the test file (ids {preview(extra.tolist())}); predict the test file you submit to")
+            raise InputError(
+                f"{path}: {len(extra)} ids are not in the test file (ids {preview(extra.tolist())}); predict the "
+                f"test file "
+                f"you submit to"
+            )
     return sub

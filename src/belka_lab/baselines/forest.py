@@ -9,8 +9,25 @@ from belka_lab.data.proteins import PROTEINS
 
 
 class RandomForestPerProtein:
-    def __init__(self, n_estimators: int = 300, max_depth: int | None = None, min_samples_leaf: int = 1, max_features: str | float = "sqrt", class_weight: str | None = "balanced_subsample", n_jobs: int = -1, seed: int = 42):
-        self.kwargs = dict(n_estimators=n_estimators, max_depth=max_depth, min_samples_leaf=min_samples_leaf, max_features=max_features, class_weight=class_weight, n_jobs=n_jobs, random_state=seed)
+    def __init__(
+        self,
+        n_estimators: int = 300,
+        max_depth: int | None = None,
+        min_samples_leaf: int = 1,
+        max_features: str | float = "sqrt",
+        class_weight: str | None = "balanced_subsample",
+        n_jobs: int = -1,
+        seed: int = 42,
+    ):
+        self.kwargs = dict(
+            n_estimators=n_estimators,
+            max_depth=max_depth,
+            min_samples_leaf=min_samples_leaf,
+            max_features=max_features,
+            class_weight=class_weight,
+            n_jobs=n_jobs,
+            random_state=seed,
+        )
         self.forests: list = []
         self.info: dict = {}
 

@@ -15,7 +15,14 @@ from belka_lab.data.proteins import PROTEINS
 
 
 class LightGBMPerProtein:
-    def __init__(self, params: dict | None = None, num_boost_round: int = 2000, early_stopping_rounds: int = 50, scale_pos_weight: str | float | None = "auto", log_every: int = 100):
+    def __init__(
+        self,
+        params: dict | None = None,
+        num_boost_round: int = 2000,
+        early_stopping_rounds: int = 50,
+        scale_pos_weight: str | float | None = "auto",
+        log_every: int = 100,
+    ):
         self.params = {"objective": "binary", "metric": "average_precision", "verbose": -1, **(params or {})}
         self.num_boost_round, self.early_stopping_rounds = int(num_boost_round), int(early_stopping_rounds)
         self.scale_pos_weight, self.log_every = scale_pos_weight, int(log_every)
@@ -37,12 +44,22 @@ class LightGBMPerProtein:
                 params["scale_pos_weight"] = float(self.scale_pos_weight)
             train = lgb.Dataset(X[known], y, free_raw_data=True)
             val = lgb.Dataset(X_val[known_val], y_val, reference=train)
-            callbacks = [lgb.early_stopping(self.early_stopping_rounds, verbose=False), lgb.log_evaluation(self.log_every)]
+            callbacks = [
+                lgb.early_stopping(self.early_stopping_rounds, verbose=False),
+                lgb.log_evaluation(self.log_every),
+            ]
             print(f"LightGBM {protein}: {int(known.sum()):,} molecules ({int((y == 1).sum()):,} positive)")
-            booster = lgb.train(params, train, self.num_boost_round, valid_sets=[val], valid_names=["val"], callbacks=callbacks)
+            booster = lgb.train(
+                params, train, self.num_boost_round, valid_sets=[val], valid_names=["val"], callbacks=callbacks
+            )
             self.boosters.append(booster)
-            self.info[protein] = {"best_iteration": booster.best_iteration, "val_ap": booster.best_score["val"]["average_precision"]}
+            self.info[protein] = {
+                "best_iteration": booster.best_iteration,
+                "val_ap": booster.best_score["val"]["average_precision"],
+            }
         return self
 
     def predict(self, X) -> np.ndarray:
-        return np.stack([b.predict(X, num_iteration=b.best_iteration) for b in self.boosters], axis=1).astype(np.float32)
+        return np.stack([b.predict(X, num_iteration=b.best_iteration) for b in self.boosters], axis=1).astype(
+            np.float32
+        )

@@ -48,13 +48,16 @@ def fit_baseline(cfg: DictConfig) -> dict:
     val_df = outputs.val_frame(val_idx, val_probs, labels[val_idx], dm.fold)
     test_df = outputs.test_frame(np.arange(n_test), test_probs, n_test)
     extra = {
-        "baseline": cfg.baseline._target_, "features": ecfp.key, "train_molecules": len(train_idx), "models": model.info,
-        "fingerprint_seconds": round(t_fp, 1), "seconds": round(time.time() - t0, 1),
-    }  # fmt: skip
+        "baseline": cfg.baseline._target_,
+        "features": ecfp.key,
+        "train_molecules": len(train_idx),
+        "models": model.info,
+        "fingerprint_seconds": round(t_fp, 1),
+        "seconds": round(time.time() - t0, 1),
+    }
     return outputs.finish_run(run_dir, dm, val_df, test_df, extra)
 
 
 @hydra_command("baseline")
 def main(cfg: DictConfig) -> float | None:
     return fit_baseline(cfg)["val_map"]
-

@@ -52,7 +52,10 @@ def run_blend(cfg: DictConfig) -> pd.DataFrame:
     info = runs[0]["info"]
     prepared = cfg.get("prepared_dir") or info.get("prepared_dir")
     if not prepared:
-        raise InputError(f"{runs[0]['dir']}/results.json does not name its prepared data: add prepared_dir=<the run's data.prepared_dir>")
+        raise InputError(
+            f"{runs[0]['dir']}/results.json does not name its prepared data: add prepared_dir=<the run's "
+            f"data.prepared_dir>"
+        )
     store = PreparedDataset(prepared)
     test_rows = store.test_rows()
     split_column, fold = info.get("fold_column", "fold"), int(runs[0]["val"]["fold"].iloc[0])
@@ -63,7 +66,13 @@ def run_blend(cfg: DictConfig) -> pd.DataFrame:
     val_df = outputs.val_frame(base["molecule"].to_numpy(), val_p, base[[f"label_{p}" for p in P]].to_numpy(), fold)
     test_df = outputs.test_frame(runs[0]["test"]["molecule"].to_numpy(), test_p, len(runs[0]["test"]))
     out = Path(cfg.paths.output_dir)
-    extra = {"method": cfg.method, "runs": [str(r["dir"]) for r in runs], "prepared_dir": str(prepared), "fold_column": split_column, **details}
+    extra = {
+        "method": cfg.method,
+        "runs": [str(r["dir"]) for r in runs],
+        "prepared_dir": str(prepared),
+        "fold_column": split_column,
+        **details,
+    }
     table = outputs.write_run(out, val_df, test_df, test_rows, split_column, fold, extra)
     rows.append(_row(f"blend ({cfg.method})", table))
     summary = pd.DataFrame(rows)
@@ -76,7 +85,10 @@ def run_blend(cfg: DictConfig) -> pd.DataFrame:
     print(f"\n{text}\n")
     if cfg.method == "optuna":
         w = ", ".join(f"{r['name']} {x:.3f}" for r, x in zip(runs, details["weights"]))
-        print(f"weights: {w}\nhonest validation mAP (fit on one half, scored on the other): {details['honest_val_map']:.4f}; plain mean on the same halves: {details['mean_blend_same_halves']:.4f}")
+        print(
+            f"weights: {w}\nhonest validation mAP (fit on one half, scored on the other): "
+            f"{details['honest_val_map']:.4f}; plain mean on the same halves: {details['mean_blend_same_halves']:.4f}"
+        )
     print(f"blend written to {out} (submission.csv, blend.csv/md/png, results.*)")
     return summary
 
@@ -84,4 +96,3 @@ def run_blend(cfg: DictConfig) -> pd.DataFrame:
 @hydra_command("blend")
 def main(cfg: DictConfig) -> None:
     run_blend(cfg)
-

@@ -21,15 +21,22 @@ def main(cfg: DictConfig) -> None:
     datamodule.prepare_data()
     manifest = read_manifest(datamodule.prepared_dir)
     print(f"prepared {datamodule.prepared_dir}")
-    print(json.dumps({k: manifest[k] for k in ("counts", "positives", "unknown_labels", "folds", "vocab_size")}, indent=2))
+    print(
+        json.dumps({k: manifest[k] for k in ("counts", "positives", "unknown_labels", "folds", "vocab_size")}, indent=2)
+    )
     if not datamodule.tokenizer.is_char:
         info = cache_info(datamodule.prepared_dir, "train", datamodule.tokenizer.name)
-        print(f"token ids of {info['path']}: train/tokens_{info['name']}.npy, width {info['width']}, {info['vocab_size']} tokens, padding id {info['pad_id']}")
+        print(
+            f"token ids of {info['path']}: train/tokens_{info['name']}.npy, width {info['width']}, "
+            f"{info['vocab_size']} tokens, padding id {info['pad_id']}"
+        )
     if isinstance(datamodule.loader, DaliLoader):
         from belka_lab.data.tfrecord import read_shard_manifest
 
         out = datamodule.loader.write_shards(datamodule)
         shards = read_shard_manifest(out)["shards"]
         size = sum(s["bytes"] for s in shards) / 2**20
-        print(f"TFRecord shards for loader=dali: {out} ({len(shards)} shards, {size:,.1f} MiB, keyed by {datamodule.split.shard_key})")
-
+        print(
+            f"TFRecord shards for loader=dali: {out} ({len(shards)} shards, {size:,.1f} MiB, keyed by "
+            f"{datamodule.split.shard_key})"
+        )

@@ -28,7 +28,9 @@ def pretrain(cfg: DictConfig) -> dict:
     source = run.datamodule(cfg)  # the supervised data module: it makes and prepares the data
     if not isinstance(source.loader, MemoryLoader):
         raise InputError("pretraining reads the prepared arrays of every train and test molecule: use loader=memory")
-    dm = MLMDataModule(source, cfg.mlm.batch_size, cfg.mlm.eval_batch_size, cfg.mlm.val_molecules, cfg.seed, source.loader)
+    dm = MLMDataModule(
+        source, cfg.mlm.batch_size, cfg.mlm.eval_batch_size, cfg.mlm.val_molecules, cfg.seed, source.loader
+    )
     dm.setup("fit")
     backbone = run.backbone(cfg, source)
     module = run.compiled(cfg, MaskedLM(backbone, instantiate(cfg.model.optimizer), cfg.mlm.mask_prob, cfg.seed))
@@ -37,18 +39,32 @@ def pretrain(cfg: DictConfig) -> dict:
 
     run_dir = Path(cfg.paths.output_dir)
     result = {
-        "model": cfg.model.backbone._target_, "params": sum(p.numel() for p in backbone.parameters()),
-        "molecules": {"train": len(dm.train_idx), "val": len(dm.val_idx)}, "history": module.history,
-        "fit_seconds": round(time.time() - t0, 1), "encoder": str(run_dir / "encoder.pt"),
-    }  # fmt: skip
+        "model": cfg.model.backbone._target_,
+        "params": sum(p.numel() for p in backbone.parameters()),
+        "molecules": {"train": len(dm.train_idx), "val": len(dm.val_idx)},
+        "history": module.history,
+        "fit_seconds": round(time.time() - t0, 1),
+        "encoder": str(run_dir / "encoder.pt"),
+    }
     if trainer.is_global_zero:
-        save_encoder(run_dir / "encoder.pt", backbone, OmegaConf.to_container(cfg.model.backbone, resolve=True) | {"vocab_size": source.vocab_size})
+        save_encoder(
+            run_dir / "encoder.pt",
+            backbone,
+            OmegaConf.to_container(cfg.model.backbone, resolve=True) | {"vocab_size": source.vocab_size},
+        )
         outputs.write_json(run_dir / "results.json", result)
         if module.history:
-            plots.mlm_curves(module.history, f"masked-character pretraining: {cfg.model.backbone._target_.rsplit('.', 1)[-1]}", run_dir / "mlm.png")
+            plots.mlm_curves(
+                module.history,
+                f"masked-character pretraining: {cfg.model.backbone._target_.rsplit('.', 1)[-1]}",
+                run_dir / "mlm.png",
+            )
             last = module.history[-1]
             print(f"\nval masked-character loss {last['val_mlm_loss']:.4f}, accuracy {last['val_mlm_accuracy']:.3f}")
-        print(f"encoder written to {run_dir / 'encoder.pt'}\nfine-tune: belka train model=<same model> model.init_from={run_dir / 'encoder.pt'}")
+        print(
+            f"encoder written to {run_dir / 'encoder.pt'}\nfine-tune: belka train model=<same model> "
+            f"model.init_from={run_dir / 'encoder.pt'}"
+        )
     return result
 
 

@@ -64,7 +64,9 @@ def plot(df: pd.DataFrame, path: Path) -> None:
     ok = df.dropna(subset=["val_map", "params"])
     ax.scatter(ok["params"], ok["val_map"])
     for _, r in ok.iterrows():
-        ax.annotate(r["varied"] or r["run"], (r["params"], r["val_map"]), fontsize=7, xytext=(3, 3), textcoords="offset points")
+        ax.annotate(
+            r["varied"] or r["run"], (r["params"], r["val_map"]), fontsize=7, xytext=(3, 3), textcoords="offset points"
+        )
     ax.set(xscale="log", xlabel="parameters", ylabel="validation mAP", title="validation mAP against model size")
     ax.xaxis.set_minor_formatter(NullFormatter())  # minor log labels overlap
     ax.grid(alpha=0.3)
@@ -85,4 +87,3 @@ def main(argv: list[str] | None = None) -> int:
         print(df.drop(columns=["overrides"]).to_string(index=False, float_format=lambda v: f"{v:.4g}"))
     print(f"\nwrote {out / 'summary.csv'} and {out / 'summary.png'}")
     return 0
-

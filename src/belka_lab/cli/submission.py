@@ -22,8 +22,12 @@ def main(argv: list[str] | None = None) -> int:
     test_ids = None
     if args.test:
         test = Path(args.test)
-        test_ids = (pd.read_parquet(test, columns=["id"]) if test.suffix == ".parquet" else pd.read_csv(test, usecols=["id"]))["id"].to_numpy()
+        test_ids = (
+            pd.read_parquet(test, columns=["id"]) if test.suffix == ".parquet" else pd.read_csv(test, usecols=["id"])
+        )["id"].to_numpy()
     s = check(args.file, test_ids)
-    print(f"{args.file}: {len(s)} rows, ids unique, binds in [0, 1]" + (", covers the test file exactly" if args.test else ""))
+    print(
+        f"{args.file}: {len(s)} rows, ids unique, binds in [0, 1]"
+        + (", covers the test file exactly" if args.test else "")
+    )
     return 0
-

@@ -22,4 +22,3 @@ def main(argv: list[str] | None = None) -> int:
     out = generate(a.out_dir, SynthConfig(n_train=a.n_train, n_test=a.n_test, seed=a.seed))
     print(json.dumps(json.loads((out / SYNTH_MARKER).read_text()), indent=2))
     return 0
-

@@ -31,7 +31,9 @@ def train(cfg: DictConfig, callbacks: list | None = None) -> dict:
         tracking.finish(loggers)
 
 
-def _fit_and_predict(cfg: DictConfig, trainer, model, datamodule, predictions: Predictions, loggers: list, t0: float) -> dict:
+def _fit_and_predict(
+    cfg: DictConfig, trainer, model, datamodule, predictions: Predictions, loggers: list, t0: float
+) -> dict:
     run_dir = Path(cfg.paths.output_dir)
     trainer.fit(model, datamodule=datamodule, ckpt_path=resume_path(cfg.get("ckpt_path"), run_dir, model))
     metrics = trainer.callback_metrics
@@ -58,7 +60,9 @@ def _fit_and_predict(cfg: DictConfig, trainer, model, datamodule, predictions: P
     store = datamodule.store
     val_df = outputs.val_frame(val["index"], val["probs"], store.train("labels")[val["index"]], datamodule.fold)
     test_df = outputs.test_frame(test["index"], test["probs"], datamodule.n_test)
-    result = outputs.finish_run(run_dir, datamodule, val_df, test_df, {"checkpoint": ckpt, **info, "seconds": round(time.time() - t0, 1)})
+    result = outputs.finish_run(
+        run_dir, datamodule, val_df, test_df, {"checkpoint": ckpt, **info, "seconds": round(time.time() - t0, 1)}
+    )
     tracking.publish(loggers, run_dir)
     return result
 

@@ -37,7 +37,9 @@ def _pruner(t: DictConfig, max_epochs: int):
     import optuna
 
     if t.pruner == "median":
-        return optuna.pruners.MedianPruner(n_startup_trials=int(t.pruner_startup_trials), n_warmup_steps=int(t.pruner_warmup_epochs))
+        return optuna.pruners.MedianPruner(
+            n_startup_trials=int(t.pruner_startup_trials), n_warmup_steps=int(t.pruner_warmup_epochs)
+        )
     if t.pruner == "hyperband":
         return optuna.pruners.HyperbandPruner(min_resource=1, max_resource=max(1, max_epochs))
     if t.pruner == "none":
@@ -66,10 +68,13 @@ def tune(cfg: DictConfig, task_overrides: list[str]) -> dict:
     storage = Path(t.storage).absolute()
     storage.parent.mkdir(parents=True, exist_ok=True)
     study = optuna.create_study(
-        study_name=t.study_name, storage=f"sqlite:///{storage}", direction=t.direction, load_if_exists=True,
+        study_name=t.study_name,
+        storage=f"sqlite:///{storage}",
+        direction=t.direction,
+        load_if_exists=True,
         sampler=optuna.samplers.TPESampler(seed=int(t.seed), n_startup_trials=int(t.startup_trials)),
         pruner=_pruner(t, int(cfg.trainer.max_epochs)),
-    )  # fmt: skip
+    )
     study.set_user_attr("metric", t.metric)
     if not study.trials:
         for params in t.enqueue or []:
@@ -79,12 +84,19 @@ def tune(cfg: DictConfig, task_overrides: list[str]) -> dict:
 
     def objective(trial) -> float:
         values = {name: suggest(trial, name, spec) for name, spec in params_spec.items()}
-        overrides = [*base, *(f"{k}={v}" for k, v in values.items()), f"paths.output_dir={run_dir}/trials/{trial.number:03d}", "predict=false"]
+        overrides = [
+            *base,
+            *(f"{k}={v}" for k, v in values.items()),
+            f"paths.output_dir={run_dir}/trials/{trial.number:03d}",
+            "predict=false",
+        ]
         trial.set_user_attr("overrides", overrides)
         result = train(_compose(overrides), callbacks=[PyTorchLightningPruningCallback(trial, monitor=t.metric)])
         best = result.get("best_val_map", result.get("val_map"))
         if best is None:
-            raise InputError(f"trial {trial.number} logged no {t.metric}: does the training config validate (limit_val_batches > 0)?")
+            raise InputError(
+                f"trial {trial.number} logged no {t.metric}: does the training config validate (limit_val_batches > 0)?"
+            )
         return float(best)
 
     study.optimize(objective, n_trials=int(t.n_trials), gc_after_trial=True)
@@ -117,7 +129,10 @@ def _report(study, base: list[str], run_dir: Path) -> dict:
         line = " ".join(["belka train", *base, *(f"{k}={v}" for k, v in best.params.items())])
         summary |= {"best_value": best.value, "best_trial": best.number, "best_params": best.params, "command": line}
         _plot(study, run_dir / "trials.png")
-        print(f"best {study.direction.name.lower()} value {best.value:.4f} (trial {best.number} of {len(study.trials)}; {states})")
+        print(
+            f"best {study.direction.name.lower()} value {best.value:.4f} (trial {best.number} of {len(study.trials)}; "
+            f"{states})"
+        )
         print(f"reproduce: {line}")
     write_json(run_dir / "tune.json", summary)
     return summary
@@ -130,7 +145,9 @@ def _plot(study, path: Path) -> None:
     for state, color in ((optuna.trial.TrialState.COMPLETE, "tab:blue"), (optuna.trial.TrialState.PRUNED, "tab:gray")):
         trials = [tr for tr in study.trials if tr.state == state]
         # pruned trials: their last reported value
-        ys = [tr.value if tr.value is not None else (list(tr.intermediate_values.values()) or [None])[-1] for tr in trials]
+        ys = [
+            tr.value if tr.value is not None else (list(tr.intermediate_values.values()) or [None])[-1] for tr in trials
+        ]
         ax.scatter([tr.number for tr in trials], ys, color=color, label=state.name.lower(), s=18)
     done = [tr for tr in study.trials if tr.state == optuna.trial.TrialState.COMPLETE]
     if done:
@@ -153,4 +170,3 @@ def _plot(study, path: Path) -> None:
 @hydra_command("tune")
 def main(cfg: DictConfig) -> None:
     tune(cfg, list(HydraConfig.get().overrides.task))
-

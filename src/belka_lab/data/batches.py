@@ -43,7 +43,15 @@ class ShuffledBatches:
     the background (one more index array in memory), so an epoch does not start with seconds
     of shuffling while the accelerator waits; the batches are the same either way."""
 
-    def __init__(self, indices: np.ndarray, batch_size: int, seed: int = 0, rank: int = 0, world_size: int = 1, draw_ahead: bool = True):
+    def __init__(
+        self,
+        indices: np.ndarray,
+        batch_size: int,
+        seed: int = 0,
+        rank: int = 0,
+        world_size: int = 1,
+        draw_ahead: bool = True,
+    ):
         self.indices = np.asarray(indices, dtype=np.int64)
         self.batch_size = int(batch_size)
         self.seed, self.rank, self.world_size = seed, rank, world_size
@@ -51,7 +59,10 @@ class ShuffledBatches:
         self._skip = 0
         self.draw_ahead, self._ahead, self.drawn_ahead_used = draw_ahead, None, 0
         if len(self) == 0:
-            raise ValueError(f"{len(self.indices)} training molecules cannot fill one batch of {batch_size} per process; lower data.batch_size")
+            raise ValueError(
+                f"{len(self.indices)} training molecules cannot fill one batch of {batch_size} per process; lower "
+                f"data.batch_size"
+            )
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch

@@ -37,7 +37,9 @@ def require_dali() -> None:
         import nvidia.dali  # noqa: F401
         import nvidia.dali.plugin.pytorch  # noqa: F401
     except ImportError as e:
-        raise InputError(f"loader=dali needs NVIDIA DALI, the optional [dali] extra: {_EXTRA}; or use loader=memory") from e
+        raise InputError(
+            f"loader=dali needs NVIDIA DALI, the optional [dali] extra: {_EXTRA}; or use loader=memory"
+        ) from e
 
 
 @dataclass
@@ -66,7 +68,9 @@ class DaliLoader(DaliOptions):
         from belka_lab.data.tfrecord import write_shards
 
         tokens = dm.files("train")["tokens"].name
-        return write_shards(dm.prepared_dir, tokens, dm.split.shard_key, self.shard_records, progress=dm.prepare_options.progress)
+        return write_shards(
+            dm.prepared_dir, tokens, dm.split.shard_key, self.shard_records, progress=dm.prepare_options.progress
+        )
 
     def setup(self, dm) -> None:
         """Check the shards of this tokenizer and split, and pick those of the fold."""
@@ -77,23 +81,35 @@ class DaliLoader(DaliOptions):
         self.root = shard_dir(dm.prepared_dir, dm.files("train")["tokens"].name, dm.split.shard_key)
         manifest = read_shard_manifest(self.root)
         if manifest is None:
-            raise InputError(f"{self.root} holds no complete TFRecord shards; run `belka prepare loader=dali` (training writes them too)")
+            raise InputError(
+                f"{self.root} holds no complete TFRecord shards; run `belka prepare loader=dali` (training writes "
+                f"them too)"
+            )
         shards = manifest["shards"]
         check_shards(self.root, shards, self.verify)
         train = [s for s in shards if s["part"] == "train"]
         use, val = dm.split.shard_parts(np.array([s["key"] for s in train]), dm.fold)
         self.shards = {
-            "train": [s for s, u in zip(train, use) if u], "val": [s for s, v in zip(train, val) if v],
+            "train": [s for s, u in zip(train, use) if u],
+            "val": [s for s, v in zip(train, val) if v],
             "test": [s for s in shards if s["part"] == "test"],
-        }  # fmt: skip
+        }
         self.token_dtype = manifest["tokens"]["dtype"]
 
     def _batches(self, dm, part: str, batch_size: int, shuffle: bool) -> DaliBatches:
         rank, world = dm.rank()
         return DaliBatches(
-            self.root, self.shards[part], batch_size, shuffle=shuffle, token_dtype=self.token_dtype, options=self,
-            seed=dm.seed, rank=rank, world_size=world, device=dm.device(),
-        )  # fmt: skip
+            self.root,
+            self.shards[part],
+            batch_size,
+            shuffle=shuffle,
+            token_dtype=self.token_dtype,
+            options=self,
+            seed=dm.seed,
+            rank=rank,
+            world_size=world,
+            device=dm.device(),
+        )
 
     def train(self, dm) -> DaliBatches:
         batches = self._batches(dm, "train", dm.batch_size, shuffle=True)
@@ -110,9 +126,19 @@ class DaliBatches:
     """Batches of one part (a set of shards) read by a DALI pipeline."""
 
     def __init__(
-        self, root: Path, shards: list[dict], batch_size: int, *, shuffle: bool, token_dtype: str, options: DaliOptions,
-        seed: int = 0, rank: int = 0, world_size: int = 1, device: torch.device | None = None,
-    ):  # fmt: skip
+        self,
+        root: Path,
+        shards: list[dict],
+        batch_size: int,
+        *,
+        shuffle: bool,
+        token_dtype: str,
+        options: DaliOptions,
+        seed: int = 0,
+        rank: int = 0,
+        world_size: int = 1,
+        device: torch.device | None = None,
+    ):
         require_dali()
         self.root, self.shards = Path(root), list(shards)
         self.batch_size, self.shuffle, self.options = int(batch_size), bool(shuffle), options
@@ -128,7 +154,10 @@ class DaliBatches:
         # this process's share: DALI's shard ``rank`` of ``world_size`` (records start*N//world ...)
         self.own = self.records * (self.rank + 1) // self.world_size - self.records * self.rank // self.world_size
         if self.shuffle and len(self) == 0:
-            raise ValueError(f"{self.records} training molecules cannot fill one batch of {batch_size} per process; lower data.batch_size")
+            raise ValueError(
+                f"{self.records} training molecules cannot fill one batch of {batch_size} per process; lower "
+                f"data.batch_size"
+            )
 
     def __len__(self) -> int:
         if self.shuffle:
@@ -147,20 +176,43 @@ class DaliBatches:
         from nvidia.dali import pipeline_def
         from nvidia.dali.plugin.pytorch import DALIGenericIterator, LastBatchPolicy
 
-        features = {"tokens": tfrec.FixedLenFeature((), tfrec.string, ""), "index": tfrec.FixedLenFeature([1], tfrec.int64, -1)}
+        features = {
+            "tokens": tfrec.FixedLenFeature((), tfrec.string, ""),
+            "index": tfrec.FixedLenFeature([1], tfrec.int64, -1),
+        }
         if self.has_labels:
             features["labels"] = tfrec.FixedLenFeature((), tfrec.string, "")
         names = list(features)
         opts = self.options
 
-        @pipeline_def(batch_size=self.batch_size, num_threads=opts.num_threads, device_id=self.device_id, seed=self.seed + self.rank,
-                      prefetch_queue_depth=opts.prefetch)  # fmt: skip
+        @pipeline_def(
+            batch_size=self.batch_size,
+            num_threads=opts.num_threads,
+            device_id=self.device_id,
+            seed=self.seed + self.rank,
+            prefetch_queue_depth=opts.prefetch,
+        )
         def pipeline():
-            shuffle = dict(random_shuffle=True, initial_fill=opts.shuffle_buffer, shuffle_after_epoch=True, shuffle_after_epoch_seed=self.seed) if self.shuffle else {}
+            shuffle = (
+                dict(
+                    random_shuffle=True,
+                    initial_fill=opts.shuffle_buffer,
+                    shuffle_after_epoch=True,
+                    shuffle_after_epoch_seed=self.seed,
+                )
+                if self.shuffle
+                else {}
+            )
             out = fn.readers.tfrecord(
-                path=[str(self.root / s["file"]) for s in self.shards], index_path=[str(self.root / s["index"]) for s in self.shards],
-                features=features, shard_id=self.rank, num_shards=self.world_size, pad_last_batch=True, name="reader", **shuffle,
-            )  # fmt: skip
+                path=[str(self.root / s["file"]) for s in self.shards],
+                index_path=[str(self.root / s["index"]) for s in self.shards],
+                features=features,
+                shard_id=self.rank,
+                num_shards=self.world_size,
+                pad_last_batch=True,
+                name="reader",
+                **shuffle,
+            )
             return tuple(out[k].gpu() if self.device_id is not None else out[k] for k in names)
 
         pipe = pipeline()
@@ -212,7 +264,10 @@ class DaliBatches:
                     exhausted = True
             if exhausted:
                 if last is None:
-                    raise InputError(f"process {self.rank} of {self.world_size} has no records to read in {self.root}; use fewer processes")
+                    raise InputError(
+                        f"process {self.rank} of {self.world_size} has no records to read in {self.root}; use fewer "
+                        f"processes"
+                    )
                 yield self._padding(last)
                 continue
             last = self._convert(out, seen)

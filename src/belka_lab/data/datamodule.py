@@ -83,7 +83,10 @@ class BelkaDataModule(L.LightningDataModule):
         if not self.tokenizer.is_char:
             info = cache_info(self.prepared_dir, "train", self.tokenizer.name)
             if info is None:
-                raise InputError(f"{self.prepared_dir}/train has no tokens_{self.tokenizer.name}.npy yet; run prepare_data() first (training does)")
+                raise InputError(
+                    f"{self.prepared_dir}/train has no tokens_{self.tokenizer.name}.npy yet; run prepare_data() first "
+                    f"(training does)"
+                )
             self.pad_id, self.vocab_size = info["pad_id"], info["vocab_size"]
         self.train_idx, self.val_idx = self.split.indices(self.store, self.fold)
         self.fold_column = self.split.column

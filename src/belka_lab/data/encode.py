@@ -14,11 +14,43 @@ from numba import njit
 MAX_LEN = 142
 PAD = 0
 CHAR_VOCAB: dict[str, int] = {
-    "l": 1, "y": 2, "@": 3, "3": 4, "H": 5, "S": 6, "F": 7, "C": 8, "r": 9, "s": 10,
-    "/": 11, "c": 12, "o": 13, "+": 14, "I": 15, "5": 16, "(": 17, "2": 18, ")": 19,
-    "9": 20, "i": 21, "#": 22, "6": 23, "8": 24, "4": 25, "=": 26, "1": 27, "O": 28,
-    "[": 29, "D": 30, "B": 31, "]": 32, "N": 33, "7": 34, "n": 35, "-": 36,
-}  # fmt: skip
+    "l": 1,
+    "y": 2,
+    "@": 3,
+    "3": 4,
+    "H": 5,
+    "S": 6,
+    "F": 7,
+    "C": 8,
+    "r": 9,
+    "s": 10,
+    "/": 11,
+    "c": 12,
+    "o": 13,
+    "+": 14,
+    "I": 15,
+    "5": 16,
+    "(": 17,
+    "2": 18,
+    ")": 19,
+    "9": 20,
+    "i": 21,
+    "#": 22,
+    "6": 23,
+    "8": 24,
+    "4": 25,
+    "=": 26,
+    "1": 27,
+    "O": 28,
+    "[": 29,
+    "D": 30,
+    "B": 31,
+    "]": 32,
+    "N": 33,
+    "7": 34,
+    "n": 35,
+    "-": 36,
+}
 UNK = len(CHAR_VOCAB) + 1  # 37: used only when a prepare run opts into mapping unknown characters
 VOCAB_SIZE = len(CHAR_VOCAB) + 1  # embedding rows for the dictionary plus padding
 _INVALID = 255
@@ -26,9 +58,10 @@ _INVALID = 255
 _LUT = np.full(256, _INVALID, dtype=np.uint8)
 for _ch, _code in CHAR_VOCAB.items():
     _LUT[ord(_ch)] = _code
-_DECODE = np.zeros(256, dtype="<U1")
+_ASCII = np.zeros(256, dtype=np.uint8)  # code → ASCII byte; padding (0) decodes to nothing
 for _ch, _code in CHAR_VOCAB.items():
-    _DECODE[_code] = _ch
+    _ASCII[_code] = ord(_ch)
+_ASCII[UNK] = ord("*")  # an unknown character becomes SMILES's wildcard atom
 
 
 class EncodeError(ValueError):
@@ -48,16 +81,22 @@ def _string_buffers(arr: pa.Array) -> tuple[np.ndarray, np.ndarray]:
     if not (pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type)):
         raise TypeError(f"expected a string array, got {arr.type}")
     if arr.null_count:
-        raise EncodeError(f"{arr.null_count} SMILES are missing", np.flatnonzero(arr.is_null().to_numpy(zero_copy_only=False)))
+        raise EncodeError(
+            f"{arr.null_count} SMILES are missing", np.flatnonzero(arr.is_null().to_numpy(zero_copy_only=False))
+        )
     _, off_buf, data_buf = arr.buffers()
     off_type = np.int64 if pa.types.is_large_string(arr.type) else np.int32
-    offsets = np.frombuffer(off_buf, dtype=off_type, count=len(arr) + 1, offset=arr.offset * np.dtype(off_type).itemsize)
+    offsets = np.frombuffer(
+        off_buf, dtype=off_type, count=len(arr) + 1, offset=arr.offset * np.dtype(off_type).itemsize
+    )
     offsets = offsets.astype(np.int64)
     data = np.frombuffer(data_buf, dtype=np.uint8) if data_buf is not None else np.zeros(0, np.uint8)
     return offsets, data
 
 
-def encode_arrow(arr: pa.Array | pa.ChunkedArray, max_len: int = MAX_LEN, unknown: str = "error") -> tuple[np.ndarray, int]:
+def encode_arrow(
+    arr: pa.Array | pa.ChunkedArray, max_len: int = MAX_LEN, unknown: str = "error"
+) -> tuple[np.ndarray, int]:
     """Encode a string array into ``uint8 [N, max_len]`` codes, zero-padded on the right.
 
     unknown: ``"error"`` raises :class:`EncodeError` listing the rows with characters outside
@@ -100,9 +139,11 @@ def encode(smiles: list[str] | np.ndarray, max_len: int = MAX_LEN, unknown: str 
 
 
 def decode(tokens: np.ndarray) -> list[str]:
-    """Inverse of :func:`encode` for tokens without UNK codes."""
-    chars = _DECODE[np.asarray(tokens, dtype=np.uint8)]
-    return ["".join(row) for row in chars]
+    """Character codes [N, L] → SMILES strings, the inverse of :func:`encode` (vectorised: one
+    byte-string view per row; :data:`UNK` becomes ``*``)."""
+    tokens = np.ascontiguousarray(tokens, dtype=np.uint8)
+    raw = _ASCII[tokens].view(f"S{tokens.shape[1]}").ravel()
+    return [s.decode("ascii") for s in raw]
 
 
 def encode_dict_loop(smiles: list[str], max_len: int = MAX_LEN) -> np.ndarray:

@@ -66,7 +66,9 @@ def _fingerprint_chunk(args: tuple[list[str], int, int, str]) -> tuple[np.ndarra
     return out, bad
 
 
-def ecfp(smiles: list[str], config: ECFPConfig = ECFPConfig(), progress: bool = False, desc: str = "ECFP") -> tuple[np.ndarray, list[int]]:
+def ecfp(
+    smiles: list[str], config: ECFPConfig = ECFPConfig(), progress: bool = False, desc: str = "ECFP"
+) -> tuple[np.ndarray, list[int]]:
     """(packed ECFP bits [N, n_bits/8], rows RDKit could not parse), computed in parallel chunks.
     Unparsable rows are an error unless ``config.invalid == "zeros"`` (their bits stay 0)."""
     from tqdm import tqdm
@@ -77,7 +79,10 @@ def ecfp(smiles: list[str], config: ECFPConfig = ECFPConfig(), progress: bool = 
         raise ValueError(f"dy must be keep or methyl (got {config.dy!r})")
     if config.invalid not in ("error", "zeros"):
         raise ValueError(f"invalid must be error or zeros (got {config.invalid!r})")
-    chunks = [(smiles[i : i + config.chunk], config.radius, config.n_bits, config.dy) for i in range(0, len(smiles), config.chunk)]
+    chunks = [
+        (smiles[i : i + config.chunk], config.radius, config.n_bits, config.dy)
+        for i in range(0, len(smiles), config.chunk)
+    ]
     workers = min(config.workers or os.cpu_count() or 1, len(chunks))
     out, bad = [], []
     with tqdm(total=len(smiles), desc=desc, unit="mol", disable=not progress) as bar:
@@ -95,7 +100,8 @@ def ecfp(smiles: list[str], config: ECFPConfig = ECFPConfig(), progress: bool = 
                 consume(pool.map(_fingerprint_chunk, chunks))
     if bad and config.invalid == "error":
         raise InputError(
-            f"RDKit cannot parse {len(bad)} molecules (rows {preview(bad)}), e.g. {smiles[bad[0]]!r}; fix or drop them in the source file, "
+            f"RDKit cannot parse {len(bad)} molecules (rows {preview(bad)}), e.g. {smiles[bad[0]]!r}; fix or drop them "
+            f"in the source file, "
             "or set ecfp.invalid=zeros to give them empty fingerprints (their rows are listed in the cache's info.json)"
         )
     return (np.concatenate(out) if out else np.zeros((0, config.n_bits // 8), np.uint8)), bad
@@ -120,9 +126,11 @@ def to_csr(bits: np.ndarray, n_bits: int):
     return sp.csr_matrix((np.ones(len(rows), np.float32), (rows, cols)), shape=(len(bits), n_bits))
 
 
-def cached_ecfp(prepared_dir: str | Path, config: ECFPConfig = ECFPConfig(), progress: bool = False) -> dict[str, np.ndarray]:
+def cached_ecfp(
+    prepared_dir: str | Path, config: ECFPConfig = ECFPConfig(), progress: bool = False
+) -> dict[str, np.ndarray]:
     """{"train": bits, "test": bits} for a prepared directory, computed once per parameter set."""
-    from belka_lab.data.token_cache import smiles_from_codes
+    from belka_lab.data.encode import decode
 
     prepared_dir = Path(prepared_dir)
     out = prepared_dir / "fingerprints" / config.key
@@ -132,17 +140,25 @@ def cached_ecfp(prepared_dir: str | Path, config: ECFPConfig = ECFPConfig(), pro
     if info.get("params") == params:
         if info.get("unparsed") and config.invalid == "error":
             parts = ", ".join(f"{k}: {v['count']}" for k, v in info["unparsed"].items())
-            raise InputError(f"{info_file} lists molecules RDKit cannot parse ({parts}) with empty fingerprints; set ecfp.invalid=zeros to use it, or fix the source file")
+            raise InputError(
+                f"{info_file} lists molecules RDKit cannot parse ({parts}) with empty fingerprints; set "
+                f"ecfp.invalid=zeros "
+                f"to use it, or fix the source file"
+            )
         return {part: np.load(out / f"{part}.npy", mmap_mode="r") for part in ("train", "test")}
     if out.exists():
         shutil.rmtree(out)
     counts, unparsed = {}, {}
     for part in ("train", "test"):
         codes = np.load(prepared_dir / part / "tokens.npy", mmap_mode="r")
-        bits, bad = ecfp(smiles_from_codes(codes), config, progress, desc=f"ECFP {part}")
+        bits, bad = ecfp(decode(codes), config, progress, desc=f"ECFP {part}")
         if bad:
             unparsed[part] = {"count": len(bad), "molecules": bad}
-            print(f"ECFP {part}: {len(bad)} molecules RDKit cannot parse got empty fingerprints (molecules {preview(bad)}; listed in info.json)")
+            print(
+                f"ECFP {part}: {len(bad)} molecules RDKit cannot parse got empty fingerprints (molecules "
+                f"{preview(bad)}; "
+                f"listed in info.json)"
+            )
         with atomic_path(out / f"{part}.npy") as tmp, open(tmp, "wb") as f:
             np.save(f, bits)
         counts[part] = len(bits)

@@ -34,7 +34,11 @@ def stratified_folds(labels: np.ndarray, n_splits: int = 15, seed: int = 42) -> 
         fold[np.random.default_rng(seed).permutation(len(y))] = np.arange(len(y)) % n_splits
         return fold
     counts = np.bincount(y)
-    splitter = StratifiedKFold(n_splits, shuffle=True, random_state=seed) if counts.max() >= n_splits else KFold(n_splits, shuffle=True, random_state=seed)
+    splitter = (
+        StratifiedKFold(n_splits, shuffle=True, random_state=seed)
+        if counts.max() >= n_splits
+        else KFold(n_splits, shuffle=True, random_state=seed)
+    )
     with warnings.catch_warnings():  # a label-sum class rarer than n_splits is fine
         warnings.simplefilter("ignore", UserWarning)
         for k, (_, val) in enumerate(splitter.split(np.zeros(len(y)), y)):

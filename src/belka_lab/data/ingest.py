@@ -28,6 +28,7 @@ from belka_lab.data import store
 from belka_lab.data.encode import CHAR_VOCAB, MAX_LEN, VOCAB_SIZE, EncodeError, encode_arrow
 from belka_lab.data.proteins import PROTEINS
 from belka_lab.errors import InputError, preview
+from belka_lab.io import commit_dir, staging_dir
 
 BB_COLUMNS = ["buildingblock1_smiles", "buildingblock2_smiles", "buildingblock3_smiles"]
 TEST_COLUMNS = ["id", *BB_COLUMNS, "molecule_smiles", "protein_name"]
@@ -77,7 +78,9 @@ def _open_batches(path: Path, columns: list[str], batch_rows: int, optional: tup
             columns = columns + [c for c in optional if c in reader.schema.names]
             return _guard(path, (b.select(columns) for b in reader), empty_ok=False), None
     except pa.ArrowInvalid as e:
-        raise InputError(f"{path} cannot be read ({e}); the file is truncated or corrupt: re-download or re-export it") from None
+        raise InputError(
+            f"{path} cannot be read ({e}); the file is truncated or corrupt: re-download or re-export it"
+        ) from None
     raise InputError(f"{path}: unsupported file type; give a .parquet or .csv file")
 
 
@@ -88,7 +91,9 @@ def _guard(path: Path, batches, empty_ok: bool = True):
             n += b.num_rows
             yield b
     except (pa.ArrowInvalid, OSError) as e:
-        raise InputError(f"{path} cannot be read after row {n} ({e}); the file is truncated or corrupt: re-download or re-export it") from None
+        raise InputError(
+            f"{path} cannot be read after row {n} ({e}); the file is truncated or corrupt: re-download or re-export it"
+        ) from None
     if n == 0 and not empty_ok:
         raise InputError(f"{path} has no rows; re-download or re-export it")
 
@@ -96,10 +101,13 @@ def _guard(path: Path, batches, empty_ok: bool = True):
 def _check_columns(path: Path, present: list[str], required: list[str]) -> None:
     missing = [c for c in required if c not in present]
     if missing:
-        raise InputError(f"{path} lacks column(s) {', '.join(missing)} (it has: {', '.join(present)}); BELKA files need {', '.join(required)}")
+        raise InputError(
+            f"{path} lacks column(s) {', '.join(missing)} (it has: {', '.join(present)}); "
+            f"BELKA files need {', '.join(required)}"
+        )
 
 
-def fingerprint(path: Path) -> dict:
+def file_signature(path: Path) -> dict:
     """Size, mtime and a BLAKE2 hash of the first and last MiB: cheap on multi-GB files."""
     st = path.stat()
     h = hashlib.blake2b(digest_size=16)
@@ -108,7 +116,12 @@ def fingerprint(path: Path) -> dict:
         if st.st_size > 2 << 20:
             f.seek(-(1 << 20), os.SEEK_END)
             h.update(f.read())
-    return {"path": str(path.resolve()), "bytes": st.st_size, "mtime_ns": st.st_mtime_ns, "blake2b_head_tail": h.hexdigest()}
+    return {
+        "path": str(path.resolve()),
+        "bytes": st.st_size,
+        "mtime_ns": st.st_mtime_ns,
+        "blake2b_head_tail": h.hexdigest(),
+    }
 
 
 # ----------------------------------------------------------------------------- checks
@@ -120,7 +133,8 @@ def _protein_index(path: Path, table: pa.Table) -> np.ndarray:
         bad = pc.filter(table["id"], idx.is_null())
         names = pc.unique(pc.filter(table["protein_name"], idx.is_null())).to_pylist()
         raise InputError(
-            f"{path}: {len(bad)} rows have an unknown protein_name {names[:5]} (ids {preview(bad.to_pylist())}); expected one of {', '.join(PROTEINS)}"
+            f"{path}: {len(bad)} rows have an unknown protein_name {names[:5]} (ids {preview(bad.to_pylist())}); "
+            f"expected one of {', '.join(PROTEINS)}"
         )
     return idx.to_numpy(zero_copy_only=False).astype(np.int8)
 
@@ -138,7 +152,10 @@ def _binds(path: Path, table: pa.Table) -> np.ndarray:
             bad = col.is_null().to_numpy(zero_copy_only=False)
     if bad.any():
         ids = table["id"].to_numpy(zero_copy_only=False)[bad]
-        raise InputError(f"{path}: {bad.sum()} rows have `binds` other than 0/1 or missing (ids {preview(ids.tolist())}); fix or drop those rows")
+        raise InputError(
+            f"{path}: {bad.sum()} rows have `binds` other than 0/1 or missing (ids {preview(ids.tolist())}); fix or "
+            f"drop those rows"
+        )
     return values.astype(np.int8)
 
 
@@ -147,7 +164,9 @@ def _encode(path: Path, smiles: pa.Array, ids: np.ndarray, unknown: str) -> tupl
     try:
         tokens, n_unk = encode_arrow(smiles, MAX_LEN, "unk" if unknown in ("unk", "skip") else "error")
     except EncodeError as e:
-        raise InputError(f"{path}: {e} (ids {preview(ids[e.rows].tolist())}); fix those rows{_unk_hint(str(e))}") from None
+        raise InputError(
+            f"{path}: {e} (ids {preview(ids[e.rows].tolist())}); fix those rows{_unk_hint(str(e))}"
+        ) from None
     if n_unk and unknown == "skip":
         drop = np.flatnonzero((tokens == VOCAB_SIZE).any(axis=1))
         return tokens, 0, drop
@@ -170,7 +189,11 @@ class _Blocks:
         self.ids: dict[str, int] = {}
 
     def lookup(self, arr: pa.Array) -> np.ndarray:
-        enc = pc.dictionary_encode(arr).combine_chunks() if isinstance(arr, pa.ChunkedArray) else pc.dictionary_encode(arr)
+        enc = (
+            pc.dictionary_encode(arr).combine_chunks()
+            if isinstance(arr, pa.ChunkedArray)
+            else pc.dictionary_encode(arr)
+        )
         local = np.array([self.ids.setdefault(s, len(self.ids)) for s in enc.dictionary.to_pylist()], dtype=np.int32)
         return local[enc.indices.to_numpy(zero_copy_only=False)]
 
@@ -184,7 +207,9 @@ def _merge_runs(path: Path, table: pa.Table, blocks: _Blocks, opts: PrepareOptio
     smiles = table["molecule_smiles"]
     if smiles.null_count:
         bad = ids[smiles.is_null().to_numpy(zero_copy_only=False)]
-        raise InputError(f"{path}: {len(bad)} rows have no molecule_smiles (ids {preview(bad.tolist())}); fix or drop those rows")
+        raise InputError(
+            f"{path}: {len(bad)} rows have no molecule_smiles (ids {preview(bad.tolist())}); fix or drop those rows"
+        )
     new_run = np.ones(n, bool)
     if n > 1:
         new_run[1:] = pc.not_equal(smiles.slice(1), smiles.slice(0, n - 1)).to_numpy(zero_copy_only=False)
@@ -198,7 +223,8 @@ def _merge_runs(path: Path, table: pa.Table, blocks: _Blocks, opts: PrepareOptio
         bad_codes = np.flatnonzero(conflict)
         bad_ids = ids[np.isin(code, bad_codes)]
         raise InputError(
-            f"{path}: {len(bad_codes)} molecule/protein pairs appear more than once with different `binds` (ids {preview(bad_ids.tolist())}); keep one label per pair"
+            f"{path}: {len(bad_codes)} molecule/protein pairs appear more than once with different `binds` (ids "
+            f"{preview(bad_ids.tolist())}); keep one label per pair"
         )
     labels = np.where(total > 0, (pos > 0).astype(np.int8), np.int8(-1)).reshape(-1, 3).astype(np.int8)
     first = pa.array(starts)
@@ -229,7 +255,11 @@ def _merge_repeats(path: Path, tmp: Path, chunk: int) -> dict:
     """Merge molecules that appeared in non-consecutive rows; returns counts for the manifest."""
     tokens = store.load(tmp / "train" / "tokens.npy")
     n = len(tokens)
-    h = np.concatenate([_hash_rows(np.asarray(tokens[i : i + chunk])) for i in range(0, n, chunk)]) if n else np.zeros(0, np.uint64)
+    h = (
+        np.concatenate([_hash_rows(np.asarray(tokens[i : i + chunk])) for i in range(0, n, chunk)])
+        if n
+        else np.zeros(0, np.uint64)
+    )
     order = np.argsort(h, kind="stable")
     hs = h[order]
     dup = hs[1:] == hs[:-1]
@@ -259,11 +289,17 @@ def _merge_repeats(path: Path, tmp: Path, chunk: int) -> dict:
     if conflict.any():
         bad = np.asarray(first_ids[members[conflict[rep[members]]]])
         raise InputError(
-            f"{path}: {conflict.sum()} molecules appear again later with different `binds` for the same protein (first row ids of the repeats {preview(bad.tolist())}); keep one label per molecule and protein"
+            f"{path}: {conflict.sum()} molecules appear again later with different `binds` for the same protein (first "
+            f"row ids of the repeats {preview(bad.tolist())}); keep one label per molecule and protein"
         )
     keep = np.ones(n, bool)
     keep[members] = False
-    for name, data in [("labels", merged), ("tokens", tokens), ("bb_ids", store.load(tmp / "train" / "bb_ids.npy")), ("first_row_id", first_ids)]:
+    for name, data in [
+        ("labels", merged),
+        ("tokens", tokens),
+        ("bb_ids", store.load(tmp / "train" / "bb_ids.npy")),
+        ("first_row_id", first_ids),
+    ]:
         out = store.NpyAppender(tmp / "train" / f"{name}.npy.new", data.dtype, data.shape[1:])
         for i in range(0, n, chunk):
             out.append(np.asarray(data[i : i + chunk])[keep[i : i + chunk]])
@@ -327,7 +363,10 @@ def _ingest_test(path: Path, solution: Path | None, tmp: Path, blocks: _Blocks, 
     ids = table["id"].to_numpy(zero_copy_only=False).astype(np.int64)
     uniq, counts = np.unique(ids, return_counts=True)
     if (counts > 1).any():
-        raise InputError(f"{path}: {int((counts > 1).sum())} ids appear more than once (ids {preview(uniq[counts > 1].tolist())}); each test id must be unique")
+        raise InputError(
+            f"{path}: {int((counts > 1).sum())} ids appear more than once (ids {preview(uniq[counts > 1].tolist())}); "
+            f"each test id must be unique"
+        )
     prot = _protein_index(path, table)
     enc = pc.dictionary_encode(table["molecule_smiles"]).combine_chunks()
     molecule = enc.indices.to_numpy(zero_copy_only=False).astype(np.int32)
@@ -349,13 +388,24 @@ def _ingest_test(path: Path, solution: Path | None, tmp: Path, blocks: _Blocks, 
         pos = np.searchsorted(sol_ids[order], ids).clip(0, len(sol_ids) - 1)
         missing = sol_ids[order][pos] != ids
         if missing.any():
-            raise InputError(f"{solution} lacks {missing.sum()} test ids of {path} (ids {preview(ids[missing].tolist())}); give the solution file made with this test file")
+            raise InputError(
+                f"{solution} lacks {missing.sum()} test ids of {path} (ids {preview(ids[missing].tolist())}); give the "
+                f"solution file made with this test file"
+            )
         rows["binds"] = sol_binds[order][pos]
         if "split_group" in sol.column_names:
-            rows["split_group"] = np.asarray(sol["split_group"].to_numpy(zero_copy_only=False), dtype=object)[order][pos]
+            rows["split_group"] = np.asarray(sol["split_group"].to_numpy(zero_copy_only=False), dtype=object)[order][
+                pos
+            ]
             groups = sorted(set(rows["split_group"]))
     pq.write_table(pa.table(rows), tmp / "test" / "rows.parquet")
-    return {"rows": len(ids), "molecules": len(tokens), "unknown_chars": n_unk, "split_groups": groups, "has_labels": solution is not None}
+    return {
+        "rows": len(ids),
+        "molecules": len(tokens),
+        "unknown_chars": n_unk,
+        "split_groups": groups,
+        "has_labels": solution is not None,
+    }
 
 
 # ----------------------------------------------------------------------------- entry
@@ -368,7 +418,9 @@ def prepare(train_file, test_file, out_dir, solution_file=None, options: Prepare
     train_file, test_file, out = Path(train_file), Path(test_file), Path(out_dir)
     solution = Path(solution_file) if solution_file else None
     t0 = time.time()
-    tmp = store.staging_dir(out)
+    tmp = staging_dir(out)
+    (tmp / "train").mkdir()
+    (tmp / "test").mkdir()
     try:
         blocks = _Blocks()
         tr = _ingest_train(train_file, tmp, blocks, options)
@@ -390,7 +442,14 @@ def prepare(train_file, test_file, out_dir, solution_file=None, options: Prepare
         for name, arr in [("fold_stratified", fold_s), ("fold_bb", fold_b), ("bb_group_mask", mask_b)]:
             np.save(tmp / "train" / f"{name}.npy", arr)
         pq.write_table(
-            pa.table({"bb_id": np.arange(len(smiles), dtype=np.int32), "smiles": smiles, "in_train": in_train, "group": groups}),
+            pa.table(
+                {
+                    "bb_id": np.arange(len(smiles), dtype=np.int32),
+                    "smiles": smiles,
+                    "in_train": in_train,
+                    "group": groups,
+                }
+            ),
             tmp / "building_blocks.parquet",
         )
         any_unk = tr["unknown_chars"] + te["unknown_chars"] > 0
@@ -417,7 +476,10 @@ def prepare(train_file, test_file, out_dir, solution_file=None, options: Prepare
             "unknown_chars": {"train": tr["unknown_chars"], "test": te["unknown_chars"]},
             "skipped": {"count": len(tr["skipped_ids"]), "first_row_ids": tr["skipped_ids"][:1000]},
             "folds": {
-                "fold_stratified": {"n_folds": options.n_stratified_folds, "sizes": np.bincount(fold_s, minlength=options.n_stratified_folds).tolist()},
+                "fold_stratified": {
+                    "n_folds": options.n_stratified_folds,
+                    "sizes": np.bincount(fold_s, minlength=options.n_stratified_folds).tolist(),
+                },
                 "fold_bb": {
                     "n_folds": options.n_bb_groups,
                     "sizes": np.bincount(fold_b[fold_b >= 0], minlength=options.n_bb_groups).tolist(),
@@ -425,11 +487,15 @@ def prepare(train_file, test_file, out_dir, solution_file=None, options: Prepare
                 },
             },
             "test": {"split_groups": te["split_groups"], "has_labels": te["has_labels"]},
-            "sources": {"train": fingerprint(train_file), "test": fingerprint(test_file), "solution": fingerprint(solution) if solution else None},
+            "sources": {
+                "train": file_signature(train_file),
+                "test": file_signature(test_file),
+                "solution": file_signature(solution) if solution else None,
+            },
             "options": asdict(options) | {"progress": None},
             "versions": _versions(),
         }
-        store.commit(tmp, out, manifest)
+        commit_dir(tmp, out, manifest, store.MANIFEST)
     except BaseException:
         import shutil
 
@@ -444,7 +510,11 @@ def is_current(out_dir, train_file, test_file, solution_file=None, options: Prep
         m = store.read_manifest(out_dir)
     except InputError:
         return False
-    want = {"train": fingerprint(Path(train_file)), "test": fingerprint(Path(test_file)), "solution": fingerprint(Path(solution_file)) if solution_file else None}
+    want = {
+        "train": file_signature(Path(train_file)),
+        "test": file_signature(Path(test_file)),
+        "solution": file_signature(Path(solution_file)) if solution_file else None,
+    }
     return m.get("sources") == want and m.get("options") == asdict(options) | {"progress": None}
 
 
@@ -452,7 +522,13 @@ def _versions() -> dict:
     import numpy
     import sklearn
 
-    return {"python": sys.version.split()[0], "numpy": numpy.__version__, "pyarrow": pa.__version__, "sklearn": sklearn.__version__, "platform": platform.platform()}
+    return {
+        "python": sys.version.split()[0],
+        "numpy": numpy.__version__,
+        "pyarrow": pa.__version__,
+        "sklearn": sklearn.__version__,
+        "platform": platform.platform(),
+    }
 
 
 def _bar(enabled: bool, total, desc: str):

@@ -44,7 +44,13 @@ class MemoryLoader:
 
     name = "memory"
 
-    def __init__(self, num_workers: int = 0, pin_memory: bool | str = "auto", resident: bool | str = "auto", resident_budget_gb: float = 16.0):
+    def __init__(
+        self,
+        num_workers: int = 0,
+        pin_memory: bool | str = "auto",
+        resident: bool | str = "auto",
+        resident_budget_gb: float = 16.0,
+    ):
         if resident not in (True, False, "auto"):
             raise InputError(f"loader.resident={resident!r}: choose auto, true or false")
         self.num_workers = int(num_workers)
@@ -70,7 +76,9 @@ class MemoryLoader:
     def evaluate(self, dm: BelkaDataModule, part: str) -> DataLoader | ResidentBatches:
         rank, world = dm.rank()
         rows = dm.val_idx if part == "val" else np.arange(dm.n_test)
-        return self._batches(dm, "train" if part == "val" else "test", OrderedBatches(rows, dm.eval_batch_size, rank, world))
+        return self._batches(
+            dm, "train" if part == "val" else "test", OrderedBatches(rows, dm.eval_batch_size, rank, world)
+        )
 
     def pinned(self, device: torch.device) -> bool:
         """Host batches in page-locked memory (asynchronous copies): auto = when training off the CPU."""
@@ -87,10 +95,14 @@ class MemoryLoader:
             resident = bool(self.resident)
         if not resident:
             return DataLoader(
-                ArrayBatches(files), sampler=sampler, batch_size=None, num_workers=self.num_workers,
-                persistent_workers=self.num_workers > 0, pin_memory=self.pinned(device),
+                ArrayBatches(files),
+                sampler=sampler,
+                batch_size=None,
+                num_workers=self.num_workers,
+                persistent_workers=self.num_workers > 0,
+                pin_memory=self.pinned(device),
                 generator=torch.Generator().manual_seed(dm.seed),  # iterators draw from it, not the global stream
-            )  # fmt: skip
+            )
         if part not in self._tables or next(iter(self._tables[part].values())).device != device:
             self._tables[part] = load_tables(files, device, progress=dm.prepare_options.progress)
         return ResidentBatches(self._tables[part], sampler)

@@ -52,7 +52,15 @@ class TokenRows(Dataset):
 
 
 class MLMDataModule(L.LightningDataModule):
-    def __init__(self, source, batch_size: int = 512, eval_batch_size: int = 2048, val_molecules: int = 4096, seed: int = 0, loader: MemoryLoader | None = None):
+    def __init__(
+        self,
+        source,
+        batch_size: int = 512,
+        eval_batch_size: int = 2048,
+        val_molecules: int = 4096,
+        seed: int = 0,
+        loader: MemoryLoader | None = None,
+    ):
         """`source` is the supervised data module (BelkaDataModule): it generates/prepares the data;
         ``loader`` its memory loader's host options (workers, page-locked batches)."""
         super().__init__()
@@ -84,9 +92,16 @@ class MLMDataModule(L.LightningDataModule):
         files = self.source.files
         rows = TokenRows(files("train")["tokens"], files("test")["tokens"], self.source.pad_id)
         return DataLoader(
-            rows, sampler=sampler, batch_size=None, num_workers=self.loader.num_workers, persistent_workers=self.loader.num_workers > 0,
-            pin_memory=self.loader.pinned(self.trainer.strategy.root_device if self.trainer is not None else torch.device("cpu")), generator=torch.Generator().manual_seed(self.seed),
-        )  # fmt: skip
+            rows,
+            sampler=sampler,
+            batch_size=None,
+            num_workers=self.loader.num_workers,
+            persistent_workers=self.loader.num_workers > 0,
+            pin_memory=self.loader.pinned(
+                self.trainer.strategy.root_device if self.trainer is not None else torch.device("cpu")
+            ),
+            generator=torch.Generator().manual_seed(self.seed),
+        )
 
     def train_dataloader(self) -> DataLoader:
         rank, world = self._rank()

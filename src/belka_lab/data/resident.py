@@ -18,7 +18,9 @@ import torch
 from belka_lab.data.batches import OrderedBatches, ShuffledBatches
 
 
-def load_tables(files: dict, device: torch.device, chunk_rows: int = 1 << 22, progress: bool = False) -> dict[str, torch.Tensor]:
+def load_tables(
+    files: dict, device: torch.device, chunk_rows: int = 1 << 22, progress: bool = False
+) -> dict[str, torch.Tensor]:
     """The .npy arrays in ``files`` as tensors on ``device``, copied in chunks (no full host copy)."""
     from tqdm import tqdm
 
@@ -26,7 +28,11 @@ def load_tables(files: dict, device: torch.device, chunk_rows: int = 1 << 22, pr
     for name, path in files.items():
         array = np.load(path, mmap_mode="r")
         out = torch.empty(array.shape, dtype=_torch_dtype(array.dtype), device=device)
-        for start in tqdm(range(0, len(array), chunk_rows), desc=f"{name} → {device}", disable=not progress or len(array) <= chunk_rows):
+        for start in tqdm(
+            range(0, len(array), chunk_rows),
+            desc=f"{name} → {device}",
+            disable=not progress or len(array) <= chunk_rows,
+        ):
             with warnings.catch_warnings():  # the read-only memory map is only read from
                 warnings.simplefilter("ignore", UserWarning)
                 chunk = torch.from_numpy(np.ascontiguousarray(array[start : start + chunk_rows]))
@@ -46,7 +52,9 @@ def fits_on(device: torch.device, nbytes: int, budget_bytes: float) -> bool:
     if nbytes > budget_bytes:
         return False
     # torch.accelerator's query where this torch has it, else the device module's own (torch.<type>.mem_get_info)
-    query = getattr(torch.accelerator, "get_memory_info", None) or getattr(getattr(torch, device.type, None), "mem_get_info", None)
+    query = getattr(torch.accelerator, "get_memory_info", None) or getattr(
+        getattr(torch, device.type, None), "mem_get_info", None
+    )
     try:
         free, _ = query(device)
     except (AttributeError, RuntimeError, TypeError, ValueError, NotImplementedError):
@@ -77,7 +85,9 @@ class ResidentBatches:
         return len(self.sampler)
 
     def __iter__(self):
-        if isinstance(self.sampler, ShuffledBatches):  # each batch sorted on the device (seconds per BELKA epoch on the host)
+        if isinstance(
+            self.sampler, ShuffledBatches
+        ):  # each batch sorted on the device (seconds per BELKA epoch on the host)
             rows = torch.from_numpy(self.sampler.epoch_batches(sort=False)).to(self.device).sort(dim=1).values
         else:
             rows = torch.from_numpy(np.ascontiguousarray(self.sampler.batches)).to(self.device)  # one copy per pass

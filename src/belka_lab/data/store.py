@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -64,68 +63,13 @@ def load(path: Path, mmap: bool = True) -> np.ndarray:
     return np.load(path, mmap_mode="r" if mmap else None)
 
 
-def staging_dir(out: Path) -> Path:
-    """A fresh temporary sibling of `out`; renamed onto `out` by :func:`commit`.
-
-    Staging directories left by killed runs (their process is gone) are removed.
-    """
-    tmp = fresh_sibling(out)
-    (tmp / "train").mkdir()
-    (tmp / "test").mkdir()
-    return tmp
-
-
-def fresh_sibling(out: Path) -> Path:
-    """An empty ``.<name>.tmp-<pid>`` directory beside ``out``, after removing those that killed
-    processes left."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    for stale in out.parent.glob(f".{out.name}.tmp-*"):
-        pid = stale.name.rsplit("-", 1)[-1]
-        if pid.isdigit() and not _alive(int(pid)):
-            shutil.rmtree(stale, ignore_errors=True)
-    tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
-    return tmp
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def commit(tmp: Path, out: Path, manifest: dict) -> None:
-    """Write the manifest last, then move the finished directory into place."""
-    with open(tmp / (MANIFEST + ".part"), "w") as f:
-        json.dump(manifest, f, indent=2, sort_keys=True)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp / (MANIFEST + ".part"), tmp / MANIFEST)
-    replace_dir(tmp, out)
-
-
-def replace_dir(tmp: Path, out: Path) -> None:
-    """Move the finished directory ``tmp`` onto ``out`` (an older ``out`` is removed after)."""
-    if out.exists():
-        old = out.with_name(f".{out.name}.old-{os.getpid()}")
-        os.replace(out, old)
-        os.replace(tmp, out)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(tmp, out)
-
-
 def read_manifest(path: str | os.PathLike) -> dict:
     path = Path(path)
     m = path / MANIFEST
     if not m.exists():
-        raise InputError(f"{path} is not a complete prepared dataset (no {MANIFEST}); run `python -m belka_lab prepare` for it again")
+        raise InputError(
+            f"{path} is not a complete prepared dataset (no {MANIFEST}); run `python -m belka_lab prepare` for it again"
+        )
     manifest = json.loads(m.read_text())
     if manifest.get("format_version") != FORMAT_VERSION:
         raise InputError(

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -31,29 +30,90 @@ import pyarrow.parquet as pq
 from belka_lab.data.encode import CHAR_VOCAB, MAX_LEN
 from belka_lab.data.proteins import PROTEINS
 from belka_lab.errors import InputError
+from belka_lab.io import commit_dir, staging_dir
 
 SYNTH_MARKER = "synth.json"
 
 # --- chemistry pieces; every attachment atom is written first, rings use digits 2 and 3 ---
 SUBSTITUENTS = [
-    "", "F", "Cl", "Br", "I", "C", "OC", "C(F)(F)F", "C#N", "S(C)(=O)=O", "C(=O)OC",
-    "C(N)=O", "O", "N(C)C", "C#C", "C=C", "[N+](=O)[O-]", "OC(F)(F)F", "SC", "B(O)O",
-]  # fmt: skip
+    "",
+    "F",
+    "Cl",
+    "Br",
+    "I",
+    "C",
+    "OC",
+    "C(F)(F)F",
+    "C#N",
+    "S(C)(=O)=O",
+    "C(=O)OC",
+    "C(N)=O",
+    "O",
+    "N(C)C",
+    "C#C",
+    "C=C",
+    "[N+](=O)[O-]",
+    "OC(F)(F)F",
+    "SC",
+    "B(O)O",
+]
 RINGS = [
-    "c2ccc({S})cc2", "c2cccc({S})c2", "c2ccccc2{S}", "c2ccnc({S})c2", "c2cncc({S})c2",
-    "c2ccc({S})o2", "c2ccc({S})s2", "c2ncc({S})s2", "C2CCC({S})CC2", "c2cnn(C)c2",
-    "c2ccc3c(c2)OCO3", "c2ccc3[nH]ccc3c2", "C2CC2", "C2CCOC2", "C2CCCC2", "C2CCN(C(=O)C)CC2",
-    "C2CCN(C(=O)OC)CC2", "c2ccc3ccccc3c2", "C2CCS(=O)(=O)C2",
-]  # fmt: skip
+    "c2ccc({S})cc2",
+    "c2cccc({S})c2",
+    "c2ccccc2{S}",
+    "c2ccnc({S})c2",
+    "c2cncc({S})c2",
+    "c2ccc({S})o2",
+    "c2ccc({S})s2",
+    "c2ncc({S})s2",
+    "C2CCC({S})CC2",
+    "c2cnn(C)c2",
+    "c2ccc3c(c2)OCO3",
+    "c2ccc3[nH]ccc3c2",
+    "C2CC2",
+    "C2CCOC2",
+    "C2CCCC2",
+    "C2CCN(C(=O)C)CC2",
+    "C2CCN(C(=O)OC)CC2",
+    "c2ccc3ccccc3c2",
+    "C2CCS(=O)(=O)C2",
+]
 AMINE_LINKERS = ["", "C", "CC", "C(C)", "CCC"]
 ALIPHATIC_AMINES = [
-    "NCC(C)C", "NCCOC", "NCC#C", "NCCO", "NCC(F)(F)F", "NCCSC", "NCCN(C)C", "NC(C)(C)C",
-    "NCC=C", "NCCC#N", "NCC(=O)OC", "NCCCO", "NC(C)CO", "NCC(C)(C)O",
-]  # fmt: skip
+    "NCC(C)C",
+    "NCCOC",
+    "NCC#C",
+    "NCCO",
+    "NCC(F)(F)F",
+    "NCCSC",
+    "NCCN(C)C",
+    "NC(C)(C)C",
+    "NCC=C",
+    "NCCC#N",
+    "NCC(=O)OC",
+    "NCCCO",
+    "NC(C)CO",
+    "NCC(C)(C)O",
+]
 ALKYL_SIDE_CHAINS = [
-    "C", "CC", "C(C)C", "CC(C)C", "C(C)CC", "CCSC", "CO", "C(C)O", "CC#C", "CCC(=O)OC",
-    "CC(N)=O", "CCCCN(C)C", "C2CCCCC2", "C2CC2", "CCC(F)(F)F", "CC=C", "CCCC",
-]  # fmt: skip
+    "C",
+    "CC",
+    "C(C)C",
+    "CC(C)C",
+    "C(C)CC",
+    "CCSC",
+    "CO",
+    "C(C)O",
+    "CC#C",
+    "CCC(=O)OC",
+    "CC(N)=O",
+    "CCCCN(C)C",
+    "C2CCCCC2",
+    "C2CC2",
+    "CCC(F)(F)F",
+    "CC=C",
+    "CCCC",
+]
 ACID_IN_MOLECULE = "C(=O)N[Dy]"
 ACID_IN_BLOCK = "C(=O)O"
 FMOC = "C(=O)OCC1c2ccccc2-c2ccccc21"  # appended to BB1's amine N
@@ -64,10 +124,34 @@ CORES = {
     "pyrimidine": ("c1cc(", ")nc(", ")n1"),
 }
 MOTIFS = [
-    "Br", "Cl", "F", "I", "C#N", "C#C", "S(C)(=O)=O", "OC", "ccnc", "cncc", "s2", "o2", "[nH]",
-    "C(F)(F)F", "C(=O)OC", "C2CC2", "N(C)C", "B(O)O", "OCO", "C=C", "[N+]", "c2ccc3", "C2CCN",
-    "SC", "CO", "N(C)", "C(C)",
-]  # fmt: skip
+    "Br",
+    "Cl",
+    "F",
+    "I",
+    "C#N",
+    "C#C",
+    "S(C)(=O)=O",
+    "OC",
+    "ccnc",
+    "cncc",
+    "s2",
+    "o2",
+    "[nH]",
+    "C(F)(F)F",
+    "C(=O)OC",
+    "C2CC2",
+    "N(C)C",
+    "B(O)O",
+    "OCO",
+    "C=C",
+    "[N+]",
+    "c2ccc3",
+    "C2CCN",
+    "SC",
+    "CO",
+    "N(C)",
+    "C(C)",
+]
 DEFAULT_RATES = (0.0046, 0.0041, 0.0074)
 
 
@@ -185,11 +269,20 @@ def build_library(cfg: SynthConfig) -> Library:
     s2 = fa @ w2 + rng.normal(0, cfg.block_effect, (len(am), n_p))
     s3 = fa @ w3 + rng.normal(0, cfg.block_effect, (len(am), n_p))
     return Library(
-        bb1_mol=np.array(bb1_mol, dtype=object), bb1_smiles=np.array(bb1_smiles, dtype=object),
-        amine_mol=np.array(am, dtype=object), amine_smiles=np.array(amine_smiles, dtype=object),
-        bb1_train=bb1_train, amine_train=amine_train, bb1_held=bb1_held, amine_held=amine_held,
-        s1=s1, s2=s2, s3=s3, u2=fa @ wi2, u3=fa @ wi3,
-    )  # fmt: skip
+        bb1_mol=np.array(bb1_mol, dtype=object),
+        bb1_smiles=np.array(bb1_smiles, dtype=object),
+        amine_mol=np.array(am, dtype=object),
+        amine_smiles=np.array(amine_smiles, dtype=object),
+        bb1_train=bb1_train,
+        amine_train=amine_train,
+        bb1_held=bb1_held,
+        amine_held=amine_held,
+        s1=s1,
+        s2=s2,
+        s3=s3,
+        u2=fa @ wi2,
+        u3=fa @ wi3,
+    )
 
 
 def _sample_triples(rng, n, pool1, pool2, pool3, lib: Library, core: str, exclude: np.ndarray | None) -> np.ndarray:
@@ -226,14 +319,25 @@ def _scores(lib: Library, t: np.ndarray, core: str, rng, cfg: SynthConfig) -> np
 def _molecules(lib: Library, t: np.ndarray, core: str) -> pa.Array:
     a, b, c = CORES[core]
     parts = [
-        pa.array(lib.bb1_mol[t[:, 0]], pa.string()), a,
-        pa.array(lib.amine_mol[t[:, 1]], pa.string()), b,
-        pa.array(lib.amine_mol[t[:, 2]], pa.string()), c,
+        pa.array(lib.bb1_mol[t[:, 0]], pa.string()),
+        a,
+        pa.array(lib.amine_mol[t[:, 1]], pa.string()),
+        b,
+        pa.array(lib.amine_mol[t[:, 2]], pa.string()),
+        c,
     ]
     return pc.binary_join_element_wise(*parts, "")
 
 
-def _write_rows(writer: pq.ParquetWriter, lib: Library, t: np.ndarray, core: str, proteins: np.ndarray, ids: np.ndarray, labels: np.ndarray | None) -> None:
+def _write_rows(
+    writer: pq.ParquetWriter,
+    lib: Library,
+    t: np.ndarray,
+    core: str,
+    proteins: np.ndarray,
+    ids: np.ndarray,
+    labels: np.ndarray | None,
+) -> None:
     """Write one row per (molecule, protein) pair; `proteins` is a [M, 3] bool pairing mask."""
     mol_idx, prot_idx = np.nonzero(proteins)
     smiles = _molecules(lib, t, core).take(pa.array(mol_idx))
@@ -270,10 +374,11 @@ def generate(out_dir: str | os.PathLike, cfg: SynthConfig = SynthConfig(), progr
     if marker.exists() and json.loads(marker.read_text()).get("config") == _jsonable(cfg):
         return out
     if out.exists():
-        raise InputError(f"{out} exists but was not written by this generator with these settings; remove it or choose another directory")
-    tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
+        raise InputError(
+            f"{out} exists but was not written by this generator with these settings; remove it or choose another "
+            f"directory"
+        )
+    tmp = staging_dir(out)
 
     rng = np.random.default_rng(cfg.seed + 1)
     lib = build_library(cfg)
@@ -282,9 +387,15 @@ def generate(out_dir: str | os.PathLike, cfg: SynthConfig = SynthConfig(), progr
     train_keys = (train[:, 0] * n_am + train[:, 1]) * n_am + train[:, 2]
     sizes = np.full(3, cfg.n_test // 3) + (np.arange(3) < cfg.n_test % 3)
     groups = {
-        "share": _sample_triples(rng, sizes[0], lib.bb1_train, lib.amine_train, lib.amine_train, lib, "triazine", train_keys),
-        "non_share": _sample_triples(rng, sizes[1], lib.bb1_held, lib.amine_held, lib.amine_held, lib, "triazine", None),
-        "other_core": _sample_triples(rng, sizes[2], np.arange(len(lib.bb1_mol)), np.arange(n_am), np.arange(n_am), lib, "pyrimidine", None),
+        "share": _sample_triples(
+            rng, sizes[0], lib.bb1_train, lib.amine_train, lib.amine_train, lib, "triazine", train_keys
+        ),
+        "non_share": _sample_triples(
+            rng, sizes[1], lib.bb1_held, lib.amine_held, lib.amine_held, lib, "triazine", None
+        ),
+        "other_core": _sample_triples(
+            rng, sizes[2], np.arange(len(lib.bb1_mol)), np.arange(n_am), np.arange(n_am), lib, "pyrimidine", None
+        ),
     }
     train_scores = _scores(lib, train, "triazine", rng, cfg)
     threshold = np.array([np.quantile(train_scores[:, k], 1.0 - r) for k, r in enumerate(cfg.rates)])
@@ -313,7 +424,16 @@ def generate(out_dir: str | os.PathLike, cfg: SynthConfig = SynthConfig(), progr
             ids = np.arange(next_id, next_id + int(pair.sum()))
             next_id += len(ids)
             _write_rows(w, lib, t, core, pair, ids, None)
-            sol_tables.append(pa.table({"id": ids, "binds": labels[pair].astype(np.int64), "split_group": pa.array([group] * len(ids), pa.string())}, schema=SOLUTION_SCHEMA))
+            sol_tables.append(
+                pa.table(
+                    {
+                        "id": ids,
+                        "binds": labels[pair].astype(np.int64),
+                        "split_group": pa.array([group] * len(ids), pa.string()),
+                    },
+                    schema=SOLUTION_SCHEMA,
+                )
+            )
     pq.write_table(pa.concat_tables(sol_tables), tmp / "test_solution.parquet")
 
     meta = {
@@ -325,8 +445,7 @@ def generate(out_dir: str | os.PathLike, cfg: SynthConfig = SynthConfig(), progr
         "n_building_blocks": {"bb1": len(lib.bb1_mol), "amines": n_am},
     }
     (tmp / SYNTH_MARKER).write_text(json.dumps(meta, indent=2))
-    out.parent.mkdir(parents=True, exist_ok=True)
-    os.replace(tmp, out)
+    commit_dir(tmp, out)
     return out
 
 

@@ -34,9 +34,9 @@ from pathlib import Path
 import numba
 import numpy as np
 
-from belka_lab.data.store import MANIFEST, PreparedDataset, commit, fresh_sibling
+from belka_lab.data.store import MANIFEST, PreparedDataset
 from belka_lab.errors import InputError
-from belka_lab.io import atomic_path
+from belka_lab.io import atomic_path, commit_dir, staging_dir
 
 FORMAT_VERSION = 1
 KEY_COLUMNS = ("fold_stratified", "bb_group_mask")
@@ -242,7 +242,10 @@ def index_text(offsets: np.ndarray) -> bytes:
 
 
 # ---------------------------------------------------------------------------- writing
-_REWRITE = "delete that shard directory and run `python -m belka_lab prepare loader=dali` (same data/split/tokenizer overrides) to write it again"
+_REWRITE = (
+    "delete that shard directory and run `belka prepare loader=dali` "
+    "(same data/split/tokenizer overrides) to write it again"
+)
 
 
 def shard_dir(prepared_dir: Path, tokens_file: str, key_column: str) -> Path:
@@ -253,9 +256,13 @@ def _options(store: PreparedDataset, tokens_file: str, key_column: str, shard_re
     tok = store.path / "train" / tokens_file
     stamp = [tok.stat().st_size, tok.stat().st_mtime_ns] if tok.exists() else None
     return {
-        "tokens_file": tokens_file, "key_column": key_column, "shard_records": int(shard_records), "seed": int(seed),
-        "prepared": store.manifest.get("sources"), "tokens_stamp": stamp,
-    }  # fmt: skip
+        "tokens_file": tokens_file,
+        "key_column": key_column,
+        "shard_records": int(shard_records),
+        "seed": int(seed),
+        "prepared": store.manifest.get("sources"),
+        "tokens_stamp": stamp,
+    }
 
 
 def read_shard_manifest(out: Path) -> dict | None:
@@ -266,7 +273,14 @@ def read_shard_manifest(out: Path) -> dict | None:
     return manifest if manifest.get("format_version") == FORMAT_VERSION else None
 
 
-def write_shards(prepared_dir: Path, tokens_file: str = "tokens.npy", key_column: str = "fold_stratified", shard_records: int = 1_000_000, seed: int = 0, progress: bool = False) -> Path:
+def write_shards(
+    prepared_dir: Path,
+    tokens_file: str = "tokens.npy",
+    key_column: str = "fold_stratified",
+    shard_records: int = 1_000_000,
+    seed: int = 0,
+    progress: bool = False,
+) -> Path:
     """Write (or reuse, when current) the TFRecord shards of a prepared dataset; returns their directory."""
     if key_column not in KEY_COLUMNS:
         raise InputError(f"TFRecord shards are keyed by one of {KEY_COLUMNS}, not {key_column!r}")
@@ -280,19 +294,30 @@ def write_shards(prepared_dir: Path, tokens_file: str = "tokens.npy", key_column
         return out
     from tqdm import tqdm
 
-    tmp = fresh_sibling(out)
+    tmp = staging_dir(out)
     shards = []
     train_tokens = store.train(Path(tokens_file).stem)
     key = np.asarray(store.train(key_column))
     total = len(train_tokens) + int(store.manifest["counts"]["test_molecules"])
-    bar = tqdm(total=total, desc=f"tfrecord {out.name}", unit="mol", unit_scale=True, disable=not progress, mininterval=1.0)
+    bar = tqdm(
+        total=total, desc=f"tfrecord {out.name}", unit="mol", unit_scale=True, disable=not progress, mininterval=1.0
+    )
     labels = store.train("labels")
     for k in np.unique(key).tolist():  # keys are non-negative: fold numbers or block-group masks
         rows = np.random.default_rng([seed, k]).permutation(np.flatnonzero(key == k))
         for s, start in enumerate(range(0, len(rows), shard_records)):
             part = np.sort(rows[start : start + shard_records])  # gather in order, then write shuffled
             order = np.random.default_rng([seed, k, s]).permutation(len(part))
-            shards.append(_write_one(tmp / f"train-k{k:02d}-{s:05d}.tfrecord", "train", k, train_tokens[part][order], labels[part][order], part[order]))
+            shards.append(
+                _write_one(
+                    tmp / f"train-k{k:02d}-{s:05d}.tfrecord",
+                    "train",
+                    k,
+                    train_tokens[part][order],
+                    labels[part][order],
+                    part[order],
+                )
+            )
             bar.update(len(part))
     test_tokens = store.test(Path(tokens_file).stem)
     for s, start in enumerate(range(0, len(test_tokens), shard_records)):
@@ -301,24 +326,34 @@ def write_shards(prepared_dir: Path, tokens_file: str = "tokens.npy", key_column
         bar.update(len(rows))
     bar.close()
     manifest = {
-        "format_version": FORMAT_VERSION, "options": options, "shards": shards,
+        "format_version": FORMAT_VERSION,
+        "options": options,
+        "shards": shards,
         "tokens": {"dtype": str(train_tokens.dtype), "width": int(train_tokens.shape[1])},
         "records": {"train": int(len(train_tokens)), "test": int(len(test_tokens))},
-    }  # fmt: skip
-    commit(tmp, out, manifest)  # manifest last, then the directory moves into place
+    }
+    commit_dir(tmp, out, manifest, MANIFEST)  # manifest last, then the directory moves into place
     return out
 
 
-def _write_one(path: Path, part: str, key: int | None, tokens: np.ndarray, labels: np.ndarray | None, index: np.ndarray) -> dict:
+def _write_one(
+    path: Path, part: str, key: int | None, tokens: np.ndarray, labels: np.ndarray | None, index: np.ndarray
+) -> dict:
     data, offsets = encode_records(tokens, labels, index)
     idx = index_text(offsets)
     path.write_bytes(data.tobytes())
     path.with_suffix(".idx").write_bytes(idx)
     return {
-        "file": path.name, "index": path.with_suffix(".idx").name, "part": part, "key": key, "records": int(len(index)),
-        "bytes": int(len(data)), "sha256": hashlib.sha256(data).hexdigest(),
-        "index_bytes": len(idx), "index_sha256": hashlib.sha256(idx).hexdigest(),
-    }  # fmt: skip
+        "file": path.name,
+        "index": path.with_suffix(".idx").name,
+        "part": part,
+        "key": key,
+        "records": int(len(index)),
+        "bytes": int(len(data)),
+        "sha256": hashlib.sha256(data).hexdigest(),
+        "index_bytes": len(idx),
+        "index_sha256": hashlib.sha256(idx).hexdigest(),
+    }
 
 
 # ---------------------------------------------------------------------------- checking
@@ -333,14 +368,24 @@ def check_shards(out: Path, shards: list[dict], verify: str = "size", threads: i
         if not path.exists():
             raise InputError(f"TFRecord shard {path} is missing; {_REWRITE}")
         if path.stat().st_size != s["bytes"]:
-            raise InputError(f"TFRecord shard {path} has {path.stat().st_size} bytes, its manifest says {s['bytes']} (truncated or replaced); {_REWRITE}")
+            raise InputError(
+                f"TFRecord shard {path} has {path.stat().st_size} bytes, its manifest says {s['bytes']} (truncated or "
+                f"replaced); {_REWRITE}"
+            )
         if verify == "checksum" and _sha256(path) != s["sha256"]:
             raise InputError(f"TFRecord shard {path} does not match its SHA-256 checksum (corrupt); {_REWRITE}")
         idx = out / s["index"]
-        if not idx.exists() or idx.stat().st_size != s["index_bytes"] or (verify == "checksum" and _sha256(idx) != s["index_sha256"]):
+        if (
+            not idx.exists()
+            or idx.stat().st_size != s["index_bytes"]
+            or (verify == "checksum" and _sha256(idx) != s["index_sha256"])
+        ):
             offsets = scan_shard(path)
             if len(offsets) - 1 != s["records"]:
-                raise InputError(f"TFRecord shard {path} holds {len(offsets) - 1} records, its manifest says {s['records']}; {_REWRITE}")
+                raise InputError(
+                    f"TFRecord shard {path} holds {len(offsets) - 1} records, its manifest says {s['records']}; "
+                    f"{_REWRITE}"
+                )
             with atomic_path(idx) as tmp:
                 tmp.write_bytes(index_text(offsets))
 

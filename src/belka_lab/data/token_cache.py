@@ -10,7 +10,7 @@ The ``tokenizer`` config group chooses what the models read:
 
 For every tokenizer but ``char``, each prepared part (``train``, ``test``) gets
 ``tokens_<name>.npy`` (uint16, [molecules, width], ``<s> … </s>`` then padding) and
-``tokens_<name>.json`` (pad id, width, tokenizer fingerprint), the JSON written last: a
+``tokens_<name>.json`` (pad id, width, tokenizer hash), the JSON written last: a
 cache without it, or made by another tokenizer, is rebuilt. SMILES are recovered from the
 character codes, so the cache needs no second pass over the source files; the training loop
 never tokenises.
@@ -25,22 +25,11 @@ from pathlib import Path
 
 import numpy as np
 
-from belka_lab.data.encode import CHAR_VOCAB, UNK
+from belka_lab.data.encode import decode
 from belka_lab.errors import InputError
-from belka_lab.io import atomic_path
+from belka_lab.io import atomic_path, commit_dir, staging_dir
 
 SPECIAL_TOKENS = ["<s>", "<pad>", "</s>", "<unk>", "<mask>"]  # RoBERTa's order: ids 0..4
-_ASCII = np.zeros(256, dtype=np.uint8)
-for _ch, _code in CHAR_VOCAB.items():
-    _ASCII[_code] = ord(_ch)
-_ASCII[UNK] = ord("*")  # an unknown character becomes SMILES's wildcard atom
-
-
-def smiles_from_codes(tokens: np.ndarray) -> list[str]:
-    """Character codes [N, L] → SMILES strings (vectorised: one byte-string view per row)."""
-    tokens = np.ascontiguousarray(tokens, dtype=np.uint8)
-    raw = _ASCII[tokens].view(f"S{tokens.shape[1]}").ravel()
-    return [s.decode("ascii") for s in raw]
 
 
 @dataclass
@@ -66,9 +55,12 @@ def load_tokenizer(path: str):
         return AutoTokenizer.from_pretrained(path)
     except (OSError, ValueError) as e:
         raise InputError(
-            f"tokenizer {path!r}: not a local directory with a saved tokenizer and not reachable on the Hugging Face hub ({type(e).__name__}). "
-            f"On a machine with internet, save it (`AutoTokenizer.from_pretrained({path!r}).save_pretrained(DIR)`, or `hf download {path} --local-dir DIR`) "
-            "and point tokenizer.path (and model.backbone.pretrained) at DIR; or use tokenizer=bpe to train one on the data."
+            f"tokenizer {path!r}: not a local directory with a saved tokenizer and not reachable on the Hugging Face "
+            f"hub ({type(e).__name__}). "
+            f"On a machine with internet, save it (`AutoTokenizer.from_pretrained({path!r}).save_pretrained(DIR)`, or "
+            f"`hf download {path} --local-dir DIR`) "
+            "and point tokenizer.path (and model.backbone.pretrained) at DIR; or use tokenizer=bpe to train one on the "
+            "data."
         ) from e
 
 
@@ -83,24 +75,32 @@ def train_bpe(smiles: list[str], out_dir: Path, vocab_size: int = 512, max_lengt
     tok.decoder = decoders.Fuse()  # tokens join without spaces: decode gives the SMILES back
     tok.post_processor = processors.TemplateProcessing(single="<s> $A </s>", special_tokens=[("<s>", 0), ("</s>", 2)])
     fast = PreTrainedTokenizerFast(
-        tokenizer_object=tok, bos_token="<s>", eos_token="</s>", pad_token="<pad>", unk_token="<unk>", mask_token="<mask>", model_max_length=max_length,
+        tokenizer_object=tok,
+        bos_token="<s>",
+        eos_token="</s>",
+        pad_token="<pad>",
+        unk_token="<unk>",
+        mask_token="<mask>",
+        model_max_length=max_length,
         clean_up_tokenization_spaces=False,
     )
     out_dir = Path(out_dir)
-    tmp = out_dir.with_name(f".{out_dir.name}.tmp")
+    tmp = staging_dir(out_dir)
     fast.save_pretrained(tmp)
     if out_dir.exists():  # another process finished first
         import shutil
 
         shutil.rmtree(tmp)
     else:
-        tmp.rename(out_dir)
+        commit_dir(tmp, out_dir)
     return load_tokenizer(str(out_dir))
 
 
-def _fingerprint(tokenizer) -> str:
+def _tokenizer_hash(tokenizer) -> str:
     vocab = sorted(tokenizer.get_vocab().items())
-    return hashlib.blake2b(json.dumps([type(tokenizer).__name__, vocab, tokenizer.pad_token_id]).encode(), digest_size=12).hexdigest()
+    return hashlib.blake2b(
+        json.dumps([type(tokenizer).__name__, vocab, tokenizer.pad_token_id]).encode(), digest_size=12
+    ).hexdigest()
 
 
 def cache_info(prepared_dir: Path, part: str, name: str) -> dict | None:
@@ -116,21 +116,23 @@ def ensure_tokenizer(spec: TokenizerSpec, prepared_dir: Path):
         if not (Path(spec.path) / "tokenizer.json").exists():
             codes = np.load(Path(prepared_dir) / "train" / "tokens.npy", mmap_mode="r")
             sample = np.random.default_rng(0).permutation(len(codes))[: min(len(codes), 1_000_000)]
-            train_bpe(smiles_from_codes(codes[np.sort(sample)]), Path(spec.path), spec.vocab_size, spec.max_length)
+            train_bpe(decode(codes[np.sort(sample)]), Path(spec.path), spec.vocab_size, spec.max_length)
         return load_tokenizer(spec.path)
     if spec.path is None:
-        raise InputError(f"tokenizer={spec.name} needs tokenizer.path (a directory with a saved tokenizer, or a hub id)")
+        raise InputError(
+            f"tokenizer={spec.name} needs tokenizer.path (a directory with a saved tokenizer, or a hub id)"
+        )
     return load_tokenizer(spec.path)
 
 
 def build_cache(spec: TokenizerSpec, prepared_dir: Path, progress: bool = False) -> dict:
     """Write tokens_<name>.npy/.json for train and test unless current; returns the train part's info."""
     tokenizer = ensure_tokenizer(spec, prepared_dir)
-    fp = _fingerprint(tokenizer)
+    fp = _tokenizer_hash(tokenizer)
     infos = {}
     for part in ("train", "test"):
         info = cache_info(prepared_dir, part, spec.name)
-        if info is None or info["fingerprint"] != fp:
+        if info is None or info.get("tokenizer_hash") != fp:
             info = _encode_part(tokenizer, Path(prepared_dir) / part, spec, fp, progress)
         infos[part] = info
     width = max(i["width"] for i in infos.values())
@@ -139,7 +141,9 @@ def build_cache(spec: TokenizerSpec, prepared_dir: Path, progress: bool = False)
     return infos["train"]
 
 
-def _encode_part(tokenizer, part_dir: Path, spec: TokenizerSpec, fp: str, progress: bool, width: int | None = None) -> dict:
+def _encode_part(
+    tokenizer, part_dir: Path, spec: TokenizerSpec, fp: str, progress: bool, width: int | None = None
+) -> dict:
     from tqdm import tqdm
 
     (part_dir / f"tokens_{spec.name}.json").unlink(missing_ok=True)  # invalid until rewritten last
@@ -147,18 +151,22 @@ def _encode_part(tokenizer, part_dir: Path, spec: TokenizerSpec, fp: str, progre
     pad = tokenizer.pad_token_id
     limit = width or spec.max_length
     if len(tokenizer) > np.iinfo(np.uint16).max:
-        raise InputError(f"tokenizer {spec.path} has {len(tokenizer)} tokens; the cache stores uint16 ids (at most 65,535)")
+        raise InputError(
+            f"tokenizer {spec.path} has {len(tokenizer)} tokens; the cache stores uint16 ids (at most 65,535)"
+        )
     out = np.full((len(codes), limit), pad, dtype=np.uint16)
     longest = 0
     bar = tqdm(total=len(codes), desc=f"tokenize {part_dir.name} ({spec.name})", unit="mol", disable=not progress)
     for start in range(0, len(codes), spec.batch_rows):
-        smiles = smiles_from_codes(codes[start : start + spec.batch_rows])
+        smiles = decode(codes[start : start + spec.batch_rows])
         ids = tokenizer(smiles, add_special_tokens=True)["input_ids"]
         lengths = np.fromiter((len(x) for x in ids), dtype=np.int64, count=len(ids))
         if lengths.max(initial=0) > limit:
             bad = start + int(np.argmax(lengths > limit))
             raise InputError(
-                f"{part_dir}/tokens.npy row {bad}: {int(lengths.max())} tokens with tokenizer {spec.path or spec.name}, more than tokenizer.max_length={limit}; raise tokenizer.max_length"
+                f"{part_dir}/tokens.npy row {bad}: {int(lengths.max())} tokens "
+                f"with tokenizer {spec.path or spec.name}, "
+                f"more than tokenizer.max_length={limit}; raise tokenizer.max_length"
             )
         longest = max(longest, int(lengths.max(initial=0)))
         for i, row in enumerate(ids):
@@ -169,7 +177,14 @@ def _encode_part(tokenizer, part_dir: Path, spec: TokenizerSpec, fp: str, progre
     with atomic_path(part_dir / f"tokens_{spec.name}.npy") as tmp:
         with open(tmp, "wb") as f:
             np.save(f, np.ascontiguousarray(out[:, :width]))
-    info = {"name": spec.name, "path": spec.path, "pad_id": int(pad), "width": int(width), "vocab_size": len(tokenizer), "fingerprint": fp}
+    info = {
+        "name": spec.name,
+        "path": spec.path,
+        "pad_id": int(pad),
+        "width": int(width),
+        "vocab_size": len(tokenizer),
+        "tokenizer_hash": fp,
+    }
     with atomic_path(part_dir / f"tokens_{spec.name}.json") as tmp:
         tmp.write_text(json.dumps(info, indent=1))
     return info

@@ -58,12 +58,21 @@ def build_backbone(config, data) -> nn.Module:
     cls = get_class(config._target_)
     reads = getattr(cls, "reads", None)
     if reads not in READS:
-        raise InputError(f"{config._target_} does not say what it reads: give the class `reads = 'characters'` or `reads = 'tokenizer'` (models/backbone.py)")
+        raise InputError(
+            f"{config._target_} does not say what it reads: give the class `reads = 'characters'` or `reads = "
+            f"'tokenizer'` (models/backbone.py)"
+        )
     if reads == "tokenizer" and data.tokenizer.is_char:
-        raise InputError(f"{cls.__name__} reads its own tokenizer's ids: add tokenizer=pretrained tokenizer.path=<its dir> or tokenizer=bpe (see experiment=chemberta)")
+        raise InputError(
+            f"{cls.__name__} reads its own tokenizer's ids: add tokenizer=pretrained tokenizer.path=<its dir> or "
+            f"tokenizer=bpe (see experiment=chemberta)"
+        )
     if reads == "characters" and not data.tokenizer.is_char:
         raise InputError(f"{cls.__name__} reads character codes: use tokenizer=char (not {data.tokenizer.name})")
     backbone = instantiate(config, vocab_size=data.vocab_size) if reads == "characters" else instantiate(config)
     if reads == "tokenizer" and backbone.pad_token_id != data.pad_id:
-        raise InputError(f"tokenizer {data.tokenizer.path} pads with id {data.pad_id} but the model with {backbone.pad_token_id}: use the model's own tokenizer")
+        raise InputError(
+            f"tokenizer {data.tokenizer.path} pads with id {data.pad_id} but the model with {backbone.pad_token_id}: "
+            f"use the model's own tokenizer"
+        )
     return backbone

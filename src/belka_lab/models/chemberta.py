@@ -28,9 +28,12 @@ def _load_encoder(pretrained: str):
         return AutoModel.from_pretrained(pretrained, add_pooling_layer=False)
     except (OSError, ValueError) as e:
         raise InputError(
-            f"model.backbone.pretrained={pretrained!r}: not a local directory with saved weights and not reachable on the Hugging Face hub "
-            f"({type(e).__name__}). On a machine with internet run `hf download {pretrained} --local-dir DIR` (or save_pretrained), copy DIR here "
-            "and set model.backbone.pretrained=DIR tokenizer.path=DIR; or set model.backbone.pretrained=null to train from a RobertaConfig."
+            f"model.backbone.pretrained={pretrained!r}: not a local directory with saved weights and not reachable on "
+            f"the Hugging Face hub "
+            f"({type(e).__name__}). On a machine with internet run `hf download {pretrained} --local-dir DIR` (or "
+            f"save_pretrained), copy DIR here "
+            "and set model.backbone.pretrained=DIR tokenizer.path=DIR; or set model.backbone.pretrained=null to train "
+            "from a RobertaConfig."
         ) from e
 
 
@@ -51,7 +54,9 @@ class ChemBERTa(nn.Module):
             raise ValueError(f"pool must be cls or mean (got {pool!r})")
         tokenizer = tokenizer or pretrained
         if tokenizer is None:
-            raise InputError("ChemBERTa needs model.backbone.tokenizer (a saved tokenizer directory) or model.backbone.pretrained")
+            raise InputError(
+                "ChemBERTa needs model.backbone.tokenizer (a saved tokenizer directory) or model.backbone.pretrained"
+            )
         tok = load_tokenizer(tokenizer)
         if pretrained:
             self.encoder = _load_encoder(pretrained)
@@ -60,14 +65,27 @@ class ChemBERTa(nn.Module):
 
             settings = dict(config or {})
             settings.setdefault("max_position_embeddings", 146)  # 144 tokens + RoBERTa's pad offset
-            rc = RobertaConfig(vocab_size=len(tok), pad_token_id=tok.pad_token_id, bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id, **settings)
+            rc = RobertaConfig(
+                vocab_size=len(tok),
+                pad_token_id=tok.pad_token_id,
+                bos_token_id=tok.bos_token_id,
+                eos_token_id=tok.eos_token_id,
+                **settings,
+            )
             self.encoder = RobertaModel(rc, add_pooling_layer=False)
         cfg = self.encoder.config
         if len(tok) > cfg.vocab_size:
-            raise InputError(f"tokenizer {tokenizer} has {len(tok)} tokens but the encoder embeds {cfg.vocab_size}; use the pretrained model's own tokenizer")
+            raise InputError(
+                f"tokenizer {tokenizer} has {len(tok)} tokens but the encoder embeds {cfg.vocab_size}; use the "
+                f"pretrained "
+                f"model's own tokenizer"
+            )
         self.vocab_size, self.d_model, self.pool = cfg.vocab_size, cfg.hidden_size, pool
         self.mask_token_id, self.pad_token_id = tok.mask_token_id, tok.pad_token_id
-        self.symbol_range = (len(tok.all_special_ids), len(tok) - 1)  # random replacements in pretraining: no special tokens
+        self.symbol_range = (
+            len(tok.all_special_ids),
+            len(tok) - 1,
+        )  # random replacements in pretraining: no special tokens
         self.head = MLPHead(cfg.hidden_size, head_hidden, dropout)
 
     def features(self, tokens: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

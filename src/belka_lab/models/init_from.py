@@ -30,7 +30,9 @@ class LoadReport:
         def short(names):
             return ", ".join(names[:6]) + (f", … ({len(names)} in all)" if len(names) > 6 else "")
 
-        lines = [f"init_from {self.path}: loaded {len(self.loaded)} tensors, {len(self.new)} new, {len(self.unused)} unused"]
+        lines = [
+            f"init_from {self.path}: loaded {len(self.loaded)} tensors, {len(self.new)} new, {len(self.unused)} unused"
+        ]
         if self.new:
             lines.append(f"  new (not in the file): {short(self.new)}")
         if self.unused:
@@ -42,20 +44,32 @@ def save_encoder(path: str | Path, backbone: nn.Module, config: dict | None = No
     cls = type(backbone)
     state = {k: v.detach().cpu() for k, v in backbone.state_dict().items() if not k.startswith("head.")}
     with atomic_path(path) as tmp:
-        torch.save({"backbone": f"{cls.__module__}.{cls.__qualname__}", "state_dict": state, "config": config or {}}, tmp)
+        torch.save(
+            {"backbone": f"{cls.__module__}.{cls.__qualname__}", "state_dict": state, "config": config or {}}, tmp
+        )
 
 
 def load_encoder(backbone: nn.Module, path: str | Path) -> LoadReport:
     path = Path(path)
     if not path.is_file():
-        raise InputError(f"model.init_from: {path} does not exist; give the encoder.pt written by `python -m belka_lab pretrain` (in its run directory)")
+        raise InputError(
+            f"model.init_from: {path} does not exist; give the encoder.pt written by `python -m belka_lab pretrain` "
+            f"(in its run directory)"
+        )
     try:
         blob = torch.load(path, map_location="cpu", weights_only=True)
         state = blob["state_dict"]
     except Exception as e:  # not a torch file, or not an encoder file
-        raise InputError(f"model.init_from: {path} is not an encoder file written by `python -m belka_lab pretrain` ({type(e).__name__}: {e})") from e
+        raise InputError(
+            f"model.init_from: {path} is not an encoder file written by `python -m belka_lab pretrain` "
+            f"({type(e).__name__}: {e})"
+        ) from e
     own = backbone.state_dict()
-    mismatched = [f"{k} {tuple(state[k].shape)} in the file vs {tuple(v.shape)}" for k, v in own.items() if k in state and state[k].shape != v.shape]
+    mismatched = [
+        f"{k} {tuple(state[k].shape)} in the file vs {tuple(v.shape)}"
+        for k, v in own.items()
+        if k in state and state[k].shape != v.shape
+    ]
     if mismatched:
         raise InputError(
             f"model.init_from: {path} was pretrained with another size ({blob.get('backbone')}): "
@@ -67,6 +81,9 @@ def load_encoder(backbone: nn.Module, path: str | Path) -> LoadReport:
     report.new = [k for k in own if k not in state]
     report.unused = [k for k in state if k not in own]
     if not report.loaded:
-        raise InputError(f"model.init_from: no tensor of {path} ({blob.get('backbone')}) matches {type(backbone).__name__}; pretrain the same backbone")
+        raise InputError(
+            f"model.init_from: no tensor of {path} ({blob.get('backbone')}) matches {type(backbone).__name__}; "
+            f"pretrain the same backbone"
+        )
     backbone.load_state_dict({k: state[k] for k in report.loaded}, strict=False)
     return report

@@ -136,7 +136,16 @@ class SeparableConv1d(nn.Module):
 class ConvNormAct(nn.Module):
     """Conv1d (k, stride, 'same' padding) → norm → activation, on either layout."""
 
-    def __init__(self, c_in: int, c_out: int, kernel_size: int = 3, stride: int = 1, act_layer=nn.ReLU, norm_layer=Norm1d, channels_last: bool = False):
+    def __init__(
+        self,
+        c_in: int,
+        c_out: int,
+        kernel_size: int = 3,
+        stride: int = 1,
+        act_layer=nn.ReLU,
+        norm_layer=Norm1d,
+        channels_last: bool = False,
+    ):
         super().__init__()
         self.conv = nn.Conv1d(c_in, c_out, kernel_size, stride=stride, padding=kernel_size // 2, bias=False)
         self.norm = norm_layer(c_out, channels_last=channels_last)
@@ -188,7 +197,17 @@ class Shortcut(nn.Module):
 class Bottleneck1d(nn.Module):
     """1×1 reduce → k conv (stride) → 1×1 expand, residual (He et al. 2016, arXiv:1512.03385)."""
 
-    def __init__(self, c_in: int, c_out: int, stride: int = 1, reduction: int = 4, kernel_size: int = 3, act_layer=nn.ReLU, norm_layer=Norm1d, channels_last: bool = False):
+    def __init__(
+        self,
+        c_in: int,
+        c_out: int,
+        stride: int = 1,
+        reduction: int = 4,
+        kernel_size: int = 3,
+        act_layer=nn.ReLU,
+        norm_layer=Norm1d,
+        channels_last: bool = False,
+    ):
         super().__init__()
         mid = max(8, c_out // reduction)
         cl = channels_last
@@ -208,7 +227,9 @@ class Bottleneck1d(nn.Module):
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         out_mask = downsample_mask(mask, self.stride)
         h = self.act(self.norm1(self.reduce(x)))
-        h = apply_mask(self.act(self.norm2(self._conv(apply_mask(h, mask, self.channels_last)))), out_mask, self.channels_last)
+        h = apply_mask(
+            self.act(self.norm2(self._conv(apply_mask(h, mask, self.channels_last)))), out_mask, self.channels_last
+        )
         h = self.norm3(self.expand(h))
         return apply_mask(self.act(h + self.shortcut(x)), out_mask, self.channels_last), out_mask
 
@@ -220,7 +241,17 @@ class XceptionBlock1d(nn.Module):
     with squeeze-and-excitation on the residual branch.
     """
 
-    def __init__(self, c_in: int, c_out: int, stride: int = 1, kernel_size: int = 3, se_reduction: int = 16, act_layer=nn.ReLU, norm_layer=Norm1d, channels_last: bool = False):
+    def __init__(
+        self,
+        c_in: int,
+        c_out: int,
+        stride: int = 1,
+        kernel_size: int = 3,
+        se_reduction: int = 16,
+        act_layer=nn.ReLU,
+        norm_layer=Norm1d,
+        channels_last: bool = False,
+    ):
         super().__init__()
         cl = channels_last
         self.act1 = act_layer()
@@ -241,7 +272,9 @@ class XceptionBlock1d(nn.Module):
             return F.max_pool1d(x, 3, self.stride, padding=1)
         length = x.shape[1]
         xp = F.pad(x, (0, 0, 1, 1), value=float("-inf"))
-        return torch.maximum(torch.maximum(xp[:, 0:length], xp[:, 1 : length + 1]), xp[:, 2 : length + 2])[:, :: self.stride]
+        return torch.maximum(torch.maximum(xp[:, 0:length], xp[:, 1 : length + 1]), xp[:, 2 : length + 2])[
+            :, :: self.stride
+        ]
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         cl = self.channels_last

@@ -80,7 +80,16 @@ def selective_scan(u, delta, A, B, C, D):
 
 
 class MambaMixer(nn.Module):
-    def __init__(self, d_model: int, d_state: int = 16, expand: int = 2, d_conv: int = 4, dt_rank: int | None = None, dt_min: float = 1e-3, dt_max: float = 0.1):
+    def __init__(
+        self,
+        d_model: int,
+        d_state: int = 16,
+        expand: int = 2,
+        d_conv: int = 4,
+        dt_rank: int | None = None,
+        dt_min: float = 1e-3,
+        dt_max: float = 0.1,
+    ):
         super().__init__()
         d_inner = expand * d_model
         self.d_inner, self.d_state = d_inner, d_state
@@ -89,7 +98,9 @@ class MambaMixer(nn.Module):
         self.conv = nn.Conv1d(d_inner, d_inner, d_conv, groups=d_inner, padding=d_conv - 1)
         self.x_proj = nn.Linear(d_inner, self.dt_rank + 2 * d_state, bias=False)
         self.dt_proj = nn.Linear(self.dt_rank, d_inner)
-        self.A_log = nn.Parameter(torch.log(torch.arange(1, d_state + 1, dtype=torch.float32)).repeat(d_inner, 1))  # S4D-real
+        self.A_log = nn.Parameter(
+            torch.log(torch.arange(1, d_state + 1, dtype=torch.float32)).repeat(d_inner, 1)
+        )  # S4D-real
         self.D = nn.Parameter(torch.ones(d_inner))
         self.out_proj = nn.Linear(d_inner, d_model, bias=False)
         with torch.no_grad():  # Δ initialised log-uniform in [dt_min, dt_max] through softplus's inverse
@@ -141,8 +152,8 @@ class MambaBlock(nn.Module):
 
 class Mamba1D(nn.Module):
     """token embedding → Mamba blocks → RMSNorm → masked mean → MLP head → 3 logits."""
-    reads = "characters"  # the prepared character codes; vocab_size comes from the data (models/backbone.py)
 
+    reads = "characters"  # the prepared character codes; vocab_size comes from the data (models/backbone.py)
 
     def __init__(
         self,
@@ -159,7 +170,9 @@ class Mamba1D(nn.Module):
         super().__init__()
         self.vocab_size, self.d_model = vocab_size, d_model
         self.embed = nn.Embedding(vocab_size + 1, d_model, padding_idx=0)  # + [MASK] for pretraining
-        self.blocks = nn.ModuleList(MambaBlock(d_model, bidirectional, d_state=d_state, expand=expand, d_conv=d_conv) for _ in range(n_layers))
+        self.blocks = nn.ModuleList(
+            MambaBlock(d_model, bidirectional, d_state=d_state, expand=expand, d_conv=d_conv) for _ in range(n_layers)
+        )
         self.norm = RMSNorm(d_model)
         self.head = MLPHead(d_model, head_hidden, dropout)
 

@@ -22,7 +22,12 @@ from belka_lab.models.train_loss import TrainLoss
 
 
 def mask_tokens(
-    tokens: torch.Tensor, mask: torch.Tensor, mask_token_id: int, symbols: tuple[int, int], prob: float = 0.15, generator: torch.Generator | None = None
+    tokens: torch.Tensor,
+    mask: torch.Tensor,
+    mask_token_id: int,
+    symbols: tuple[int, int],
+    prob: float = 0.15,
+    generator: torch.Generator | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """(corrupted tokens, chosen positions). Random replacements come from the id range
     ``symbols`` (inclusive); padding is never chosen."""
@@ -36,10 +41,19 @@ def mask_tokens(
 
 
 class MaskedLM(L.LightningModule):
-    def __init__(self, backbone: nn.Module, optimizer: Callable[..., torch.optim.Optimizer], mask_prob: float = 0.15, seed: int = 0):
+    def __init__(
+        self,
+        backbone: nn.Module,
+        optimizer: Callable[..., torch.optim.Optimizer],
+        mask_prob: float = 0.15,
+        seed: int = 0,
+    ):
         super().__init__()
         if not isinstance(backbone, Pretrainable):
-            raise InputError(f"{type(backbone).__name__} has no per-token features (models/backbone.py: Pretrainable): it cannot be pretrained; pretrainable models: transformer, transformer_large, mamba, chemberta")
+            raise InputError(
+                f"{type(backbone).__name__} has no per-token features (models/backbone.py: Pretrainable): it cannot be "
+                f"pretrained; pretrainable models: transformer, transformer_large, mamba, chemberta"
+            )
         self.backbone, self.optimizer_factory = backbone, optimizer
         self.mask_prob, self.seed = float(mask_prob), int(seed)
         d = backbone.d_model
@@ -48,10 +62,14 @@ class MaskedLM(L.LightningModule):
         self.train_loss = TrainLoss("train/mlm_loss")
         self._val: list[torch.Tensor] = []
 
-    def _loss(self, batch: dict, generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def _loss(
+        self, batch: dict, generator: torch.Generator | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """(summed cross-entropy, correct predictions, chosen positions) over the batch."""
         tokens, mask = batch["tokens"], batch["mask"]
-        inputs, chosen = mask_tokens(tokens, mask, self.backbone.mask_token_id, self.backbone.symbol_range, self.mask_prob, generator)
+        inputs, chosen = mask_tokens(
+            tokens, mask, self.backbone.mask_token_id, self.backbone.symbol_range, self.mask_prob, generator
+        )
         per_char, _ = self.backbone.features(inputs, mask)
         logits = self.lm_head(per_char[chosen]).float()
         target = tokens[chosen]
@@ -82,7 +100,9 @@ class MaskedLM(L.LightningModule):
         loss, acc = float(sums[0] / sums[2].clamp_min(1)), float(sums[1] / sums[2].clamp_min(1))
         self.log_dict({"val/mlm_loss": loss, "val/mlm_accuracy": acc}, prog_bar=True)
         if not self.trainer.sanity_checking:
-            self.history.append({"epoch": self.current_epoch, "step": self.global_step, "val_mlm_loss": loss, "val_mlm_accuracy": acc})
+            self.history.append(
+                {"epoch": self.current_epoch, "step": self.global_step, "val_mlm_loss": loss, "val_mlm_accuracy": acc}
+            )
 
     def configure_optimizers(self):
         return build_optimizer(self.optimizer_factory, param_groups(self.named_parameters()))

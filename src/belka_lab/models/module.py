@@ -24,7 +24,9 @@ from belka_lab.models.train_loss import TrainLoss
 from belka_lab.predictions import gather
 
 
-def masked_bce(logits: torch.Tensor, labels: torch.Tensor, label_mask: torch.Tensor, pos_weight: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+def masked_bce(
+    logits: torch.Tensor, labels: torch.Tensor, label_mask: torch.Tensor, pos_weight: torch.Tensor | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
     """(sum of BCE over known labels, count of known labels); logits/labels/mask are [B, 3]."""
     loss = F.binary_cross_entropy_with_logits(logits.float(), labels, reduction="none", pos_weight=pos_weight)
     mask = label_mask.to(loss.dtype)
@@ -53,7 +55,9 @@ class BelkaModule(L.LightningModule):
         self.lr_decay = lr_decay
         if lr_decay is not None and not isinstance(backbone, LayerGroups):
             raise ValueError(f"lr_decay needs a backbone with layer_groups(); {type(backbone).__name__} has none")
-        self.register_buffer("pos_weight", torch.tensor(pos_weight, dtype=torch.float32) if pos_weight else None, persistent=False)
+        self.register_buffer(
+            "pos_weight", torch.tensor(pos_weight, dtype=torch.float32) if pos_weight else None, persistent=False
+        )
         self.train_loss = TrainLoss("train/loss")
         self._outputs: list[dict[str, torch.Tensor]] = []
 
@@ -78,7 +82,12 @@ class BelkaModule(L.LightningModule):
         out = {"probs": torch.sigmoid(logits), "index": batch["index"]}
         if "labels" in batch:
             total, count = masked_bce(logits, batch["labels"], batch["label_mask"] & (batch["index"] >= 0)[:, None])
-            out |= {"labels": batch["labels"], "label_mask": batch["label_mask"], "loss_sum": total[None], "loss_count": count[None]}
+            out |= {
+                "labels": batch["labels"],
+                "label_mask": batch["label_mask"],
+                "loss_sum": total[None],
+                "loss_count": count[None],
+            }
         return out
 
     def validation_step(self, batch: dict, batch_idx: int) -> None:

@@ -14,7 +14,11 @@ def decays(name: str, p: nn.Parameter) -> bool:
     return p.ndim >= 2 and "norm" not in name.lower()
 
 
-def param_groups(named: Iterable[tuple[str, nn.Parameter]], layers: list[list[nn.Parameter]] | None = None, lr_decay: float | None = None) -> list[dict]:
+def param_groups(
+    named: Iterable[tuple[str, nn.Parameter]],
+    layers: list[list[nn.Parameter]] | None = None,
+    lr_decay: float | None = None,
+) -> list[dict]:
     """Groups of trainable parameters with ``lr_scale``. ``layers`` (input first, e.g. a backbone's
     ``layer_groups()``) scale each group's rate by lr_decay^(layers above it); parameters in no
     layer join the last one."""
@@ -48,7 +52,6 @@ def fused_kwargs(factory, params) -> dict:
     (Adam/AdamW on CPU and CUDA: one kernel per step, no per-parameter host reads of the step
     count) and the config did not choose an implementation; otherwise nothing."""
 
-
     keywords = getattr(factory, "keywords", {}) or {}
     cls = getattr(factory, "func", factory)
     try:
@@ -64,5 +67,3 @@ def fused_kwargs(factory, params) -> dict:
     if params and all(p.device.type in supported and p.is_floating_point() for p in params):
         return {"fused": True}
     return {}
-
-

@@ -10,7 +10,15 @@ import torch
 from torch import nn
 
 from belka_lab.data.encode import VOCAB_SIZE
-from belka_lab.models.layers import Bottleneck1d, ConvNormAct, MaskedPool, MLPHead, TokenEmbedding, scale_stages, stack_stages
+from belka_lab.models.layers import (
+    Bottleneck1d,
+    ConvNormAct,
+    MaskedPool,
+    MLPHead,
+    TokenEmbedding,
+    scale_stages,
+    stack_stages,
+)
 
 
 class ResNet1D(nn.Module):
@@ -38,7 +46,11 @@ class ResNet1D(nn.Module):
         self.stem = ConvNormAct(embed_dim, stem, kernel_size, channels_last=channels_last)
         self.stage_config = scale_stages(stages, width, depth)
         self.blocks, c_in = stack_stages(
-            lambda c_in, c_out, stride: Bottleneck1d(c_in, c_out, stride, reduction, kernel_size, channels_last=channels_last), stem, self.stage_config
+            lambda c_in, c_out, stride: Bottleneck1d(
+                c_in, c_out, stride, reduction, kernel_size, channels_last=channels_last
+            ),
+            stem,
+            self.stage_config,
         )
         self.pool = MaskedPool(pool)
         self.head = MLPHead(self.pool.out_features(c_in), head_hidden, dropout)

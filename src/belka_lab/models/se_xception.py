@@ -41,7 +41,11 @@ class SEXception1D(nn.Module):
         self.embed = TokenEmbedding(vocab_size, embed_dim, channels_last)
         self.stage_config = scale_stages(stages, width, depth)
         self.blocks, c_in = stack_stages(
-            lambda c_in, c_out, stride: XceptionBlock1d(c_in, c_out, stride, kernel_size, se_reduction, channels_last=channels_last), embed_dim, self.stage_config
+            lambda c_in, c_out, stride: XceptionBlock1d(
+                c_in, c_out, stride, kernel_size, se_reduction, channels_last=channels_last
+            ),
+            embed_dim,
+            self.stage_config,
         )
         self.pool = MaskedPool(pool)
         self.head = MLPHead(self.pool.out_features(c_in), head_hidden, dropout)

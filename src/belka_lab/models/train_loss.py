@@ -29,13 +29,26 @@ class TrainLoss:
         self.sums = both if self.sums is None else self.sums.add_(both)
         trainer = module._trainer
         last = trainer is None or _last_batch(trainer, batch_idx)
-        # the loggers write after an optimizer step (the last batch of an accumulation window) when Lightning's own test says so
+        # the loggers write after an optimizer step (the last batch of an accumulation window)
+        # when Lightning's own test says so
         stepping = trainer is None or last or (batch_idx + 1) % trainer.accumulate_grad_batches == 0
         if stepping and (trainer is None or trainer._logger_connector.should_update_logs):
-            module.log(f"{self.name}_step", self.sums[0] / self.sums[1].clamp_min(1.0), on_step=True, on_epoch=False, batch_size=1)
+            module.log(
+                f"{self.name}_step",
+                self.sums[0] / self.sums[1].clamp_min(1.0),
+                on_step=True,
+                on_epoch=False,
+                batch_size=1,
+            )
             self.sums[:2].zero_()
         if last:
-            module.log(f"{self.name}_epoch", self.sums[2] / self.sums[3].clamp_min(1.0), on_step=False, on_epoch=True, batch_size=1)
+            module.log(
+                f"{self.name}_epoch",
+                self.sums[2] / self.sums[3].clamp_min(1.0),
+                on_step=False,
+                on_epoch=True,
+                batch_size=1,
+            )
 
 
 def _last_batch(trainer, batch_idx: int) -> bool:

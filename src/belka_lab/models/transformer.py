@@ -49,7 +49,9 @@ class TransformerEncoder1D(nn.Module):
         n_pos = max_len + (pool == "cls")
         self.pos = nn.Parameter(torch.randn(n_pos, d_model) * 0.02) if positions == "learned" else None
         self.cls = nn.Parameter(torch.randn(d_model) * 0.02) if pool == "cls" else None
-        self.blocks = nn.ModuleList(TransformerBlock(d_model, n_heads, mlp_ratio, dropout, attn_dropout) for _ in range(n_layers))
+        self.blocks = nn.ModuleList(
+            TransformerBlock(d_model, n_heads, mlp_ratio, dropout, attn_dropout) for _ in range(n_layers)
+        )
         self.norm = nn.LayerNorm(d_model)
         self.head = MLPHead(d_model, head_hidden, head_dropout)
 

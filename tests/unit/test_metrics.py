@@ -12,7 +12,11 @@ def test_competition_score_is_the_mean_of_sklearn_ap_per_protein_and_group():
     p = np.clip(0.5 * y + rng.random(n) * 0.7, 0, 1)
     protein = rng.integers(0, 3, n)
     group = np.where(rng.random(n) < 0.5, "share", "non_share")
-    expected = [average_precision_score(y[(protein == k) & (group == g)], p[(protein == k) & (group == g)]) for g in ("non_share", "share") for k in range(3)]
+    expected = [
+        average_precision_score(y[(protein == k) & (group == g)], p[(protein == k) & (group == g)])
+        for g in ("non_share", "share")
+        for k in range(3)
+    ]
     assert competition_score(y, p, protein, group) == pytest.approx(np.mean(expected), abs=1e-12)
     table = ap_table(y, p, protein, group)
     assert len(table) == 6 and table["ap"].tolist() == pytest.approx(expected)
@@ -90,7 +94,9 @@ def test_the_drawn_precision_recall_steps_enclose_the_average_precision(limit):
     precision, recall = (v.numpy() for v in pr_curve(y, p))
     keep = _drawn_points(recall, limit)
     assert keep[0] == 0 and keep[-1] == len(recall) - 1 and len(keep) <= max(limit, 3)
-    area = np.sum(np.diff(recall[keep], prepend=0.0) * precision[keep])  # the drawn steps, height = precision at their right end
+    area = np.sum(
+        np.diff(recall[keep], prepend=0.0) * precision[keep]
+    )  # the drawn steps, height = precision at their right end
     exact = average_precision(y, p)
     assert len(keep) < len(recall) / 5  # the points between two positives are not drawn
     assert area == pytest.approx(exact, abs=1e-12 if limit > len(recall) else 0.01)  # thinned: close

@@ -26,7 +26,10 @@ SMALL = {
     "ResNet1D": ["model.backbone.width=0.125", "model.backbone.depth=0.5", "model.backbone.head_hidden=32"],
     "TransformerEncoder1D": ["model.backbone.d_model=32", "model.backbone.n_layers=1", "model.backbone.n_heads=4"],
     "Mamba1D": ["model.backbone.d_model=32", "model.backbone.n_layers=1"],
-    "ChemBERTa": [f"model.backbone.config.{k}={v}" for k, v in dict(hidden_size=32, num_hidden_layers=1, num_attention_heads=4, intermediate_size=64).items()],
+    "ChemBERTa": [
+        f"model.backbone.config.{k}={v}"
+        for k, v in dict(hidden_size=32, num_hidden_layers=1, num_attention_heads=4, intermediate_size=64).items()
+    ],
 }
 TOKENIZER: dict[str, str] = {}  # the session's small BPE tokenizer, for models that read their own tokenizer's ids
 
@@ -34,6 +37,8 @@ TOKENIZER: dict[str, str] = {}  # the session's small BPE tokenizer, for models 
 @pytest.fixture(autouse=True)
 def _tokenizer(smiles_tokenizer):
     TOKENIZER["path"] = str(smiles_tokenizer)
+
+
 # a tiny configuration per backbone class and its parameter count worked out by hand
 HAND_COUNTED = {
     # embedding 37·4 + conv 4·2·3+2 + conv 2·3·3+3 + linear 3·5+5 + linear 5·3+3
@@ -41,8 +46,12 @@ HAND_COUNTED = {
     # embedding 148; block 4→8: dw 12 + pw 32 + bn 16 + dw 24 + pw 64 + bn 16 + SE (72 + 72) + proj 32 + bn 16;
     # block 8→16 (s2): dw 24 + pw 128 + bn 32 + dw 48 + pw 256 + bn 32 + SE (136 + 144) + proj 128 + bn 32; head 16·3+3
     SEXception1D: (dict(embed_dim=4, stages=((8, 1, 1), (16, 1, 2)), head_hidden=0), 148 + 356 + 960 + 51),
-    # embedding 148; stem conv 4·8·3 + bn 16; bottleneck 8→16 (mid 8): 64 + 16 + 192 + 16 + 128 + 32 + proj 128 + bn 32; head 51
-    ResNet1D: (dict(embed_dim=4, stem_channels=8, stages=((16, 1, 1),), pool="mean", head_hidden=0), 148 + 112 + 608 + 51),
+    # embedding 148; stem conv 4·8·3 + bn 16;
+    # bottleneck 8→16 (mid 8): 64 + 16 + 192 + 16 + 128 + 32 + proj 128 + bn 32; head 51
+    ResNet1D: (
+        dict(embed_dim=4, stem_channels=8, stages=((16, 1, 1),), pool="mean", head_hidden=0),
+        148 + 112 + 608 + 51,
+    ),
     # embedding 38·8 (+[MASK]) + positions 143·8 + cls 8; block: ln 16 + qkv 8·24+24 + proj 72 + ln 16
     # + mlp 8·16+16 + 16·8+8; final ln 16; head 8·3+3
     TransformerEncoder1D: (
@@ -51,11 +60,17 @@ HAND_COUNTED = {
     ),
     # embedding 38·4; block: rms 4 + mixer (d_inner 8, dt_rank 1): in 4·16 + conv 8·2+8 + x_proj 8·5
     # + dt_proj 1·8+8 + A_log 8·2 + D 8 + out 8·4; final rms 4; head 4·3+3
-    Mamba1D: (dict(d_model=4, n_layers=1, d_state=2, expand=2, d_conv=2, bidirectional=False, head_hidden=0), 152 + 4 + 200 + 4 + 15),
-    # RoBERTa, hidden 8, 1 layer, 2 heads, intermediate 16, 146 positions, V tokens: embeddings V·8 + 146·8 + 2 token types·8 + ln 16;
+    Mamba1D: (
+        dict(d_model=4, n_layers=1, d_state=2, expand=2, d_conv=2, bidirectional=False, head_hidden=0),
+        152 + 4 + 200 + 4 + 15,
+    ),
+    # RoBERTa, hidden 8, 1 layer, 2 heads, intermediate 16, 146 positions, V tokens:
+    # embeddings V·8 + 146·8 + 2 token types·8 + ln 16;
     # layer: q, k, v 3·(64+8) + out 72 + ln 16 + up 8·16+16 + down 16·8+8 + ln 16; head 8·3+3 (V added in the test)
     ChemBERTa: (
-        dict(config=dict(hidden_size=8, num_hidden_layers=1, num_attention_heads=2, intermediate_size=16), head_hidden=0),
+        dict(
+            config=dict(hidden_size=8, num_hidden_layers=1, num_attention_heads=2, intermediate_size=16), head_hidden=0
+        ),
         146 * 8 + 16 + 16 + (216 + 72 + 16 + 144 + 136 + 16) + 27,
     ),
 }
@@ -110,7 +125,11 @@ def test_backbone_gives_finite_logits_for_three_proteins(name):
 def test_gradients_reach_every_parameter(name):
     net = _backbone(name).train()
     net(*_inputs(net)).sum().backward()
-    dead = [n for n, p in net.named_parameters() if p.grad is None or not torch.isfinite(p.grad).all() or p.grad.abs().sum() == 0]
+    dead = [
+        n
+        for n, p in net.named_parameters()
+        if p.grad is None or not torch.isfinite(p.grad).all() or p.grad.abs().sum() == 0
+    ]
     assert dead == []
 
 

@@ -9,9 +9,9 @@ import lightning as L
 import torch
 
 from belka_lab.cli.train import train
-from compose import QUIET_TRAINER, compose_run
+from helpers import QUIET_TRAINER, compose_run
 
-SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "cuda_syncs.py"
+SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "cuda_syncs.py"
 MODE = {"now": "default"}
 
 
@@ -38,12 +38,26 @@ def test_syncs_are_counted_by_place_and_phase_after_the_warm_up_only(tmp_path, t
     monkeypatch.setattr(torch.cuda, "set_sync_debug_mode", lambda m: MODE.__setitem__("now", m))
     monkeypatch.setattr(torch.cuda, "synchronize", lambda: None)
     cfg = compose_run(
-        "train", tmp_path, tiny_library, "run", "predict=false", "data.batch_size=128", "trainer.max_epochs=-1", "+trainer.max_steps=30",
-        "+trainer.limit_val_batches=2", "+trainer.check_val_every_n_epoch=2", *QUIET_TRAINER,
-    )  # fmt: skip
-    watch = cuda_syncs.watch_syncs(cfg, 8, lambda cfg, callbacks: train(cfg, callbacks=[Planted(), *callbacks]))  # its epoch-end hook runs first
+        "train",
+        tmp_path,
+        tiny_library,
+        "run",
+        "predict=false",
+        "data.batch_size=128",
+        "trainer.max_epochs=-1",
+        "+trainer.max_steps=30",
+        "+trainer.limit_val_batches=2",
+        "+trainer.check_val_every_n_epoch=2",
+        *QUIET_TRAINER,
+    )
+    watch = cuda_syncs.watch_syncs(
+        cfg, 8, lambda cfg, callbacks: train(cfg, callbacks=[Planted(), *callbacks])
+    )  # its epoch-end hook runs first
     per_epoch = 21  # 2,700-odd training molecules at batch 128
     assert (watch.start, watch.steps) == (8, 22)
     counts = {(phase, where.split(" < ")[1].split(" ")[1]): n for (phase, where), n in watch.places.items()}
-    assert counts == {("training step", "on_train_batch_end"): 22, ("epoch end", "on_train_epoch_end"): 30 // per_epoch + 1}, watch.places
+    assert counts == {
+        ("training step", "on_train_batch_end"): 22,
+        ("epoch end", "on_train_epoch_end"): 30 // per_epoch + 1,
+    }, watch.places
     assert MODE["now"] == "default"  # switched off at the end

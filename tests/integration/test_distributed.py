@@ -14,17 +14,33 @@ from belka_lab.cli.train import train
 from belka_lab.config import CONFIG_DIR
 from belka_lab.data.store import PreparedDataset
 from belka_lab.errors import InputError
-from compose import QUIET_TRAINER, compose_run
+from helpers import QUIET_TRAINER, compose_run
 
 
 def test_two_process_ddp_validates_each_molecule_once_and_agrees_with_one_process(tmp_path, tiny_library):
     run = tmp_path / "ddp"
     r = subprocess.run(
-        [sys.executable, "-m", "belka_lab", "trainer=ddp_cpu", f"data.root={tiny_library}", f"data.prepared_dir={tmp_path}/prepared", "data.synth=null",
-         "data.prepare.progress=false", f"paths.root_dir={tmp_path}", f"hydra.run.dir={run}", "trainer.max_epochs=1", "data.batch_size=64",
-         "data.eval_batch_size=128", *QUIET_TRAINER],
-        capture_output=True, text=True, cwd=tmp_path, env={**os.environ, "OMP_NUM_THREADS": "1"},
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "belka_lab",
+            "trainer=ddp_cpu",
+            f"data.root={tiny_library}",
+            f"data.prepared_dir={tmp_path}/prepared",
+            "data.synth=null",
+            "data.prepare.progress=false",
+            f"paths.root_dir={tmp_path}",
+            f"hydra.run.dir={run}",
+            "trainer.max_epochs=1",
+            "data.batch_size=64",
+            "data.eval_batch_size=128",
+            *QUIET_TRAINER,
+        ],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
     assert r.returncode == 0, r.stderr[-4000:]
     d = PreparedDataset(tmp_path / "prepared")
     val_idx = np.flatnonzero(np.asarray(d.train("fold_stratified")) == 0)
@@ -41,10 +57,14 @@ def test_two_process_ddp_validates_each_molecule_once_and_agrees_with_one_proces
 
     dm = instantiate(cfg.data)
     dm.prepare_data()
-    model = BelkaModule.load_from_checkpoint(ckpt, backbone=instantiate(cfg.model.backbone), optimizer=torch.optim.AdamW, weights_only=False)
+    model = BelkaModule.load_from_checkpoint(
+        ckpt, backbone=instantiate(cfg.model.backbone), optimizer=torch.optim.AdamW, weights_only=False
+    )
     import lightning as L
 
-    single = L.Trainer(accelerator="cpu", devices=1, logger=False, enable_progress_bar=False, enable_model_summary=False)
+    single = L.Trainer(
+        accelerator="cpu", devices=1, logger=False, enable_progress_bar=False, enable_model_summary=False
+    )
     (metrics,) = single.validate(model, datamodule=dm, verbose=False)
     assert metrics["val/map"] == pytest.approx(float(logged.iloc[0]), abs=1e-5)
 
@@ -67,7 +87,16 @@ def test_every_trainer_config_composes_to_a_lightning_trainer(name):
 def test_the_slurm_launcher_config_composes(tmp_path):
     pytest.importorskip("hydra_plugins.hydra_submitit_launcher")
     with initialize_config_dir(CONFIG_DIR, version_base="1.3"):
-        cfg = compose("train", overrides=["hydra/launcher=slurm", "hydra.launcher.partition=gpu", "trainer=ddp", "hydra.launcher.gpus_per_node=4"], return_hydra_config=True)
+        cfg = compose(
+            "train",
+            overrides=[
+                "hydra/launcher=slurm",
+                "hydra.launcher.partition=gpu",
+                "trainer=ddp",
+                "hydra.launcher.gpus_per_node=4",
+            ],
+            return_hydra_config=True,
+        )
     launcher = cfg.hydra.launcher
     assert launcher._target_ == "hydra_plugins.hydra_submitit_launcher.submitit_launcher.SlurmLauncher"
     assert launcher.partition == "gpu" and launcher.gpus_per_node == 4 and launcher.timeout_min == 240

@@ -14,14 +14,14 @@ from hydra.utils import instantiate
 from belka_lab.cli.pretrain import pretrain
 from belka_lab.cli.train import train
 from belka_lab.data.encode import decode, encode
-from belka_lab.data.token_cache import TokenizerSpec, build_cache, cache_info, load_tokenizer, smiles_from_codes, train_bpe
+from belka_lab.data.token_cache import TokenizerSpec, build_cache, cache_info, load_tokenizer, train_bpe
 from belka_lab.errors import InputError
 from belka_lab.models.chemberta import ChemBERTa
 from belka_lab.models.init_from import load_encoder, save_encoder
 from belka_lab.models.mamba import Mamba1D, reverse_within_length, selective_scan_parallel, selective_scan_sequential
 from belka_lab.models.mlm import mask_tokens
 from belka_lab.models.transformer import TransformerEncoder1D
-from compose import QUIET_TRAINER, compose_run
+from helpers import QUIET_TRAINER, compose_run
 
 SMILES = ["CCO", "C(=O)N[Dy]", "c1ccccc1CCN", "C#CC[C@@H](CC(=O)N[Dy])Nc1nc(Nc2ccc(C=C)cc2)nc(Nc2ccc(C=C)cc2)n1"]
 
@@ -133,7 +133,12 @@ def test_encoder_file_errors_name_the_file_and_the_fix(tmp_path):
         load_encoder(net, tmp_path / "wide.pt")
 
 
-TINY_TRANSFORMER = ["model=transformer", "model.backbone.d_model=32", "model.backbone.n_layers=1", "model.backbone.n_heads=4"]
+TINY_TRANSFORMER = [
+    "model=transformer",
+    "model.backbone.d_model=32",
+    "model.backbone.n_layers=1",
+    "model.backbone.n_heads=4",
+]
 
 
 def _cfg(name, tmp_path, library, run, *overrides):
@@ -141,7 +146,19 @@ def _cfg(name, tmp_path, library, run, *overrides):
 
 
 def test_pretraining_lowers_the_masked_loss_and_init_from_loads_the_encoder(tmp_path, tiny_library, capsys):
-    result = pretrain(_cfg("pretrain", tmp_path, tiny_library, "pre", *TINY_TRANSFORMER, "data.batch_size=64", "trainer.max_epochs=3", "mlm.val_molecules=400", "model.optimizer.lr=2e-3"))
+    result = pretrain(
+        _cfg(
+            "pretrain",
+            tmp_path,
+            tiny_library,
+            "pre",
+            *TINY_TRANSFORMER,
+            "data.batch_size=64",
+            "trainer.max_epochs=3",
+            "mlm.val_molecules=400",
+            "model.optimizer.lr=2e-3",
+        )
+    )
     losses = [h["val_mlm_loss"] for h in result["history"]]
     assert len(losses) == 3 and losses[-1] < losses[0] - 0.3, losses
     assert result["history"][-1]["val_mlm_accuracy"] > 0.3
@@ -149,11 +166,23 @@ def test_pretraining_lowers_the_masked_loss_and_init_from_loads_the_encoder(tmp_
     assert (tmp_path / "pre" / "mlm.png").read_bytes()[:4] == b"\x89PNG"
     assert json.loads((tmp_path / "pre" / "results.json").read_text())["history"] == result["history"]
 
-    cfg = _cfg("train", tmp_path, tiny_library, "ft", *TINY_TRANSFORMER, f"model.init_from={enc}", "data.batch_size=64", "debug=fdr")
+    cfg = _cfg(
+        "train",
+        tmp_path,
+        tiny_library,
+        "ft",
+        *TINY_TRANSFORMER,
+        f"model.init_from={enc}",
+        "data.batch_size=64",
+        "debug=fdr",
+    )
     module = instantiate(cfg.model)
     saved = torch.load(enc, weights_only=True)["state_dict"]
     own = module.backbone.state_dict()
-    assert all(torch.equal(own[k], v) for k, v in saved.items()) and set(own) - set(saved) == {"head.1.weight", "head.1.bias"}
+    assert all(torch.equal(own[k], v) for k, v in saved.items()) and set(own) - set(saved) == {
+        "head.1.weight",
+        "head.1.bias",
+    }
     out = train(cfg)
     assert out["init_from"]["loaded"] == len(saved) and out["init_from"]["new"] == ["head.1.weight", "head.1.bias"]
     assert "loaded" in capsys.readouterr().out
@@ -170,7 +199,7 @@ TINY_ROBERTA = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=4, 
 
 def test_smiles_are_recovered_from_character_codes():
     codes = encode(SMILES)
-    assert smiles_from_codes(codes) == SMILES == decode(codes)
+    assert decode(codes) == SMILES
 
 
 def test_saved_tokenizer_reloads_offline_with_the_same_ids(smiles_tokenizer, tmp_path):
@@ -213,13 +242,13 @@ def test_token_cache_round_trips_and_is_rebuilt_only_for_another_tokenizer(tiny_
         chars = np.load(prepared / part / "tokens.npy")
         assert ids.dtype == np.uint16 and ids.shape == (len(chars), info["width"]) and info["width"] % 8 == 0
         rows = [0, len(chars) // 2, len(chars) - 1]
-        assert tok.batch_decode(ids[rows].astype(np.int64), skip_special_tokens=True) == smiles_from_codes(chars[rows])
+        assert tok.batch_decode(ids[rows].astype(np.int64), skip_special_tokens=True) == decode(chars[rows])
         assert (ids[:, 0] == tok.bos_token_id).all() and (ids == tok.pad_token_id).any()
     stamp = (prepared / "train" / "tokens_pretrained.npy").stat().st_mtime_ns
     build_cache(spec, prepared)
     assert (prepared / "train" / "tokens_pretrained.npy").stat().st_mtime_ns == stamp  # current: not rebuilt
     other = tmp_path / "bpe64"
-    train_bpe(smiles_from_codes(np.load(prepared / "train" / "tokens.npy")[:500]), other, vocab_size=64)
+    train_bpe(decode(np.load(prepared / "train" / "tokens.npy")[:500]), other, vocab_size=64)
     build_cache(TokenizerSpec(name="pretrained", path=str(other)), prepared)
     assert cache_info(prepared, "train", "pretrained")["vocab_size"] == len(load_tokenizer(str(other)))
 
@@ -229,7 +258,10 @@ def test_too_long_molecules_name_the_row_and_the_setting(tiny_prepared, smiles_t
     shutil.copytree(tiny_prepared, prepared)
     with pytest.raises(InputError, match=r"train/tokens.npy row \d+: \d+ tokens.*raise tokenizer.max_length"):
         build_cache(TokenizerSpec(name="pretrained", path=str(smiles_tokenizer), max_length=6), prepared)
-    assert cache_info(prepared, "train", "pretrained") is None and not (prepared / "train" / "tokens_pretrained.npy").exists()
+    assert (
+        cache_info(prepared, "train", "pretrained") is None
+        and not (prepared / "train" / "tokens_pretrained.npy").exists()
+    )
 
 
 def test_layerwise_lr_decay_scales_each_layer(smiles_tokenizer):
@@ -247,16 +279,53 @@ def test_layerwise_lr_decay_scales_each_layer(smiles_tokenizer):
     assert lr_of[id(net.encoder.embeddings.word_embeddings.weight)] == pytest.approx(1.25e-4)
 
 
-TINY_CHEMBERTA = ["experiment=chemberta", "tokenizer.vocab_size=96"] + [f"model.backbone.config.{k}={v}" for k, v in TINY_ROBERTA.items()]
+TINY_CHEMBERTA = ["experiment=chemberta", "tokenizer.vocab_size=96"] + [
+    f"model.backbone.config.{k}={v}" for k, v in TINY_ROBERTA.items()
+]
 
 
 def test_chemberta_trains_on_its_own_cached_tokens_and_pretrains(tmp_path, tiny_library):
-    result = train(_cfg("train", tmp_path, tiny_library, "ft", *TINY_CHEMBERTA, "data.batch_size=64", "trainer.max_epochs=1", "+trainer.limit_train_batches=5"))
+    result = train(
+        _cfg(
+            "train",
+            tmp_path,
+            tiny_library,
+            "ft",
+            *TINY_CHEMBERTA,
+            "data.batch_size=64",
+            "trainer.max_epochs=1",
+            "+trainer.limit_train_batches=5",
+        )
+    )
     assert np.isfinite(result["val_map"])
-    assert (tmp_path / "prepared" / "train" / "tokens_bpe.npy").exists() and (tiny_library / "tokenizers" / "bpe-96" / "tokenizer.json").exists()
-    pre = pretrain(_cfg("pretrain", tmp_path, tiny_library, "pre", *TINY_CHEMBERTA, "data.batch_size=64", "trainer.max_epochs=1", "mlm.val_molecules=300"))
+    assert (tmp_path / "prepared" / "train" / "tokens_bpe.npy").exists() and (
+        tiny_library / "tokenizers" / "bpe-96" / "tokenizer.json"
+    ).exists()
+    pre = pretrain(
+        _cfg(
+            "pretrain",
+            tmp_path,
+            tiny_library,
+            "pre",
+            *TINY_CHEMBERTA,
+            "data.batch_size=64",
+            "trainer.max_epochs=1",
+            "mlm.val_molecules=300",
+        )
+    )
     assert np.isfinite(pre["history"][-1]["val_mlm_loss"])
-    out = train(_cfg("train", tmp_path, tiny_library, "ft2", *TINY_CHEMBERTA, f"model.init_from={tmp_path}/pre/encoder.pt", "data.batch_size=64", "debug=fdr"))
+    out = train(
+        _cfg(
+            "train",
+            tmp_path,
+            tiny_library,
+            "ft2",
+            *TINY_CHEMBERTA,
+            f"model.init_from={tmp_path}/pre/encoder.pt",
+            "data.batch_size=64",
+            "debug=fdr",
+        )
+    )
     assert out["init_from"]["new"] == ["head.1.weight", "head.1.bias"]
 
 

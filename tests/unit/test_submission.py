@@ -1,24 +1,16 @@
-import subprocess
-import sys
-
 import numpy as np
 import pandas as pd
 import pytest
 
 from belka_lab.errors import InputError
 from belka_lab.submission import build, check
+from helpers import write_submission
 
 IDS = np.array([10, 11, 12, 13])
 
 
-def _write(tmp_path, ids, binds, header="id,binds"):
-    path = tmp_path / "submission.csv"
-    path.write_text(header + "\n" + "".join(f"{i},{b}\n" for i, b in zip(ids, binds)))
-    return path
-
-
 def test_valid_submission_passes(tmp_path):
-    assert len(check(_write(tmp_path, IDS, [0.1, 0.2, 0.0, 1.0]), IDS)) == 4
+    assert len(check(write_submission(tmp_path, IDS, [0.1, 0.2, 0.0, 1.0]), IDS)) == 4
 
 
 @pytest.mark.parametrize(
@@ -33,21 +25,15 @@ def test_valid_submission_passes(tmp_path):
 )
 def test_validator_catches_bad_submissions(tmp_path, ids, binds, match):
     with pytest.raises(InputError, match=match):
-        check(_write(tmp_path, ids, binds), IDS)
+        check(write_submission(tmp_path, ids, binds), IDS)
 
 
 def test_wrong_header_is_reported(tmp_path):
     with pytest.raises(InputError, match="header"):
-        check(_write(tmp_path, IDS, [0.1] * 4, header="id,prediction"))
+        check(write_submission(tmp_path, IDS, [0.1] * 4, header="id,prediction"))
 
 
 def test_build_picks_each_rows_protein_column():
     rows = pd.DataFrame({"id": [5, 6, 7], "molecule": [1, 0, 1], "protein": [2, 0, 1]})
     probs = np.array([[0.1, 0.2, 0.3], [0.4, 0.5, 0.6]])
     assert build(rows, probs)["binds"].tolist() == [0.6, 0.1, 0.5]
-
-
-def test_command_line_exits_2_on_a_bad_file(tmp_path):
-    path = _write(tmp_path, [10, 10], [0.1, 0.2])
-    r = subprocess.run([sys.executable, "-m", "belka_lab", "submission", "check", str(path)], capture_output=True, text=True)
-    assert r.returncode == 2 and "appear more than once" in r.stderr

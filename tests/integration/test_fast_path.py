@@ -6,7 +6,7 @@ import torch
 from belka_lab.cli.train import train
 from belka_lab.data.datamodule import BelkaDataModule
 from belka_lab.data.folds import StratifiedSplit
-from compose import compose_run
+from helpers import compose_run
 
 # Tensor methods that copy a value to the host (and so wait for the device)
 SYNCING = ("item", "__float__", "__int__", "__bool__", "__index__", "tolist", "numpy", "cpu")
@@ -37,9 +37,17 @@ def test_host_syncs_do_not_grow_with_the_number_of_training_steps(tmp_path, tiny
 
     def fit(steps: int):
         cfg = compose_run(
-            "train", tmp_path / str(steps), tiny_library, "run", f"+trainer.max_steps={steps}", "trainer.max_epochs=1", "predict=false",
-            "data.batch_size=32", f"loader.resident={resident}", "+trainer.limit_val_batches=0",
-        )  # fmt: skip
+            "train",
+            tmp_path / str(steps),
+            tiny_library,
+            "run",
+            f"+trainer.max_steps={steps}",
+            "trainer.max_epochs=1",
+            "predict=false",
+            "data.batch_size=32",
+            f"loader.resident={resident}",
+            "+trainer.limit_val_batches=0",
+        )
         return lambda: train(cfg)
 
     few, many = _count_syncs(monkeypatch, fit(10)), _count_syncs(monkeypatch, fit(30))
@@ -48,9 +56,12 @@ def test_host_syncs_do_not_grow_with_the_number_of_training_steps(tmp_path, tiny
 
 def _datamodule(library, prepared) -> BelkaDataModule:
     dm = BelkaDataModule(
-        prepared_dir=str(prepared), train_file=str(library / "train.parquet"), test_file=str(library / "test.parquet"),
-        split=StratifiedSplit(), batch_size=32,
-    )  # fmt: skip
+        prepared_dir=str(prepared),
+        train_file=str(library / "train.parquet"),
+        test_file=str(library / "test.parquet"),
+        split=StratifiedSplit(),
+        batch_size=32,
+    )
     dm.setup("fit")
     return dm
 
@@ -68,7 +79,7 @@ def test_the_training_step_returns_a_tensor_and_logs_tensors(tiny_library, tiny_
     assert logged and all(isinstance(v, torch.Tensor) for v in logged.values())
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.gpu
 def test_no_cuda_call_in_the_training_step_synchronises(tiny_library, tiny_prepared):
     from belka_lab.data.batches import ShuffledBatches
     from belka_lab.data.resident import ResidentBatches, load_tables

@@ -11,9 +11,14 @@ from belka_lab.data.loader import MemoryLoader
 @pytest.fixture
 def datamodule(tiny_library, tiny_prepared):
     dm = BelkaDataModule(
-        prepared_dir=str(tiny_prepared), train_file=str(tiny_library / "train.parquet"), test_file=str(tiny_library / "test.parquet"),
-        split=StratifiedSplit(), fold=2, batch_size=64, eval_batch_size=100,
-    )  # fmt: skip
+        prepared_dir=str(tiny_prepared),
+        train_file=str(tiny_library / "train.parquet"),
+        test_file=str(tiny_library / "test.parquet"),
+        split=StratifiedSplit(),
+        fold=2,
+        batch_size=64,
+        eval_batch_size=100,
+    )
     dm.setup("fit")
     return dm
 
@@ -43,7 +48,7 @@ def test_validation_covers_each_validation_molecule_once_with_fixed_shapes(datam
     assert {len(b["index"]) for b in batches} == {100}
     idx = np.concatenate([b["index"].numpy() for b in batches])
     assert np.array_equal(np.sort(idx[idx >= 0]), datamodule.val_idx)
-    assert (idx[len(datamodule.val_idx):] == -1).all()
+    assert (idx[len(datamodule.val_idx) :] == -1).all()
 
 
 def test_shuffle_changes_with_epoch_and_repeats_with_seed():
@@ -99,14 +104,23 @@ def test_device_resident_batches_equal_the_host_paths(tiny_library, tiny_prepare
 
     def module(resident):
         dm = BelkaDataModule(
-            prepared_dir=str(tiny_prepared), train_file=str(tiny_library / "train.parquet"), test_file=str(tiny_library / "test.parquet"),
-            split=StratifiedSplit(), fold=2, batch_size=64, eval_batch_size=100, seed=5, loader=MemoryLoader(resident=resident),
-        )  # fmt: skip
+            prepared_dir=str(tiny_prepared),
+            train_file=str(tiny_library / "train.parquet"),
+            test_file=str(tiny_library / "test.parquet"),
+            split=StratifiedSplit(),
+            fold=2,
+            batch_size=64,
+            eval_batch_size=100,
+            seed=5,
+            loader=MemoryLoader(resident=resident),
+        )
         dm.setup("fit")
         return dm
 
     host, device = module(False), module(True)  # resident on the CPU: the same code path a GPU takes
-    assert isinstance(device.train_dataloader(), ResidentBatches) and not isinstance(host.train_dataloader(), ResidentBatches)
+    assert isinstance(device.train_dataloader(), ResidentBatches) and not isinstance(
+        host.train_dataloader(), ResidentBatches
+    )
     assert not isinstance(module("auto").train_dataloader(), ResidentBatches)  # auto: the CPU keeps the host path
     h, d = host.train_dataloader(), device.train_dataloader()
     for epoch in (0, 1):  # the trainer sets the epoch through `.sampler` on both

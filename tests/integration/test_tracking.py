@@ -6,7 +6,7 @@ import pytest
 import yaml
 
 from belka_lab.cli.train import train
-from compose import QUIET_TRAINER, compose_run
+from helpers import QUIET_TRAINER, compose_run
 
 SHORT = ["data.batch_size=64", "trainer.max_epochs=2", "+trainer.limit_train_batches=10", *QUIET_TRAINER]
 
@@ -21,7 +21,12 @@ def test_an_offline_wandb_run_records_the_metrics_config_table_and_plots(tmp_pat
     runs = list((tmp_path / "run" / "wandb").glob("offline-run-*"))
     assert len(runs) == 1, list((tmp_path / "run").rglob("*"))
     records = _wandb_records(next(runs[0].glob("run-*.wandb")))  # what `wandb sync` would upload
-    history = {item.key or "/".join(item.nested_key) for r in records if r.WhichOneof("record_type") == "history" for item in r.history.item}
+    history = {
+        item.key or "/".join(item.nested_key)
+        for r in records
+        if r.WhichOneof("record_type") == "history"
+        for item in r.history.item
+    }
     assert {"val/map", "val/ap_seh", "train/loss_epoch", "train/samples_per_s"} <= history
     assert {"results/_type", "plots/pr_BRD4/_type", "plots/curves/_type"} <= history  # the results table, the PNGs
     assert any(k.startswith("lr-") for k in history)  # the learning rate
@@ -83,11 +88,34 @@ def test_multirun_jobs_share_one_wandb_group(tmp_path, tiny_library):
 
     pytest.importorskip("wandb")
     r = subprocess.run(
-        [sys.executable, "-m", "belka_lab", "-m", "seed=1,2", "logger=[csv,wandb]", f"data.root={tiny_library}", f"data.prepared_dir={tmp_path}/prepared",
-         "data.synth=null", "data.prepare.progress=false", f"paths.root_dir={tmp_path}", f"hydra.sweep.dir={tmp_path}/sweep", "predict=false",
-         "trainer.max_epochs=1", "+trainer.limit_train_batches=2", "+trainer.limit_val_batches=1", "data.batch_size=32", *QUIET_TRAINER],
-        capture_output=True, text=True, cwd=tmp_path, env={**__import__("os").environ, "WANDB_MODE": "offline"},
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "belka_lab",
+            "-m",
+            "seed=1,2",
+            "logger=[csv,wandb]",
+            f"data.root={tiny_library}",
+            f"data.prepared_dir={tmp_path}/prepared",
+            "data.synth=null",
+            "data.prepare.progress=false",
+            f"paths.root_dir={tmp_path}",
+            f"hydra.sweep.dir={tmp_path}/sweep",
+            "predict=false",
+            "trainer.max_epochs=1",
+            "+trainer.limit_train_batches=2",
+            "+trainer.limit_val_batches=1",
+            "data.batch_size=32",
+            *QUIET_TRAINER,
+        ],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env={**__import__("os").environ, "WANDB_MODE": "offline"},
+    )
     assert r.returncode == 0, r.stderr[-3000:]
-    groups = {yaml.safe_load((tmp_path / "sweep" / str(job) / "csv" / "hparams.yaml").read_text())["logger"]["wandb"]["group"] for job in (0, 1)}
+    groups = {
+        yaml.safe_load((tmp_path / "sweep" / str(job) / "csv" / "hparams.yaml").read_text())["logger"]["wandb"]["group"]
+        for job in (0, 1)
+    }
     assert groups == {"sweep"}

@@ -10,7 +10,7 @@ from belka_lab.data.folds import BuildingBlockSplit, StratifiedSplit
 from belka_lab.data.ingest import PrepareOptions, is_current, prepare
 from belka_lab.data.store import PreparedDataset
 from belka_lab.errors import InputError
-from conftest import MOL_A, MOL_B, MOL_C, full_rows, kaggle_rows, write_test_file
+from helpers import MOL_A, MOL_B, MOL_C, full_rows, kaggle_rows, write_test_file
 
 OPTS = PrepareOptions(batch_rows=4, progress=False, n_stratified_folds=2, n_bb_groups=2)
 
@@ -48,7 +48,15 @@ def test_a_molecule_seen_with_some_proteins_gets_minus_one_for_the_others(tmp_pa
 
 def test_molecules_split_across_batches_and_repeated_later_are_merged(tmp_path):
     # batch_rows=4 splits MOL_B's rows across batches; MOL_A comes back at the end
-    rows = [(0, MOL_A, "BRD4", 1), (1, MOL_B, "BRD4", 0), (2, MOL_B, "HSA", 0), (3, MOL_B, "sEH", 1), (4, MOL_B, "sEH", 1), (5, MOL_C, "HSA", 1), (6, MOL_A, "HSA", 0)]
+    rows = [
+        (0, MOL_A, "BRD4", 1),
+        (1, MOL_B, "BRD4", 0),
+        (2, MOL_B, "HSA", 0),
+        (3, MOL_B, "sEH", 1),
+        (4, MOL_B, "sEH", 1),
+        (5, MOL_C, "HSA", 1),
+        (6, MOL_A, "HSA", 0),
+    ]
     d = PreparedDataset(_prepare(tmp_path, rows))
     assert d.train("labels").tolist() == [[1, 0, -1], [0, 0, 1], [-1, 1, -1]]
     assert d.manifest["counts"]["repeated_molecules_merged"] == 1
@@ -90,7 +98,12 @@ def test_prepared_synthetic_library_keeps_labels_and_split_groups(tiny_library, 
 
 
 def test_reprepare_is_skipped_only_when_sources_and_options_match(tiny_library, tiny_prepared):
-    args = (tiny_prepared, tiny_library / "train.parquet", tiny_library / "test.parquet", tiny_library / "test_solution.parquet")
+    args = (
+        tiny_prepared,
+        tiny_library / "train.parquet",
+        tiny_library / "test.parquet",
+        tiny_library / "test_solution.parquet",
+    )
     assert is_current(*args, PrepareOptions(batch_rows=1000, n_bb_groups=3, progress=False))
     assert not is_current(*args, PrepareOptions(batch_rows=1000, n_bb_groups=4, progress=False))
 
@@ -153,13 +166,27 @@ def test_character_outside_the_dictionary_names_the_id(tmp_path):
 
 def test_unknown_characters_can_be_skipped_and_are_reported(tmp_path):
     rows = full_rows(0, [MOL_A, "CC[Na]", MOL_B], [(0, 0, 0), (0, 0, 0), (1, 0, 0)])
-    d = PreparedDataset(_prepare(tmp_path, rows, opts=PrepareOptions(batch_rows=4, progress=False, n_stratified_folds=2, n_bb_groups=2, unknown_chars="skip")))
+    d = PreparedDataset(
+        _prepare(
+            tmp_path,
+            rows,
+            opts=PrepareOptions(
+                batch_rows=4, progress=False, n_stratified_folds=2, n_bb_groups=2, unknown_chars="skip"
+            ),
+        )
+    )
     assert d.n_train == 2 and d.manifest["skipped"] == {"count": 1, "first_row_ids": [3]}
 
 
 def test_unknown_characters_can_be_mapped_to_an_extra_code(tmp_path):
     rows = full_rows(0, [MOL_A, "CC[Na]"], [(0, 0, 0), (0, 0, 0)])
-    d = PreparedDataset(_prepare(tmp_path, rows, opts=PrepareOptions(batch_rows=4, progress=False, n_stratified_folds=2, n_bb_groups=2, unknown_chars="unk")))
+    d = PreparedDataset(
+        _prepare(
+            tmp_path,
+            rows,
+            opts=PrepareOptions(batch_rows=4, progress=False, n_stratified_folds=2, n_bb_groups=2, unknown_chars="unk"),
+        )
+    )
     assert d.vocab_size == 38 and d.manifest["unknown_chars"]["train"] == 1
 
 
@@ -169,7 +196,17 @@ def test_smiles_longer_than_142_names_the_id(tmp_path):
 
 
 def test_missing_column_is_named(tmp_path):
-    table = kaggle_rows(full_rows(0, [MOL_A], [(0, 0, 0)])).rename_columns(["id", "buildingblock1_smiles", "buildingblock2_smiles", "buildingblock3_smiles", "molecule_smile", "protein_name", "binds"])
+    table = kaggle_rows(full_rows(0, [MOL_A], [(0, 0, 0)])).rename_columns(
+        [
+            "id",
+            "buildingblock1_smiles",
+            "buildingblock2_smiles",
+            "buildingblock3_smiles",
+            "molecule_smile",
+            "protein_name",
+            "binds",
+        ]
+    )
     _assert_fails(tmp_path, table, "lacks column.*molecule_smiles")
 
 
@@ -191,7 +228,13 @@ def test_conflicting_labels_for_the_same_molecule_and_protein_are_named(tmp_path
 
 
 def test_conflicting_labels_in_non_consecutive_rows_are_named(tmp_path):
-    rows = [(0, MOL_A, "BRD4", 0), (1, MOL_B, "BRD4", 0), (2, MOL_C, "BRD4", 0), (3, MOL_B, "HSA", 1), (4, MOL_A, "BRD4", 1)]
+    rows = [
+        (0, MOL_A, "BRD4", 0),
+        (1, MOL_B, "BRD4", 0),
+        (2, MOL_C, "BRD4", 0),
+        (3, MOL_B, "HSA", 1),
+        (4, MOL_A, "BRD4", 1),
+    ]
     msg = _assert_fails(tmp_path, rows, "appear again later with different `binds`")
     assert "4" in msg
 
@@ -225,7 +268,9 @@ def test_csv_with_a_broken_quote_is_reported(tmp_path):
 
 def test_duplicated_test_ids_are_named(tmp_path):
     pq.write_table(kaggle_rows(full_rows(0, [MOL_A], [(0, 0, 0)])), tmp_path / "train.parquet")
-    pq.write_table(kaggle_rows([(7, MOL_A, "BRD4", 0), (7, MOL_B, "HSA", 0)]).drop(["binds"]), tmp_path / "test.parquet")
+    pq.write_table(
+        kaggle_rows([(7, MOL_A, "BRD4", 0), (7, MOL_B, "HSA", 0)]).drop(["binds"]), tmp_path / "test.parquet"
+    )
     with pytest.raises(InputError, match="test.parquet: 1 ids appear more than once.*ids 7"):
         prepare(tmp_path / "train.parquet", tmp_path / "test.parquet", tmp_path / "prepared", options=OPTS)
     assert _leftovers(tmp_path) == []
@@ -249,55 +294,17 @@ def test_a_directory_without_manifest_is_refused(tmp_path, tiny_prepared):
 # ---------------------------------------------------------------- interruption and the command line
 
 
-def test_prepare_killed_midway_leaves_nothing_complete_and_a_rerun_matches(tmp_path, rich_library):
-    import signal
-    import subprocess
-    import sys
-    import time
-
-    out = tmp_path / "prepared"
-    code = (
-        "from belka_lab.data.ingest import prepare, PrepareOptions; "
-        f"prepare({str(rich_library / 'train.parquet')!r}, {str(rich_library / 'test.parquet')!r}, {str(out)!r}, "
-        "options=PrepareOptions(batch_rows=500, progress=False))"
-    )
-    proc = subprocess.Popen([sys.executable, "-c", code])
-    deadline = time.time() + 60
-    while not list(tmp_path.glob(".prepared.tmp-*/train/tokens.npy")) and time.time() < deadline:
-        time.sleep(0.05)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    assert not out.exists(), "a killed prepare must not leave a directory that looks complete"
-    assert list(tmp_path.glob(".prepared.tmp-*"))  # the stale staging dir, hidden and without manifest
-    prepare(rich_library / "train.parquet", rich_library / "test.parquet", out, options=PrepareOptions(batch_rows=500, progress=False))
-    assert not list(tmp_path.glob(".prepared.tmp-*")), "stale staging dirs are cleaned up"
-    ref = prepare(rich_library / "train.parquet", rich_library / "test.parquet", tmp_path / "reference", options=PrepareOptions(batch_rows=7000, progress=False))
-    for part, name in [("train", "tokens"), ("train", "labels"), ("train", "bb_ids"), ("train", "fold_stratified"), ("train", "fold_bb"), ("test", "tokens")]:
-        assert (out / part / f"{name}.npy").read_bytes() == (ref / part / f"{name}.npy").read_bytes(), name
-
-
-def test_prepare_command_exits_2_with_the_message(tmp_path):
-    import subprocess
-    import sys
-
-    root = tmp_path / "belka"
-    root.mkdir()
-    pq.write_table(kaggle_rows([(0, MOL_A, "BRD4", 0), (1, MOL_A, "BRD5", 0)]), root / "train.parquet")
-    write_test_file(root / "test.parquet", [MOL_A])
-    r = subprocess.run(
-        [sys.executable, "-m", "belka_lab", "prepare", "data=belka", f"data.root={root}", f"paths.root_dir={tmp_path}", "data.prepare.progress=false"],
-        capture_output=True, text=True, cwd=tmp_path,
-    )  # fmt: skip
-    assert r.returncode == 2, r.stderr
-    assert "train.parquet: 1 rows have an unknown protein_name ['BRD5'] (ids 1)" in r.stderr
-    assert not (root / "prepared").exists()
-
-
 def test_repeat_merging_survives_a_hash_collision(tmp_path, monkeypatch):
     from belka_lab.data import ingest
 
     monkeypatch.setattr(ingest, "_hash_rows", lambda tokens: np.zeros(len(tokens), np.uint64))  # every row collides
-    rows = [(0, MOL_A, "BRD4", 1), (1, MOL_B, "BRD4", 0), (2, MOL_C, "HSA", 1), (3, MOL_A, "HSA", 0), (4, MOL_B, "sEH", 1)]
+    rows = [
+        (0, MOL_A, "BRD4", 1),
+        (1, MOL_B, "BRD4", 0),
+        (2, MOL_C, "HSA", 1),
+        (3, MOL_A, "HSA", 0),
+        (4, MOL_B, "sEH", 1),
+    ]
     d = PreparedDataset(_prepare(tmp_path, rows))
     assert d.train("labels").tolist() == [[1, 0, -1], [0, -1, 1], [-1, 1, -1]]
     assert d.manifest["counts"]["repeated_molecules_merged"] == 2

@@ -15,9 +15,13 @@ from belka_lab.cli.blend import run_blend
 from belka_lab.config import CONFIG_DIR
 from belka_lab.data.fingerprints import ECFPConfig, cached_ecfp, ecfp, to_csr, unpack
 from belka_lab.errors import InputError
-from compose import compose_run
+from helpers import compose_run
 
-SMILES = ["C#CC[C@@H](CC(=O)N[Dy])Nc1nc(Nc2ccc(C=C)cc2)nc(Nc2ccc(C=C)cc2)n1", "O=C(N[Dy])[C@@H](Cc1ccccc1)Nc1nc(NCCO)nc(NCc2ccc(Br)cc2)n1", "CCO"]
+SMILES = [
+    "C#CC[C@@H](CC(=O)N[Dy])Nc1nc(Nc2ccc(C=C)cc2)nc(Nc2ccc(C=C)cc2)n1",
+    "O=C(N[Dy])[C@@H](Cc1ccccc1)Nc1nc(NCCO)nc(NCc2ccc(Br)cc2)n1",
+    "CCO",
+]
 
 
 def _rdkit_bits(smiles, n_bits=2048):
@@ -63,8 +67,30 @@ _cfg = compose_run
 def baseline_runs(rich_library, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("baselines")
     common = ["ecfp.n_bits=1024", "max_train_molecules=8000"]
-    lgbm = fit_baseline(_cfg("baseline", tmp, rich_library, "lgbm", *common, "baseline.params.num_leaves=15", "baseline.params.learning_rate=0.1", "baseline.num_boost_round=200"))
-    rf = fit_baseline(_cfg("baseline", tmp, rich_library, "rf", *common, "baseline=rf", "baseline.n_estimators=60", "baseline.min_samples_leaf=2"))
+    lgbm = fit_baseline(
+        _cfg(
+            "baseline",
+            tmp,
+            rich_library,
+            "lgbm",
+            *common,
+            "baseline.params.num_leaves=15",
+            "baseline.params.learning_rate=0.1",
+            "baseline.num_boost_round=200",
+        )
+    )
+    rf = fit_baseline(
+        _cfg(
+            "baseline",
+            tmp,
+            rich_library,
+            "rf",
+            *common,
+            "baseline=rf",
+            "baseline.n_estimators=60",
+            "baseline.min_samples_leaf=2",
+        )
+    )
     return tmp, lgbm, rf
 
 
@@ -81,7 +107,12 @@ def test_tree_baselines_learn_the_synthetic_library(baseline_runs):
 
 def _blend_cfg(tmp, runs, method, out="blend", **kw):
     with initialize_config_dir(CONFIG_DIR, version_base="1.3"):
-        over = [f"paths.root_dir={tmp}", f"paths.output_dir={tmp}/{out}", f"runs=[{','.join(str(r) for r in runs)}]", f"method={method}"]
+        over = [
+            f"paths.root_dir={tmp}",
+            f"paths.output_dir={tmp}/{out}",
+            f"runs=[{','.join(str(r) for r in runs)}]",
+            f"method={method}",
+        ]
         return compose("blend", overrides=over + [f"{k}={v}" for k, v in kw.items()])
 
 
@@ -112,14 +143,32 @@ def _run(name, val_probs, labels, test_probs, fold=0, molecules=None):
         val[p] = val_probs[:, k]
     for k, p in enumerate(("BRD4", "HSA", "sEH")):
         val[f"label_{p}"] = labels[:, k]
-    test = pd.DataFrame({"molecule": np.arange(len(test_probs)), **{p: test_probs[:, k] for k, p in enumerate(("BRD4", "HSA", "sEH"))}})
-    return {"dir": name, "name": name, "val": val, "test": test, "info": {"fold_column": "fold_stratified", "prepared_dir": "/p"}}
+    test = pd.DataFrame(
+        {"molecule": np.arange(len(test_probs)), **{p: test_probs[:, k] for k, p in enumerate(("BRD4", "HSA", "sEH"))}}
+    )
+    return {
+        "dir": name,
+        "name": name,
+        "val": val,
+        "test": test,
+        "info": {"fold_column": "fold_stratified", "prepared_dir": "/p"},
+    }
 
 
 def test_mean_and_rank_blends_on_hand_made_predictions():
     labels = np.array([[1, 0, -1], [0, 1, 0], [0, 0, 1]])
-    a = _run("a", np.array([[0.9, 0.1, 0.5], [0.2, 0.8, 0.1], [0.1, 0.3, 0.4]]), labels, np.array([[0.2, 0.4, 0.6], [0.8, 0.6, 0.4]]))
-    b = _run("b", np.array([[0.1, 0.3, 0.3], [0.5, 0.2, 0.2], [0.3, 0.9, 0.9]]), labels, np.array([[0.4, 0.4, 0.0], [0.0, 0.2, 1.0]]))
+    a = _run(
+        "a",
+        np.array([[0.9, 0.1, 0.5], [0.2, 0.8, 0.1], [0.1, 0.3, 0.4]]),
+        labels,
+        np.array([[0.2, 0.4, 0.6], [0.8, 0.6, 0.4]]),
+    )
+    b = _run(
+        "b",
+        np.array([[0.1, 0.3, 0.3], [0.5, 0.2, 0.2], [0.3, 0.9, 0.9]]),
+        labels,
+        np.array([[0.4, 0.4, 0.0], [0.0, 0.2, 1.0]]),
+    )
     val, test, _ = blend([a, b], "mean")
     np.testing.assert_allclose(val[0], [0.5, 0.2, 0.4])
     np.testing.assert_allclose(test[1], [0.4, 0.4, 0.7])
@@ -156,7 +205,16 @@ def test_blend_command_exits_2_naming_the_missing_run(tmp_path):
     import sys
 
     r = subprocess.run(
-        [sys.executable, "-m", "belka_lab", "blend", f"runs=[{tmp_path}/a,{tmp_path}/b]", f"paths.root_dir={tmp_path}", f"hydra.run.dir={tmp_path}/out"],
-        capture_output=True, text=True,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "belka_lab",
+            "blend",
+            f"runs=[{tmp_path}/a,{tmp_path}/b]",
+            f"paths.root_dir={tmp_path}",
+            f"hydra.run.dir={tmp_path}/out",
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert r.returncode == 2 and f"run {tmp_path}/a has no" in r.stderr and "Traceback" not in r.stderr

@@ -38,7 +38,9 @@ def test_fast_dev_run_trains_one_batch_and_writes_no_results(tmp_path, tiny_libr
 
 
 def test_end_to_end_run_writes_a_valid_submission_and_results(tmp_path, tiny_library):
-    result = train(_cfg(tmp_path, tiny_library, "data.batch_size=64", "trainer.max_epochs=1", "+trainer.limit_train_batches=10"))
+    result = train(
+        _cfg(tmp_path, tiny_library, "data.batch_size=64", "trainer.max_epochs=1", "+trainer.limit_train_batches=10")
+    )
     run = tmp_path / "run"
     d = PreparedDataset(tmp_path / "prepared")
     test_ids = d.test_rows()["id"].to_numpy()
@@ -59,14 +61,27 @@ def test_end_to_end_run_writes_a_valid_submission_and_results(tmp_path, tiny_lib
 
 
 def test_cnn_trained_briefly_beats_a_random_ranking_clearly(tmp_path, rich_library):
-    result = train(_cfg(tmp_path, rich_library, "data.batch_size=128", "trainer.max_epochs=2", "data.eval_batch_size=2048"))
+    result = train(
+        _cfg(tmp_path, rich_library, "data.batch_size=128", "trainer.max_epochs=2", "data.eval_batch_size=2048")
+    )
     val = pd.read_parquet(tmp_path / "run" / "predictions" / "val.parquet")
     base = np.mean([(val[f"label_{p}"] == 1).mean() for p in ("BRD4", "HSA", "sEH")])  # AP of a random ranking
     assert result["val_map"] > 2 * base, (result["val_map"], base)  # random: base ± ~0.01 here
 
 
 def test_building_block_split_runs_end_to_end(tmp_path, tiny_library):
-    result = train(_cfg(tmp_path, tiny_library, "split=bb", "data.prepare.n_bb_groups=3", "fold=1", "data.batch_size=64", "trainer.max_epochs=1", "+trainer.limit_train_batches=5"))
+    result = train(
+        _cfg(
+            tmp_path,
+            tiny_library,
+            "split=bb",
+            "data.prepare.n_bb_groups=3",
+            "fold=1",
+            "data.batch_size=64",
+            "trainer.max_epochs=1",
+            "+trainer.limit_train_batches=5",
+        )
+    )
     val = pd.read_parquet(tmp_path / "run" / "predictions" / "val.parquet")
     d = PreparedDataset(tmp_path / "prepared")
     assert np.array_equal(val["molecule"].to_numpy(), np.flatnonzero(np.asarray(d.train("fold_bb")) == 1))
@@ -91,28 +106,62 @@ def test_competition_files_prepare_then_train_with_data_belka(tmp_path, tiny_lib
     for name in ("train.parquet", "test.parquet"):
         shutil.copy(tiny_library / name, root / name)
     r = subprocess.run(
-        [sys.executable, "-m", "belka_lab", "prepare", "data=belka", f"data.root={root}", f"paths.root_dir={tmp_path}", "data.prepare.progress=false"],
-        capture_output=True, text=True, cwd=tmp_path,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "belka_lab",
+            "prepare",
+            "data=belka",
+            f"data.root={root}",
+            f"paths.root_dir={tmp_path}",
+            "data.prepare.progress=false",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
     assert r.returncode == 0, r.stderr
     assert (root / "prepared" / "manifest.json").exists()
     with initialize_config_dir(CONFIG_DIR, version_base="1.3"):
-        cfg = compose("train", overrides=[
-            "data=belka", f"data.root={root}", f"paths.root_dir={tmp_path}", f"paths.output_dir={tmp_path}/run",
-            "data.batch_size=64", "data.eval_batch_size=512", "loader.num_workers=2", "data.prepare.progress=false",
-            "trainer.max_epochs=1", "+trainer.limit_train_batches=4", "trainer.enable_progress_bar=false",
-        ])  # fmt: skip
+        cfg = compose(
+            "train",
+            overrides=[
+                "data=belka",
+                f"data.root={root}",
+                f"paths.root_dir={tmp_path}",
+                f"paths.output_dir={tmp_path}/run",
+                "data.batch_size=64",
+                "data.eval_batch_size=512",
+                "loader.num_workers=2",
+                "data.prepare.progress=false",
+                "trainer.max_epochs=1",
+                "+trainer.limit_train_batches=4",
+                "trainer.enable_progress_bar=false",
+            ],
+        )
     result = train(cfg)
     assert np.isfinite(result["val_map"])
-    assert check(tmp_path / "run" / "submission.csv", pd.read_parquet(root / "test.parquet", columns=["id"])["id"].to_numpy()) is not None
-    assert "test_score" not in json.loads((tmp_path / "run" / "results.json").read_text())  # no solution file: no test labels
+    assert (
+        check(
+            tmp_path / "run" / "submission.csv", pd.read_parquet(root / "test.parquet", columns=["id"])["id"].to_numpy()
+        )
+        is not None
+    )
+    assert "test_score" not in json.loads(
+        (tmp_path / "run" / "results.json").read_text()
+    )  # no solution file: no test labels
 
 
 def _predictions(run):
     return pd.read_parquet(run / "predictions" / "val.parquet"), pd.read_parquet(run / "predictions" / "test.parquet")
 
 
-RESUME = ["data.batch_size=128", "model.backbone.dropout=0.3", "callbacks.resume_checkpoint.every_n_steps=5", "trainer.max_epochs=2"]
+RESUME = [
+    "data.batch_size=128",
+    "model.backbone.dropout=0.3",
+    "callbacks.resume_checkpoint.every_n_steps=5",
+    "trainer.max_epochs=2",
+]
 
 
 def test_same_seed_on_cpu_gives_identical_predictions(tmp_path, tiny_library):
@@ -125,7 +174,9 @@ def test_same_seed_on_cpu_gives_identical_predictions(tmp_path, tiny_library):
 
 def test_device_resident_data_trains_to_the_same_predictions(tmp_path, tiny_library):
     # loader.resident=true is the path a GPU takes by default (arrays on the device, batches gathered there)
-    a = train(_cfg(tmp_path / "a", tiny_library, "data.batch_size=128", "trainer.max_epochs=2", "loader.resident=false"))
+    a = train(
+        _cfg(tmp_path / "a", tiny_library, "data.batch_size=128", "trainer.max_epochs=2", "loader.resident=false")
+    )
     b = train(_cfg(tmp_path / "b", tiny_library, "data.batch_size=128", "trainer.max_epochs=2", "loader.resident=true"))
     assert a["val_map"] == b["val_map"]
     for x, y in zip(_predictions(tmp_path / "a" / "run"), _predictions(tmp_path / "b" / "run")):
@@ -170,15 +221,31 @@ def test_a_training_process_killed_with_sigkill_resumes_to_the_uninterrupted_res
     import torch
 
     overrides = [
-        f"paths.root_dir={tmp_path}", f"data.root={tiny_library}", f"data.prepared_dir={tmp_path}/prepared", "data.synth=null",
-        "data.prepare.progress=false", "trainer.enable_progress_bar=false", "trainer.enable_model_summary=false", *RESUME,
-    ]  # fmt: skip
+        f"paths.root_dir={tmp_path}",
+        f"data.root={tiny_library}",
+        f"data.prepared_dir={tmp_path}/prepared",
+        "data.synth=null",
+        "data.prepare.progress=false",
+        "trainer.enable_progress_bar=false",
+        "trainer.enable_model_summary=false",
+        *RESUME,
+    ]
     run = tmp_path / "killed"
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).parent), os.environ.get("PYTHONPATH", "")])}
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).parents[1]), os.environ.get("PYTHONPATH", "")])}
     killed = subprocess.run(
-        [sys.executable, "-m", "belka_lab", *overrides, f"hydra.run.dir={run}", "+callbacks.killer._target_=killer.KillAt", "+callbacks.killer.step=27"],
-        env=env, capture_output=True, text=True,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "belka_lab",
+            *overrides,
+            f"hydra.run.dir={run}",
+            "+callbacks.killer._target_=killer.KillAt",
+            "+callbacks.killer.step=27",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     assert killed.returncode == -9, killed.stderr[-2000:]
     assert not (run / "submission.csv").exists() and not (run / "results.json").exists()
     assert torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)["global_step"] == 25  # inside epoch 1

@@ -9,7 +9,7 @@ import torch
 
 from belka_lab.cli.train import train
 from belka_lab.models.train_loss import TrainLoss
-from compose import QUIET_TRAINER, compose_run
+from helpers import QUIET_TRAINER, compose_run
 
 
 class StepLosses(L.Callback):
@@ -28,9 +28,18 @@ class StepLosses(L.Callback):
 def test_logged_step_and_epoch_losses_are_the_means_of_the_steps_they_cover(tmp_path, tiny_library, every):
     steps = StepLosses()
     cfg = compose_run(
-        "train", tmp_path, tiny_library, "run", "predict=false", "data.batch_size=64", "trainer.max_epochs=2",
-        "+trainer.limit_train_batches=17", "+trainer.limit_val_batches=2", f"trainer.log_every_n_steps={every}", *QUIET_TRAINER,
-    )  # fmt: skip
+        "train",
+        tmp_path,
+        tiny_library,
+        "run",
+        "predict=false",
+        "data.batch_size=64",
+        "trainer.max_epochs=2",
+        "+trainer.limit_train_batches=17",
+        "+trainer.limit_val_batches=2",
+        f"trainer.log_every_n_steps={every}",
+        *QUIET_TRAINER,
+    )
     train(cfg, callbacks=[steps])
     rec = np.array(steps.rows)  # 17 steps per epoch, 34 in all
     assert len(rec) == 34
@@ -72,13 +81,24 @@ def test_without_a_trainer_each_call_logs_the_step_and_the_running_epoch_mean():
 def test_with_gradient_accumulation_each_written_value_covers_its_whole_window(tmp_path, tiny_library):
     steps = StepLosses()
     cfg = compose_run(
-        "train", tmp_path, tiny_library, "run", "predict=false", "data.batch_size=64", "trainer.max_epochs=2",
-        "+trainer.limit_train_batches=17", "+trainer.limit_val_batches=2", "trainer.log_every_n_steps=1",
-        "+trainer.accumulate_grad_batches=2", *QUIET_TRAINER,
-    )  # fmt: skip
+        "train",
+        tmp_path,
+        tiny_library,
+        "run",
+        "predict=false",
+        "data.batch_size=64",
+        "trainer.max_epochs=2",
+        "+trainer.limit_train_batches=17",
+        "+trainer.limit_val_batches=2",
+        "trainer.log_every_n_steps=1",
+        "+trainer.accumulate_grad_batches=2",
+        *QUIET_TRAINER,
+    )
     train(cfg, callbacks=[steps])
     rec = np.array(steps.rows)
-    windows = [rec[e * 17 + i : e * 17 + min(i + 2, 17)] for e in (0, 1) for i in range(0, 17, 2)]  # 8 pairs and the odd last batch
+    windows = [
+        rec[e * 17 + i : e * 17 + min(i + 2, 17)] for e in (0, 1) for i in range(0, 17, 2)
+    ]  # 8 pairs and the odd last batch
     expected = [w[:, 1].sum() / w[:, 2].sum() for w in windows]
     logged = pd.read_csv(tmp_path / "run" / "csv" / "metrics.csv").dropna(subset=["train/loss_step"])["train/loss_step"]
     np.testing.assert_allclose(logged, expected, rtol=1e-5)

@@ -8,7 +8,7 @@ import pytest
 from hydra import compose, initialize_config_dir
 
 from belka_lab.config import CONFIG_DIR
-from compose import QUIET_TRAINER
+from helpers import QUIET_TRAINER
 
 pytest.importorskip("optuna_integration")
 
@@ -17,14 +17,27 @@ from belka_lab.cli.tune import forwarded, tune  # noqa: E402
 
 def _args(tmp_path, library, n_trials) -> list[str]:
     return [
-        f"paths.root_dir={tmp_path}", f"paths.output_dir={tmp_path}/tune_run", f"data.root={library}", f"data.prepared_dir={tmp_path}/prepared",
-        "data.synth=null", "data.prepare.progress=false", f"tune.n_trials={n_trials}", f"tune.storage={tmp_path}/study.db",
-        "tune.pruner=median", "tune.pruner_startup_trials=2", "tune.startup_trials=10",
+        f"paths.root_dir={tmp_path}",
+        f"paths.output_dir={tmp_path}/tune_run",
+        f"data.root={library}",
+        f"data.prepared_dir={tmp_path}/prepared",
+        "data.synth=null",
+        "data.prepare.progress=false",
+        f"tune.n_trials={n_trials}",
+        f"tune.storage={tmp_path}/study.db",
+        "tune.pruner=median",
+        "tune.pruner_startup_trials=2",
+        "tune.startup_trials=10",
         # two sound settings first, then one that cannot learn: pruned after its first validation
         "tune.enqueue=[{model.optimizer.lr:0.003},{model.optimizer.lr:0.002},{model.optimizer.lr:0.0}]",
-        "~tune.params", "+tune.params={model.optimizer.lr:{type:categorical,choices:[0.003,0.002,0.0]}}",
-        "data.batch_size=128", "trainer.max_epochs=2", "+trainer.limit_train_batches=40", "data.eval_batch_size=2048", *QUIET_TRAINER,
-    ]  # fmt: skip
+        "~tune.params",
+        "+tune.params={model.optimizer.lr:{type:categorical,choices:[0.003,0.002,0.0]}}",
+        "data.batch_size=128",
+        "trainer.max_epochs=2",
+        "+trainer.limit_train_batches=40",
+        "data.eval_batch_size=2048",
+        *QUIET_TRAINER,
+    ]
 
 
 def _tune(tmp_path, library, n_trials) -> dict:
@@ -39,15 +52,23 @@ def test_a_study_prunes_a_hopeless_trial_and_resumes_from_its_storage(tmp_path, 
     summary = _tune(tmp_path, rich_library, 3)
     study = optuna.load_study(study_name="cnn", storage=f"sqlite:///{tmp_path}/study.db")
     states = [t.state for t in study.trials]
-    assert states == [optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED], [
-        (t.params, t.intermediate_values) for t in study.trials
-    ]
-    assert study.trials[2].params == {"model.optimizer.lr": 0.0} and list(study.trials[2].intermediate_values) == [0]  # stopped after epoch 0
-    assert summary["best_trial"] in (0, 1) and summary["command"].startswith("python -m belka_lab model=cnn paths.root_dir=")
+    assert states == [
+        optuna.trial.TrialState.COMPLETE,
+        optuna.trial.TrialState.COMPLETE,
+        optuna.trial.TrialState.PRUNED,
+    ], [(t.params, t.intermediate_values) for t in study.trials]
+    assert study.trials[2].params == {"model.optimizer.lr": 0.0} and list(study.trials[2].intermediate_values) == [
+        0
+    ]  # stopped after epoch 0
+    assert summary["best_trial"] in (0, 1) and summary["command"].startswith(
+        "python -m belka_lab model=cnn paths.root_dir="
+    )
     assert summary["command"].endswith(f"model.optimizer.lr={study.best_params['model.optimizer.lr']}")
     run = tmp_path / "tune_run"
     assert json.loads((run / "tune.json").read_text())["trials"] == 3
-    assert (run / "trials.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and len((run / "trials.csv").read_text().splitlines()) == 4
+    assert (run / "trials.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and len(
+        (run / "trials.csv").read_text().splitlines()
+    ) == 4
     assert (run / "trials" / "000" / "checkpoints").exists()
     # running again continues the same study
     _tune(tmp_path, rich_library, 1)
@@ -56,5 +77,14 @@ def test_a_study_prunes_a_hopeless_trial_and_resumes_from_its_storage(tmp_path, 
 
 
 def test_only_training_overrides_are_forwarded_to_the_trials():
-    got = forwarded(["trainer=gpu", "tune=se_xception", "tune.n_trials=5", "+data.x=1", "hydra.verbose=true", "model.optimizer.lr=0.1"])
+    got = forwarded(
+        [
+            "trainer=gpu",
+            "tune=se_xception",
+            "tune.n_trials=5",
+            "+data.x=1",
+            "hydra.verbose=true",
+            "model.optimizer.lr=0.1",
+        ]
+    )
     assert got == ["trainer=gpu", "+data.x=1", "model.optimizer.lr=0.1"]

@@ -1,0 +1,108 @@
+"""The commands as a user runs them: separate processes, exit codes, messages, kills."""
+
+import json
+import subprocess
+import sys
+
+import pyarrow.parquet as pq
+
+from belka_lab.data.ingest import PrepareOptions, prepare
+from helpers import MOL_A, kaggle_rows, write_submission, write_test_file
+
+
+# from test_submission.py
+def test_command_line_exits_2_on_a_bad_file(tmp_path):
+    path = write_submission(tmp_path, [10, 10], [0.1, 0.2])
+    r = subprocess.run(
+        [sys.executable, "-m", "belka_lab", "submission", "check", str(path)], capture_output=True, text=True
+    )
+    assert r.returncode == 2 and "appear more than once" in r.stderr
+
+
+# from test_synth.py
+def test_synth_command_writes_a_library(tmp_path):
+    import subprocess
+    import sys
+
+    r = subprocess.run(
+        [sys.executable, "-m", "belka_lab", "synth", str(tmp_path / "lib"), "--n-train", "500", "--n-test", "90"],
+        capture_output=True,
+        text=True,
+    )
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["n_train_rows"] == 1500
+    assert pq.read_metadata(tmp_path / "lib" / "test.parquet").num_rows > 0
+
+
+# from test_prepare.py
+def test_prepare_killed_midway_leaves_nothing_complete_and_a_rerun_matches(tmp_path, rich_library):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "prepared"
+    code = (
+        "from belka_lab.data.ingest import prepare, PrepareOptions; "
+        f"prepare({str(rich_library / 'train.parquet')!r}, {str(rich_library / 'test.parquet')!r}, {str(out)!r}, "
+        "options=PrepareOptions(batch_rows=500, progress=False))"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", code])
+    deadline = time.time() + 60
+    while not list(tmp_path.glob(".prepared.tmp-*/train/tokens.npy")) and time.time() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert not out.exists(), "a killed prepare must not leave a directory that looks complete"
+    assert list(tmp_path.glob(".prepared.tmp-*"))  # the stale staging dir, hidden and without manifest
+    prepare(
+        rich_library / "train.parquet",
+        rich_library / "test.parquet",
+        out,
+        options=PrepareOptions(batch_rows=500, progress=False),
+    )
+    assert not list(tmp_path.glob(".prepared.tmp-*")), "stale staging dirs are cleaned up"
+    ref = prepare(
+        rich_library / "train.parquet",
+        rich_library / "test.parquet",
+        tmp_path / "reference",
+        options=PrepareOptions(batch_rows=7000, progress=False),
+    )
+    for part, name in [
+        ("train", "tokens"),
+        ("train", "labels"),
+        ("train", "bb_ids"),
+        ("train", "fold_stratified"),
+        ("train", "fold_bb"),
+        ("test", "tokens"),
+    ]:
+        assert (out / part / f"{name}.npy").read_bytes() == (ref / part / f"{name}.npy").read_bytes(), name
+
+
+# from test_prepare.py
+def test_prepare_command_exits_2_with_the_message(tmp_path):
+    import subprocess
+    import sys
+
+    root = tmp_path / "belka"
+    root.mkdir()
+    pq.write_table(kaggle_rows([(0, MOL_A, "BRD4", 0), (1, MOL_A, "BRD5", 0)]), root / "train.parquet")
+    write_test_file(root / "test.parquet", [MOL_A])
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "belka_lab",
+            "prepare",
+            "data=belka",
+            f"data.root={root}",
+            f"paths.root_dir={tmp_path}",
+            "data.prepare.progress=false",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
+    assert r.returncode == 2, r.stderr
+    assert "train.parquet: 1 rows have an unknown protein_name ['BRD5'] (ids 1)" in r.stderr
+    assert not (root / "prepared").exists()
