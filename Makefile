@@ -4,36 +4,47 @@ VENV   ?= .venv
 # The CPU build is the default; on a CUDA machine use e.g. `make run TORCH=torch`.
 TORCH  ?= torch==2.13.0
 BIN    := $(VENV)/bin
+PIP    := $(BIN)/python -m pip install -q -c constraints.txt
 STAMP  := $(VENV)/.belka_lab-installed
 TESTSTAMP := $(VENV)/.belka_lab-test-installed
+SOURCES := src tests benchmarks scripts
 
-.PHONY: setup run test bench-prepare lint clean
+.PHONY: setup run test test-fast lint format constraints clean
 
 setup: $(STAMP)
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q "$(TORCH)"
-	$(BIN)/python -m pip install -q -e ".[dev]"
+	$(PIP) -e ".[dev]"
 	touch $@
 
 # the tests also exercise the optional extras (DALI loader: a ~420 MB wheel; W&B, Optuna, SLURM)
 $(TESTSTAMP): $(STAMP)
-	$(BIN)/python -m pip install -q -e ".[dev,dali,tracking,tune,slurm]"
+	$(PIP) -e ".[dev,dali,tracking,tune,slurm]"
 	touch $@
 
 run: setup            ## train the 1D CNN on the synthetic library; ARGS="model=... trainer=..." to change
-	$(BIN)/python -m belka_lab $(ARGS)
+	$(BIN)/belka train $(ARGS)
 
-test: $(TESTSTAMP)    ## the default suite (a few minutes on 2 CPU cores)
+test: $(TESTSTAMP)    ## the whole suite, unit and integration (about 10 minutes on 2 CPU cores)
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
-bench-prepare: setup
-	$(BIN)/python -m benchmarks prepare
+test-fast: $(TESTSTAMP)  ## the unit tier without training runs (about a minute): the inner loop
+	$(BIN)/python -m pytest -q -m "not slow" $(PYTEST_ARGS)
 
-lint: setup
-	$(BIN)/ruff check src tests
+lint: setup           ## what CI checks first: formatting and lint
+	$(BIN)/ruff format --check $(SOURCES)
+	$(BIN)/ruff check $(SOURCES)
+
+format: setup
+	$(BIN)/ruff format $(SOURCES)
+	$(BIN)/ruff check --fix $(SOURCES)
+
+constraints: $(TESTSTAMP)  ## pin what is installed now (after a deliberate upgrade that passed make test)
+	{ sed -n '1,3p' constraints.txt; $(BIN)/python -m pip freeze --exclude-editable | grep -v '^torch=='; } > constraints.txt.new
+	mv constraints.txt.new constraints.txt
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import functools
-import sys
 from collections.abc import Sequence
 
 EXIT_INPUT_ERROR = 2
@@ -19,17 +17,3 @@ def preview(ids: Sequence, limit: int = 5) -> str:
     shown = ", ".join(str(i) for i in ids[:limit])
     more = f", … {len(ids) - limit} more" if len(ids) > limit else ""
     return f"{shown}{more}"
-
-
-def exits_on_input_error(fn):
-    """For entry points: an InputError prints ``error: <message>`` and exits with status 2."""
-
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        try:
-            return fn(*args, **kwargs)
-        except InputError as e:
-            print(f"error: {e}", file=sys.stderr)
-            sys.exit(EXIT_INPUT_ERROR)
-
-    return wrapper

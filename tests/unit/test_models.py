@@ -194,6 +194,7 @@ def test_channels_last_layout_is_the_same_network(cls):
         torch.testing.assert_close(ya, yb, rtol=0, atol=1e-12)
 
 
+@pytest.mark.slow  # a short training run per backbone
 @pytest.mark.parametrize("name", MODELS)
 def test_backbone_overfits_a_small_batch(name):
     net = _backbone(name).train()

@@ -18,6 +18,7 @@ from pathlib import Path
 import lightning as L
 import torch
 
+from belka_lab.data.encode import PAD
 from belka_lab.data.ingest import PrepareOptions, is_current, prepare
 from belka_lab.data.loader import Loader, MemoryLoader
 from belka_lab.data.store import PreparedDataset
@@ -57,7 +58,7 @@ class BelkaDataModule(L.LightningDataModule):
         self.batch_size, self.eval_batch_size = int(batch_size), int(eval_batch_size)
         self.seed = int(seed)
         self.tokenizer = TokenizerSpec(**(tokenizer or {}))
-        self.pad_id, self.vocab_size = 0, None  # of the token arrays the models read (set in setup)
+        self.pad_id, self.vocab_size = PAD, None  # of the token arrays the models read (set in setup)
         self.store: PreparedDataset | None = None
         if loader is not None and not all(hasattr(loader, m) for m in ("prepare", "setup", "train", "evaluate")):
             raise InputError(f"loader={loader!r}: choose memory or dali (the loader config group)")

@@ -31,8 +31,6 @@ try:  # the fused CUDA kernel, where the package is installed
 except ImportError:  # pragma: no cover - depends on the machine
     _kernel_scan = None
 
-SCAN_BACKEND = "mamba_ssm" if _kernel_scan is not None else "pscan"
-
 
 def _up(x: torch.Tensor) -> torch.Tensor:
     """At least float32: the scan accumulates over the whole sequence."""
