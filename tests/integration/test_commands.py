@@ -7,7 +7,7 @@ import sys
 import pyarrow.parquet as pq
 
 from belka_lab.data.ingest import PrepareOptions, prepare
-from helpers import MOL_A, kaggle_rows, write_submission, write_test_file
+from helpers import MOL_A, data_overrides, kaggle_rows, write_submission, write_test_file
 
 
 # from test_submission.py
@@ -106,3 +106,23 @@ def test_prepare_command_exits_2_with_the_message(tmp_path):
     assert r.returncode == 2, r.stderr
     assert "train.parquet: 1 rows have an unknown protein_name ['BRD5'] (ids 1)" in r.stderr
     assert not (root / "prepared").exists()
+
+
+def test_the_command_word_picks_the_command_and_stays_on_the_command_line(tmp_path, tiny_library, monkeypatch, capsys):
+    """`belka prepare …`: the word chooses the command, Hydra never sees it, and the command line the
+    process keeps (what Lightning's DDP launcher starts the other processes with) still has it."""
+    from belka_lab import cli
+
+    argv = [
+        "prepare",
+        *data_overrides(tmp_path, tiny_library),
+        f"paths.root_dir={tmp_path}",
+        f"hydra.run.dir={tmp_path}/r",
+    ]
+    monkeypatch.setattr(sys, "argv", ["belka", *argv])
+    cli.main()
+    assert sys.argv == ["belka", *argv]
+    assert (tmp_path / "prepared" / "manifest.json").exists() and "prepared " in capsys.readouterr().out
+    cli.main(["help"])
+    usage = capsys.readouterr().out
+    assert all(f"  {name}" in usage for name in cli.COMMANDS)

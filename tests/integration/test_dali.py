@@ -93,7 +93,7 @@ def test_the_shards_of_a_fold_hold_exactly_the_memory_backends_molecules(tiny_li
     assert got["index"].is_unique and got.equals(want)
     assert np.array_equal(got["index"], memory.val_idx)
     # training: the union of the training shards is the training set; an epoch is full batches of distinct molecules
-    train_shards = sum(s["records"] for s in dali.shards["train"])
+    train_shards = sum(s["records"] for s in dali.loader.shards["train"])
     assert train_shards == len(memory.train_idx)
     epoch = _rows(dali.train_dataloader())
     assert len(epoch) == len(dali.train_dataloader()) * 64 == len(memory.train_dataloader()) * 64
@@ -106,7 +106,7 @@ def test_the_shards_of_a_fold_hold_exactly_the_memory_backends_molecules(tiny_li
         np.stack([np.frombuffer(t, np.int8) for t in epoch["labels"]]), arrays.train("labels")[epoch["index"]]
     )
     # the test molecules, in every prediction pass
-    assert _rows(dali.test_molecules_dataloader()).equals(_rows(memory.test_molecules_dataloader()))
+    assert _rows(dali.loader.evaluate(dali, "test")).equals(_rows(memory.loader.evaluate(memory, "test")))
 
 
 def test_batches_have_the_memory_backends_shapes_and_dtypes(shards):
@@ -136,12 +136,12 @@ def test_epochs_reshuffle_and_an_abandoned_pass_does_not_shorten_the_next(shards
 def test_two_processes_read_disjoint_parts_that_cover_the_fold(shards):
     def part(name, rank, shuffle, bs):
         return DaliBatches(
-            shards.shard_root,
-            shards.shards[name],
+            shards.loader.root,
+            shards.loader.shards[name],
             bs,
             shuffle=shuffle,
             token_dtype="uint8",
-            options=shards.dali,
+            options=shards.loader,
             rank=rank,
             world_size=2,
         )
@@ -179,17 +179,17 @@ def test_a_uint16_tokenizer_cache_round_trips_through_the_shards(tiny_library, p
 
 # ---------------------------------------------------------------------------- writing
 def test_shards_are_reused_when_current_and_rewritten_when_options_change(shards):
-    out = shards.shard_root
+    out = shards.loader.root
     stamp = (out / "manifest.json").stat().st_mtime_ns
-    assert shards.write_shards() == out and (out / "manifest.json").stat().st_mtime_ns == stamp
+    assert shards.loader.write_shards(shards) == out and (out / "manifest.json").stat().st_mtime_ns == stamp
     manifest = read_shard_manifest(out)
     assert (
         sum(s["records"] for s in manifest["shards"] if s["part"] == "train")
         == PreparedDataset(shards.prepared_dir).n_train
     )
     assert all(s["records"] <= 300 for s in manifest["shards"])
-    shards.dali.shard_records = 100
-    shards.write_shards()
+    shards.loader.shard_records = 100
+    shards.loader.write_shards(shards)
     smaller = read_shard_manifest(out)["shards"]
     assert len(smaller) > len(manifest["shards"]) and max(s["records"] for s in smaller) == 100
 
@@ -217,34 +217,34 @@ t.write_shards({str(prepared)!r}, shard_records=50)
 
 # ---------------------------------------------------------------------------- bad input
 def test_a_truncated_shard_is_reported_by_name(shards):
-    s = shards.shards["train"][0]
-    path = shards.shard_root / s["file"]
+    s = shards.loader.shards["train"][0]
+    path = shards.loader.root / s["file"]
     path.write_bytes(path.read_bytes()[:-100])
     with pytest.raises(InputError, match=f"{s['file']}.*truncated"):
-        shards.setup_shards()
+        shards.loader.setup(shards)
 
 
 def test_a_corrupt_shard_is_reported_by_its_checksum_or_when_dali_fails_on_it(shards):
-    s = shards.shards["val"][0]
-    path = shards.shard_root / s["file"]
+    s = shards.loader.shards["val"][0]
+    path = shards.loader.root / s["file"]
     data = bytearray(path.read_bytes())
-    offset = int((shards.shard_root / s["index"]).read_text().splitlines()[5].split()[0])
+    offset = int((shards.loader.root / s["index"]).read_text().splitlines()[5].split()[0])
     data[offset + 2] ^= 0xFF  # a record's length field
     path.write_bytes(bytes(data))
     with pytest.raises(InputError, match=f"{s['file']}.*SHA-256"):
-        shards.setup_shards()
-    shards.dali.verify = "size"  # not checked up front: DALI fails, the loader names shard and record
-    shards.setup_shards()
+        shards.loader.setup(shards)
+    shards.loader.verify = "size"  # not checked up front: DALI fails, the loader names shard and record
+    shards.loader.setup(shards)
     with pytest.raises(InputError, match=f"{s['file']} is truncated or corrupt at record 5"):
         list(shards.val_dataloader())
 
 
 def test_a_missing_index_file_is_rebuilt_identically(shards):
-    s = shards.shards["train"][1]
-    idx = shards.shard_root / s["index"]
+    s = shards.loader.shards["train"][1]
+    idx = shards.loader.root / s["index"]
     before = idx.read_bytes()
     idx.unlink()
-    shards.setup_shards()
+    shards.loader.setup(shards)
     assert idx.read_bytes() == before
     assert len(list(shards.train_dataloader())) == len(shards.train_dataloader())
 

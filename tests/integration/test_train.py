@@ -231,7 +231,10 @@ def test_a_training_process_killed_with_sigkill_resumes_to_the_uninterrupted_res
         *RESUME,
     ]
     run = tmp_path / "killed"
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).parents[1]), os.environ.get("PYTHONPATH", "")])}
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(Path(__file__).parents[1]), os.environ.get("PYTHONPATH", "")]),
+    }
     killed = subprocess.run(
         [
             sys.executable,

@@ -190,6 +190,29 @@ def test_unknown_characters_can_be_mapped_to_an_extra_code(tmp_path):
     assert d.vocab_size == 38 and d.manifest["unknown_chars"]["train"] == 1
 
 
+def test_a_character_model_is_built_for_the_prepared_vocabulary(tmp_path):
+    """The data module passes vocab_size when the model is built: 38 codes here, without an override."""
+    from omegaconf import OmegaConf
+
+    from belka_lab.data.datamodule import BelkaDataModule
+    from belka_lab.models.backbone import build_backbone
+
+    rows = full_rows(0, [MOL_A, "CC[Na]", MOL_B, MOL_C], [(0, 0, 0), (0, 0, 0), (1, 0, 0), (0, 1, 0)])
+    opts = PrepareOptions(batch_rows=4, progress=False, n_stratified_folds=2, n_bb_groups=2, unknown_chars="unk")
+    prepared = _prepare(tmp_path, rows, opts=opts)
+    dm = BelkaDataModule(
+        str(prepared), str(tmp_path / "train.parquet"), str(tmp_path / "test.parquet"), StratifiedSplit()
+    )
+    dm.setup("fit")
+    cnn = {"_target_": "belka_lab.models.cnn.CNN1D", "embed_dim": 4, "channels": [4], "hidden": [8]}
+    assert build_backbone(OmegaConf.create(cnn), dm).embed.num_embeddings == 38
+    assert build_backbone(OmegaConf.create(cnn | {"vocab_size": 40}), dm).embed.num_embeddings == 40  # larger: kept
+    with pytest.raises(InputError, match="model.backbone.vocab_size=38"):
+        build_backbone(OmegaConf.create(cnn | {"vocab_size": 37}), dm)
+    with pytest.raises(InputError, match="does not say what it reads"):
+        build_backbone(OmegaConf.create({"_target_": "torch.nn.Identity"}), dm)
+
+
 def test_smiles_longer_than_142_names_the_id(tmp_path):
     msg = _assert_fails(tmp_path, full_rows(10, [MOL_A, "C" * 150], [(0, 0, 0), (0, 0, 0)]), "longer than 142")
     assert "ids 13" in msg

@@ -5,7 +5,8 @@ A backbone is an ``nn.Module`` with ``forward(tokens: LongTensor[B, L], mask: Bo
 
 - ``"characters"``: the prepared data's character codes (padding 0). Its constructor takes
   ``vocab_size``, which the data module passes when the model is built (37 codes, 38 when the
-  data was prepared with ``unknown_chars=unk``): model configs do not repeat it.
+  data was prepared with ``unknown_chars=unk``): model configs do not repeat it (a config may
+  ask for a larger embedding, never a smaller one).
 - ``"tokenizer"``: the ids of its own tokenizer (``model.backbone.tokenizer``); the data module
   serves that tokenizer's cached ids, and the backbone's ``pad_token_id`` must equal theirs.
 
@@ -69,7 +70,16 @@ def build_backbone(config, data) -> nn.Module:
         )
     if reads == "characters" and not data.tokenizer.is_char:
         raise InputError(f"{cls.__name__} reads character codes: use tokenizer=char (not {data.tokenizer.name})")
-    backbone = instantiate(config, vocab_size=data.vocab_size) if reads == "characters" else instantiate(config)
+    if reads == "characters":
+        vocab = config.get("vocab_size") or data.vocab_size  # a larger embedding may be asked for, never a smaller one
+        if vocab < data.vocab_size:
+            raise InputError(
+                f"{data.prepared_dir} uses {data.vocab_size} token codes but the model embeds {vocab}: remove "
+                f"model.backbone.vocab_size (the data sets it) or set model.backbone.vocab_size={data.vocab_size}"
+            )
+        backbone = instantiate(config, vocab_size=vocab)
+    else:
+        backbone = instantiate(config)
     if reads == "tokenizer" and backbone.pad_token_id != data.pad_id:
         raise InputError(
             f"tokenizer {data.tokenizer.path} pads with id {data.pad_id} but the model with {backbone.pad_token_id}: "
