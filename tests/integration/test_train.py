@@ -92,7 +92,7 @@ def test_a_model_smaller_than_the_vocabulary_is_refused(tmp_path, tiny_library):
     from belka_lab.errors import InputError
 
     with pytest.raises(InputError, match="model.backbone.vocab_size=37"):
-        train(_cfg(tmp_path, tiny_library, "model.backbone.vocab_size=30", "debug=fdr"))
+        train(_cfg(tmp_path, tiny_library, "+model.backbone.vocab_size=30", "debug=fdr"))
 
 
 def test_competition_files_prepare_then_train_with_data_belka(tmp_path, tiny_library):

@@ -62,7 +62,7 @@ def pretrain(cfg: DictConfig) -> dict:
             last = module.history[-1]
             print(f"\nval masked-character loss {last['val_mlm_loss']:.4f}, accuracy {last['val_mlm_accuracy']:.3f}")
         print(
-            f"encoder written to {run_dir / 'encoder.pt'}\nfine-tune: belka train model=<same model> "
+            f"encoder written to {run_dir / 'encoder.pt'}\nfine-tune: python -m belka_lab model=<same model> "
             f"model.init_from={run_dir / 'encoder.pt'}"
         )
     return result

@@ -126,7 +126,7 @@ def _report(study, base: list[str], run_dir: Path) -> dict:
     summary = {"study": study.study_name, "trials": len(study.trials), "states": states}
     if done:
         best = study.best_trial
-        line = " ".join(["belka train", *base, *(f"{k}={v}" for k, v in best.params.items())])
+        line = " ".join(["python -m belka_lab", *base, *(f"{k}={v}" for k, v in best.params.items())])
         summary |= {"best_value": best.value, "best_trial": best.number, "best_params": best.params, "command": line}
         _plot(study, run_dir / "trials.png")
         print(

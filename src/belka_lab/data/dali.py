@@ -82,8 +82,8 @@ class DaliLoader(DaliOptions):
         manifest = read_shard_manifest(self.root)
         if manifest is None:
             raise InputError(
-                f"{self.root} holds no complete TFRecord shards; run `belka prepare loader=dali` (training writes "
-                f"them too)"
+                f"{self.root} holds no complete TFRecord shards; run "
+                "`python -m belka_lab prepare loader=dali` (training writes them too)"
             )
         shards = manifest["shards"]
         check_shards(self.root, shards, self.verify)

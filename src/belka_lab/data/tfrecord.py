@@ -243,7 +243,7 @@ def index_text(offsets: np.ndarray) -> bytes:
 
 # ---------------------------------------------------------------------------- writing
 _REWRITE = (
-    "delete that shard directory and run `belka prepare loader=dali` "
+    "delete that shard directory and run `python -m belka_lab prepare loader=dali` "
     "(same data/split/tokenizer overrides) to write it again"
 )
 

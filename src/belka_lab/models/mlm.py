@@ -51,8 +51,8 @@ class MaskedLM(L.LightningModule):
         super().__init__()
         if not isinstance(backbone, Pretrainable):
             raise InputError(
-                f"{type(backbone).__name__} has no per-token features (models/backbone.py: Pretrainable): it cannot be "
-                f"pretrained; pretrainable models: transformer, transformer_large, mamba, chemberta"
+                f"{type(backbone).__name__} has no `features` (per-token outputs, models/backbone.py: Pretrainable): "
+                "it cannot be pretrained; pretrainable models: transformer, transformer_large, mamba, chemberta"
             )
         self.backbone, self.optimizer_factory = backbone, optimizer
         self.mask_prob, self.seed = float(mask_prob), int(seed)
