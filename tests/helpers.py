@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pyarrow as pa
@@ -9,6 +11,8 @@ import pyarrow.parquet as pq
 from hydra import compose, initialize_config_dir
 
 from belka_lab.config import CONFIG_DIR
+from belka_lab.data.datamodule import BelkaDataModule
+from belka_lab.data.folds import StratifiedSplit
 
 QUIET_TRAINER = ["trainer.enable_progress_bar=false", "trainer.enable_model_summary=false"]
 
@@ -79,3 +83,22 @@ def write_submission(tmp_path, ids, binds, header="id,binds") -> Path:
     path = tmp_path / "submission.csv"
     path.write_text(header + "\n" + "".join(f"{i},{b}\n" for i, b in zip(ids, binds)))
     return path
+
+
+def belka(*args: str, cwd=None, env: dict | None = None, timeout: float | None = None) -> subprocess.CompletedProcess:
+    """``python -m belka_lab <args>`` in a separate process, as a user types it; output captured."""
+    return subprocess.run(
+        [sys.executable, "-m", "belka_lab", *args], capture_output=True, text=True, cwd=cwd, env=env, timeout=timeout
+    )
+
+
+def datamodule_on(library, prepared, **options) -> BelkaDataModule:
+    """A BelkaDataModule over ``library``'s files and the prepared directory ``prepared``
+    (stratified split unless ``split=`` is given); not yet prepared or set up."""
+    options.setdefault("split", StratifiedSplit())
+    return BelkaDataModule(
+        prepared_dir=str(prepared),
+        train_file=str(library / "train.parquet"),
+        test_file=str(library / "test.parquet"),
+        **options,
+    )

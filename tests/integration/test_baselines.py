@@ -15,7 +15,7 @@ from belka_lab.cli.blend import run_blend
 from belka_lab.config import CONFIG_DIR
 from belka_lab.data.fingerprints import ECFPConfig, cached_ecfp, ecfp, to_csr, unpack
 from belka_lab.errors import InputError
-from helpers import compose_run
+from helpers import belka, compose_run
 
 SMILES = [
     "C#CC[C@@H](CC(=O)N[Dy])Nc1nc(Nc2ccc(C=C)cc2)nc(Nc2ccc(C=C)cc2)n1",
@@ -201,20 +201,11 @@ def test_mismatched_runs_are_rejected():
 
 
 def test_blend_command_exits_2_naming_the_missing_run(tmp_path):
-    import subprocess
-    import sys
 
-    r = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "belka_lab",
-            "blend",
-            f"runs=[{tmp_path}/a,{tmp_path}/b]",
-            f"paths.root_dir={tmp_path}",
-            f"hydra.run.dir={tmp_path}/out",
-        ],
-        capture_output=True,
-        text=True,
+    r = belka(
+        "blend",
+        f"runs=[{tmp_path}/a,{tmp_path}/b]",
+        f"paths.root_dir={tmp_path}",
+        f"hydra.run.dir={tmp_path}/out",
     )
     assert r.returncode == 2 and f"run {tmp_path}/a has no" in r.stderr and "Traceback" not in r.stderr

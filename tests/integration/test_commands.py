@@ -7,28 +7,20 @@ import sys
 import pyarrow.parquet as pq
 
 from belka_lab.data.ingest import PrepareOptions, prepare
-from helpers import MOL_A, data_overrides, kaggle_rows, write_submission, write_test_file
+from helpers import MOL_A, belka, data_overrides, kaggle_rows, write_submission, write_test_file
 
 
 # from test_submission.py
 def test_command_line_exits_2_on_a_bad_file(tmp_path):
     path = write_submission(tmp_path, [10, 10], [0.1, 0.2])
-    r = subprocess.run(
-        [sys.executable, "-m", "belka_lab", "submission", "check", str(path)], capture_output=True, text=True
-    )
+    r = belka("submission", "check", str(path))
     assert r.returncode == 2 and "appear more than once" in r.stderr
 
 
 # from test_synth.py
 def test_synth_command_writes_a_library(tmp_path):
-    import subprocess
-    import sys
 
-    r = subprocess.run(
-        [sys.executable, "-m", "belka_lab", "synth", str(tmp_path / "lib"), "--n-train", "500", "--n-test", "90"],
-        capture_output=True,
-        text=True,
-    )
+    r = belka("synth", str(tmp_path / "lib"), "--n-train", "500", "--n-test", "90")
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout)["n_train_rows"] == 1500
     assert pq.read_metadata(tmp_path / "lib" / "test.parquet").num_rows > 0
@@ -37,7 +29,6 @@ def test_synth_command_writes_a_library(tmp_path):
 # from test_prepare.py
 def test_prepare_killed_midway_leaves_nothing_complete_and_a_rerun_matches(tmp_path, rich_library):
     import signal
-    import subprocess
     import sys
     import time
 
@@ -81,26 +72,17 @@ def test_prepare_killed_midway_leaves_nothing_complete_and_a_rerun_matches(tmp_p
 
 # from test_prepare.py
 def test_prepare_command_exits_2_with_the_message(tmp_path):
-    import subprocess
-    import sys
 
     root = tmp_path / "belka"
     root.mkdir()
     pq.write_table(kaggle_rows([(0, MOL_A, "BRD4", 0), (1, MOL_A, "BRD5", 0)]), root / "train.parquet")
     write_test_file(root / "test.parquet", [MOL_A])
-    r = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "belka_lab",
-            "prepare",
-            "data=belka",
-            f"data.root={root}",
-            f"paths.root_dir={tmp_path}",
-            "data.prepare.progress=false",
-        ],
-        capture_output=True,
-        text=True,
+    r = belka(
+        "prepare",
+        "data=belka",
+        f"data.root={root}",
+        f"paths.root_dir={tmp_path}",
+        "data.prepare.progress=false",
         cwd=tmp_path,
     )
     assert r.returncode == 2, r.stderr

@@ -10,7 +10,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from belka_lab.data.datamodule import BelkaDataModule
 from belka_lab.data.folds import BuildingBlockSplit, StratifiedSplit
 from belka_lab.data.store import PreparedDataset
 from belka_lab.data.tfrecord import crc32c, encode_records, index_text, read_shard_manifest, scan_shard, write_shards
@@ -20,16 +19,16 @@ pytest.importorskip("nvidia.dali", reason="the [dali] extra is not installed")
 
 from belka_lab.data.dali import DaliBatches, DaliLoader  # noqa: E402
 from belka_lab.data.loader import MemoryLoader  # noqa: E402
+from helpers import belka, datamodule_on  # noqa: E402
 
 
 def _module(library, prepared, split=None, fold=2, loader="dali", **dali):
     loader = {"dali": lambda: DaliLoader(**{"shard_records": 300, **dali}), "memory": MemoryLoader}.get(
         loader, lambda: loader
     )()
-    dm = BelkaDataModule(
-        prepared_dir=str(prepared),
-        train_file=str(library / "train.parquet"),
-        test_file=str(library / "test.parquet"),
+    dm = datamodule_on(
+        library,
+        prepared,
         split=split or StratifiedSplit(),
         fold=fold,
         batch_size=64,
@@ -159,10 +158,9 @@ def test_two_processes_read_disjoint_parts_that_cover_the_fold(shards):
 
 
 def test_a_uint16_tokenizer_cache_round_trips_through_the_shards(tiny_library, prepared, smiles_tokenizer):
-    dm = BelkaDataModule(
-        prepared_dir=str(prepared),
-        train_file=str(tiny_library / "train.parquet"),
-        test_file=str(tiny_library / "test.parquet"),
+    dm = datamodule_on(
+        tiny_library,
+        prepared,
         split=StratifiedSplit(),
         batch_size=64,
         eval_batch_size=100,
@@ -296,23 +294,16 @@ def test_training_with_dali_reaches_the_memory_backends_metrics(tmp_path, rich_l
 
 
 def test_the_prepare_command_writes_the_shards_of_the_split(tiny_library, tmp_path):
-    r = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "belka_lab",
-            "prepare",
-            "data=belka",
-            f"data.root={tiny_library}",
-            f"data.prepared_dir={tmp_path}/prepared",
-            f"paths.root_dir={tmp_path}",
-            "data.prepare.progress=false",
-            "data.prepare.n_bb_groups=3",
-            "loader=dali",
-            "split=bb",
-        ],
-        capture_output=True,
-        text=True,
+    r = belka(
+        "prepare",
+        "data=belka",
+        f"data.root={tiny_library}",
+        f"data.prepared_dir={tmp_path}/prepared",
+        f"paths.root_dir={tmp_path}",
+        "data.prepare.progress=false",
+        "data.prepare.n_bb_groups=3",
+        "loader=dali",
+        "split=bb",
         cwd=tmp_path,
     )
     assert r.returncode == 0, r.stderr

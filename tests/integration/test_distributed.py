@@ -1,8 +1,6 @@
 """Trainers: DDP on 2 CPU processes (gloo), the TPU trainer's missing extra, the SLURM launcher."""
 
 import os
-import subprocess
-import sys
 
 import numpy as np
 import pandas as pd
@@ -14,30 +12,23 @@ from belka_lab.cli.train import train
 from belka_lab.config import CONFIG_DIR
 from belka_lab.data.store import PreparedDataset
 from belka_lab.errors import InputError
-from helpers import QUIET_TRAINER, compose_run
+from helpers import QUIET_TRAINER, belka, compose_run
 
 
 def test_two_process_ddp_validates_each_molecule_once_and_agrees_with_one_process(tmp_path, tiny_library):
     run = tmp_path / "ddp"
-    r = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "belka_lab",
-            "trainer=ddp_cpu",
-            f"data.root={tiny_library}",
-            f"data.prepared_dir={tmp_path}/prepared",
-            "data.synth=null",
-            "data.prepare.progress=false",
-            f"paths.root_dir={tmp_path}",
-            f"hydra.run.dir={run}",
-            "trainer.max_epochs=1",
-            "data.batch_size=64",
-            "data.eval_batch_size=128",
-            *QUIET_TRAINER,
-        ],
-        capture_output=True,
-        text=True,
+    r = belka(
+        "trainer=ddp_cpu",
+        f"data.root={tiny_library}",
+        f"data.prepared_dir={tmp_path}/prepared",
+        "data.synth=null",
+        "data.prepare.progress=false",
+        f"paths.root_dir={tmp_path}",
+        f"hydra.run.dir={run}",
+        "trainer.max_epochs=1",
+        "data.batch_size=64",
+        "data.eval_batch_size=128",
+        *QUIET_TRAINER,
         cwd=tmp_path,
         env={**os.environ, "OMP_NUM_THREADS": "1"},
     )

@@ -6,7 +6,7 @@ import torch
 from belka_lab.cli.train import train
 from belka_lab.data.datamodule import BelkaDataModule
 from belka_lab.data.folds import StratifiedSplit
-from helpers import compose_run
+from helpers import compose_run, datamodule_on
 
 # Tensor methods that copy a value to the host (and so wait for the device)
 SYNCING = ("item", "__float__", "__int__", "__bool__", "__index__", "tolist", "numpy", "cpu")
@@ -55,10 +55,9 @@ def test_host_syncs_do_not_grow_with_the_number_of_training_steps(tmp_path, tiny
 
 
 def _datamodule(library, prepared) -> BelkaDataModule:
-    dm = BelkaDataModule(
-        prepared_dir=str(prepared),
-        train_file=str(library / "train.parquet"),
-        test_file=str(library / "test.parquet"),
+    dm = datamodule_on(
+        library,
+        prepared,
         split=StratifiedSplit(),
         batch_size=32,
     )

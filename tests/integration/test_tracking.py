@@ -6,7 +6,7 @@ import pytest
 import yaml
 
 from belka_lab.cli.train import train
-from helpers import QUIET_TRAINER, compose_run
+from helpers import QUIET_TRAINER, belka, compose_run
 
 SHORT = ["data.batch_size=64", "trainer.max_epochs=2", "+trainer.limit_train_batches=10", *QUIET_TRAINER]
 
@@ -83,33 +83,24 @@ def test_tensorboard_gets_the_metrics_and_every_run_draws_its_curves(tmp_path, t
 
 
 def test_multirun_jobs_share_one_wandb_group(tmp_path, tiny_library):
-    import subprocess
-    import sys
 
     pytest.importorskip("wandb")
-    r = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "belka_lab",
-            "-m",
-            "seed=1,2",
-            "logger=[csv,wandb]",
-            f"data.root={tiny_library}",
-            f"data.prepared_dir={tmp_path}/prepared",
-            "data.synth=null",
-            "data.prepare.progress=false",
-            f"paths.root_dir={tmp_path}",
-            f"hydra.sweep.dir={tmp_path}/sweep",
-            "predict=false",
-            "trainer.max_epochs=1",
-            "+trainer.limit_train_batches=2",
-            "+trainer.limit_val_batches=1",
-            "data.batch_size=32",
-            *QUIET_TRAINER,
-        ],
-        capture_output=True,
-        text=True,
+    r = belka(
+        "-m",
+        "seed=1,2",
+        "logger=[csv,wandb]",
+        f"data.root={tiny_library}",
+        f"data.prepared_dir={tmp_path}/prepared",
+        "data.synth=null",
+        "data.prepare.progress=false",
+        f"paths.root_dir={tmp_path}",
+        f"hydra.sweep.dir={tmp_path}/sweep",
+        "predict=false",
+        "trainer.max_epochs=1",
+        "+trainer.limit_train_batches=2",
+        "+trainer.limit_val_batches=1",
+        "data.batch_size=32",
+        *QUIET_TRAINER,
         cwd=tmp_path,
         env={**__import__("os").environ, "WANDB_MODE": "offline"},
     )

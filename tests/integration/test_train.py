@@ -11,6 +11,7 @@ from belka_lab.cli.train import train
 from belka_lab.config import CONFIG_DIR
 from belka_lab.data.store import PreparedDataset
 from belka_lab.submission import check
+from helpers import belka
 
 
 def _cfg(tmp_path, library, *overrides):
@@ -98,26 +99,17 @@ def test_a_model_smaller_than_the_vocabulary_is_refused(tmp_path, tiny_library):
 def test_competition_files_prepare_then_train_with_data_belka(tmp_path, tiny_library):
     """The documented path for real files: prepare command, then training with data=belka."""
     import shutil
-    import subprocess
-    import sys
 
     root = tmp_path / "belka"
     root.mkdir()
     for name in ("train.parquet", "test.parquet"):
         shutil.copy(tiny_library / name, root / name)
-    r = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "belka_lab",
-            "prepare",
-            "data=belka",
-            f"data.root={root}",
-            f"paths.root_dir={tmp_path}",
-            "data.prepare.progress=false",
-        ],
-        capture_output=True,
-        text=True,
+    r = belka(
+        "prepare",
+        "data=belka",
+        f"data.root={root}",
+        f"paths.root_dir={tmp_path}",
+        "data.prepare.progress=false",
         cwd=tmp_path,
     )
     assert r.returncode == 0, r.stderr
@@ -214,8 +206,6 @@ def test_resuming_from_a_missing_or_foreign_checkpoint_is_a_clear_error(tmp_path
 
 def test_a_training_process_killed_with_sigkill_resumes_to_the_uninterrupted_result(tmp_path, tiny_library):
     import os
-    import subprocess
-    import sys
     from pathlib import Path
 
     import torch
@@ -235,19 +225,12 @@ def test_a_training_process_killed_with_sigkill_resumes_to_the_uninterrupted_res
         **os.environ,
         "PYTHONPATH": os.pathsep.join([str(Path(__file__).parents[1]), os.environ.get("PYTHONPATH", "")]),
     }
-    killed = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "belka_lab",
-            *overrides,
-            f"hydra.run.dir={run}",
-            "+callbacks.killer._target_=killer.KillAt",
-            "+callbacks.killer.step=27",
-        ],
+    killed = belka(
+        *overrides,
+        f"hydra.run.dir={run}",
+        "+callbacks.killer._target_=killer.KillAt",
+        "+callbacks.killer.step=27",
         env=env,
-        capture_output=True,
-        text=True,
     )
     assert killed.returncode == -9, killed.stderr[-2000:]
     assert not (run / "submission.csv").exists() and not (run / "results.json").exists()

@@ -3,17 +3,16 @@ import pytest
 import torch
 
 from belka_lab.data.batches import OrderedBatches, ShuffledBatches
-from belka_lab.data.datamodule import BelkaDataModule
 from belka_lab.data.folds import StratifiedSplit
 from belka_lab.data.loader import MemoryLoader
+from helpers import datamodule_on
 
 
 @pytest.fixture
 def datamodule(tiny_library, tiny_prepared):
-    dm = BelkaDataModule(
-        prepared_dir=str(tiny_prepared),
-        train_file=str(tiny_library / "train.parquet"),
-        test_file=str(tiny_library / "test.parquet"),
+    dm = datamodule_on(
+        tiny_library,
+        tiny_prepared,
         split=StratifiedSplit(),
         fold=2,
         batch_size=64,
@@ -103,10 +102,9 @@ def test_device_resident_batches_equal_the_host_paths(tiny_library, tiny_prepare
     from belka_lab.data.resident import ResidentBatches
 
     def module(resident):
-        dm = BelkaDataModule(
-            prepared_dir=str(tiny_prepared),
-            train_file=str(tiny_library / "train.parquet"),
-            test_file=str(tiny_library / "test.parquet"),
+        dm = datamodule_on(
+            tiny_library,
+            tiny_prepared,
             split=StratifiedSplit(),
             fold=2,
             batch_size=64,
