@@ -17,3 +17,10 @@ def preview(ids: Sequence, limit: int = 5) -> str:
     shown = ", ".join(str(i) for i in ids[:limit])
     more = f", … {len(ids) - limit} more" if len(ids) > limit else ""
     return f"{shown}{more}"
+
+
+def warn(message: str) -> None:
+    """A problem the run can go on with, said once on stderr as ``warning: <message>``."""
+    import sys
+
+    print(f"warning: {message}", file=sys.stderr, flush=True)

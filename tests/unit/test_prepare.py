@@ -245,6 +245,68 @@ def test_labels_other_than_zero_or_one_are_named(tmp_path, binds):
     assert "ids 1" in msg
 
 
+def test_float_labels_are_read_and_only_the_bad_row_is_named(tmp_path):
+    # pandas writes `binds` as float64 once the column held a NaN: 0.0/1.0 are labels, 0.5 is the one bad row
+    good = full_rows(0, [MOL_A, MOL_B], [(1, 0, 0), (0, 1, 1)])
+    table = kaggle_rows(good).set_column(6, "binds", pa.array([float(r[3]) for r in good], pa.float64()))
+    (tmp_path / "ok").mkdir()
+    d = PreparedDataset(_prepare(tmp_path / "ok", table))
+    assert d.train("labels").tolist() == [[1, 0, 0], [0, 1, 1]]
+    bad = table.set_column(6, "binds", pa.array([0.0, 1.0, 0.5, 0.0, 1.0, 1.0], pa.float64()))
+    msg = _assert_fails(tmp_path, bad, "other than 0/1 or missing")
+    assert "1 rows" in msg and "ids 2)" in msg
+
+
+@pytest.mark.parametrize("smiles", [None, ""])
+def test_a_train_row_without_a_molecule_is_named(tmp_path, smiles):
+    rows = [(0, MOL_A, "BRD4", 0), (1, smiles, "HSA", 0), (2, MOL_B, "sEH", 1)]
+    msg = _assert_fails(tmp_path, rows, "1 rows have a missing or empty molecule_smiles")
+    assert "ids 1)" in msg
+
+
+@pytest.mark.parametrize("smiles", [None, ""])
+def test_a_test_row_without_a_molecule_is_named(tmp_path, smiles):
+    pq.write_table(kaggle_rows(full_rows(0, [MOL_A], [(0, 0, 0)])), tmp_path / "train.parquet")
+    test = kaggle_rows([(7, MOL_A, "BRD4", 0), (8, smiles, "HSA", 0)]).drop(["binds"])
+    pq.write_table(test, tmp_path / "test.parquet")
+    with pytest.raises(InputError, match=r"test.parquet: 1 rows have a missing or empty molecule_smiles \(ids 8\)"):
+        prepare(tmp_path / "train.parquet", tmp_path / "test.parquet", tmp_path / "prepared", options=OPTS)
+    assert _leftovers(tmp_path) == []
+
+
+def test_repeated_rows_and_ids_are_counted_and_said(tmp_path, capsys):
+    rows = full_rows(0, [MOL_A, MOL_B], [(1, 0, 0), (0, 1, 1)])
+    rows = rows + [rows[1], rows[4], rows[4]] + [(9, MOL_C, "BRD4", 0)]  # id 1 again later, id 4 twice more
+    d = PreparedDataset(_prepare(tmp_path, rows))
+    assert d.train("labels").tolist() == [[1, 0, 0], [0, 1, 1], [0, -1, -1]]
+    assert d.manifest["counts"]["repeated_ids"] == 3
+    assert d.manifest["counts"]["duplicate_rows"] == 3
+    err = capsys.readouterr().err
+    assert "warning: " in err and "3 rows reuse an id of an earlier row (ids 1, 4)" in err
+    assert "3 rows repeat a molecule/protein pair" in err
+
+
+def test_sparse_ids_are_checked_for_repeats_too(tmp_path):
+    from belka_lab.data.ingest import _repeated_ids
+
+    ids = np.array([10**15, 3, 10**12, 3, 10**15, 10**15, 7])
+    assert _repeated_ids(ids, chunk=2) == (3, [3, 10**15])
+    dense = np.array([5, 6, 5, 7, 8, 6, 5])
+    assert _repeated_ids(dense, chunk=3) == (3, [5, 6])
+    assert _repeated_ids(np.arange(100), chunk=7) == (0, [])
+
+
+def test_a_directory_of_kaggle_csv_files_is_found(tmp_path):
+    from belka_lab.data.ingest import find_input
+
+    (tmp_path / "train.csv").write_text("id\n")
+    assert find_input(tmp_path / "train.parquet", "train_file") == tmp_path / "train.csv"
+    (tmp_path / "train.parquet").write_text("")
+    assert find_input(tmp_path / "train.parquet", "train_file") == tmp_path / "train.parquet"
+    with pytest.raises(InputError, match="neither .*test.parquet nor .*test.csv exists.*data.test_file"):
+        find_input(tmp_path / "test.parquet", "test_file")
+
+
 def test_conflicting_labels_for_the_same_molecule_and_protein_are_named(tmp_path):
     msg = _assert_fails(tmp_path, [(0, MOL_A, "BRD4", 0), (1, MOL_A, "BRD4", 1)], "different `binds`")
     assert "0, 1" in msg
@@ -331,3 +393,24 @@ def test_repeat_merging_survives_a_hash_collision(tmp_path, monkeypatch):
     d = PreparedDataset(_prepare(tmp_path, rows))
     assert d.train("labels").tolist() == [[1, 0, -1], [0, -1, 1], [-1, 1, -1]]
     assert d.manifest["counts"]["repeated_molecules_merged"] == 2
+
+
+@pytest.mark.filterwarnings("ignore:The least populated class")
+@pytest.mark.parametrize("n, rates", [(50_000, (0.6, 0.3, 0.08, 0.02)), (997, (0.98, 0.015, 0.005, 0.0))])
+def test_stratified_folds_equal_sklearn_on_skewed_classes_in_chunks(n, rates):
+    # classes first appear out of order (2 before 0), and the chunks cut through the array
+    from sklearn.model_selection import StratifiedKFold
+
+    from belka_lab.data.folds import stratified_folds
+
+    rng = np.random.default_rng(3)
+    y = rng.choice(4, n, p=rates)
+    y[:2] = [2, 1]
+    labels = (np.arange(3)[None, :] < y[:, None]).astype(np.int8)
+    labels[rng.random(labels.shape) < 0.05] = -1  # unknown labels count as not binding
+    y = labels.clip(0).sum(axis=1)
+    want = np.full(n, -1)
+    for k, (_, val) in enumerate(StratifiedKFold(15, shuffle=True, random_state=42).split(np.zeros(n), y)):
+        want[val] = k
+    got = stratified_folds(labels, 15, 42, chunk=1000)
+    assert got.dtype == np.int8 and np.array_equal(got, want)

@@ -19,7 +19,7 @@ import lightning as L
 import torch
 
 from belka_lab.data.encode import PAD
-from belka_lab.data.ingest import PrepareOptions, is_current, prepare
+from belka_lab.data.ingest import PrepareOptions, find_input, is_current, prepare
 from belka_lab.data.loader import Loader, MemoryLoader
 from belka_lab.data.store import PreparedDataset
 from belka_lab.data.synth import SynthConfig, generate
@@ -70,6 +70,8 @@ class BelkaDataModule(L.LightningDataModule):
         then what the tokenizer and the loader read."""
         if self.synth is not None:
             generate(self.train_file.parent, self.synth, progress=self.prepare_options.progress)
+        self.train_file = find_input(self.train_file, "train_file")
+        self.test_file = find_input(self.test_file, "test_file")
         if not is_current(self.prepared_dir, self.train_file, self.test_file, self.solution_file, self.prepare_options):
             prepare(self.train_file, self.test_file, self.prepared_dir, self.solution_file, self.prepare_options)
         if not self.tokenizer.is_char:

@@ -18,31 +18,43 @@ import numpy as np
 from belka_lab.errors import InputError
 
 
-def stratified_folds(labels: np.ndarray, n_splits: int = 15, seed: int = 42) -> np.ndarray:
+def stratified_folds(labels: np.ndarray, n_splits: int = 15, seed: int = 42, chunk: int = 1 << 22) -> np.ndarray:
     """int8 fold per molecule; unknown labels (-1) count as not binding.
 
-    Data too small to stratify (every label-sum class rarer than n_splits) falls back to
-    shuffled KFold, and fewer molecules than folds to a seeded round-robin.
+    The same folds as scikit-learn's ``StratifiedKFold(n_splits, shuffle=True, random_state=seed)``
+    on the number of proteins a molecule binds (tested equal), computed in int8 arrays a chunk of
+    `labels` at a time: about 3 bytes a molecule instead of scikit-learn's ~60, so BELKA's 98M
+    molecules fit in a small memory. Data too small to stratify (every label-sum class rarer than
+    n_splits) falls back to shuffled KFold, and fewer molecules than folds to a seeded round-robin.
     """
-    import warnings
-
-    from sklearn.model_selection import KFold, StratifiedKFold
-
-    y = np.clip(labels, 0, 1).sum(axis=1)
-    fold = np.full(len(y), -1, dtype=np.int8)
-    if len(y) < n_splits:
-        fold[np.random.default_rng(seed).permutation(len(y))] = np.arange(len(y)) % n_splits
+    n = len(labels)
+    y = np.empty(n, np.int8)
+    for i in range(0, n, chunk):
+        y[i : i + chunk] = np.clip(np.asarray(labels[i : i + chunk]), 0, 1).sum(axis=1)
+    fold = np.full(n, -1, dtype=np.int8)
+    if n < n_splits:
+        fold[np.random.default_rng(seed).permutation(n)] = np.arange(n) % n_splits
         return fold
-    counts = np.bincount(y)
-    splitter = (
-        StratifiedKFold(n_splits, shuffle=True, random_state=seed)
-        if counts.max() >= n_splits
-        else KFold(n_splits, shuffle=True, random_state=seed)
-    )
-    with warnings.catch_warnings():  # a label-sum class rarer than n_splits is fine
-        warnings.simplefilter("ignore", UserWarning)
-        for k, (_, val) in enumerate(splitter.split(np.zeros(len(y)), y)):
+    present = [v for v in range(labels.shape[1] + 1) if (y == v).any()]
+    counts = {v: int((y == v).sum()) for v in present}
+    if max(counts.values()) < n_splits:
+        from sklearn.model_selection import KFold
+
+        for k, (_, val) in enumerate(KFold(n_splits, shuffle=True, random_state=seed).split(y)):
             fold[val] = k
+        return fold
+    # scikit-learn's procedure: classes in order of first appearance; each class's share of every
+    # fold is the round-robin over the class-sorted molecules; one shuffle per class, in that order
+    classes = sorted(present, key=lambda v: int(np.argmax(y == v)))
+    rng = np.random.RandomState(seed)
+    start = 0
+    for v in classes:
+        end = start + counts[v]
+        allocation = [(end - 1 - i) // n_splits - (start - 1 - i) // n_splits for i in range(n_splits)]
+        folds_for_class = np.repeat(np.arange(n_splits, dtype=np.int8), allocation)
+        rng.shuffle(folds_for_class)  # the same permutation as on scikit-learn's int64 array: it depends on length only
+        fold[y == v] = folds_for_class
+        start = end
     return fold
 
 

@@ -27,7 +27,7 @@ from belka_lab.data import folds as F
 from belka_lab.data import store
 from belka_lab.data.encode import CHAR_VOCAB, MAX_LEN, VOCAB_SIZE, EncodeError, encode_arrow
 from belka_lab.data.proteins import PROTEINS
-from belka_lab.errors import InputError, preview
+from belka_lab.errors import InputError, preview, warn
 from belka_lab.io import commit_dir, staging_dir
 
 BB_COLUMNS = ["buildingblock1_smiles", "buildingblock2_smiles", "buildingblock3_smiles"]
@@ -50,6 +50,23 @@ class PrepareOptions:
 
 
 # ----------------------------------------------------------------------------- reading
+
+
+INPUT_SUFFIXES = (".parquet", ".csv")
+
+
+def find_input(path: str | os.PathLike, option: str) -> Path:
+    """`path` when it exists, else the file of the same name with the other suffix (.parquet or .csv)
+    beside it: a directory holding Kaggle's ``train.csv``/``test.csv`` works like one with parquet files."""
+    path = Path(path)
+    if path.exists():
+        return path
+    others = [path.with_suffix(s) for s in INPUT_SUFFIXES if s != path.suffix]
+    found = [p for p in others if p.exists()]
+    if found:
+        return found[0]
+    tried = " nor ".join(str(p) for p in [path, *others])
+    raise InputError(f"neither {tried} exists; check data.root or set data.{option} to the file")
 
 
 def _open_batches(path: Path, columns: list[str], batch_rows: int, optional: tuple[str, ...] = ()):
@@ -140,16 +157,14 @@ def _protein_index(path: Path, table: pa.Table) -> np.ndarray:
 
 
 def _binds(path: Path, table: pa.Table) -> np.ndarray:
+    """int8 labels; integer, boolean or float columns (0.0/1.0, as pandas writes a column that once
+    held NaN) are accepted, and only the rows whose value is missing or not 0/1 are named."""
     col = table["binds"]
-    ok_type = pa.types.is_integer(col.type) or pa.types.is_boolean(col.type)
-    if ok_type and col.null_count == 0:
-        values = col.to_numpy(zero_copy_only=False).astype(np.int64)
-        bad = (values != 0) & (values != 1)
-    else:
-        values = None
-        bad = np.ones(len(col), bool)
-        if ok_type:
-            bad = col.is_null().to_numpy(zero_copy_only=False)
+    if not (pa.types.is_integer(col.type) or pa.types.is_boolean(col.type) or pa.types.is_floating(col.type)):
+        raise InputError(f"{path}: column `binds` has type {col.type}; it must hold the numbers 0 and 1")
+    missing = col.is_null().to_numpy(zero_copy_only=False)
+    values = pc.fill_null(col, 0).to_numpy(zero_copy_only=False).astype(np.float64)
+    bad = missing | ((values != 0) & (values != 1))
     if bad.any():
         ids = table["id"].to_numpy(zero_copy_only=False)[bad]
         raise InputError(
@@ -157,6 +172,17 @@ def _binds(path: Path, table: pa.Table) -> np.ndarray:
             f"drop those rows"
         )
     return values.astype(np.int8)
+
+
+def _check_smiles(path: Path, smiles, ids: np.ndarray) -> None:
+    """Every row needs a molecule: a missing or empty molecule_smiles names its ids."""
+    bad = pc.or_(pc.is_null(smiles), pc.equal(pc.utf8_length(smiles), 0))
+    bad = pc.fill_null(bad, True).to_numpy(zero_copy_only=False)
+    if bad.any():
+        raise InputError(
+            f"{path}: {bad.sum()} rows have a missing or empty molecule_smiles (ids {preview(ids[bad].tolist())}); "
+            f"fix or drop those rows"
+        )
 
 
 def _encode(path: Path, smiles: pa.Array, ids: np.ndarray, unknown: str) -> tuple[np.ndarray, int, np.ndarray]:
@@ -205,11 +231,7 @@ def _merge_runs(path: Path, table: pa.Table, blocks: _Blocks, opts: PrepareOptio
     prot = _protein_index(path, table)
     binds = _binds(path, table)
     smiles = table["molecule_smiles"]
-    if smiles.null_count:
-        bad = ids[smiles.is_null().to_numpy(zero_copy_only=False)]
-        raise InputError(
-            f"{path}: {len(bad)} rows have no molecule_smiles (ids {preview(bad.tolist())}); fix or drop those rows"
-        )
+    _check_smiles(path, smiles, ids)
     new_run = np.ones(n, bool)
     if n > 1:
         new_run[1:] = pc.not_equal(smiles.slice(1), smiles.slice(0, n - 1)).to_numpy(zero_copy_only=False)
@@ -230,7 +252,7 @@ def _merge_runs(path: Path, table: pa.Table, blocks: _Blocks, opts: PrepareOptio
     first = pa.array(starts)
     tokens, n_unk, drop = _encode(path, smiles.take(first), ids[starts], opts.unknown_chars)
     bb = np.stack([blocks.lookup(table[c].take(first)) for c in BB_COLUMNS], axis=1)
-    dup_rows = int((total > 1).sum())
+    dup_rows = int((total - 1).clip(0).sum())  # rows repeating a molecule/protein pair of this run
     keep = np.ones(len(starts), bool)
     keep[drop] = False
     return tokens[keep], labels[keep], bb[keep], ids[starts][keep], ids[starts][drop], n_unk, dup_rows
@@ -252,50 +274,64 @@ def _hash_rows(tokens: np.ndarray) -> np.ndarray:
 
 
 def _merge_repeats(path: Path, tmp: Path, chunk: int) -> dict:
-    """Merge molecules that appeared in non-consecutive rows; returns counts for the manifest."""
+    """Merge molecules that appeared in non-consecutive rows; returns counts for the manifest.
+
+    Memory: the 64-bit hash of every molecule and one sorted copy (16 bytes a molecule); only the
+    molecules whose hash occurs twice are looked at further."""
     tokens = store.load(tmp / "train" / "tokens.npy")
     n = len(tokens)
-    h = (
-        np.concatenate([_hash_rows(np.asarray(tokens[i : i + chunk])) for i in range(0, n, chunk)])
-        if n
-        else np.zeros(0, np.uint64)
+    h = np.empty(n, np.uint64)
+    for i in range(0, n, chunk):
+        h[i : i + chunk] = _hash_rows(np.asarray(tokens[i : i + chunk]))
+    hs = np.sort(h)
+    again = np.unique(hs[1:][hs[1:] == hs[:-1]])  # hashes of more than one molecule
+    del hs
+    if not len(again):
+        return {"repeated_molecules_merged": 0, "duplicate_rows": 0}
+    cand = np.concatenate(
+        [i + np.flatnonzero(np.isin(h[i : i + chunk], again, assume_unique=False)) for i in range(0, n, chunk)]
     )
-    order = np.argsort(h, kind="stable")
-    hs = h[order]
-    dup = hs[1:] == hs[:-1]
-    if not dup.any():
-        return {"repeated_molecules_merged": 0}
-    group = np.cumsum(np.concatenate([[True], ~dup])) - 1
-    rep_sorted = order[np.flatnonzero(np.concatenate([[True], ~dup]))][group]
-    rep = np.empty(n, np.int64)
-    rep[order] = rep_sorted
-    members = np.flatnonzero(rep != np.arange(n))
-    collided = ~(np.asarray(tokens[members]) == np.asarray(tokens[rep[members]])).all(axis=1)
+    hc = h[cand]
+    del h
+    order = np.argsort(hc, kind="stable")  # equal hashes: the earliest molecule first
+    starts = np.concatenate([[True], hc[order][1:] != hc[order][:-1]])
+    rep = np.empty(len(cand), np.int64)
+    rep[order] = cand[order][np.flatnonzero(starts)][np.cumsum(starts) - 1]
+    is_member = rep != cand
+    members, rep = cand[is_member], rep[is_member]  # ascending molecule rows, and the first of their kind
+    collided = ~(np.asarray(tokens[members]) == np.asarray(tokens[rep])).all(axis=1)
     if collided.any():  # equal hashes, different molecules: resolve those groups by exact bytes
-        for r in np.unique(rep[members[collided]]):
-            first: dict[bytes, int] = {}
-            for i in np.concatenate([[r], members[rep[members] == r]]):
-                rep[i] = first.setdefault(np.asarray(tokens[i]).tobytes(), int(i))
-        members = np.flatnonzero(rep != np.arange(n))
+        for r in np.unique(rep[collided]):
+            first = {np.asarray(tokens[r]).tobytes(): int(r)}
+            for j in np.flatnonzero(rep == r):
+                rep[j] = first.setdefault(np.asarray(tokens[members[j]]).tobytes(), int(members[j]))
+        merged_away = rep != members
+        members, rep = members[merged_away], rep[merged_away]
         if len(members) == 0:
-            return {"repeated_molecules_merged": 0}
+            return {"repeated_molecules_merged": 0, "duplicate_rows": 0}
     labels = np.array(store.load(tmp / "train" / "labels.npy"))
-    merged = labels.copy()
-    np.maximum.at(merged, rep[members], labels[members])
-    lowest = np.where(labels < 0, 2, labels).astype(np.int8)
-    np.minimum.at(lowest, rep[members], lowest[members])
+    reps = np.unique(rep)
+    k = np.searchsorted(reps, rep)
+    merged = labels[reps]
+    np.maximum.at(merged, k, labels[members])
+    lowest = np.where(labels[reps] < 0, 2, labels[reps]).astype(np.int8)
+    np.minimum.at(lowest, k, np.where(labels[members] < 0, 2, labels[members]).astype(np.int8))
     conflict = ((merged >= 0) & (lowest <= 1) & (merged != lowest)).any(axis=1)
     first_ids = store.load(tmp / "train" / "first_row_id.npy")
     if conflict.any():
-        bad = np.asarray(first_ids[members[conflict[rep[members]]]])
+        bad = np.asarray(first_ids[members[conflict[k]]])
         raise InputError(
             f"{path}: {conflict.sum()} molecules appear again later with different `binds` for the same protein (first "
             f"row ids of the repeats {preview(bad.tolist())}); keep one label per molecule and protein"
         )
+    rows_per_pair = (labels[reps] >= 0).astype(np.int64)
+    np.add.at(rows_per_pair, k, (labels[members] >= 0).astype(np.int64))
+    duplicate_rows = int((rows_per_pair - 1).clip(0).sum())
+    labels[reps] = merged
     keep = np.ones(n, bool)
     keep[members] = False
     for name, data in [
-        ("labels", merged),
+        ("labels", labels),
         ("tokens", tokens),
         ("bb_ids", store.load(tmp / "train" / "bb_ids.npy")),
         ("first_row_id", first_ids),
@@ -307,7 +343,33 @@ def _merge_repeats(path: Path, tmp: Path, chunk: int) -> dict:
     del tokens, first_ids
     for name in ("labels", "tokens", "bb_ids", "first_row_id"):
         os.replace(tmp / "train" / f"{name}.npy.new", tmp / "train" / f"{name}.npy")
-    return {"repeated_molecules_merged": int(len(members))}
+    return {"repeated_molecules_merged": int(len(members)), "duplicate_rows": duplicate_rows}
+
+
+def _repeated_ids(ids: np.ndarray, chunk: int) -> tuple[int, list[int]]:
+    """(rows whose id appeared in an earlier row, up to 5 such ids) over the int64 ids of every row.
+
+    Kaggle's ids are dense (0..N-1): a bitmap over their span finds repeats in one pass; sparse ids
+    are sorted instead (8 bytes a row)."""
+    n = len(ids)
+    if n == 0:
+        return 0, []
+    lo = min(int(np.asarray(ids[i : i + chunk]).min()) for i in range(0, n, chunk))
+    hi = max(int(np.asarray(ids[i : i + chunk]).max()) for i in range(0, n, chunk))
+    repeated, examples = 0, []
+    if hi - lo < 4 * n:
+        seen = np.zeros(hi - lo + 1, bool)
+        for i in range(0, n, chunk):
+            u, cnt = np.unique(np.asarray(ids[i : i + chunk]) - lo, return_counts=True)
+            before = seen[u]
+            repeated += int(np.where(before, cnt, cnt - 1).sum())
+            examples.extend((u[before | (cnt > 1)][:5] + lo).tolist())
+            seen[u] = True
+    else:
+        s = np.sort(np.asarray(ids))
+        again = s[1:] == s[:-1]
+        repeated, examples = int(again.sum()), np.unique(s[1:][again])[:5].tolist()
+    return repeated, sorted(set(examples))[:5]
 
 
 def _ingest_train(path: Path, tmp: Path, blocks: _Blocks, opts: PrepareOptions) -> dict:
@@ -318,6 +380,7 @@ def _ingest_train(path: Path, tmp: Path, blocks: _Blocks, opts: PrepareOptions) 
         "bb_ids": store.NpyAppender(tmp / "train" / "bb_ids.npy", np.int32, (3,)),
         "first_row_id": store.NpyAppender(tmp / "train" / "first_row_id.npy", np.int64),
     }
+    row_ids = store.NpyAppender(tmp / "row_ids.npy", np.int64)  # every row's id, to count repeated ids
     stats = {"rows": 0, "unknown_chars": 0, "duplicate_rows": 0, "skipped_ids": []}
     bar = _bar(opts.progress, total, f"prepare {path.name}")
     carry = None
@@ -335,11 +398,12 @@ def _ingest_train(path: Path, tmp: Path, blocks: _Blocks, opts: PrepareOptions) 
         if carry is not None:
             table = pa.concat_tables([carry, table])
         stats["rows"] += batch.num_rows
+        row_ids.append(batch.column("id").to_numpy(zero_copy_only=False).astype(np.int64))
         # the last molecule may continue in the next batch: hold it back
         s = table["molecule_smiles"]
         last = s[-1]
         n = table.num_rows
-        same = pc.equal(s, last).to_numpy(zero_copy_only=False)
+        same = pc.fill_null(pc.equal(s, last), False).to_numpy(zero_copy_only=False)
         tail_start = n - int(np.argmin(same[::-1])) if not same.all() else 0
         if tail_start > 0:
             flush(table.slice(0, tail_start))
@@ -350,8 +414,40 @@ def _ingest_train(path: Path, tmp: Path, blocks: _Blocks, opts: PrepareOptions) 
     bar.close()
     for w in writers.values():
         w.close()
-    stats.update(_merge_repeats(path, tmp, chunk=max(opts.batch_rows // 3, 1)))
+    row_ids.close()
+    stats["repeated_ids"], examples = _repeated_ids(store.load(row_ids.path), max(opts.batch_rows, 1))
+    os.remove(row_ids.path)
+    repeats = _merge_repeats(path, tmp, chunk=max(opts.batch_rows // 3, 1))
+    stats["repeated_molecules_merged"] = repeats["repeated_molecules_merged"]
+    stats["duplicate_rows"] += repeats["duplicate_rows"]
+    if stats["repeated_ids"]:
+        warn(
+            f"{path}: {stats['repeated_ids']} rows reuse an id of an earlier row (ids {preview(examples)}); they were "
+            f"read as further rows of their molecule (counted as repeated_ids in the manifest)"
+        )
+    if stats["duplicate_rows"]:
+        warn(
+            f"{path}: {stats['duplicate_rows']} rows repeat a molecule/protein pair of an earlier row with the same "
+            f"`binds`; each pair was kept once (counted as duplicate_rows in the manifest)"
+        )
     return stats
+
+
+def _renumber_blocks(path: Path, new_id: np.ndarray, groups: np.ndarray, chunk: int):
+    """Rewrite the train block ids at `path` through `new_id`, a chunk at a time; returns the
+    molecules' (fold_bb, bb_group_mask)."""
+    old = store.load(path)
+    n = len(old)
+    fold, mask = np.empty(n, np.int8), np.empty(n, np.uint8)
+    out = store.NpyAppender(path.with_name(path.name + ".new"), np.int32, (3,))
+    for i in range(0, n, max(chunk, 1)):
+        ids = new_id[np.asarray(old[i : i + chunk])]
+        out.append(ids)
+        fold[i : i + chunk], mask[i : i + chunk] = F.bb_folds(ids, groups)
+    out.close()
+    del old
+    os.replace(out.path, path)
+    return fold, mask
 
 
 # ----------------------------------------------------------------------------- test
@@ -367,6 +463,7 @@ def _ingest_test(path: Path, solution: Path | None, tmp: Path, blocks: _Blocks, 
             f"{path}: {int((counts > 1).sum())} ids appear more than once (ids {preview(uniq[counts > 1].tolist())}); "
             f"each test id must be unique"
         )
+    _check_smiles(path, table["molecule_smiles"], ids)
     prot = _protein_index(path, table)
     enc = pc.dictionary_encode(table["molecule_smiles"]).combine_chunks()
     molecule = enc.indices.to_numpy(zero_copy_only=False).astype(np.int32)
@@ -429,16 +526,14 @@ def prepare(train_file, test_file, out_dir, solution_file=None, options: Prepare
         # block ids = rank of the block's SMILES, so they do not depend on batch boundaries
         first_seen = list(blocks.ids)
         new_id = np.argsort(np.argsort(np.array(first_seen, dtype=object))).astype(np.int32)
-        bb_ids = new_id[np.asarray(store.load(tmp / "train" / "bb_ids.npy"))]
-        np.save(tmp / "train" / "bb_ids.npy", bb_ids)
+        groups = F.building_block_groups(len(blocks.ids), options.n_bb_groups, options.bb_seed)
+        fold_b, mask_b = _renumber_blocks(tmp / "train" / "bb_ids.npy", new_id, groups, options.batch_rows)
         np.save(tmp / "test" / "bb_ids.npy", new_id[np.load(tmp / "test" / "bb_ids.npy")])
         smiles = sorted(first_seen)
         in_train = np.zeros(len(smiles), bool)
         in_train[new_id[:n_train_blocks]] = True
-        labels = np.asarray(store.load(tmp / "train" / "labels.npy"))
+        labels = store.load(tmp / "train" / "labels.npy")
         fold_s = F.stratified_folds(labels, options.n_stratified_folds, options.stratified_seed)
-        groups = F.building_block_groups(len(blocks.ids), options.n_bb_groups, options.bb_seed)
-        fold_b, mask_b = F.bb_folds(bb_ids, groups)
         for name, arr in [("fold_stratified", fold_s), ("fold_bb", fold_b), ("bb_group_mask", mask_b)]:
             np.save(tmp / "train" / f"{name}.npy", arr)
         pq.write_table(
@@ -465,6 +560,7 @@ def prepare(train_file, test_file, out_dir, solution_file=None, options: Prepare
                 "train_rows": tr["rows"],
                 "train_molecules": len(labels),
                 "duplicate_rows": tr["duplicate_rows"],
+                "repeated_ids": tr["repeated_ids"],
                 "repeated_molecules_merged": tr["repeated_molecules_merged"],
                 "test_rows": te["rows"],
                 "test_molecules": te["molecules"],

@@ -16,6 +16,7 @@ Layout::
 
 from __future__ import annotations
 
+import io
 import json
 import os
 from pathlib import Path
@@ -26,7 +27,6 @@ from belka_lab.errors import InputError
 
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
-_HEADER_BYTES = 128  # fixed so the final shape can be written over the placeholder
 
 
 class NpyAppender:
@@ -41,10 +41,12 @@ class NpyAppender:
         self._f.write(self._header(0))
 
     def _header(self, n: int) -> bytes:
+        """numpy's own version-1.0 header (as ``np.save`` writes it); its padding leaves room for the
+        row count to grow, so the final header has the placeholder's length."""
+        buf = io.BytesIO()
         d = {"descr": np.lib.format.dtype_to_descr(self.dtype), "fortran_order": False, "shape": (n, *self.row_shape)}
-        text = repr(d).encode("latin1")
-        pad = _HEADER_BYTES - 10 - len(text) - 1
-        return b"\x93NUMPY\x01\x00" + (_HEADER_BYTES - 10).to_bytes(2, "little") + text + b" " * pad + b"\n"
+        np.lib.format.write_array_header_1_0(buf, d)
+        return buf.getvalue()
 
     def append(self, block: np.ndarray) -> None:
         block = np.ascontiguousarray(block, dtype=self.dtype)
@@ -54,8 +56,11 @@ class NpyAppender:
         self.rows += len(block)
 
     def close(self) -> None:
+        header = self._header(self.rows)
+        if len(header) != len(self._header(0)):  # pragma: no cover - numpy leaves room for 21 digits
+            raise RuntimeError(f"{self.path.name}: the .npy header grew with {self.rows} rows")
         self._f.seek(0)
-        self._f.write(self._header(self.rows))
+        self._f.write(header)
         self._f.close()
 
 
