@@ -17,6 +17,8 @@ Suites
             config over the data's test molecules), extrapolated to BELKA's 878,022 test
             molecules (1,674,896 rows); the remaining arguments are Hydra overrides.
   fingerprints  ECFP4 of --molecules synthetic molecules on all cores.
+  memory    wall time and peak anonymous memory of the documented commands, each in a child
+            process (--jobs synth,prepare,train,pretrain,baseline; synth and prepare at --rows).
   outputs   what follows training at BELKA's size, on random predictions: the validation
             AP of an epoch's end (--val-molecules, default one of 15 folds of 98.4M), the
             predictions' parquet files, the 1.67M-row submission, the results table and the
@@ -34,7 +36,7 @@ from pathlib import Path
 
 from benchmarks.common import BELKA_TEST_MOLECULES, bar_chart, machine, print_table
 
-SUITES = ("prepare", "step", "loaders", "predict", "fingerprints", "outputs")  # one module each
+SUITES = ("prepare", "memory", "step", "loaders", "predict", "fingerprints", "outputs")  # one module each
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -60,6 +62,11 @@ def main(argv: list[str] | None = None) -> int:
         default=BELKA_TEST_MOLECULES,
         help="outputs: test molecules (BELKA's: 1,674,896 rows)",
     )
+    p.add_argument("--jobs", default="synth,prepare,train,pretrain,baseline", help="memory: the jobs to run")
+    p.add_argument("--models", help="memory: comma-separated model configs to train (default: all)")
+    p.add_argument("--train-batches", type=int, default=20, help="memory: training batches before validation")
+    p.add_argument("--n-bb1", type=int, default=400, help="memory: the synthetic library's BB1 pool")
+    p.add_argument("--n-amines", type=int, default=900, help="memory: the synthetic library's amine pool")
     p.add_argument("--work-dir", help="where synthetic files are written and reused (default: a new temp dir)")
     p.add_argument("--steps", type=int, default=30, help="step: timed training steps")
     p.add_argument("--warmup", type=int, default=5, help="step: untimed steps first")
@@ -81,10 +88,12 @@ def main(argv: list[str] | None = None) -> int:
     Path(args.jsonl).parent.mkdir(parents=True, exist_ok=True)
     with open(args.jsonl, "a") as f:
         f.write(json.dumps(record) + "\n")
+    chart = getattr(importlib.import_module(f"benchmarks.{args.suite}"), "CHART", ("per_s", "per second", True))
     png = bar_chart(
         rows,
         f"bench {args.suite} ({record['machine'].get('gpu') or str(record['machine']['cpus']) + ' CPU cores'})",
         Path(args.jsonl).with_name(f"{Path(args.jsonl).stem}_{args.suite}.png"),
+        *chart,
     )
     print(f"appended to {args.jsonl}; chart {png}")
     return 0

@@ -21,7 +21,8 @@ BELKA_TEST_MOLECULES, BELKA_TEST_ROWS = 878_022, 1_674_896
 
 class Row(TypedDict, total=False):
     """One measurement: ``what`` was measured, over ``n`` items, at ``per_s`` per second (or a
-    ratio, ``ratio=True``), in ``seconds``, with peak resident memory ``peak_rss_gib``."""
+    ratio, ``ratio=True``), in ``seconds``, with peak resident memory ``peak_rss_gib`` (or, from the
+    memory suite, peak anonymous memory ``peak_anon_gib`` and memory-mapped file pages ``peak_mapped_gib``)."""
 
     what: str
     n: int | None
@@ -29,6 +30,8 @@ class Row(TypedDict, total=False):
     seconds: float
     ratio: bool
     peak_rss_gib: float
+    peak_anon_gib: float
+    peak_mapped_gib: float
     params: int
     device: str
 
@@ -115,11 +118,15 @@ def training_setup(overrides: list[str], suite: str):
 
 def print_table(rows: list[dict]) -> None:
     width = max(52, *(len(r["what"]) for r in rows))
-    print(f"{'measurement':{width}s} {'n':>13s} {'per second':>14s} {'seconds':>9s} {'peak GiB':>9s}")
+    anon = any("peak_anon_gib" in r for r in rows)
+    memory = f"{'anon GiB':>9s} {'mapped GiB':>10s}" if anon else f"{'peak GiB':>9s}"
+    print(f"{'measurement':{width}s} {'n':>13s} {'per second':>14s} {'seconds':>9s} {memory}")
     for r in rows:
         n = f"{r['n']:,}" if r.get("n") else ""
         per = (
-            f"{r['per_s']:,.2f}"
+            ""
+            if "per_s" not in r
+            else f"{r['per_s']:,.2f}"
             if r.get("ratio")
             else f"{r['per_s']:,.1f}"
             if "speed-up" in r["what"]
@@ -128,21 +135,25 @@ def print_table(rows: list[dict]) -> None:
         secs = f"{r['seconds']:.1f}" if "seconds" in r else ""
         if "extrapolated" in r["what"]:
             secs = f"{r['seconds'] / 60:.1f} min"
-        peak = f"{r['peak_rss_gib']:.2f}" if "peak_rss_gib" in r else ""
-        print(f"{r['what']:{width}s} {n:>13s} {per:>14s} {secs:>9s} {peak:>9s}")
+        if anon:
+            peak = f"{r.get('peak_anon_gib', float('nan')):>9.2f} {r.get('peak_mapped_gib', float('nan')):>10.2f}"
+        else:
+            peak = f"{r['peak_rss_gib']:>9.2f}" if "peak_rss_gib" in r else f"{'':>9s}"
+        print(f"{r['what']:{width}s} {n:>13s} {per:>14s} {secs:>9s} {peak}")
 
 
-def bar_chart(rows: list[dict], title: str, path: Path) -> Path:
-    """The rates of a suite's rows as horizontal bars (log scale), one PNG."""
+def bar_chart(rows: list[dict], title: str, path: Path, key: str = "per_s", label: str = "per second", log=True):
+    """Each row's `key` (rates by default, on a log scale) as horizontal bars, one PNG."""
 
-    rates = [r for r in rows if not r.get("ratio") and "speed-up" not in r["what"] and r.get("per_s")]
-    fig, ax = figures.subplots(figsize=(10, 0.6 * len(rates) + 1.2))
-    labels = [textwrap.fill(r["what"], 48) for r in rates]
-    ax.barh(labels[::-1], [r["per_s"] for r in rates][::-1], color="tab:blue")
-    for y, r in enumerate(rates[::-1]):
-        ax.text(r["per_s"], y, f" {r['per_s']:,.0f}", va="center", fontsize=7)
-    ax.set_xscale("log")
-    ax.set_xlabel("per second")
+    bars = [r for r in rows if not r.get("ratio") and "speed-up" not in r["what"] and r.get(key)]
+    fig, ax = figures.subplots(figsize=(10, 0.6 * len(bars) + 1.2))
+    labels = [textwrap.fill(r["what"], 48) for r in bars]
+    ax.barh(labels[::-1], [r[key] for r in bars][::-1], color="tab:blue")
+    for y, r in enumerate(bars[::-1]):
+        ax.text(r[key], y, f" {r[key]:,.0f}" if log else f" {r[key]:,.2f}", va="center", fontsize=7)
+    if log:
+        ax.set_xscale("log")
+    ax.set_xlabel(label)
     ax.set_title(title, fontsize=10)
     ax.tick_params(axis="y", labelsize=7)
     ax.grid(axis="x", alpha=0.3)

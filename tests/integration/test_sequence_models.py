@@ -40,16 +40,61 @@ def _scan_inputs(seed, length=37):
     return [t.requires_grad_() for t in (u, delta, A, B, C, D)]
 
 
-@pytest.mark.parametrize("seed", [0, 1])
-def test_parallel_scan_equals_the_sequential_recurrence_with_gradients(seed):
+@pytest.mark.parametrize("seed, chunk", [(0, None), (1, None), (0, 2), (1, 8), (0, 16), (1, 64)])
+def test_parallel_scan_equals_the_sequential_recurrence_with_gradients(seed, chunk):
+    # chunk 8 and 16 cut 37 positions into chunks with a padded last one (state carried across,
+    # each chunk recomputed in the backward pass); None and 64 scan the whole sequence at once
     inputs = _scan_inputs(seed)
-    y_par = selective_scan_parallel(*inputs)
+    y_par = selective_scan_parallel(*inputs, chunk=chunk)
     grads_par = torch.autograd.grad(y_par.pow(2).sum(), inputs)
     y_seq = selective_scan_sequential(*inputs)
     grads_seq = torch.autograd.grad(y_seq.pow(2).sum(), inputs)
     torch.testing.assert_close(y_par, y_seq, rtol=1e-10, atol=1e-10)
     for a, b in zip(grads_par, grads_seq):
         torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-9)
+
+
+def test_the_scan_chunk_must_be_a_power_of_two():
+    with pytest.raises(ValueError, match="power of two"):
+        selective_scan_parallel(*_scan_inputs(0), chunk=12)
+
+
+_SCAN_STEP = """
+import resource, sys, torch
+from belka_lab.models.mamba import selective_scan_parallel
+chunk = None if sys.argv[1] == "none" else int(sys.argv[1])
+d, n, length = 256, 16, 142  # the default model's mixer (d_inner 256, d_state 16)
+
+
+def step(b):
+    u, B, C, D = torch.randn(b, d, length), torch.randn(b, n, length), torch.randn(b, n, length), torch.randn(d)
+    delta, A = torch.rand(b, d, length) * 0.1, -torch.rand(d, n)
+    inputs = [t.requires_grad_() for t in (u, delta, A, B, C, D)]
+    selective_scan_parallel(*inputs, chunk=chunk).pow(2).sum().backward()
+
+
+step(2)  # first use: kernels and thread pools allocate their own memory
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+step(64)
+print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024)
+"""
+
+
+def test_a_chunked_scan_trains_in_a_fraction_of_the_whole_scans_memory():
+    """Peak memory growth of one forward+backward of the scan, chunks of 16 vs one scan over 142 positions."""
+
+    # glibc keeps freed blocks below its mmap threshold for reuse; a fixed threshold makes the peak RSS the
+    # peak of live tensors
+    env = {**os.environ, "MALLOC_MMAP_THRESHOLD_": "131072"}
+
+    def mib(chunk):
+        cmd = [sys.executable, "-c", _SCAN_STEP, str(chunk)]
+        out = subprocess.run(cmd, capture_output=True, text=True, env=env)
+        assert out.returncode == 0, out.stderr
+        return float(out.stdout.split()[-1])
+
+    chunked, whole = mib(16), mib("none")
+    assert whole > 1000 and chunked * 5 < whole, (chunked, whole)
 
 
 def test_reverse_within_length_reverses_characters_and_keeps_padding_behind():

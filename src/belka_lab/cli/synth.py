@@ -1,5 +1,9 @@
-"""`python -m belka_lab synth OUT_DIR [--n-train N] [--n-test N] [--seed S]`: write a synthetic
-DEL library in BELKA's Kaggle format (train.parquet, test.parquet, test_solution.parquet)."""
+"""`python -m belka_lab synth OUT_DIR [--n-train N] [--n-test N] [--seed S] [--n-bb1 N] [--n-amines N]`:
+write a synthetic DEL library in BELKA's Kaggle format (train.parquet, test.parquet, test_solution.parquet).
+
+The building-block pools bound how many distinct molecules exist: the defaults (300 BB1, 700 amines, a
+fifth of each held out for the non_share test group) give 75M distinct train molecules; BELKA's 98.4M
+need larger pools, e.g. ``--n-bb1 400 --n-amines 900``."""
 
 from __future__ import annotations
 
@@ -18,7 +22,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--n-train", type=int, default=defaults.n_train, help="train molecules (3 rows each)")
     p.add_argument("--n-test", type=int, default=defaults.n_test, help="test molecules, split in three groups")
     p.add_argument("--seed", type=int, default=defaults.seed)
+    p.add_argument("--n-bb1", type=int, default=defaults.n_bb1, help="BB1 (amino acid) pool size")
+    p.add_argument("--n-amines", type=int, default=defaults.n_amines, help="BB2/BB3 (amine) pool size")
     a = p.parse_args(argv)
-    out = generate(a.out_dir, SynthConfig(n_train=a.n_train, n_test=a.n_test, seed=a.seed))
+    cfg = SynthConfig(n_train=a.n_train, n_test=a.n_test, seed=a.seed, n_bb1=a.n_bb1, n_amines=a.n_amines)
+    out = generate(a.out_dir, cfg)
     print(json.dumps(json.loads((out / SYNTH_MARKER).read_text()), indent=2))
     return 0

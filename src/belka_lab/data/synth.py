@@ -285,35 +285,71 @@ def build_library(cfg: SynthConfig) -> Library:
     )
 
 
-def _sample_triples(rng, n, pool1, pool2, pool3, lib: Library, core: str, exclude: np.ndarray | None) -> np.ndarray:
-    """n distinct (bb1, bb2, bb3) index triples whose molecules fit in MAX_LEN."""
+class _Taken:
+    """One bit for every (bb1, bb2, bb3) index triple of the pools: which molecules are drawn."""
+
+    def __init__(self, lib: Library):
+        n_am = len(lib.amine_mol)
+        self.bits = np.zeros((len(lib.bb1_mol) * n_am * n_am + 7) // 8, np.uint8)
+
+    def has(self, keys: np.ndarray) -> np.ndarray:
+        return ((self.bits[keys >> 3] >> (keys & 7).astype(np.uint8)) & 1).astype(bool)
+
+    def add(self, keys: np.ndarray) -> None:
+        np.bitwise_or.at(self.bits, keys >> 3, np.left_shift(np.uint8(1), (keys & 7).astype(np.uint8)))
+
+
+def _sample_triples(rng, n, pool1, pool2, pool3, lib: Library, core: str, taken: _Taken, chunk: int, bar=None):
+    """n distinct (bb1, bb2, bb3) index triples whose molecules fit in MAX_LEN and are not yet in
+    `taken` (they are added to it). Drawn `chunk` candidates at a time: the memory is the
+    triples themselves (int16, 6 bytes a molecule) and `taken`'s bitmap."""
     n_am = len(lib.amine_mol)
     len1 = np.array([len(s) for s in lib.bb1_mol])
     lena = np.array([len(s) for s in lib.amine_mol])
     core_len = sum(len(p) for p in CORES[core])
-    keys = np.zeros(0, dtype=np.int64)
-    for _ in range(50):
-        m = int((n - len(keys)) * 1.3) + 64
+    out = np.empty((n, 3), np.int16 if max(len(lib.bb1_mol), n_am) < 2**15 else np.int32)
+    got = stalls = 0
+    while got < n:
+        m = min(max(chunk, 1), int((n - got) * 1.3) + 64)
         t = np.stack([rng.choice(pool1, m), rng.choice(pool2, m), rng.choice(pool3, m)], axis=1).astype(np.int64)
         t = t[len1[t[:, 0]] + lena[t[:, 1]] + lena[t[:, 2]] + core_len <= MAX_LEN]
-        new = (t[:, 0] * n_am + t[:, 1]) * n_am + t[:, 2]
-        if exclude is not None:
-            new = new[~np.isin(new, exclude)]
-        keys = np.concatenate([keys, new])
+        keys = (t[:, 0] * n_am + t[:, 1]) * n_am + t[:, 2]
+        fresh = ~taken.has(keys)
+        t, keys = t[fresh], keys[fresh]
         _, first = np.unique(keys, return_index=True)
-        keys = keys[np.sort(first)]
-        if len(keys) >= n:
-            break
-    else:
-        raise InputError(f"cannot draw {n} distinct molecules from these building-block pools; lower n_train/n_test")
-    keys = keys[:n]
-    return np.stack([keys // (n_am * n_am), (keys // n_am) % n_am, keys % n_am], axis=1)
+        first = np.sort(first)[: n - got]
+        taken.add(keys[first])
+        out[got : got + len(first)] = t[first]
+        got += len(first)
+        if bar is not None:
+            bar.update(len(first))
+        stalls = stalls + 1 if len(first) == 0 else 0
+        if stalls == 20:
+            raise InputError(
+                f"cannot draw {n} distinct molecules from {len(pool1)} x {len(pool2)} x {len(pool3)} building blocks "
+                f"(the {core} molecules that fit in {MAX_LEN} characters run out); lower n_train/n_test or raise "
+                f"n_bb1/n_amines (synth --n-bb1/--n-amines)"
+            )
+    return out
+
+
+def _structural(lib: Library, t: np.ndarray, core: str) -> np.ndarray:
+    interaction = lib.u2[t[:, 1]] * lib.u3[t[:, 2]] * (1.0 if core == "triazine" else 0.3)
+    return lib.s1[t[:, 0]] + lib.s2[t[:, 1]] + lib.s3[t[:, 2]] + 0.5 * interaction
 
 
 def _scores(lib: Library, t: np.ndarray, core: str, rng, cfg: SynthConfig) -> np.ndarray:
-    interaction = lib.u2[t[:, 1]] * lib.u3[t[:, 2]] * (1.0 if core == "triazine" else 0.3)
-    structural = lib.s1[t[:, 0]] + lib.s2[t[:, 1]] + lib.s3[t[:, 2]] + 0.5 * interaction
-    return cfg.signal * structural / structural.std(axis=0).clip(1e-9) + rng.normal(0, cfg.noise, structural.shape)
+    """float32 [n, 3]: the structural score scaled to unit spread over `t`, plus noise; a chunk at a time."""
+    chunk = max(cfg.chunk_molecules, 1)
+    parts = range(0, len(t), chunk)
+    mean = sum(_structural(lib, t[i : i + chunk], core).sum(axis=0) for i in parts) / max(len(t), 1)
+    var = sum(((_structural(lib, t[i : i + chunk], core) - mean) ** 2).sum(axis=0) for i in parts) / max(len(t), 1)
+    scale = cfg.signal / np.sqrt(var).clip(1e-9)
+    out = np.empty((len(t), len(PROTEINS)), np.float32)
+    for i in parts:
+        structural = _structural(lib, t[i : i + chunk], core)
+        out[i : i + chunk] = structural * scale + rng.normal(0, cfg.noise, structural.shape)
+    return out
 
 
 def _molecules(lib: Library, t: np.ndarray, core: str) -> pa.Array:
@@ -382,27 +418,42 @@ def generate(out_dir: str | os.PathLike, cfg: SynthConfig = SynthConfig(), progr
 
     rng = np.random.default_rng(cfg.seed + 1)
     lib = build_library(cfg)
-    train = _sample_triples(rng, cfg.n_train, lib.bb1_train, lib.amine_train, lib.amine_train, lib, "triazine", None)
     n_am = len(lib.amine_mol)
-    train_keys = (train[:, 0] * n_am + train[:, 1]) * n_am + train[:, 2]
+    chunk = max(1, cfg.chunk_molecules)
+    bar = _bar(progress, cfg.n_train + cfg.n_test, "synthetic molecules")
+    taken = _Taken(lib)  # train and share draw from one bitmap: no share molecule is in train
+    train = _sample_triples(
+        rng, cfg.n_train, lib.bb1_train, lib.amine_train, lib.amine_train, lib, "triazine", taken, chunk, bar
+    )
     sizes = np.full(3, cfg.n_test // 3) + (np.arange(3) < cfg.n_test % 3)
     groups = {
         "share": _sample_triples(
-            rng, sizes[0], lib.bb1_train, lib.amine_train, lib.amine_train, lib, "triazine", train_keys
+            rng, sizes[0], lib.bb1_train, lib.amine_train, lib.amine_train, lib, "triazine", taken, chunk, bar
         ),
         "non_share": _sample_triples(
-            rng, sizes[1], lib.bb1_held, lib.amine_held, lib.amine_held, lib, "triazine", None
+            rng, sizes[1], lib.bb1_held, lib.amine_held, lib.amine_held, lib, "triazine", _Taken(lib), chunk, bar
         ),
         "other_core": _sample_triples(
-            rng, sizes[2], np.arange(len(lib.bb1_mol)), np.arange(n_am), np.arange(n_am), lib, "pyrimidine", None
+            rng,
+            sizes[2],
+            np.arange(len(lib.bb1_mol)),
+            np.arange(n_am),
+            np.arange(n_am),
+            lib,
+            "pyrimidine",
+            _Taken(lib),
+            chunk,
+            bar,
         ),
     }
+    del taken
+    bar.close()
     train_scores = _scores(lib, train, "triazine", rng, cfg)
     threshold = np.array([np.quantile(train_scores[:, k], 1.0 - r) for k, r in enumerate(cfg.rates)])
     train_labels = (train_scores > threshold).astype(np.int8)
+    del train_scores
 
     n_p = len(PROTEINS)
-    chunk = max(1, cfg.chunk_molecules)
     with pq.ParquetWriter(tmp / "train.parquet", TRAIN_SCHEMA) as w:
         for lo in _progress(range(0, len(train), chunk), progress, "synthetic train", len(train), chunk):
             sl = slice(lo, lo + chunk)
@@ -461,3 +512,9 @@ def _progress(it, enabled: bool, desc: str, total_items: int, step: int):
     from tqdm import tqdm
 
     return tqdm(it, desc=desc, total=(total_items + step - 1) // step, unit="chunk")
+
+
+def _bar(enabled: bool, total: int, desc: str):
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=desc, unit="mol", unit_scale=True, disable=not enabled, mininterval=1.0)

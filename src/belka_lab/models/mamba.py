@@ -9,9 +9,11 @@ out-projection. Bidirectional blocks add a second mixer that reads every molecul
 
 The scan is chosen once, at import time: ``mamba_ssm``'s CUDA kernel when that package is
 installed (used for tensors on a CUDA device), else a parallel scan in plain PyTorch
-(Blelloch, O(L) work, from ``mambapy``, with its own O(L) backward). Both take the same
-parameters. :func:`selective_scan_sequential` is the step-by-step reference they are
-tested against.
+(Blelloch, from ``mambapy``) over chunks of ``scan_chunk`` positions, carrying the state from
+chunk to chunk and recomputing each chunk in the backward pass, so that a batch needs
+O(B·chunk·D·N) memory instead of O(B·L·D·N) (24 GB at batch 512 for the default model).
+Both take the same parameters. :func:`selective_scan_sequential` is the step-by-step
+reference the scan is tested against.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import math
 
 import torch
 import torch.nn.functional as F
+import torch.utils.checkpoint
 from mambapy.pscan import pscan
 from torch import nn
 
@@ -45,17 +48,46 @@ def _discretise(u, delta, A, B):
     return dA, dBu
 
 
-def selective_scan_parallel(u, delta, A, B, C, D):
-    """u, delta [B, D, L]; A [D, N]; B, C [B, N, L]; D [D] → y [B, D, L] (parallel scan)."""
-    dA, dBu = _discretise(u, delta, A, B)
-    h = pscan(dA, dBu)  # B L D N
-    y = (h @ _up(C).transpose(1, 2)[..., None]).squeeze(-1)  # B L D
-    return (y.transpose(1, 2) + _up(u) * _up(D)[:, None]).to(u.dtype)
+def _scan_chunk(u, delta, A, B, C, h0):
+    """One chunk of the recurrence from state h0 (None: zero) by the parallel scan: (y [B, c, D], last state)."""
+    dA, dBu = _discretise(u, delta, A, B)  # B c D N
+    if h0 is not None:  # h_0 = exp(Δ_0 A) h0 + Δ_0 B_0 u_0: fold the carried state into the first input
+        dBu = torch.cat([dBu[:, :1] + dA[:, :1] * h0[:, None], dBu[:, 1:]], dim=1)
+    h = pscan(dA, dBu)  # B c D N
+    return (h @ _up(C).transpose(1, 2)[..., None]).squeeze(-1), h[:, -1].clone()  # not a view: h is freed
+
+
+def selective_scan_parallel(u, delta, A, B, C, D, chunk: int | None = None):
+    """u, delta [B, D, L]; A [D, N]; B, C [B, N, L]; D [D] → y [B, D, L].
+
+    Parallel (Blelloch) within chunks of `chunk` positions (a power of two; None: the whole
+    sequence), sequential across them, carrying the [B, D, N] state. With gradients each chunk
+    is recomputed in the backward pass (activation checkpointing), so memory is
+    O(B·chunk·D·N), not the O(B·L·D·N) of one scan over the sequence."""
+    length = u.shape[2]
+    chunk = chunk or 1 << max(length - 1, 1).bit_length()
+    if chunk < 2 or chunk & (chunk - 1):
+        raise ValueError(f"the scan's chunk must be a power of two of at least 2 (got {chunk})")
+    pad = -length % chunk  # Δ = 0 on padding: exp(0·A) = 1 and no input, so the state passes unchanged
+    if pad:
+        u, delta, B, C = (F.pad(t, (0, pad)) for t in (u, delta, B, C))
+    checkpoint = torch.is_grad_enabled() and length > chunk
+    ys, h = [], None
+    for s in range(0, length + pad, chunk):
+        part = (u[..., s : s + chunk], delta[..., s : s + chunk], A, B[..., s : s + chunk], C[..., s : s + chunk], h)
+        y, h = (
+            torch.utils.checkpoint.checkpoint(_scan_chunk, *part, use_reentrant=False)
+            if checkpoint
+            else _scan_chunk(*part)
+        )
+        ys.append(y)
+    y = torch.cat(ys, dim=1)[:, :length]  # B L D
+    return (y.transpose(1, 2) + _up(u[..., :length]) * _up(D)[:, None]).to(u.dtype)
 
 
 def selective_scan_sequential(u, delta, A, B, C, D):
     """The same recurrence one step at a time, holding one [B, D, N] state: the reference the
-    parallel scan is tested against, and the inference path (no [B, L, D, N] tensors)."""
+    parallel scan is tested against."""
     A = _up(A)
     h = None
     ys = []
@@ -67,14 +99,12 @@ def selective_scan_sequential(u, delta, A, B, C, D):
     return (torch.stack(ys, dim=2) + _up(u) * _up(D)[:, None]).to(u.dtype)
 
 
-def selective_scan(u, delta, A, B, C, D):
-    """The fused kernel where installed; else the parallel scan when gradients are needed
-    (training) and the step-by-step scan when not (evaluation: memory O(B·D·N), not O(B·L·D·N))."""
+def selective_scan(u, delta, A, B, C, D, chunk: int = 16):
+    """The fused kernel where installed; else the chunked parallel scan (memory O(B·chunk·D·N),
+    in training and evaluation alike)."""
     if _kernel_scan is not None and u.is_cuda:
         return _kernel_scan(u, delta, A, B.contiguous(), C.contiguous(), D.float())
-    if torch.is_grad_enabled():
-        return selective_scan_parallel(u, delta, A, B, C, D)
-    return selective_scan_sequential(u, delta, A, B, C, D)
+    return selective_scan_parallel(u, delta, A, B, C, D, chunk)
 
 
 class MambaMixer(nn.Module):
@@ -87,9 +117,11 @@ class MambaMixer(nn.Module):
         dt_rank: int | None = None,
         dt_min: float = 1e-3,
         dt_max: float = 0.1,
+        scan_chunk: int = 16,
     ):
         super().__init__()
         d_inner = expand * d_model
+        self.scan_chunk = scan_chunk
         self.d_inner, self.d_state = d_inner, d_state
         self.dt_rank = dt_rank or math.ceil(d_model / 16)
         self.in_proj = nn.Linear(d_model, 2 * d_inner, bias=False)
@@ -112,7 +144,8 @@ class MambaMixer(nn.Module):
         u = F.silu(self.conv(u.transpose(1, 2))[..., :length])  # B Di L
         dt, B, C = self.x_proj(u.transpose(1, 2)).split([self.dt_rank, self.d_state, self.d_state], dim=-1)
         delta = F.softplus(self.dt_proj(dt)).transpose(1, 2)  # B Di L
-        y = selective_scan(u, delta, -torch.exp(self.A_log.float()), B.transpose(1, 2), C.transpose(1, 2), self.D)
+        A = -torch.exp(self.A_log.float())
+        y = selective_scan(u, delta, A, B.transpose(1, 2), C.transpose(1, 2), self.D, self.scan_chunk)
         return self.out_proj(y.transpose(1, 2) * F.silu(z))
 
 
@@ -164,13 +197,13 @@ class Mamba1D(nn.Module):
         bidirectional: bool = True,
         head_hidden: int = 0,
         dropout: float = 0.1,
+        scan_chunk: int = 16,
     ):
         super().__init__()
         self.vocab_size, self.d_model = vocab_size, d_model
         self.embed = nn.Embedding(vocab_size + 1, d_model, padding_idx=0)  # + [MASK] for pretraining
-        self.blocks = nn.ModuleList(
-            MambaBlock(d_model, bidirectional, d_state=d_state, expand=expand, d_conv=d_conv) for _ in range(n_layers)
-        )
+        mixer = {"d_state": d_state, "expand": expand, "d_conv": d_conv, "scan_chunk": scan_chunk}
+        self.blocks = nn.ModuleList(MambaBlock(d_model, bidirectional, **mixer) for _ in range(n_layers))
         self.norm = RMSNorm(d_model)
         self.head = MLPHead(d_model, head_hidden, dropout)
 
