@@ -416,6 +416,7 @@ def _ingest_train(path: Path, tmp: Path, blocks: _Blocks, opts: PrepareOptions) 
     for w in writers.values():
         w.close()
     row_ids.close()
+    _stage(opts, "checking ids, merging molecules repeated later in the file")
     stats["repeated_ids"], examples = _repeated_ids(store.load(row_ids.path), max(opts.batch_rows, 1))
     os.remove(row_ids.path)
     repeats = _merge_repeats(path, tmp, chunk=max(opts.batch_rows // 3, 1))
@@ -523,11 +524,13 @@ def prepare(train_file, test_file, out_dir, solution_file=None, options: Prepare
         blocks = _Blocks()
         tr = _ingest_train(train_file, tmp, blocks, options)
         n_train_blocks = len(blocks.ids)
+        _stage(options, f"reading {test_file.name}")
         te = _ingest_test(test_file, solution, tmp, blocks, options)
         # block ids = rank of the block's SMILES, so they do not depend on batch boundaries
         first_seen = list(blocks.ids)
         new_id = np.argsort(np.argsort(np.array(first_seen, dtype=object))).astype(np.int32)
         groups = F.building_block_groups(len(blocks.ids), options.n_bb_groups, options.bb_seed)
+        _stage(options, "building-block ids and folds")
         fold_b, mask_b = _renumber_blocks(tmp / "train" / "bb_ids.npy", new_id, groups, options.batch_rows)
         np.save(tmp / "test" / "bb_ids.npy", new_id[np.load(tmp / "test" / "bb_ids.npy")])
         smiles = sorted(first_seen)
@@ -626,6 +629,11 @@ def _versions() -> dict:
         "sklearn": sklearn.__version__,
         "platform": platform.platform(),
     }
+
+
+def _stage(opts: PrepareOptions, what: str) -> None:
+    if opts.progress:
+        print(f"prepare: {what}", file=sys.stderr, flush=True)
 
 
 def _bar(enabled: bool, total, desc: str):
