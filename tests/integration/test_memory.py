@@ -2,8 +2,9 @@
 
 import sys
 
-from belka_lab.data.synth import SynthConfig, generate
 from benchmarks.memory import watch
+
+from belka_lab.data.synth import SynthConfig, generate
 
 BELKA_MOLECULES = 98_415_610
 # the goal, BELKA's prepare within 6 GiB, less the 2 GiB that one 2M-row batch and the interpreter take
@@ -17,10 +18,12 @@ def _prepare_peak(tmp_path, n_molecules: int) -> float:
         SynthConfig(n_train=n_molecules, n_test=3000, seed=0, n_bb1=400, n_amines=900),
         progress=False,
     )
+    files = ", ".join(
+        repr(str(p)) for p in (lib / "train.parquet", lib / "test.parquet", tmp_path / f"out{n_molecules}")
+    )
     code = (
         "from belka_lab.data.ingest import PrepareOptions, prepare; "
-        f"prepare({str(lib / 'train.parquet')!r}, {str(lib / 'test.parquet')!r}, {str(tmp_path / f'out{n_molecules}')!r}, "
-        "options=PrepareOptions(batch_rows=300_000, progress=False))"
+        f"prepare({files}, options=PrepareOptions(batch_rows=300_000, progress=False))"
     )
     m = watch([sys.executable, "-c", code], interval=0.05)
     assert m["returncode"] == 0
