@@ -31,6 +31,7 @@ from benchmarks.common import Row
 KIB = 1024
 CHART = ("peak_anon_gib", "peak anonymous memory (GiB)", False)  # what __main__ draws
 JOBS = ("synth", "prepare", "train", "pretrain", "baseline")
+RUN_AS = {"chemberta": "experiment=chemberta"}  # models whose README command is an experiment (it adds the tokenizer)
 
 
 def _status_kib(pid: int) -> tuple[int, int]:
@@ -131,8 +132,9 @@ def jobs(args, work: Path) -> list[tuple[str, list[str], int | None]]:
     models = args.models.split(",") if args.models else _models()
     if "train" in wanted:
         for m in models:
-            run = _belka("train", f"model={m}", *short, f"hydra.run.dir={work}/runs/train-{m}")
-            out.append((f"train model={m} (default data, batch sizes)", run, None))
+            choice = RUN_AS.get(m, f"model={m}")
+            run = _belka("train", choice, *short, f"hydra.run.dir={work}/runs/train-{m}")
+            out.append((f"train {choice} (default data, batch sizes)", run, None))
     if "pretrain" in wanted:
         run = _belka("pretrain", "model=transformer", *short, f"hydra.run.dir={work}/runs/pretrain")
         out.append(("pretrain model=transformer", run, None))
@@ -163,5 +165,6 @@ def run(args) -> list[Row]:
         if n:
             row["per_s"] = n / m["seconds"]
         rows.append(row)
-        print(f"  {m['seconds']:.1f} s, peak anonymous {m['peak_anon_gib']:.2f} GiB", flush=True)
+        status = f"FAILED (exit {m['returncode']}), " if m["returncode"] else ""
+        print(f"  {status}{m['seconds']:.1f} s, peak anonymous {m['peak_anon_gib']:.2f} GiB", flush=True)
     return rows

@@ -7,12 +7,12 @@
 # (default .whl), made beforehand on a machine with internet:
 #   pip download --no-deps -d .whl hydra-core==1.3.2 omegaconf==2.3.0 antlr4-python3-runtime==4.9.3
 # The synthetic library is generated with RDKit, which such images usually lack too: generate
-# it here first (`python -m belka_lab prepare`) and bring along data/synthetic-200000-30000-seed0-v2/
+# it here first (`python -m belka_lab prepare`) and bring along data/synthetic-200000-30000-seed0/
 # {train,test,test_solution}.parquet and synth.json (14 MB; prepare itself needs no RDKit).
 # Prints a table; every measurement is also appended to ${OUT:-logs}/gpu_check.jsonl.
 set -euo pipefail
 WHEELS=${1:-.whl}
-LIB=data/synthetic-200000-30000-seed0-v2   # the default data config's library
+LIB=data/synthetic-200000-30000-seed0   # the default data config's library
 if [ ! -f "$LIB/train.parquet" ] && ! python3 -c "import rdkit" 2>/dev/null; then
   echo "gpu_check: $LIB/train.parquet is missing and RDKit is not installed to generate it;" \
        "run python -m belka_lab prepare where RDKit is and bring $LIB/{train,test,test_solution}.parquet and synth.json" >&2

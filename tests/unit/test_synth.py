@@ -108,14 +108,3 @@ def test_existing_directory_is_reused_only_for_the_same_settings(tmp_path, tiny_
             tmp_path / "lib", SynthConfig(n_train=1001, n_test=300, seed=2, n_bb1=50, n_amines=100), progress=False
         )
 
-
-def test_the_default_library_directory_names_the_generator_version():
-    from omegaconf import OmegaConf
-
-    from belka_lab.config import CONFIG_DIR
-    from belka_lab.data.synth import GENERATOR_VERSION
-
-    synth = OmegaConf.load(f"{CONFIG_DIR}/data/synthetic.yaml").synth
-    assert synth.version == GENERATOR_VERSION
-    with pytest.raises(InputError, match=f"writes synthetic libraries of version {GENERATOR_VERSION}"):
-        generate("unused", SynthConfig(version=GENERATOR_VERSION - 1))

@@ -350,7 +350,7 @@ def _merge_repeats(path: Path, tmp: Path, chunk: int) -> dict:
 def _repeated_ids(ids: np.ndarray, chunk: int) -> tuple[int, list[int]]:
     """(rows whose id appeared in an earlier row, up to 5 such ids) over the int64 ids of every row.
 
-    Kaggle's ids are dense (0..N-1): a bitmap over their span finds repeats in one pass; sparse ids
+    Kaggle's ids are dense (0..N-1): one flag a byte over their span finds repeats in one pass; sparse ids
     are sorted instead (8 bytes a row)."""
     n = len(ids)
     if n == 0:

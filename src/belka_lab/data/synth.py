@@ -33,9 +33,6 @@ from belka_lab.errors import InputError
 from belka_lab.io import commit_dir, staging_dir
 
 SYNTH_MARKER = "synth.json"
-# Raised whenever the same settings would give other files: a library is reused only by the version that wrote it.
-# 1: candidates drawn all at once; 2: drawn chunk by chunk against a bitmap (bounded memory), float32 scores.
-GENERATOR_VERSION = 2
 
 # --- chemistry pieces; every attachment atom is written first, rings use digits 2 and 3 ---
 SUBSTITUENTS = [
@@ -200,7 +197,6 @@ class SynthConfig:
     block_effect: float = 1.0  # per-block effect not visible in structure: memorised on seen blocks only
     noise: float = 1.0
     chunk_molecules: int = 1_000_000
-    version: int = GENERATOR_VERSION  # named in the default library's directory; only the current one is written
 
 
 @dataclass
@@ -409,11 +405,6 @@ def generate(out_dir: str | os.PathLike, cfg: SynthConfig = SynthConfig(), progr
     The directory is built under a temporary name and renamed when complete; an existing
     directory with a matching synth.json is reused as is.
     """
-    if cfg.version != GENERATOR_VERSION:
-        raise InputError(
-            f"synth.version={cfg.version}: this belka_lab writes synthetic libraries of version {GENERATOR_VERSION} "
-            f"only; set data.synth.version={GENERATOR_VERSION} (or leave it out)"
-        )
     out = Path(out_dir)
     marker = out / SYNTH_MARKER
     if marker.exists() and json.loads(marker.read_text()).get("config") == _jsonable(cfg):
