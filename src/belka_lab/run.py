@@ -4,14 +4,13 @@ model for its token arrays, then the trainer with the configured callbacks and l
 
 from __future__ import annotations
 
-import copy
 import logging
 import warnings
 
 import lightning as L
 import torch
 from hydra.utils import instantiate
-from omegaconf import DictConfig, open_dict
+from omegaconf import DictConfig
 
 from belka_lab.checks import check_accelerator
 from belka_lab.data.datamodule import BelkaDataModule
@@ -62,12 +61,8 @@ def backbone(cfg: DictConfig, dm) -> torch.nn.Module:
 
 
 def model(cfg: DictConfig, dm) -> L.LightningModule:
-    """``cfg.model`` (BelkaModule) around the backbone built for ``dm``. ``model.eval_batch_size``
-    is not the module's: it is the evaluation batch the model fits in, read by ``data.eval_batch_size``."""
-    spec = copy.deepcopy(cfg.model)  # keeps the parent: interpolations still resolve
-    with open_dict(spec):
-        spec.pop("eval_batch_size", None)
-    return instantiate(spec, backbone=backbone(cfg, dm))
+    """``cfg.model`` (BelkaModule) around the backbone built for ``dm``."""
+    return instantiate(cfg.model, backbone=backbone(cfg, dm))
 
 
 def compiled(cfg: DictConfig, module: L.LightningModule) -> L.LightningModule:

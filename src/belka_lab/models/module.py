@@ -43,8 +43,12 @@ class BelkaModule(L.LightningModule):
         pos_weight: list[float] | None = None,
         init_from: str | None = None,
         lr_decay: float | None = None,
+        eval_batch_size: int | None = None,
     ):
+        """``eval_batch_size`` is the evaluation batch this model fits in (about 1 GiB on a CPU): the
+        data module reads it from the model config (``data.eval_batch_size``); the module only keeps it."""
         super().__init__()
+        self.eval_batch_size = eval_batch_size
         self.backbone = backbone
         self.init_report = None
         if init_from:  # a pretrained encoder (python -m belka_lab pretrain): report what it filled
