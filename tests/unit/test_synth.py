@@ -107,4 +107,3 @@ def test_existing_directory_is_reused_only_for_the_same_settings(tmp_path, tiny_
         generate(
             tmp_path / "lib", SynthConfig(n_train=1001, n_test=300, seed=2, n_bb1=50, n_amines=100), progress=False
         )
-
