@@ -64,7 +64,6 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--jobs", default="synth,prepare,train,pretrain,baseline", help="memory: the jobs to run")
     p.add_argument("--models", help="memory: comma-separated model configs to train (default: all)")
-    p.add_argument("--train-batches", type=int, default=20, help="memory: training batches before validation")
     p.add_argument("--n-bb1", type=int, default=400, help="memory: the synthetic library's BB1 pool")
     p.add_argument("--n-amines", type=int, default=900, help="memory: the synthetic library's amine pool")
     p.add_argument("--work-dir", help="where synthetic files are written and reused (default: a new temp dir)")
@@ -74,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
         "--repeats", type=int, default=2, help="predict: timed passes after one warm-up pass (the fastest counts)"
     )
     p.add_argument("--jsonl", default="logs/bench.jsonl", help="append results here")
-    p.add_argument("overrides", nargs="*", help="step, predict: Hydra overrides of the training config")
+    p.add_argument("overrides", nargs="*", help="step, predict, memory: Hydra overrides of the training config")
     args = p.parse_intermixed_args(argv)
     rows = importlib.import_module(f"benchmarks.{args.suite}").run(args)
     print_table(rows)

@@ -9,11 +9,13 @@ them under pressure and reads them again, so they cost speed, not an out-of-memo
 Jobs (``--jobs``, comma-separated):
   synth     the synthetic generator at --rows train rows (3 per molecule) and --test-molecules
   prepare   `belka prepare data=belka` on that library
-  train     `belka train model=<m>` for every model config (--models), one epoch of
-            --train-batches batches at the model's default batch sizes, then the full
-            validation, prediction and outputs, on the default synthetic library
-  pretrain  `belka pretrain model=transformer` the same way
+  train     `belka train model=<m> debug=fdr` for every model config (--models) on the default
+            synthetic library: one training batch at the default batch size and one
+            validation batch at the model's evaluation batch size, the batches a full run
+            repeats (its peak; a full run adds only the small prediction arrays)
+  pretrain  `belka pretrain model=transformer debug=fdr` the same way
   baseline  `belka baseline baseline=rf` and `baseline=lgbm` on the default library
+The remaining arguments are Hydra overrides of the train and pretrain jobs (`data.batch_size=64`).
 """
 
 from __future__ import annotations
@@ -115,12 +117,7 @@ def jobs(args, work: Path) -> list[tuple[str, list[str], int | None]]:
         raise SystemExit(f"--jobs: unknown {', '.join(unknown)}; choose from {', '.join(JOBS)}")
     n_mol = -(-args.rows // 3)
     lib = work / f"synthetic-{n_mol}-{args.test_molecules}"
-    short = [
-        "trainer.max_epochs=1",
-        f"+trainer.limit_train_batches={args.train_batches}",
-        "trainer.enable_progress_bar=false",
-        "logger=csv",
-    ]
+    short = ["debug=fdr", "trainer.enable_progress_bar=false", *args.overrides]  # + the command line's overrides
     out = []
     if "synth" in wanted:
         pools = ["--n-bb1", str(args.n_bb1), "--n-amines", str(args.n_amines)]
@@ -134,10 +131,10 @@ def jobs(args, work: Path) -> list[tuple[str, list[str], int | None]]:
         for m in models:
             choice = RUN_AS.get(m, f"model={m}")
             run = _belka("train", choice, *short, f"hydra.run.dir={work}/runs/train-{m}")
-            out.append((f"train {choice} (default data, batch sizes)", run, None))
+            out.append((f"train {choice} (one batch each)", run, None))
     if "pretrain" in wanted:
         run = _belka("pretrain", "model=transformer", *short, f"hydra.run.dir={work}/runs/pretrain")
-        out.append(("pretrain model=transformer", run, None))
+        out.append(("pretrain model=transformer (one batch each)", run, None))
     if "baseline" in wanted:
         for b in ("rf", "lgbm"):
             run = _belka("baseline", f"baseline={b}", f"hydra.run.dir={work}/runs/baseline-{b}")
