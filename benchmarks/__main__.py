@@ -75,7 +75,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--jsonl", default="logs/bench.jsonl", help="append results here")
     p.add_argument("overrides", nargs="*", help="step, predict, memory: Hydra overrides of the training config")
     args = p.parse_intermixed_args(argv)
-    rows = importlib.import_module(f"benchmarks.{args.suite}").run(args)
+    suite = importlib.import_module(f"benchmarks.{args.suite}")
+    rows = suite.run(args)
     print_table(rows)
     record = {
         "suite": args.suite,
@@ -87,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     Path(args.jsonl).parent.mkdir(parents=True, exist_ok=True)
     with open(args.jsonl, "a") as f:
         f.write(json.dumps(record) + "\n")
-    chart = getattr(importlib.import_module(f"benchmarks.{args.suite}"), "CHART", ("per_s", "per second", True))
+    chart = getattr(suite, "CHART", ("per_s", "per second", True))  # (row key, axis label, log scale)
     png = bar_chart(
         rows,
         f"bench {args.suite} ({record['machine'].get('gpu') or str(record['machine']['cpus']) + ' CPU cores'})",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
 
 EXIT_INPUT_ERROR = 2
@@ -21,6 +22,4 @@ def preview(ids: Sequence, limit: int = 5) -> str:
 
 def warn(message: str) -> None:
     """A problem the run can go on with, said once on stderr as ``warning: <message>``."""
-    import sys
-
     print(f"warning: {message}", file=sys.stderr, flush=True)

@@ -289,9 +289,7 @@ def _merge_repeats(path: Path, tmp: Path, chunk: int) -> dict:
     del hs
     if not len(again):
         return {"repeated_molecules_merged": 0, "duplicate_rows": 0}
-    cand = np.concatenate(
-        [i + np.flatnonzero(np.isin(h[i : i + chunk], again, assume_unique=False)) for i in range(0, n, chunk)]
-    )
+    cand = np.concatenate([i + np.flatnonzero(np.isin(h[i : i + chunk], again)) for i in range(0, n, chunk)])
     hc = h[cand]
     del h
     order = np.argsort(hc, kind="stable")  # equal hashes: the earliest molecule first
@@ -355,8 +353,10 @@ def _repeated_ids(ids: np.ndarray, chunk: int) -> tuple[int, list[int]]:
     n = len(ids)
     if n == 0:
         return 0, []
-    lo = min(int(np.asarray(ids[i : i + chunk]).min()) for i in range(0, n, chunk))
-    hi = max(int(np.asarray(ids[i : i + chunk]).max()) for i in range(0, n, chunk))
+    lo, hi = np.iinfo(np.int64).max, np.iinfo(np.int64).min
+    for i in range(0, n, chunk):
+        part = np.asarray(ids[i : i + chunk])
+        lo, hi = min(lo, int(part.min())), max(hi, int(part.max()))
     repeated, examples = 0, []
     if hi - lo < 4 * n:
         seen = np.zeros(hi - lo + 1, bool)
@@ -438,11 +438,11 @@ def _ingest_train(path: Path, tmp: Path, blocks: _Blocks, opts: PrepareOptions) 
 def _renumber_blocks(path: Path, new_id: np.ndarray, groups: np.ndarray, chunk: int):
     """Rewrite the train block ids at `path` through `new_id`, a chunk at a time; returns the
     molecules' (fold_bb, bb_group_mask)."""
-    old = store.load(path)
+    old, chunk = store.load(path), max(chunk, 1)
     n = len(old)
     fold, mask = np.empty(n, np.int8), np.empty(n, np.uint8)
     out = store.NpyAppender(path.with_name(path.name + ".new"), np.int32, (3,))
-    for i in range(0, n, max(chunk, 1)):
+    for i in range(0, n, chunk):
         ids = new_id[np.asarray(old[i : i + chunk])]
         out.append(ids)
         fold[i : i + chunk], mask[i : i + chunk] = F.bb_folds(ids, groups)
