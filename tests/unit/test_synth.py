@@ -6,7 +6,7 @@ import pytest
 from rdkit import Chem
 
 from belka_lab.data.encode import CHAR_VOCAB
-from belka_lab.data.synth import SynthConfig, generate
+from belka_lab.data.synth import SynthConfig, build_library, build_other_library, generate
 from belka_lab.errors import InputError
 
 TRIAZINE = Chem.MolFromSmarts("c1ncncn1")
@@ -71,8 +71,10 @@ def test_test_set_has_three_groups_like_belka(tiny_library):
             assert set(blocks.ravel()) <= train_blocks and all(cores)
         elif group == "non_share":
             assert not set(blocks.ravel()) & train_blocks and all(cores)
-        else:
+        else:  # another library, like kin0: its own blocks, in neither train nor non_share
             assert not any(cores)
+            non_share = test.loc[test["split_group"] == "non_share", [f"buildingblock{i}_smiles" for i in (1, 2, 3)]]
+            assert not set(blocks.ravel()) & (train_blocks | set(non_share.to_numpy().ravel()))
     # not every other_core molecule is paired with all three proteins
     pairs = test[test["split_group"] == "other_core"].groupby("molecule_smiles").size()
     assert (pairs < 3).any() and (pairs >= 1).all()
@@ -107,3 +109,50 @@ def test_existing_directory_is_reused_only_for_the_same_settings(tmp_path, tiny_
         generate(
             tmp_path / "lib", SynthConfig(n_train=1001, n_test=300, seed=2, n_bb1=50, n_amines=100), progress=False
         )
+
+
+def _blocks(frame) -> set:
+    return set(frame[[f"buildingblock{i}_smiles" for i in (1, 2, 3)]].to_numpy().ravel())
+
+
+def test_other_core_rule_is_an_option_and_train_does_not_depend_on_it(tmp_path):
+    base = dict(n_train=2000, n_test=900, seed=4, n_bb1=60, n_amines=120)
+    own = generate(tmp_path / "own", SynthConfig(**base), progress=False)
+    shared = generate(tmp_path / "shared", SynthConfig(**base, other_core="shared_blocks"), progress=False)
+    assert (own / "train.parquet").read_bytes() == (shared / "train.parquet").read_bytes()
+
+    def other_core(d):
+        test = pq.read_table(d / "test.parquet").to_pandas()
+        sol = pq.read_table(d / "test_solution.parquet").to_pandas()
+        return test.merge(sol, on="id").query("split_group == 'other_core'")
+
+    pools = _blocks(pq.read_table(own / "train.parquet").to_pandas())
+    assert not _blocks(other_core(own)) & pools
+    # shared_blocks: 0.3.0's rule, the main library's blocks (about 0.8^3 of the molecules use train blocks only)
+    assert len(_blocks(other_core(shared)) & pools) > 0.5 * len(_blocks(other_core(shared)))
+    with pytest.raises(InputError, match="other_core='kin0': choose one of own_library, shared_blocks"):
+        SynthConfig(other_core="kin0")
+
+
+def test_other_core_rule_transfers_by_core_transfer():
+    lib = build_library(SynthConfig(seed=3))
+
+    def weights(rho):
+        other = build_other_library(SynthConfig(seed=3, core_transfer=rho), lib)
+        return np.concatenate([other.weights[k].ravel() for k in sorted(lib.weights)]), other
+
+    main = np.concatenate([lib.weights[k].ravel() for k in sorted(lib.weights)])
+    same, other = weights(1.0)
+    assert np.allclose(same, main)
+    assert other.core_term is not None and other.core_term.shape == (3,)
+    assert not set(other.bb1_mol) & set(lib.bb1_mol) and not set(other.amine_mol) & set(lib.amine_mol)
+    fresh, _ = weights(0.0)
+    half, _ = weights(0.5)
+    assert abs(np.corrcoef(fresh, main)[0, 1]) < 0.2
+    assert 0.3 < np.corrcoef(half, main)[0, 1] < 0.85
+
+
+def test_other_core_library_needs_unused_blocks(tmp_path):
+    with pytest.raises(InputError, match="set other_core=shared_blocks"):
+        generate(tmp_path / "lib", SynthConfig(n_bb1=1210), progress=False)
+    assert not list(tmp_path.iterdir())  # nothing half-written

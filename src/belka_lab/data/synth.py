@@ -11,15 +11,20 @@ Labels come from a hidden per-protein rule: substructure motifs of each block (w
 per position), an interaction between the BB2 and BB3 motifs, a per-block effect not
 visible in structure, and per-molecule noise; thresholds give BELKA's positive rates.
 The test set has BELKA's three groups: ``share`` (blocks seen in train),
-``non_share`` (blocks never seen in train, triazine core) and ``other_core`` (a
-pyrimidine core, a different library).
+``non_share`` (blocks never seen in train, triazine core) and ``other_core``: by default
+(``other_core="own_library"``) another library, like BELKA's kin0 — a pyrimidine core with
+building blocks of its own (none in train or in ``non_share``) and a binding rule that depends
+on the core: each motif weight is only partly the triazine library's (``core_transfer``), each
+attachment position's terms are re-weighted per protein, and the core adds its own per-protein
+term. ``other_core="shared_blocks"`` is the rule of belka_lab 0.3.0 and earlier: the
+pyrimidine molecules reuse the pools' blocks and the triazine rule with a weaker interaction.
 """
 
 from __future__ import annotations
 
 import json
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -79,6 +84,7 @@ RINGS = [
     "C2CCS(=O)(=O)C2",
 ]
 AMINE_LINKERS = ["", "C", "CC", "C(C)", "CCC"]
+OTHER_LIBRARY_LINKERS = ["CCCC", "C(C)C", "CC(C)", "C(C)(C)"]  # amines only the other_core library uses
 ALIPHATIC_AMINES = [
     "NCC(C)C",
     "NCCOC",
@@ -166,9 +172,9 @@ def _rings() -> list[str]:
     return sorted({_fill(r, S=s) for r in RINGS for s in SUBSTITUENTS})
 
 
-def enumerate_amines() -> list[str]:
+def enumerate_amines(linkers: list[str] = AMINE_LINKERS, aliphatic: list[str] = ALIPHATIC_AMINES) -> list[str]:
     """Primary amines written attachment-N first (molecule side = building block side)."""
-    return sorted({"N" + link + ring for link in AMINE_LINKERS for ring in _rings()} | set(ALIPHATIC_AMINES))
+    return sorted({"N" + link + ring for link in linkers for ring in _rings()} | set(aliphatic))
 
 
 def enumerate_amino_acids() -> list[str]:
@@ -197,6 +203,17 @@ class SynthConfig:
     block_effect: float = 1.0  # per-block effect not visible in structure: memorised on seen blocks only
     noise: float = 1.0
     chunk_molecules: int = 1_000_000
+    other_core: str = "own_library"  # own_library (like kin0) | shared_blocks (0.3.0's rule)
+    core_transfer: float = 0.5  # own_library: correlation of its motif weights with the triazine library's
+
+    def __post_init__(self):
+        if self.other_core not in OTHER_CORE_RULES:
+            raise InputError(f"synth other_core={self.other_core!r}: choose one of {', '.join(OTHER_CORE_RULES)}")
+        if not 0.0 <= self.core_transfer <= 1.0:
+            raise InputError(f"synth core_transfer={self.core_transfer}: must be between 0 and 1")
+
+
+OTHER_CORE_RULES = ("own_library", "shared_blocks")
 
 
 @dataclass
@@ -216,6 +233,9 @@ class Library:
     s3: np.ndarray  # [n_amines, 3] as BB3
     u2: np.ndarray  # [n_amines, 3] interaction factors
     u3: np.ndarray
+    weights: dict[str, np.ndarray]  # the motif weights [n_motifs, 3] behind s1, s2, s3, u2, u3
+    interaction: float = 1.0  # scale of the BB2 x BB3 interaction in this library's core
+    core_term: np.ndarray | None = None  # [3] the core's own contribution, added to every molecule
 
 
 def _canonical(smiles: list[str]) -> list[str]:
@@ -282,7 +302,72 @@ def build_library(cfg: SynthConfig) -> Library:
         s3=s3,
         u2=fa @ wi2,
         u3=fa @ wi3,
+        weights={"w1": w1, "w2": w2, "w3": w3, "wi2": wi2, "wi3": wi3},
     )
+
+
+def build_other_library(cfg: SynthConfig, lib: Library) -> Library:
+    """The ``other_core`` library of ``other_core="own_library"``: blocks enumerated but not chosen
+    for `lib` (none in its train or held-out pools) and amines with linkers of its own, as many as
+    `lib`'s held-out pools, and a rule that transfers only in part from `lib`'s:
+
+    - each motif weight matrix is ``core_transfer * w + sqrt(1 - core_transfer**2) * w_new``;
+    - each attachment position's terms are scaled per protein by ``exp(N(0, 0.5))``;
+    - the core adds its own per-protein term ``N(0, 1)``; the BB2 x BB3 interaction is kept;
+    - each new block has its own unseen effect ``N(0, block_effect)``, as every block does.
+
+    Its random draws come from their own stream, so `lib` and the train file do not depend on it."""
+    rng = np.random.default_rng([cfg.seed, 7])
+    used_bb1, used_am = set(lib.bb1_mol), set(lib.amine_mol)
+    aa = [t for t in enumerate_amino_acids() if bb1_forms(t)[0] not in used_bb1]
+    am = sorted({a for a in enumerate_amines() if a not in used_am} | set(enumerate_amines(OTHER_LIBRARY_LINKERS, [])))
+    n1 = min(len(aa), max(1, len(lib.bb1_held)))
+    n2 = min(len(am), max(1, len(lib.amine_held)))
+    if n1 < 8:
+        raise InputError(
+            f"the other_core library needs BB1 blocks outside the main pool, but only {len(aa)} of the enumeration "
+            f"are left (n_bb1={cfg.n_bb1}); lower n_bb1 or set other_core=shared_blocks"
+        )
+    aa = [aa[i] for i in np.sort(rng.choice(len(aa), size=n1, replace=False))]
+    am = [am[i] for i in np.sort(rng.choice(len(am), size=n2, replace=False))]
+    bb1_mol, bb1_block = zip(*(bb1_forms(t) for t in aa))
+    f1, fa = _motifs(np.array(bb1_mol)), _motifs(np.array(am))
+    n_p = len(PROTEINS)
+    rho = cfg.core_transfer
+
+    def moved(w: np.ndarray) -> np.ndarray:
+        fresh = rng.normal(0.0, 1.0, w.shape) * (rng.random(w.shape) < 0.35)
+        return rho * w + np.sqrt(1.0 - rho**2) * fresh
+
+    w = {k: moved(v) for k, v in lib.weights.items()}
+    position = np.exp(rng.normal(0.0, 0.5, (3, n_p)))
+    s1 = position[0] * (f1 @ w["w1"]) + rng.normal(0, cfg.block_effect, (n1, n_p))
+    s2 = position[1] * (fa @ w["w2"]) + rng.normal(0, cfg.block_effect, (n2, n_p))
+    s3 = position[2] * (fa @ w["w3"]) + rng.normal(0, cfg.block_effect, (n2, n_p))
+    every1, every2 = np.arange(n1), np.arange(n2)
+    return Library(
+        bb1_mol=np.array(bb1_mol, dtype=object),
+        bb1_smiles=np.array(_canonical(list(bb1_block)), dtype=object),
+        amine_mol=np.array(am, dtype=object),
+        amine_smiles=np.array(_canonical(am), dtype=object),
+        bb1_train=every1,
+        amine_train=every2,
+        bb1_held=every1[:0],
+        amine_held=every2[:0],
+        s1=s1,
+        s2=s2,
+        s3=s3,
+        u2=fa @ w["wi2"],
+        u3=fa @ w["wi3"],
+        weights=w,
+        core_term=rng.normal(0.0, 1.0, n_p),
+    )
+
+
+def shared_blocks_library(lib: Library) -> Library:
+    """The ``other_core`` library of ``other_core="shared_blocks"`` (0.3.0's rule): `lib`'s blocks
+    and rule, the interaction at 0.3 of its strength."""
+    return replace(lib, interaction=0.3)
 
 
 class _Taken:
@@ -333,21 +418,22 @@ def _sample_triples(rng, n, pool1, pool2, pool3, lib: Library, core: str, taken:
     return out
 
 
-def _structural(lib: Library, t: np.ndarray, core: str) -> np.ndarray:
-    interaction = lib.u2[t[:, 1]] * lib.u3[t[:, 2]] * (1.0 if core == "triazine" else 0.3)
-    return lib.s1[t[:, 0]] + lib.s2[t[:, 1]] + lib.s3[t[:, 2]] + 0.5 * interaction
+def _structural(lib: Library, t: np.ndarray) -> np.ndarray:
+    interaction = lib.u2[t[:, 1]] * lib.u3[t[:, 2]] * lib.interaction
+    out = lib.s1[t[:, 0]] + lib.s2[t[:, 1]] + lib.s3[t[:, 2]] + 0.5 * interaction
+    return out if lib.core_term is None else out + lib.core_term
 
 
-def _scores(lib: Library, t: np.ndarray, core: str, rng, cfg: SynthConfig) -> np.ndarray:
+def _scores(lib: Library, t: np.ndarray, rng, cfg: SynthConfig) -> np.ndarray:
     """float32 [n, 3]: the structural score scaled to unit spread over `t`, plus noise; a chunk at a time."""
     chunk = max(cfg.chunk_molecules, 1)
     parts = range(0, len(t), chunk)
-    mean = sum(_structural(lib, t[i : i + chunk], core).sum(axis=0) for i in parts) / max(len(t), 1)
-    var = sum(((_structural(lib, t[i : i + chunk], core) - mean) ** 2).sum(axis=0) for i in parts) / max(len(t), 1)
+    mean = sum(_structural(lib, t[i : i + chunk]).sum(axis=0) for i in parts) / max(len(t), 1)
+    var = sum(((_structural(lib, t[i : i + chunk]) - mean) ** 2).sum(axis=0) for i in parts) / max(len(t), 1)
     scale = cfg.signal / np.sqrt(var).clip(1e-9)
     out = np.empty((len(t), len(PROTEINS)), np.float32)
     for i in parts:
-        structural = _structural(lib, t[i : i + chunk], core)
+        structural = _structural(lib, t[i : i + chunk])
         out[i : i + chunk] = structural * scale + rng.normal(0, cfg.noise, structural.shape)
     return out
 
@@ -414,10 +500,11 @@ def generate(out_dir: str | os.PathLike, cfg: SynthConfig = SynthConfig(), progr
             f"{out} exists but was not written by this generator with these settings; remove it or choose another "
             f"directory"
         )
+    lib = build_library(cfg)
+    other = build_other_library(cfg, lib) if cfg.other_core == "own_library" else shared_blocks_library(lib)
     tmp = staging_dir(out)
 
     rng = np.random.default_rng(cfg.seed + 1)
-    lib = build_library(cfg)
     n_am = len(lib.amine_mol)
     chunk = max(1, cfg.chunk_molecules)
     bar = _bar(progress, cfg.n_train + cfg.n_test, "synthetic molecules")
@@ -436,19 +523,20 @@ def generate(out_dir: str | os.PathLike, cfg: SynthConfig = SynthConfig(), progr
         "other_core": _sample_triples(
             rng,
             sizes[2],
-            np.arange(len(lib.bb1_mol)),
-            np.arange(n_am),
-            np.arange(n_am),
-            lib,
+            np.arange(len(other.bb1_mol)),
+            np.arange(len(other.amine_mol)),
+            np.arange(len(other.amine_mol)),
+            other,
             "pyrimidine",
-            _Taken(lib),
+            _Taken(other),
             chunk,
             bar,
         ),
     }
+    libs = {"share": lib, "non_share": lib, "other_core": other}
     del taken
     bar.close()
-    train_scores = _scores(lib, train, "triazine", rng, cfg)
+    train_scores = _scores(lib, train, rng, cfg)
     threshold = np.array([np.quantile(train_scores[:, k], 1.0 - r) for k, r in enumerate(cfg.rates)])
     train_labels = (train_scores > threshold).astype(np.int8)
     del train_scores
@@ -466,7 +554,7 @@ def generate(out_dir: str | os.PathLike, cfg: SynthConfig = SynthConfig(), progr
     with pq.ParquetWriter(tmp / "test.parquet", TEST_SCHEMA) as w:
         for group, t in groups.items():
             core = "pyrimidine" if group == "other_core" else "triazine"
-            labels = (_scores(lib, t, core, rng, cfg) > threshold).astype(np.int8)
+            labels = (_scores(libs[group], t, rng, cfg) > threshold).astype(np.int8)
             if group == "other_core":  # like BELKA, not every test molecule is paired with every protein
                 pair = rng.random((len(t), n_p)) < 0.7
                 pair[np.arange(len(t)), rng.integers(0, n_p, len(t))] = True
@@ -474,7 +562,7 @@ def generate(out_dir: str | os.PathLike, cfg: SynthConfig = SynthConfig(), progr
                 pair = np.ones((len(t), n_p), bool)
             ids = np.arange(next_id, next_id + int(pair.sum()))
             next_id += len(ids)
-            _write_rows(w, lib, t, core, pair, ids, None)
+            _write_rows(w, libs[group], t, core, pair, ids, None)
             sol_tables.append(
                 pa.table(
                     {
@@ -494,6 +582,7 @@ def generate(out_dir: str | os.PathLike, cfg: SynthConfig = SynthConfig(), progr
         "n_test_rows": int(next_id - len(train) * n_p),
         "train_positive_rate": dict(zip(PROTEINS, train_labels.mean(axis=0).round(6).tolist())),
         "n_building_blocks": {"bb1": len(lib.bb1_mol), "amines": n_am},
+        "other_core_building_blocks": {"bb1": len(other.bb1_mol), "amines": len(other.amine_mol)},
     }
     (tmp / SYNTH_MARKER).write_text(json.dumps(meta, indent=2))
     commit_dir(tmp, out)
