@@ -16,8 +16,8 @@ def run(args) -> list[Row]:
     from sklearn.metrics import average_precision_score
 
     from belka_lab import outputs, submission
+    from belka_lab.cells import cell_ap
     from belka_lab.data.proteins import PROTEINS
-    from belka_lab.metrics import molecule_ap
 
     rng = np.random.default_rng(0)
     n_val, n_test = args.val_molecules, args.test_molecules
@@ -45,12 +45,12 @@ def run(args) -> list[Row]:
     for k in range(3):
         average_precision_score(labels[:, k], probs[:, k])
     timed(f"validation AP, sklearn's average_precision_score (reference), {n_val:,} x 3", n_val)
-    molecule_ap(labels, probs)
+    cell_ap(labels, probs, np.zeros(n_val, np.int64), 1)
     timed(f"validation AP at an epoch's end (belka_lab, arrays), {n_val:,} x 3", n_val)
     device = torch.device(args.device)
     on_device = torch.from_numpy(labels).to(device), torch.from_numpy(probs).to(device)
     t = time.perf_counter()  # the copy is not part of it: in training the predictions are already there
-    molecule_ap(*on_device)
+    cell_ap(*on_device, torch.zeros(n_val, dtype=torch.int64, device=device), 1)
     timed(f"validation AP at an epoch's end (belka_lab, tensors on {device.type}), {n_val:,} x 3", n_val)
     val = outputs.val_frame(index, probs, labels, 0)
     outputs.write_parquet(val, work / "val.parquet")

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from belka_lab import metrics
+from belka_lab import cells
 from belka_lab.data.proteins import PROTEINS
 from belka_lab.errors import InputError
 
@@ -81,11 +81,23 @@ def ranks(probs: np.ndarray) -> np.ndarray:
     )
 
 
-def val_map(probs: np.ndarray, labels: np.ndarray) -> float:
-    return float(metrics.molecule_ap(labels, probs)["map"])
+def val_map(probs: np.ndarray, labels: np.ndarray, cell: np.ndarray | None = None) -> float:
+    """The validation mAP as a run logs it: the mean AP over (protein × validation cell); `cell`
+    codes each molecule's cell (None: one cell)."""
+    cell = np.zeros(len(labels), np.int64) if cell is None else np.asarray(cell)
+    n = int(cell.max()) + 1 if len(cell) else 1
+    ap = cells.cell_ap(labels, probs, cell, n)
+    return float(np.mean(list(ap.values()))) if ap else float("nan")
 
 
-def fit_weights(stack: np.ndarray, labels: np.ndarray, n_trials: int, seed: int) -> np.ndarray:
+def cell_codes(val: pd.DataFrame) -> np.ndarray | None:
+    """Each validation molecule's cell as a code (None when the run's val.parquet has no cells)."""
+    return pd.factorize(val["cell"])[0] if "cell" in val else None
+
+
+def fit_weights(
+    stack: np.ndarray, labels: np.ndarray, n_trials: int, seed: int, cell: np.ndarray | None = None
+) -> np.ndarray:
     """Non-negative weights (summing to 1) for stack [runs, N, 3] maximising validation mAP."""
     import optuna
 
@@ -94,7 +106,7 @@ def fit_weights(stack: np.ndarray, labels: np.ndarray, n_trials: int, seed: int)
 
     def blend_score(w):
         w = np.asarray(w, float)
-        return val_map(np.tensordot(w / w.sum(), stack, 1), labels) if w.sum() > 0 else 0.0
+        return val_map(np.tensordot(w / w.sum(), stack, 1), labels, cell) if w.sum() > 0 else 0.0
 
     def objective(trial):
         return blend_score([trial.suggest_float(f"w{i}", 0.0, 1.0) for i in range(n)])
@@ -123,13 +135,15 @@ def blend(runs: list[dict], method: str, n_trials: int = 200, seed: int = 42) ->
     if method != "optuna":
         raise InputError(f"method={method!r}: use mean, rank or optuna")
     labels = runs[0]["val"][[f"label_{p}" for p in P]].to_numpy()
+    cell = cell_codes(runs[0]["val"])
+    cell = np.zeros(len(labels), np.int64) if cell is None else cell
     half = np.random.default_rng(seed).permutation(len(labels)) < len(labels) // 2
     held_out, mean_held_out = [], []
     for fit_on in (half, ~half):
-        w = fit_weights(val[:, fit_on], labels[fit_on], n_trials, seed)
-        held_out.append(val_map(np.tensordot(w, val[:, ~fit_on], 1), labels[~fit_on]))
-        mean_held_out.append(val_map(val[:, ~fit_on].mean(0), labels[~fit_on]))
-    w = fit_weights(val, labels, n_trials, seed)
+        w = fit_weights(val[:, fit_on], labels[fit_on], n_trials, seed, cell[fit_on])
+        held_out.append(val_map(np.tensordot(w, val[:, ~fit_on], 1), labels[~fit_on], cell[~fit_on]))
+        mean_held_out.append(val_map(val[:, ~fit_on].mean(0), labels[~fit_on], cell[~fit_on]))
+    w = fit_weights(val, labels, n_trials, seed, cell)
     details = {
         "weights": w.tolist(),
         "n_trials": n_trials,

@@ -70,22 +70,38 @@ class ResumeCheckpoint(L.Callback):
 
 
 class EpochCurves(L.Callback):
-    """Keeps the epoch-level metrics (read once per epoch) and draws ``plots/curves.png`` —
-    losses and validation AP per epoch — when fitting ends, on the main process."""
-
-    KEYS = ("train/loss_epoch", "val/loss", "val/map", "val/ap_brd4", "val/ap_hsa", "val/ap_seh")
+    """Keeps the metrics of every validation (and each epoch's training loss) and draws
+    ``plots/curves.png`` — losses and validation AP against epochs trained, so validations inside an
+    epoch (``trainer.val_check_interval``) fall between whole epochs — when fitting ends, on the
+    main process."""
 
     def __init__(self, path: str):
         self.path = path
         self.history: list[dict] = []
 
-    def on_train_epoch_end(self, trainer, pl_module) -> None:
+    @staticmethod
+    def _epochs(trainer) -> float:
+        per_epoch = trainer.num_training_batches
+        if isinstance(per_epoch, int) and per_epoch and trainer.accumulate_grad_batches == 1:
+            return trainer.global_step / per_epoch
+        return float(trainer.current_epoch + 1)
+
+    def _record(self, trainer, keys) -> None:
         metrics = trainer.callback_metrics
-        row = {"epoch": trainer.current_epoch, **{k: float(metrics[k]) for k in self.KEYS if k in metrics}}
+        row = {"epoch": round(self._epochs(trainer), 4), **{k: float(metrics[k]) for k in keys if k in metrics}}
+        if len(row) == 1:
+            return
         if self.history and self.history[-1]["epoch"] == row["epoch"]:
             self.history[-1] |= row
         else:
             self.history.append(row)
+
+    def on_validation_end(self, trainer, pl_module) -> None:
+        if not trainer.sanity_checking:
+            self._record(trainer, [k for k in trainer.callback_metrics if k.startswith("val/")])
+
+    def on_train_epoch_end(self, trainer, pl_module) -> None:
+        self._record(trainer, ["train/loss_epoch"])
 
     def on_fit_end(self, trainer, pl_module) -> None:
         if trainer.is_global_zero and self.history and not trainer.sanity_checking:

@@ -92,17 +92,3 @@ def ap_table(y: np.ndarray, p: np.ndarray, protein: np.ndarray, group: np.ndarra
 def competition_score(y: np.ndarray, p: np.ndarray, protein: np.ndarray, group: np.ndarray | None = None) -> float:
     """Mean AP over the (protein × split group) cells present (NaN cells left out)."""
     return float(np.nanmean(ap_table(y, p, protein, group)["ap"].to_numpy())) if len(y) else float("nan")
-
-
-def molecule_ap(labels, probs) -> dict[str, float]:
-    """Per-protein AP and their mean ('map') for molecule-level [N, 3] labels (-1 = unknown);
-    arrays, or tensors on the device they were computed on."""
-    probs = _tensor(check_probabilities(probs))
-    labels = _tensor(labels).to(probs.device)
-    out = {}
-    for k, name in enumerate(PROTEINS):
-        known = labels[:, k] >= 0
-        out[name] = average_precision(labels[known, k], probs[known, k])
-    vals = [v for v in out.values() if not np.isnan(v)]
-    out["map"] = float(np.mean(vals)) if vals else float("nan")
-    return out

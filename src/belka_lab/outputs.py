@@ -1,11 +1,11 @@
 """What every run leaves in its directory: predictions, submission, results table, plots.
 
-predictions/val.parquet   molecule, fold, BRD4, HSA, sEH (probabilities), label_BRD4, …
+predictions/val.parquet   molecule, fold, cell, BRD4, HSA, sEH (probabilities), label_BRD4, …
 predictions/test.parquet  molecule, BRD4, HSA, sEH
 submission.csv            id,binds for every test row
-results.csv / results.md  AP per protein (and per split group where known), means, and the AP a
-                          random ranking would get (the positive rate)
-plots/pr_<protein>.png    precision-recall curves, validation and test groups
+results.csv / results.md  AP per protein and validation cell (``cells.py``) or test split group, means,
+                          and the AP a random ranking would get (the positive rate)
+plots/pr_<protein>.png    precision-recall curves, validation cells and test groups
 """
 
 from __future__ import annotations
@@ -31,9 +31,14 @@ def write_json(path: Path, data: dict) -> None:
         tmp.write_text(json.dumps(data, indent=2))
 
 
-def val_frame(index: np.ndarray, probs: np.ndarray, labels: np.ndarray, fold: int) -> pd.DataFrame:
+def val_frame(
+    index: np.ndarray, probs: np.ndarray, labels: np.ndarray, fold: int, cell: np.ndarray | None = None
+) -> pd.DataFrame:
+    """Validation predictions by molecule row; ``cell`` names each molecule's validation cell."""
     order = np.argsort(index)
     df = pd.DataFrame({"molecule": index[order].astype(np.int64), "fold": np.full(len(index), fold, np.int16)})
+    if cell is not None:
+        df["cell"] = np.asarray(cell, dtype=object)[order]
     for k, p in enumerate(PROTEINS):
         df[p] = probs[order, k].astype(np.float32)
     for k, p in enumerate(PROTEINS):
@@ -55,30 +60,34 @@ def test_frame(index: np.ndarray, probs: np.ndarray, n_molecules: int) -> pd.Dat
 def results(
     val: pd.DataFrame, split_column: str, fold: int, test_rows: pd.DataFrame | None, test: pd.DataFrame | None
 ) -> pd.DataFrame:
-    """The results table: validation AP per protein + mAP; test AP per split group when labelled."""
+    """The results table: validation AP per protein and cell + their mean (the competition's mean over
+    the cells with a positive); test AP per split group when labelled."""
     rows = []
-    group = f"{split_column}={fold}"
-    for p in PROTEINS:
-        y = val[f"label_{p}"].to_numpy()
-        known = y >= 0
-        rows.append(
-            {
-                "set": "val",
-                "group": group,
-                "protein": p,
-                "rows": int(known.sum()),
-                "positives": int((y == 1).sum()),
-                "ap": metrics.average_precision(y[known], val.loc[known, p].to_numpy()),
-            }
-        )
+    where = f"{split_column}={fold}"
+    cell = val["cell"].to_numpy() if "cell" in val else np.full(len(val), where, dtype=object)
+    for name in sorted(set(cell), key=_cell_order):
+        in_cell = cell == name
+        for p in PROTEINS:
+            y = val[f"label_{p}"].to_numpy()
+            known = in_cell & (y >= 0)
+            rows.append(
+                {
+                    "set": "val",
+                    "group": name,
+                    "protein": p,
+                    "rows": int(known.sum()),
+                    "positives": int((y[known] == 1).sum()),
+                    "ap": metrics.average_precision(y[known], val.loc[known, p].to_numpy()),
+                }
+            )
     rows.append(
         {
             "set": "val",
-            "group": group,
+            "group": where,
             "protein": "mean",
             "rows": len(val),
             "positives": None,
-            "ap": float(np.nanmean([r["ap"] for r in rows])),
+            "ap": _mean([r["ap"] for r in rows]),
         }
     )
     if test_rows is not None and test is not None and "binds" in test_rows:
@@ -93,7 +102,7 @@ def results(
                 "protein": "mean",
                 "rows": len(test_rows),
                 "positives": None,
-                "ap": float(np.nanmean(cells["ap"])),
+                "ap": _mean(cells["ap"]),
             }
         )
     table = pd.DataFrame(rows, columns=["set", "group", "protein", "rows", "positives", "ap"])
@@ -106,12 +115,29 @@ def results(
     return table
 
 
+def _cell_order(name: str) -> tuple[int, str]:
+    from belka_lab.data.folds import CELLS
+
+    return (CELLS.index(name) if name in CELLS else len(CELLS), name)
+
+
+def _mean(values) -> float:
+    """The mean of the defined APs (NaN only when none is)."""
+    values = np.asarray(values, dtype=float)
+    return float(np.mean(values[~np.isnan(values)])) if (~np.isnan(values)).any() else float("nan")
+
+
 def format_table(table: pd.DataFrame) -> str:
+    """The table as text; an AP that cannot be computed (no positive in the cell) reads ``n/a``
+    and a line under the table says why."""
     t = table.copy()
     t["positives"] = t["positives"].map(lambda v: "" if v is None or pd.isna(v) else str(int(v)))
     for col in ("ap", "random_ap"):
-        t[col] = t[col].map(lambda v: "nan" if pd.isna(v) else f"{v:.4f}")
-    return t.to_string(index=False)
+        t[col] = t[col].map(lambda v: "n/a" if pd.isna(v) else f"{v:.4f}")
+    text = t.to_string(index=False)
+    if table["ap"].isna().any():
+        text += "\nn/a: the cell has no positive, so its AP is undefined; means are over the cells that have one"
+    return text
 
 
 def write_run(
@@ -156,9 +182,13 @@ def finish_run(run_dir: Path, datamodule, val: pd.DataFrame, test: pd.DataFrame,
 
 
 def _plot(run_dir: Path, val: pd.DataFrame, test: pd.DataFrame | None, test_rows: pd.DataFrame | None) -> None:
+    cell = val["cell"].to_numpy() if "cell" in val else np.full(len(val), "", dtype=object)
     for k, p in enumerate(PROTEINS):
         y = val[f"label_{p}"].to_numpy()
-        curves = {"val": (y[y >= 0], val[p].to_numpy()[y >= 0])}
+        curves = {}
+        for name in sorted(set(cell), key=_cell_order):
+            sel = (cell == name) & (y >= 0)
+            curves[f"val {name}".strip() if len(set(cell)) > 1 else "val"] = (y[sel], val[p].to_numpy()[sel])
         if test is not None and test_rows is not None and "binds" in test_rows:
             rows = test_rows[test_rows["protein"] == k]
             probs = test[p].to_numpy()[rows["molecule"].to_numpy()]

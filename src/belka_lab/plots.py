@@ -21,6 +21,7 @@ def pr_curves(curves: dict[str, tuple[np.ndarray, np.ndarray]], title: str, path
         ax.axhline(float(np.mean(first[0] == 1)), color="grey", linestyle="--", linewidth=1, label="random ranking")
     for label, (y, p) in curves.items():
         if len(y) == 0 or not (y == 1).any():
+            ax.plot([], [], " ", label=f"{label}: no positive, AP undefined")
             continue
         curve = pr_curve(y, p)
         ap = curve_area(*curve)
@@ -64,23 +65,25 @@ def mlm_curves(history: list[dict], title: str, path: str | Path) -> Path:
 
 
 def training_curves(history: list[dict], title: str, path: str | Path) -> Path:
-    """Per epoch: training and validation loss (left), validation mAP and per-protein AP (right)."""
-    epochs = [h["epoch"] for h in history]
+    """Against epochs trained: training and validation loss (left); validation mAP with the mAP of
+    each validation cell, or with each protein's AP when the fold is one cell (right)."""
     fig, (left, right) = figures.subplots(1, 2, figsize=(10, 4))
-    for key, style in (("train/loss_epoch", "o-"), ("val/loss", "s--")):
-        ys = [h.get(key) for h in history]
-        if any(y is not None for y in ys):
-            left.plot(epochs, ys, style, label=key)
-    left.set(xlabel="epoch", ylabel="masked BCE", title="loss")
-    for key, style in (("val/map", "o-"), ("val/ap_brd4", ":"), ("val/ap_hsa", ":"), ("val/ap_seh", ":")):
-        ys = [h.get(key) for h in history]
-        if any(y is not None for y in ys):
-            right.plot(epochs, ys, style, label=key, linewidth=2 if key == "val/map" else 1)
-    right.set(xlabel="epoch", ylabel="average precision", title="validation")
-    from matplotlib.ticker import MaxNLocator
 
+    def draw(ax, key, style, **kw):
+        points = [(h["epoch"], h[key]) for h in history if key in h]
+        if points:
+            ax.plot(*zip(*points), style, label=key, **kw)
+
+    draw(left, "train/loss_epoch", "o-")
+    draw(left, "val/loss", "s--")
+    left.set(xlabel="epochs trained", ylabel="BCE", title="loss")
+    keys = sorted({k for h in history for k in h})
+    per_cell = [k for k in keys if k.startswith("val/map_")]
+    draw(right, "val/map", "o-", linewidth=2)
+    for key in per_cell or [k for k in keys if k.startswith("val/ap_")]:
+        draw(right, key, "--" if per_cell else ":", linewidth=1)
+    right.set(xlabel="epochs trained", ylabel="average precision", title="validation")
     for ax in (left, right):
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
     fig.suptitle(title)

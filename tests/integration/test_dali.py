@@ -83,7 +83,9 @@ def test_crc32c_and_the_index_match_the_tfrecord_format(tmp_path):
     assert (tmp_path / "s.idx").read_bytes() == index_text(offsets)
 
 
-@pytest.mark.parametrize("split", [StratifiedSplit(), BuildingBlockSplit()], ids=["stratified", "bb"])
+@pytest.mark.parametrize(
+    "split", [StratifiedSplit(), BuildingBlockSplit(share=0, partial=0)], ids=["stratified", "bb non_share"]
+)
 def test_the_shards_of_a_fold_hold_exactly_the_memory_backends_molecules(tiny_library, prepared, split):
     dali = _module(tiny_library, prepared, split, fold=1)
     memory = _module(tiny_library, prepared, split, fold=1, loader="memory")
@@ -291,6 +293,11 @@ def test_training_with_dali_reaches_the_memory_backends_metrics(tmp_path, rich_l
     base = np.mean([(val[f"label_{p}"] == 1).mean() for p in ("BRD4", "HSA", "sEH")])  # AP of a random ranking (~0.05)
     assert results["dali"]["val_map"] > 2 * base, (results, base)  # it learned (0.134 vs memory 0.142 when written)
     assert abs(results["dali"]["val_map"] - results["memory"]["val_map"]) < 0.05, results
+
+
+def test_sampled_validation_cells_are_refused_with_what_to_change(tiny_library, prepared):
+    with pytest.raises(InputError, match="split.share=0 split.partial=0, or use loader=memory"):
+        _module(tiny_library, prepared, BuildingBlockSplit(), fold=1)
 
 
 def test_the_prepare_command_writes_the_shards_of_the_split(tiny_library, tmp_path):

@@ -50,7 +50,8 @@ def test_end_to_end_run_writes_a_valid_submission_and_results(tmp_path, tiny_lib
     val = pd.read_parquet(run / "predictions" / "val.parquet")
     val_idx = np.flatnonzero(np.asarray(d.train("fold_stratified")) == 0)
     assert np.array_equal(val["molecule"].to_numpy(), val_idx)
-    assert list(val.columns[:5]) == ["molecule", "fold", "BRD4", "HSA", "sEH"]
+    assert list(val.columns[:6]) == ["molecule", "fold", "cell", "BRD4", "HSA", "sEH"]
+    assert set(val["cell"]) == {"fold_stratified=0"}
     test = pd.read_parquet(run / "predictions" / "test.parquet")
     assert len(test) == d.manifest["counts"]["test_molecules"]
     table = pd.read_csv(run / "results.csv")
@@ -70,11 +71,11 @@ def test_cnn_trained_briefly_beats_a_random_ranking_clearly(tmp_path, rich_libra
     assert result["val_map"] > 2 * base, (result["val_map"], base)  # random: base ± ~0.01 here
 
 
-def test_building_block_split_runs_end_to_end(tmp_path, tiny_library):
+def test_building_block_split_scores_the_leaderboards_cells(tmp_path, rich_library):
     result = train(
         _cfg(
             tmp_path,
-            tiny_library,
+            rich_library,
             "split=bb",
             "data.prepare.n_bb_groups=3",
             "fold=1",
@@ -83,10 +84,38 @@ def test_building_block_split_runs_end_to_end(tmp_path, tiny_library):
             "+trainer.limit_train_batches=5",
         )
     )
-    val = pd.read_parquet(tmp_path / "run" / "predictions" / "val.parquet")
+    run = tmp_path / "run"
+    val = pd.read_parquet(run / "predictions" / "val.parquet")
     d = PreparedDataset(tmp_path / "prepared")
-    assert np.array_equal(val["molecule"].to_numpy(), np.flatnonzero(np.asarray(d.train("fold_bb")) == 1))
-    assert np.isfinite(result["val_map"])
+    mask = np.asarray(d.train("bb_group_mask"))
+    by_cell = {c: val.loc[val["cell"] == c, "molecule"].to_numpy() for c in ("share", "partial", "non_share")}
+    assert np.array_equal(by_cell["non_share"], np.flatnonzero(mask == 2))
+    assert (mask[by_cell["partial"]] & 2).all() and not (mask[by_cell["share"]] & 2).any()
+    assert len(by_cell["share"]) == len(by_cell["partial"]) == len(by_cell["non_share"])
+    table = pd.read_csv(run / "results.csv")
+    cells = table.query("set == 'val' and protein != 'mean'")
+    assert list(cells["group"]) == ["share"] * 3 + ["partial"] * 3 + ["non_share"] * 3
+    assert (cells["positives"] > 0).all()
+    assert result["val_map"] == pytest.approx(cells["ap"].mean(), abs=1e-6)  # the competition's mean over 9 cells
+    logged = pd.read_csv(run / "csv" / "metrics.csv")
+    for key in ("val/map", "val/map_share", "val/map_partial", "val/map_non_share", "val/ap_seh_non_share"):
+        assert logged[key].notna().any(), key
+    row = cells.query("group == 'non_share' and protein == 'sEH'")
+    assert logged["val/ap_seh_non_share"].dropna().iloc[-1] == pytest.approx(row["ap"].iloc[0], abs=1e-4)
+
+
+def test_a_monitor_no_validation_cell_can_define_stops_before_training(tmp_path, tiny_library, capsys):
+    from belka_lab.errors import InputError
+
+    args = ["split=bb", "data.prepare.n_bb_groups=8", "fold=0", "debug=fdr"]
+    with pytest.raises(InputError, match="'val/ap_brd4_non_share' is undefined for the whole run") as e:
+        train(_cfg(tmp_path, tiny_library, *args, "callbacks.model_checkpoint.monitor=val/ap_brd4_non_share"))
+    assert "n_bb_groups" in str(e.value)
+    d = PreparedDataset(tmp_path / "prepared")
+    non_share = np.asarray(d.train("bb_group_mask")) == 1
+    assert (np.asarray(d.train("labels"))[non_share, 0] != 1).all()  # the premise: that cell has no positive
+    assert "warning: validation cell BRD4 × non_share (fold_bb=0)" in capsys.readouterr().err
+    assert not (tmp_path / "run" / "checkpoints").exists()
 
 
 def test_a_model_smaller_than_the_vocabulary_is_refused(tmp_path, tiny_library):
@@ -185,6 +214,31 @@ def test_a_run_stopped_inside_an_epoch_resumes_to_the_same_result(tmp_path, tiny
 
     assert torch.load(stopped / "run" / "checkpoints" / "last.ckpt", weights_only=True)["global_step"] == 5
     resumed = train(_cfg(stopped, tiny_library, *RESUME, "ckpt_path=last"))
+    assert resumed["val_map"] == whole["val_map"]
+    for x, y in zip(_predictions(tmp_path / "whole" / "run"), _predictions(stopped / "run")):
+        pd.testing.assert_frame_equal(x, y)
+
+
+def test_validation_inside_an_epoch_checkpoints_and_resumes_to_the_same_result(tmp_path, tiny_library):
+    """trainer.val_check_interval=0.5: every validation scores all validation molecules, the best
+    checkpoint can come from inside an epoch, and a run stopped between two validations resumes to
+    the uninterrupted run's predictions."""
+    import torch
+
+    args = [*RESUME, "trainer.val_check_interval=0.5"]
+    whole = train(_cfg(tmp_path / "whole", tiny_library, *args))
+    logged = pd.read_csv(tmp_path / "whole" / "run" / "csv" / "metrics.csv")
+    checks = logged.dropna(subset=["val/map"])
+    assert len(checks) == 4 and checks["step"].is_unique  # two validations in each of two epochs
+    n_val = len(pd.read_parquet(tmp_path / "whole" / "run" / "predictions" / "val.parquet"))
+    assert n_val == int(
+        (np.asarray(PreparedDataset(tmp_path / "whole" / "prepared").train("fold_stratified")) == 0).sum()
+    )
+    assert whole["best_val_map"] == pytest.approx(checks["val/map"].max())
+    stopped = tmp_path / "part"
+    train(_cfg(stopped, tiny_library, *args, "+trainer.max_steps=13", "predict=false"))
+    assert torch.load(stopped / "run" / "checkpoints" / "last.ckpt", weights_only=True)["global_step"] == 10
+    resumed = train(_cfg(stopped, tiny_library, *args, "ckpt_path=last"))
     assert resumed["val_map"] == whole["val_map"]
     for x, y in zip(_predictions(tmp_path / "whole" / "run"), _predictions(stopped / "run")):
         pd.testing.assert_frame_equal(x, y)

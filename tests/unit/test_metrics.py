@@ -2,7 +2,15 @@ import numpy as np
 import pytest
 from sklearn.metrics import average_precision_score
 
-from belka_lab.metrics import ap_table, check_probabilities, competition_score, molecule_ap
+from belka_lab.cells import cell_ap
+from belka_lab.metrics import ap_table, check_probabilities, competition_score
+
+
+def molecule_ap(labels, probs) -> dict:
+    """Per-protein AP of one validation cell, as BelkaModule logs it."""
+    ap = cell_ap(labels, probs, np.zeros(len(labels), np.int64), 1)
+    out = {name: ap.get((0, k), float("nan")) for k, name in enumerate(["BRD4", "HSA", "sEH"])}
+    return out | {"map": float(np.mean([v for v in out.values() if not np.isnan(v)]))}
 
 
 def test_competition_score_is_the_mean_of_sklearn_ap_per_protein_and_group():

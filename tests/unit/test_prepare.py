@@ -130,21 +130,45 @@ def test_stratified_folds_match_sklearn_stratified_kfold_15_seed_42(tiny_prepare
     assert np.array_equal(np.flatnonzero(np.asarray(d.train("fold_stratified")) == 0), first_val)
 
 
-def test_no_building_block_is_on_both_sides_of_a_fold_bb_split(tiny_prepared):
+def test_fold_bb_validates_in_share_partial_non_share_cells(tiny_prepared):
     d = PreparedDataset(tiny_prepared)
     bb = np.asarray(d.train("bb_ids"))
+    groups = pq.read_table(tiny_prepared / "building_blocks.parquet").to_pandas()["group"].to_numpy()
     for fold in range(3):
-        train_idx, val_idx = BuildingBlockSplit().indices(d, fold)
-        assert len(val_idx) > 0 and len(train_idx) > 0
-        assert not set(bb[train_idx].ravel()) & set(bb[val_idx].ravel())
+        sel = BuildingBlockSplit(share=1.0, partial=2.0).select(d, fold)
+        assert sel.names == ("share", "partial", "non_share") and sel.where == f"fold_bb={fold}"
+        assert len(sel.val) == len(sel.cell) and np.all(np.diff(sel.val) > 0)
+        assert not set(sel.train) & set(sel.val)
+        held = groups[bb] == fold  # [N, 3]: which of a molecule's blocks are in the held-out group
+        seen_in_train = set(bb[sel.train].ravel())
+        assert not held[sel.train].any()  # no held-out block is trained on
+        share, partial, non_share = (sel.val[sel.cell == k] for k in range(3))
+        assert held[non_share].all() and len(non_share) == (held.all(axis=1)).sum()
+        assert held[partial].any(axis=1).all() and not held[partial].all(axis=1).any()
+        assert not held[share].any() and set(bb[share].ravel()) <= seen_in_train
+        assert len(share) == len(non_share) and len(partial) == min(
+            2 * len(non_share), held.any(axis=1).sum() - len(non_share)
+        )
+    again = BuildingBlockSplit(share=1.0, partial=2.0).select(d, 0)
+    assert np.array_equal(again.val, BuildingBlockSplit(share=1.0, partial=2.0).select(d, 0).val)  # fixed per fold
     with pytest.raises(InputError, match="fold=3 does not exist"):
-        BuildingBlockSplit().indices(d, 3)
+        BuildingBlockSplit().select(d, 3)
+
+
+def test_fold_bb_without_samples_is_the_old_split(tiny_prepared):
+    d = PreparedDataset(tiny_prepared)
+    mask, fold_bb = np.asarray(d.train("bb_group_mask")), np.asarray(d.train("fold_bb"))
+    sel = BuildingBlockSplit(share=0, partial=0).select(d, 1)
+    assert sel.names == ("non_share",)
+    assert np.array_equal(sel.val, np.flatnonzero(fold_bb == 1))
+    assert np.array_equal(sel.train, np.flatnonzero((mask & 2) == 0))
 
 
 def test_stratified_split_covers_every_molecule_once(tiny_prepared):
     d = PreparedDataset(tiny_prepared)
-    train_idx, val_idx = StratifiedSplit().indices(d, 4)
-    assert np.array_equal(np.sort(np.concatenate([train_idx, val_idx])), np.arange(d.n_train))
+    sel = StratifiedSplit().select(d, 4)
+    assert np.array_equal(np.sort(np.concatenate([sel.train, sel.val])), np.arange(d.n_train))
+    assert sel.names == ("fold_stratified=4",) and not sel.cell.any()
 
 
 # ---------------------------------------------------------------- bad input

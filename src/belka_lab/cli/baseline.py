@@ -45,7 +45,7 @@ def fit_baseline(cfg: DictConfig) -> dict:
 
     run_dir = Path(cfg.paths.output_dir)
     n_test = int(store.manifest["counts"]["test_molecules"])
-    val_df = outputs.val_frame(val_idx, val_probs, labels[val_idx], dm.fold)
+    val_df = outputs.val_frame(val_idx, val_probs, labels[val_idx], dm.fold, dm.cell_names_of(val_idx))
     test_df = outputs.test_frame(np.arange(n_test), test_probs, n_test)
     extra = {
         "baseline": cfg.baseline._target_,

@@ -18,16 +18,27 @@ from belka_lab.io import atomic_path
 
 
 def _row(name: str, table: pd.DataFrame) -> dict:
+    """One line per run: val_map, the validation AP per protein (one cell) or per cell (several),
+    the test score and the test AP per split group."""
     row = {"run": name}
-    for _, r in table.iterrows():
-        if r["set"] == "val":
-            row["val_map" if r["protein"] == "mean" else f"val_{r['protein']}"] = r["ap"]
-        elif r["group"] == "score":
-            row["test_score"] = r["ap"]
+    val = table[(table["set"] == "val") & (table["protein"] != "mean")]
+    row["val_map"] = float(table.query("set == 'val' and protein == 'mean'")["ap"].iloc[0])
+    if val["group"].nunique() == 1:
+        row |= {f"val_{r['protein']}": r["ap"] for _, r in val.iterrows()}
+    else:
+        row |= {f"val_{g}": _mean(c["ap"]) for g, c in val.groupby("group", sort=False)}
+    score = table.query("set == 'test' and group == 'score'")
+    if len(score):
+        row["test_score"] = float(score["ap"].iloc[0])
     test = table[(table["set"] == "test") & (table["group"] != "score")]
     for g, cells in test.groupby("group"):
-        row[f"test_{g}"] = float(np.nanmean(cells["ap"]))
+        row[f"test_{g}"] = _mean(cells["ap"])
     return row
+
+
+def _mean(aps: pd.Series) -> float:
+    aps = aps.dropna()
+    return float(aps.mean()) if len(aps) else float("nan")
 
 
 def _plot(table: pd.DataFrame, path: Path) -> None:
@@ -63,7 +74,9 @@ def run_blend(cfg: DictConfig) -> pd.DataFrame:
 
     rows = [_row(r["name"], outputs.results(r["val"], split_column, fold, test_rows, r["test"])) for r in runs]
     base = runs[0]["val"]
-    val_df = outputs.val_frame(base["molecule"].to_numpy(), val_p, base[[f"label_{p}" for p in P]].to_numpy(), fold)
+    labels = base[[f"label_{p}" for p in P]].to_numpy()
+    cell = base["cell"].to_numpy() if "cell" in base else None
+    val_df = outputs.val_frame(base["molecule"].to_numpy(), val_p, labels, fold, cell)
     test_df = outputs.test_frame(runs[0]["test"]["molecule"].to_numpy(), test_p, len(runs[0]["test"]))
     out = Path(cfg.paths.output_dir)
     extra = {

@@ -58,7 +58,13 @@ def _fit_and_predict(
         return {}
     val, test = predictions.sets["val"], predictions.sets["test"]
     store = datamodule.store
-    val_df = outputs.val_frame(val["index"], val["probs"], store.train("labels")[val["index"]], datamodule.fold)
+    val_df = outputs.val_frame(
+        val["index"],
+        val["probs"],
+        store.train("labels")[val["index"]],
+        datamodule.fold,
+        datamodule.cell_names_of(val["index"]),
+    )
     test_df = outputs.test_frame(test["index"], test["probs"], datamodule.n_test)
     result = outputs.finish_run(
         run_dir, datamodule, val_df, test_df, {"checkpoint": ckpt, **info, "seconds": round(time.time() - t0, 1)}

@@ -16,8 +16,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import lightning as L
+import numpy as np
 import torch
 
+from belka_lab import cells
 from belka_lab.data.encode import PAD
 from belka_lab.data.ingest import PrepareOptions, find_input, is_current, prepare
 from belka_lab.data.loader import Loader, MemoryLoader
@@ -60,6 +62,7 @@ class BelkaDataModule(L.LightningDataModule):
         self.tokenizer = TokenizerSpec(**(tokenizer or {}))
         self.pad_id, self.vocab_size = PAD, None  # of the token arrays the models read (set in setup)
         self.store: PreparedDataset | None = None
+        self._checked_for = None  # the trainer whose monitors were checked against the validation cells
         if loader is not None and not all(hasattr(loader, m) for m in ("prepare", "setup", "train", "evaluate")):
             raise InputError(f"loader={loader!r}: choose memory or dali (the loader config group)")
         self.loader = loader if loader is not None else MemoryLoader()
@@ -79,8 +82,13 @@ class BelkaDataModule(L.LightningDataModule):
         self.loader.prepare(self)
 
     def setup(self, stage: str | None = None) -> None:
-        if self.store is not None:
-            return
+        if self.store is None:
+            self._load()
+        if self.trainer is not None and stage in (None, "fit") and self._checked_for is not self.trainer:
+            self.check_cells()  # the run's monitors are known once a trainer holds the data module
+            self._checked_for = self.trainer
+
+    def _load(self) -> None:
         self.store = PreparedDataset(self.prepared_dir)
         self.vocab_size = self.store.vocab_size
         if not self.tokenizer.is_char:
@@ -91,9 +99,40 @@ class BelkaDataModule(L.LightningDataModule):
                     f"(training does)"
                 )
             self.pad_id, self.vocab_size = info["pad_id"], info["vocab_size"]
-        self.train_idx, self.val_idx = self.split.indices(self.store, self.fold)
+        self.selection = self.split.select(self.store, self.fold)
+        self.train_idx, self.val_idx = self.selection.train, self.selection.val
         self.fold_column = self.split.column
+        self._cells_on: dict = {}
         self.loader.setup(self)
+
+    # ------------------------------------------------------------------ validation cells
+    def check_cells(self) -> None:
+        """Warn about validation cells without a positive; stop when a monitored metric is undefined."""
+        sel = self.selection
+        trainer = self.trainer
+        monitors = [cb.monitor for cb in trainer.callbacks if isinstance(getattr(cb, "monitor", None), str)]
+        labels = np.asarray(self.store.train("labels")[sel.val])
+        found = cells.counts(labels, sel.cell, len(sel.names))
+        # warnings from the main process; every process stops on an error
+        cells.check(found, sel.names, sel.where, monitors, say=trainer.is_global_zero)
+
+    def cells_of(self, index: torch.Tensor) -> torch.Tensor:
+        """The validation cell (an index into ``selection.names``) of each validation molecule row."""
+        key = index.device
+        if key not in self._cells_on:
+            self._cells_on[key] = (
+                torch.as_tensor(self.selection.val, dtype=torch.int64, device=key),
+                torch.as_tensor(self.selection.cell, dtype=torch.int64, device=key),
+            )
+        rows, cell = self._cells_on[key]
+        return cell[torch.searchsorted(rows, index.long()).clamp_max(len(rows) - 1)]
+
+    def cell_names_of(self, index: np.ndarray) -> np.ndarray:
+        """The validation cell of validation molecule rows, as the results table names it: the cell's
+        name, or the fold (``fold_stratified=0``) when the fold is one cell."""
+        sel = self.selection
+        names = sel.names if len(sel.names) > 1 else (sel.where,)
+        return np.asarray(names, dtype=object)[sel.cell[np.searchsorted(sel.val, np.asarray(index))]]
 
     # ------------------------------------------------------------------ what the loaders ask
     @property

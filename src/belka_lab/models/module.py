@@ -15,8 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from belka_lab.data.proteins import PROTEINS
-from belka_lab.metrics import molecule_ap
+from belka_lab import cells
 from belka_lab.models.backbone import LayerGroups
 from belka_lab.models.init_from import load_encoder
 from belka_lab.models.optim import build_optimizer, param_groups
@@ -102,11 +101,16 @@ class BelkaModule(L.LightningModule):
             return
         out, self._outputs = gather(self, self._outputs), []
         labels = torch.where(out["label_mask"], out["labels"].to(torch.int8), -1)
-        ap = molecule_ap(labels, out["probs"])  # on the device: one sort per protein
+        probs, index = out["probs"], out["index"]  # padding rows dropped by gather
+        dm = self.trainer.datamodule if self._trainer is not None else None
+        names = dm.selection.names if getattr(dm, "selection", None) is not None else ("val",)
+        cell = dm.cells_of(index) if len(names) > 1 else torch.zeros_like(index)
+        ap = cells.cell_ap(labels, probs, cell, len(names))  # on the device: one sort per protein and cell
         metrics = {"val/loss": float(out["loss_sum"].sum() / out["loss_count"].sum().clamp_min(1.0))}
-        metrics |= {f"val/ap_{p.lower()}": ap[p] for p in PROTEINS}
-        self.log_dict({k: float(np.nan_to_num(v)) for k, v in metrics.items()})
-        self.log("val/map", float(np.nan_to_num(ap["map"])), prog_bar=True)
+        metrics |= cells.values(ap, names)  # a cell without a positive is not logged (said before training)
+        self.log_dict({k: v for k, v in metrics.items() if k != "val/map"})
+        if "val/map" in metrics:
+            self.log("val/map", metrics["val/map"], prog_bar=True)
 
     def predict_step(self, batch: dict, batch_idx: int, dataloader_idx: int = 0) -> dict[str, torch.Tensor]:
         """{probs, index}: collected per dataloader by the prediction writer (``predictions.Predictions``)."""
