@@ -118,7 +118,7 @@ def run(args) -> list[Row]:
     rows.append({"what": "memory (0 workers) / DALI", "n": None, "per_s": rows[1]["per_s"] / per_s, "ratio": True})
 
     from belka_lab.models.cnn import CNN1D
-    from belka_lab.models.module import masked_bce
+    from belka_lab.models.losses import masked_bce
     from belka_lab.runtime import set_malloc_top_pad
 
     set_malloc_top_pad(1 << 30)  # as training does

@@ -15,7 +15,7 @@ def run(args) -> list[Row]:
 
     from belka_lab import run
     from belka_lab.callbacks import ResumeCheckpoint
-    from belka_lab.models.module import masked_bce
+    from belka_lab.models.losses import masked_bce
     from belka_lab.models.optim import build_optimizer, param_groups
 
     cfg, dm, module = training_setup(args.overrides, "step")

@@ -5,6 +5,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 from hydra import compose, initialize_config_dir
 
 from belka_lab.cli.train import train
@@ -116,6 +117,30 @@ def test_a_monitor_no_validation_cell_can_define_stops_before_training(tmp_path,
     assert (np.asarray(d.train("labels"))[non_share, 0] != 1).all()  # the premise: that cell has no positive
     assert "warning: validation cell BRD4 × non_share (fold_bb=0)" in capsys.readouterr().err
     assert not (tmp_path / "run" / "checkpoints").exists()
+
+
+def test_small_transformer_on_atom_tokens_with_focal_loss_trains_end_to_end(tmp_path, tiny_library):
+    from belka_lab.data.atom_tokenizer import AtomTokenizer
+
+    cfg = _cfg(
+        tmp_path,
+        tiny_library,
+        "model=transformer_small",
+        "tokenizer=atom",
+        f"tokenizer.path={tmp_path}/atom",
+        "model.loss=focal",
+        "model.focal.alpha=0.25",
+        "data.batch_size=64",
+        "trainer.max_epochs=1",
+        "+trainer.limit_train_batches=3",
+    )
+    result = train(cfg)
+    tok = AtomTokenizer.load(tmp_path / "atom")
+    assert np.isfinite(result["val_map"]) and 400_000 < result["params"] < 500_000
+    ids = np.load(tmp_path / "prepared" / "train" / "tokens_atom.npy")
+    assert ids.max() < len(tok) and "[C@@H]" in tok.tokens
+    module = torch.load(next((tmp_path / "run" / "checkpoints").glob("epoch*.ckpt")), weights_only=False)
+    assert module["state_dict"]["backbone.embed.weight"].shape[0] == len(tok) + 1  # + [MASK]
 
 
 def test_a_model_smaller_than_the_vocabulary_is_refused(tmp_path, tiny_library):

@@ -13,8 +13,8 @@ from belka_lab.data.encode import encode
 from belka_lab.data.token_cache import load_tokenizer
 from belka_lab.models.chemberta import ChemBERTa
 from belka_lab.models.cnn import CNN1D
+from belka_lab.models.losses import masked_bce
 from belka_lab.models.mamba import Mamba1D
-from belka_lab.models.module import masked_bce
 from belka_lab.models.resnet import ResNet1D
 from belka_lab.models.se_xception import SEXception1D
 from belka_lab.models.transformer import TransformerEncoder1D

@@ -1,15 +1,19 @@
-"""Token arrays for Hugging Face tokenizers, cached beside the prepared character tokens.
+"""Token arrays of the tokenizers, cached beside the prepared character tokens.
 
 The ``tokenizer`` config group chooses what the models read:
 
 - ``char`` — the prepared character codes (``tokens.npy``), nothing else to do;
+- ``atom`` — atom-level tokens (``data/atom_tokenizer.py``): bracket atoms, ``Br``, ``Cl`` and
+  ring-bond numbers as one token each, the vocabulary built from the data; ids with 0 as padding
+  and no special tokens, read by the models that read characters;
 - ``pretrained`` — a saved tokenizer (a local directory, or a hub id when the hub is
   reachable), e.g. the one of a pretrained ChemBERTa;
 - ``bpe`` — a byte-pair-encoding tokenizer trained here on the training SMILES with HF
   ``tokenizers`` and saved with ``save_pretrained`` (RoBERTa's special tokens), once.
 
 For every tokenizer but ``char``, each prepared part (``train``, ``test``) gets
-``tokens_<name>.npy`` (uint16, [molecules, width], ``<s> … </s>`` then padding) and
+``tokens_<name>.npy`` (uint16, [molecules, width]: ``<s> … </s>`` then padding for the Hugging
+Face tokenizers, the tokens then padding for ``atom``) and
 ``tokens_<name>.json`` (pad id, width, tokenizer hash), the JSON written last: a
 cache without it, or made by another tokenizer, is rebuilt. SMILES are recovered from the
 character codes, so the cache needs no second pass over the source files; the training loop
@@ -25,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
+from belka_lab.data.atom_tokenizer import VOCAB_FILE, AtomTokenizer
 from belka_lab.data.encode import decode
 from belka_lab.errors import InputError
 from belka_lab.io import atomic_path, commit_dir, staging_dir
@@ -45,6 +50,12 @@ class TokenizerSpec:
     @property
     def is_char(self) -> bool:
         return self.name == "char"
+
+    @property
+    def symbols(self) -> bool:
+        """Ids with 0 as padding and no special tokens (character codes, atom tokens): what models
+        that read characters take, with the vocabulary size of the data."""
+        return self.name in ("char", "atom")
 
 
 def load_tokenizer(path: str):
@@ -108,8 +119,16 @@ def cache_info(prepared_dir: Path, part: str, name: str) -> dict | None:
     return json.loads(p.read_text()) if p.exists() else None
 
 
-def ensure_tokenizer(spec: TokenizerSpec, prepared_dir: Path):
-    """The spec's tokenizer: loaded, or (bpe) trained on the training SMILES the first time."""
+def ensure_tokenizer(spec: TokenizerSpec, prepared_dir: Path, progress: bool = False):
+    """The spec's tokenizer: loaded, or (bpe) trained on the training SMILES or (atom) built from every
+    train and test molecule the first time."""
+    if spec.name == "atom":
+        if spec.path is None:
+            raise InputError("tokenizer=atom needs tokenizer.path: the directory its vocabulary is saved to")
+        if not (Path(spec.path) / VOCAB_FILE).exists():
+            parts = [np.load(Path(prepared_dir) / part / "tokens.npy", mmap_mode="r") for part in ("train", "test")]
+            AtomTokenizer.from_codes(parts, progress=progress).save(Path(spec.path))
+        return AtomTokenizer.load(Path(spec.path))
     if spec.name == "bpe":
         if spec.path is None:
             raise InputError("tokenizer=bpe needs tokenizer.path: the directory the trained tokenizer is saved to")
@@ -127,7 +146,7 @@ def ensure_tokenizer(spec: TokenizerSpec, prepared_dir: Path):
 
 def build_cache(spec: TokenizerSpec, prepared_dir: Path, progress: bool = False) -> dict:
     """Write tokens_<name>.npy/.json for train and test unless current; returns the train part's info."""
-    tokenizer = ensure_tokenizer(spec, prepared_dir)
+    tokenizer = ensure_tokenizer(spec, prepared_dir, progress)
     fp = _tokenizer_hash(tokenizer)
     infos = {}
     for part in ("train", "test"):
@@ -158,9 +177,12 @@ def _encode_part(
     longest = 0
     bar = tqdm(total=len(codes), desc=f"tokenize {part_dir.name} ({spec.name})", unit="mol", disable=not progress)
     for start in range(0, len(codes), spec.batch_rows):
-        smiles = decode(codes[start : start + spec.batch_rows])
-        ids = tokenizer(smiles, add_special_tokens=True)["input_ids"]
-        lengths = np.fromiter((len(x) for x in ids), dtype=np.int64, count=len(ids))
+        chunk = np.asarray(codes[start : start + spec.batch_rows])
+        if isinstance(tokenizer, AtomTokenizer):  # compiled, on the codes themselves
+            ids, lengths = tokenizer.encode_codes(chunk)
+        else:
+            ids = tokenizer(decode(chunk), add_special_tokens=True)["input_ids"]
+            lengths = np.fromiter((len(x) for x in ids), dtype=np.int64, count=len(ids))
         if lengths.max(initial=0) > limit:
             bad = start + int(np.argmax(lengths > limit))
             raise InputError(
@@ -169,9 +191,13 @@ def _encode_part(
                 f"more than tokenizer.max_length={limit}; raise tokenizer.max_length"
             )
         longest = max(longest, int(lengths.max(initial=0)))
-        for i, row in enumerate(ids):
-            out[start + i, : len(row)] = row
-        bar.update(len(smiles))
+        if isinstance(ids, np.ndarray):
+            keep = min(limit, ids.shape[1])
+            out[start : start + len(ids), :keep] = ids[:, :keep]
+        else:
+            for i, row in enumerate(ids):
+                out[start + i, : len(row)] = row
+        bar.update(len(chunk))
     bar.close()
     width = width or max(8, -(-longest // 8) * 8)  # trimmed to the longest molecule, a multiple of 8
     with atomic_path(part_dir / f"tokens_{spec.name}.npy") as tmp:

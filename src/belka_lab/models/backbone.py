@@ -3,10 +3,11 @@
 A backbone is an ``nn.Module`` with ``forward(tokens: LongTensor[B, L], mask: BoolTensor[B, L])
 -> Tensor[B, 3]`` logits (BRD4, HSA, sEH) and a class attribute ``reads``:
 
-- ``"characters"``: the prepared data's character codes (padding 0). Its constructor takes
+- ``"characters"``: symbols with 0 as padding and no special tokens: the prepared data's
+  character codes (``tokenizer=char``) or atom tokens (``tokenizer=atom``). Its constructor takes
   ``vocab_size``, which the data module passes when the model is built (37 codes, 38 when the
-  data was prepared with ``unknown_chars=unk``): model configs do not repeat it (a config may
-  ask for a larger embedding, never a smaller one).
+  data was prepared with ``unknown_chars=unk``, the atom vocabulary's size): model configs do
+  not repeat it (a config may ask for a larger embedding, never a smaller one).
 - ``"tokenizer"``: the ids of its own tokenizer (``model.backbone.tokenizer``); the data module
   serves that tokenizer's cached ids, and the backbone's ``pad_token_id`` must equal theirs.
 
@@ -63,13 +64,16 @@ def build_backbone(config, data) -> nn.Module:
             f"{config._target_} does not say what it reads: give the class `reads = 'characters'` or `reads = "
             f"'tokenizer'` (models/backbone.py)"
         )
-    if reads == "tokenizer" and data.tokenizer.is_char:
+    if reads == "tokenizer" and data.tokenizer.symbols:
         raise InputError(
             f"{cls.__name__} reads its own tokenizer's ids: add tokenizer=pretrained tokenizer.path=<its dir> or "
             f"tokenizer=bpe (see experiment=chemberta)"
         )
-    if reads == "characters" and not data.tokenizer.is_char:
-        raise InputError(f"{cls.__name__} reads character codes: use tokenizer=char (not {data.tokenizer.name})")
+    if reads == "characters" and not data.tokenizer.symbols:
+        raise InputError(
+            f"{cls.__name__} reads symbols with 0 as padding: use tokenizer=char or tokenizer=atom (not "
+            f"{data.tokenizer.name})"
+        )
     if reads == "characters":
         vocab = config.get("vocab_size") or data.vocab_size  # a larger embedding may be asked for, never a smaller one
         if vocab < data.vocab_size:

@@ -1,6 +1,6 @@
 """BelkaModule: the one LightningModule every backbone trains in.
 
-It owns the masked multi-label BCE (unknown labels ignored, optional pos_weight), the
+It owns the training objective (masked BCE or focal loss, unknown labels ignored), the
 optimizer and scheduler (partials from config), and the metrics. Validation AP is computed
 once per epoch on the predictions of the whole epoch, gathered from every process.
 """
@@ -12,24 +12,15 @@ from collections.abc import Callable
 import lightning as L
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from belka_lab import cells
 from belka_lab.models.backbone import LayerGroups
 from belka_lab.models.init_from import load_encoder
+from belka_lab.models.losses import Objective, masked_bce
 from belka_lab.models.optim import build_optimizer, param_groups
 from belka_lab.models.train_loss import TrainLoss
 from belka_lab.predictions import gather
-
-
-def masked_bce(
-    logits: torch.Tensor, labels: torch.Tensor, label_mask: torch.Tensor, pos_weight: torch.Tensor | None = None
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """(sum of BCE over known labels, count of known labels); logits/labels/mask are [B, 3]."""
-    loss = F.binary_cross_entropy_with_logits(logits.float(), labels, reduction="none", pos_weight=pos_weight)
-    mask = label_mask.to(loss.dtype)
-    return (loss * mask).sum(), mask.sum()
 
 
 class BelkaModule(L.LightningModule):
@@ -43,10 +34,15 @@ class BelkaModule(L.LightningModule):
         init_from: str | None = None,
         lr_decay: float | None = None,
         eval_batch_size: int | None = None,
+        loss: str = "bce",
+        focal: dict | None = None,
     ):
         """``eval_batch_size`` is the evaluation batch this model fits in (about 1 GiB on a CPU): the
-        data module reads it from the model config (``data.eval_batch_size``); the module only keeps it."""
+        data module reads it from the model config (``data.eval_batch_size``); the module only keeps it.
+        ``loss`` is the training objective (``bce`` or ``focal`` with ``focal={gamma, alpha}``,
+        ``models/losses.py``); validation reports BCE whatever it is, so runs compare."""
         super().__init__()
+        self.objective = Objective(loss, **(focal or {}))
         self.eval_batch_size = eval_batch_size
         self.backbone = backbone
         self.init_report = None
@@ -70,7 +66,7 @@ class BelkaModule(L.LightningModule):
     # ------------------------------------------------------------------ train
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
         logits = self(batch["tokens"], batch["mask"])
-        total, count = masked_bce(logits, batch["labels"], batch["label_mask"], self.pos_weight)
+        total, count = self.objective(logits, batch["labels"], batch["label_mask"], self.pos_weight)
         # summed on the device, logged when written; not on the progress bar (it reads its values back every step)
         self.train_loss.update(self, total, count, batch_idx)
         return total / count.clamp_min(1.0)
