@@ -17,6 +17,10 @@ Suites
             config over the data's test molecules), extrapolated to BELKA's 878,022 test
             molecules (1,674,896 rows); the remaining arguments are Hydra overrides.
   fingerprints  ECFP4 of --molecules synthetic molecules on all cores.
+  pretrain  training molecules/s of each pretraining objective (mlm, ecfp, descriptors) for one
+            encoder (model=transformer_small unless overridden), in one process, after --warmup
+            steps, over --steps steps; the remaining arguments are Hydra overrides of the
+            pretraining config.
   memory    wall time and peak anonymous memory of the documented commands, each in a child
             process (--jobs synth,prepare,train,pretrain,baseline; synth and prepare at --rows).
   outputs   what follows training at BELKA's size, on random predictions: the validation
@@ -36,7 +40,7 @@ from pathlib import Path
 
 from benchmarks.common import BELKA_TEST_MOLECULES, bar_chart, machine, print_table
 
-SUITES = ("prepare", "memory", "step", "loaders", "predict", "fingerprints", "outputs")  # one module each
+SUITES = ("prepare", "memory", "step", "loaders", "predict", "fingerprints", "outputs", "pretrain")  # one module each
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -73,7 +77,9 @@ def main(argv: list[str] | None = None) -> int:
         "--repeats", type=int, default=2, help="predict: timed passes after one warm-up pass (the fastest counts)"
     )
     p.add_argument("--jsonl", default="logs/bench.jsonl", help="append results here")
-    p.add_argument("overrides", nargs="*", help="step, predict, memory: Hydra overrides of the training config")
+    p.add_argument(
+        "overrides", nargs="*", help="step, predict, memory, pretrain: Hydra overrides of the (pre)training config"
+    )
     args = p.parse_intermixed_args(argv)
     suite = importlib.import_module(f"benchmarks.{args.suite}")
     rows = suite.run(args)

@@ -50,16 +50,17 @@ def _drawn_points(recall: np.ndarray, limit: int = CURVE_POINTS) -> np.ndarray:
     return keep
 
 
-def mlm_curves(history: list[dict], title: str, path: str | Path) -> Path:
-    """Validation masked-character loss and accuracy against training steps, one PNG."""
+def pretrain_curves(history: list[dict], loss_key: str, score_key: str, title: str, path: str | Path) -> Path:
+    """A pretraining objective's validation loss (left axis) and score (right axis) against
+    training steps, one PNG."""
     steps = [h["step"] for h in history]
     fig, ax = figures.subplots(figsize=(5.5, 4))
-    ax.plot(steps, [h["val_mlm_loss"] for h in history], "o-", color="C0", label="loss")
-    ax.set(xlabel="training step", ylabel="validation masked-character loss", title=title)
+    ax.plot(steps, [h.get(loss_key) for h in history], "o-", color="C0", label=loss_key)
+    ax.set(xlabel="training step", ylabel=f"validation {loss_key}", title=title)
     ax.grid(alpha=0.3)
     ax2 = ax.twinx()
-    ax2.plot(steps, [h["val_mlm_accuracy"] for h in history], "s--", color="C1", label="accuracy")
-    ax2.set(ylabel="validation accuracy", ylim=(0, 1))
+    ax2.plot(steps, [h.get(score_key) for h in history], "s--", color="C1", label=score_key)
+    ax2.set(ylabel=f"validation {score_key}", ylim=(0, 1))
     fig.legend(loc="upper center", ncol=2, fontsize=8, bbox_to_anchor=(0.5, 0.93))
     return figures.save(fig, path)
 

@@ -195,7 +195,7 @@ def test_pretraining_lowers_the_masked_loss_and_init_from_loads_the_encoder(tmp_
     assert len(losses) == 3 and losses[-1] < losses[0] - 0.3, losses
     assert result["history"][-1]["val_mlm_accuracy"] > 0.3
     enc = tmp_path / "pre" / "encoder.pt"
-    assert (tmp_path / "pre" / "mlm.png").read_bytes()[:4] == b"\x89PNG"
+    assert (tmp_path / "pre" / "pretrain.png").read_bytes()[:4] == b"\x89PNG"
     assert json.loads((tmp_path / "pre" / "results.json").read_text())["history"] == result["history"]
 
     cfg = _cfg(

@@ -9,6 +9,7 @@ from omegaconf import DictConfig
 
 from belka_lab import outputs, run, tracking
 from belka_lab.checks import resume_path
+from belka_lab.cli import chain
 from belka_lab.cli.command import hydra_command
 from belka_lab.data.datamodule import PREDICT_SETS
 from belka_lab.predictions import Predictions
@@ -19,6 +20,7 @@ def train(cfg: DictConfig, callbacks: list | None = None) -> dict:
     ``callbacks`` are added to the configured ones (e.g. a tuner's pruning callback)."""
     run.start(cfg)
     t0 = time.time()
+    cfg = chain.pretrained(cfg)  # pretrain_chain's stages first, when the config has them
     datamodule = run.datamodule(cfg)
     model = run.compiled(cfg, run.model(cfg, datamodule))
     predictions = Predictions(PREDICT_SETS)

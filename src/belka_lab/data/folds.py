@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from belka_lab.errors import InputError
+from belka_lab.errors import InputError, warn
 
 
 @dataclass(frozen=True)
@@ -169,6 +169,12 @@ class BuildingBlockSplit:
         rng = np.random.default_rng([self.seed, fold])
         share = _sample(rng, train, self.share * len(non_share))
         partial = _sample(rng, partial_pool, self.partial * len(non_share))
+        if len(share) > 0.25 * len(train):
+            warn(
+                f"split=bb fold {fold}: the share cell takes {len(share)} of the {len(train)} molecules training could "
+                f"use ({len(share) / len(train):.0%}); lower split.share, or use more building-block groups "
+                f"(data.prepare.n_bb_groups)"
+            )
         train = np.setdiff1d(train, share, assume_unique=True)
         parts = [(name, idx) for name, idx in zip(CELLS, (share, partial, non_share)) if len(idx)]
         val = np.concatenate([idx for _, idx in parts])
