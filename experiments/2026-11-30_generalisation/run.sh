@@ -8,14 +8,14 @@
 set -euo pipefail
 OUT=${OUT:-logs/generalisation}
 PY=${PY:-.venv/bin/python}
-LIB=data/generalisation-60000-60000
-# a library with 2% positives per protein, so every test group has >= 100 positives per protein
-DATA=(data.root=$LIB data.synth.n_train=60000 data.synth.n_test=60000 +data.synth.rates=[0.02,0.02,0.02]
+LIB=data/generalisation-30000-30000
+# a library with 4% positives per protein, so every test group has >= 100 positives per protein
+DATA=(data.root=$LIB data.synth.n_train=30000 data.synth.n_test=30000 +data.synth.rates=[0.04,0.04,0.04]
       data.prepare.progress=false)
 COMMON=("${DATA[@]}" split=bb fold=0 trainer.max_epochs=2 data.batch_size=256 trainer.enable_progress_bar=false
         trainer.enable_model_summary=false)
 SMALL=(model=transformer_small tokenizer=atom tokenizer.path=$LIB/tokenizers/atom)
-PRE=("${DATA[@]}" "${SMALL[@]}" data.batch_size=256 +trainer.limit_train_batches=150 trainer.enable_progress_bar=false
+PRE=("${DATA[@]}" "${SMALL[@]}" data.batch_size=256 +trainer.limit_train_batches=100 trainer.enable_progress_bar=false
      trainer.enable_model_summary=false)
 
 # pretraining, once: masked tokens, then ECFP bits from that encoder

@@ -19,13 +19,14 @@ import hashlib
 import json
 import os
 import shutil
+import warnings
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from belka_lab.errors import InputError, preview
+from belka_lab.errors import InputError, preview, warn
 from belka_lab.io import atomic_path
 
 DEFAULT_NAMES = [
@@ -47,8 +48,8 @@ DEFAULT_NAMES = [
     "NumSaturatedRings",
     "FractionCSP3",
     "NumValenceElectrons",
-    "MaxPartialCharge",
-    "MinPartialCharge",
+    "HallKierAlpha",
+    "NumAromaticHeterocycles",
 ]
 
 
@@ -158,8 +159,14 @@ def cached_descriptors(
             with atomic_path(out / f"{part}.npy") as tmp, open(tmp, "wb") as f:
                 np.save(f, values)
         train = np.load(out / "train.npy", mmap_mode="r")
-        with np.errstate(all="ignore"):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # an all-NaN column: said below
             mean, std = np.nanmean(train, axis=0), np.nanstd(train, axis=0)
+        for name in np.asarray(names)[np.isnan(mean)]:
+            warn(
+                f"descriptor {name} is undefined for every train molecule (RDKit gives NaN, e.g. partial charges "
+                f"with [Dy]): it is left out of the loss; drop it from descriptors.names"
+            )
         info = {
             "names": names,
             "mean": np.nan_to_num(mean).tolist(),
