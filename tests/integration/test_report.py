@@ -30,7 +30,7 @@ def test_a_two_by_two_multirun_gives_four_runs_and_a_summary(tmp_path, tiny_libr
     summary = pd.read_csv(sweep / "summary.csv")
     assert len(summary) == 4
     assert set(summary["varied"]) == {f"depth={d} width={w}" for d in ("0.5", "1") for w in ("0.0625", "0.125")}
-    assert summary["val_map"].is_monotonic_decreasing
+    assert summary["val_map"].dropna().is_monotonic_decreasing  # one fdr batch may hold no positive: undefined, last
     assert (
         summary.groupby("varied")["params"].first()["depth=1 width=0.125"] > summary["params"]
     ).sum() == 3  # the largest net

@@ -363,7 +363,11 @@ def test_chemberta_trains_on_its_own_cached_tokens_and_pretrains(tmp_path, tiny_
 
 @pytest.mark.parametrize(
     ("overrides", "message"),
-    [(["model=chemberta"], "reads its own tokenizer's ids"), (["model=cnn", "tokenizer=bpe"], "reads character codes")],
+    [
+        (["model=chemberta"], "reads its own tokenizer's ids"),
+        (["model=cnn", "tokenizer=bpe"], "reads symbols with 0 as padding: use tokenizer=char or tokenizer=atom"),
+        (["model=chemberta", "tokenizer=atom"], "reads its own tokenizer's ids"),
+    ],
 )
 def test_model_and_tokenizer_mismatch_is_a_clear_error(tmp_path, tiny_library, overrides, message):
     with pytest.raises(InputError, match=message):

@@ -27,7 +27,8 @@ def test_an_offline_wandb_run_records_the_metrics_config_table_and_plots(tmp_pat
         if r.WhichOneof("record_type") == "history"
         for item in r.history.item
     }
-    assert {"val/map", "val/ap_seh", "train/loss_epoch", "train/samples_per_s"} <= history
+    assert {"val/map", "train/loss_epoch", "train/samples_per_s"} <= history
+    assert any(k.startswith("val/ap_") for k in history)  # the proteins with a positive in this small fold
     assert {"results/_type", "plots/pr_BRD4/_type", "plots/curves/_type"} <= history  # the results table, the PNGs
     assert any(k.startswith("lr-") for k in history)  # the learning rate
     (config,) = [r.config for r in records if r.WhichOneof("record_type") == "config"]

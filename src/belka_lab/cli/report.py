@@ -65,7 +65,11 @@ def _varied(overrides: pd.Series) -> list[str]:
     parsed = [dict(o.split("=", 1) for o in text.split() if "=" in o) for text in overrides]
     keys = sorted({k for p in parsed for k in p})
     varying = [k for k in keys if len({p.get(k) for p in parsed}) > 1]
-    return [" ".join(f"{k.split('.')[-1]}={p.get(k)}" for k in varying) for p in parsed]
+
+    def short(value: str) -> str:  # a path by its last two parts: pretrain/ecfp/encoder.pt → ecfp/encoder.pt
+        return "/".join(value.split("/")[-2:]) if "/" in value else value
+
+    return [" ".join(f"{k.split('.')[-1]}={short(p[k])}" for k in varying if k in p) for p in parsed]
 
 
 PAIRS = [  # (validation column, test column) that should rank runs alike
