@@ -17,15 +17,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
 import warnings
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from belka_lab.data.chunks import map_chunks
 from belka_lab.errors import InputError, preview, warn
 from belka_lab.io import atomic_path
 
@@ -110,25 +109,12 @@ def descriptors(
     smiles: list[str], config: DescriptorConfig, progress: bool = False, desc: str = "descriptors"
 ) -> tuple[np.ndarray, list[int]]:
     """(float32 [N, D] with NaN where undefined, rows RDKit could not parse), in parallel chunks."""
-    from tqdm import tqdm
-
     names = config.resolved()
     chunks = [(smiles[i : i + config.chunk], names) for i in range(0, len(smiles), config.chunk)]
-    workers = min(config.workers or os.cpu_count() or 1, max(len(chunks), 1))
     out, bad = [], []
-    with tqdm(total=len(smiles), desc=desc, unit="mol", disable=not progress) as bar:
-
-        def consume(results):
-            for k, (values, unparsed) in enumerate(results):
-                out.append(values)
-                bad.extend(k * config.chunk + i for i in unparsed)
-                bar.update(len(values))
-
-        if workers <= 1:
-            consume(map(_chunk, chunks))
-        else:
-            with ProcessPoolExecutor(workers) as pool:
-                consume(pool.map(_chunk, chunks))
+    for k, (values, unparsed) in enumerate(map_chunks(_chunk, chunks, config.workers, len(smiles), desc, progress)):
+        out.append(values)
+        bad.extend(k * config.chunk + i for i in unparsed)
     if bad and config.invalid == "error":
         raise InputError(
             f"RDKit cannot parse {len(bad)} molecules (rows {preview(bad)}), e.g. {smiles[bad[0]]!r}; fix or drop them "

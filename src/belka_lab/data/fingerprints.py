@@ -21,14 +21,13 @@ molecules an all-zero fingerprint instead and lists them (count and molecule num
 from __future__ import annotations
 
 import json
-import os
 import shutil
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 
+from belka_lab.data.chunks import map_chunks
 from belka_lab.errors import InputError, preview
 from belka_lab.io import atomic_path
 
@@ -71,8 +70,6 @@ def ecfp(
 ) -> tuple[np.ndarray, list[int]]:
     """(packed ECFP bits [N, n_bits/8], rows RDKit could not parse), computed in parallel chunks.
     Unparsable rows are an error unless ``config.invalid == "zeros"`` (their bits stay 0)."""
-    from tqdm import tqdm
-
     if config.n_bits % 8:
         raise ValueError(f"n_bits must be a multiple of 8 (got {config.n_bits})")
     if config.dy not in ("keep", "methyl"):
@@ -83,21 +80,12 @@ def ecfp(
         (smiles[i : i + config.chunk], config.radius, config.n_bits, config.dy)
         for i in range(0, len(smiles), config.chunk)
     ]
-    workers = min(config.workers or os.cpu_count() or 1, len(chunks))
     out, bad = [], []
-    with tqdm(total=len(smiles), desc=desc, unit="mol", disable=not progress) as bar:
-
-        def consume(results):
-            for k, (bits, unparsed) in enumerate(results):
-                out.append(bits)
-                bad.extend(k * config.chunk + i for i in unparsed)
-                bar.update(len(bits))
-
-        if workers <= 1:
-            consume(map(_fingerprint_chunk, chunks))
-        else:
-            with ProcessPoolExecutor(workers) as pool:
-                consume(pool.map(_fingerprint_chunk, chunks))
+    for k, (bits, unparsed) in enumerate(
+        map_chunks(_fingerprint_chunk, chunks, config.workers, len(smiles), desc, progress)
+    ):
+        out.append(bits)
+        bad.extend(k * config.chunk + i for i in unparsed)
     if bad and config.invalid == "error":
         raise InputError(
             f"RDKit cannot parse {len(bad)} molecules (rows {preview(bad)}), e.g. {smiles[bad[0]]!r}; fix or drop them "
