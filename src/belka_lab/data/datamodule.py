@@ -1,7 +1,8 @@
 """LightningDataModule over a prepared directory.
 
 It makes the data exist (the synthetic library when configured, the prepared directory, a
-tokenizer's ids) and says which molecules train, validate and are predicted; how batches are
+tokenizer's ids) and says which molecules train, validate (and in which validation cell, the
+split's :class:`~belka_lab.data.folds.Selection`) and are predicted; how batches are
 read is its ``loader`` (the ``loader`` config group: ``memory`` or ``dali``, see ``data/loader.py``).
 
 Batches arrive as uint8/int8 arrays and are expanded on the device after transfer
