@@ -146,6 +146,9 @@ def test_first_place_chain_runs_mlm_then_ecfp_then_fine_tunes_and_reuses_done_st
     assert json.loads((mlm / "results.json").read_text())["objective"] == "mlm"
     second = json.loads((ecfp / "results.json").read_text())
     assert second["objective"] == "ecfp" and second["init_from"] == str(mlm / "encoder.pt")
+    before, after = (torch.load(d / "encoder.pt", weights_only=True)["state_dict"] for d in (mlm, ecfp))
+    assert torch.equal(before["embed.weight"], after["embed.weight"])  # frozen in the ECFP stage
+    assert not torch.equal(before["norm.weight"], after["norm.weight"])  # the rest trained
     assert result["init_from"]["path"] == str(ecfp / "encoder.pt")
     assert len(json.loads((mlm / "results.json").read_text())["history"]) == 2  # the stage's own max_epochs
     out = capsys.readouterr().out

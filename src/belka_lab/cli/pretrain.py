@@ -63,6 +63,19 @@ def targets(cfg: DictConfig, source) -> tuple[Targets | None, int, list[str] | N
     return None, 0, None
 
 
+def freeze_embeddings(backbone) -> int:
+    """Stop training every embedding table of the backbone (tokens, learned positions as tables);
+    the number of parameters frozen. The 1st-place solution trained its ECFP stage this way."""
+    from torch import nn
+
+    tables = [m for m in backbone.modules() if isinstance(m, nn.Embedding)]
+    if not tables:
+        raise InputError(f"freeze_embeddings: {type(backbone).__name__} has no embedding table to freeze")
+    for table in tables:
+        table.weight.requires_grad_(False)
+    return sum(t.weight.numel() for t in tables)
+
+
 def build(cfg: DictConfig):
     """(source data module, pretraining data module, module, backbone) for ``cfg``: the data made and
     the targets cached, the encoder loaded from ``model.init_from`` when set (the backbone as built,
@@ -83,6 +96,9 @@ def build(cfg: DictConfig):
     report = load_encoder(backbone, init_from) if init_from else None
     if report is not None:
         print(report.summary())
+    if cfg.get("freeze_embeddings"):
+        frozen = freeze_embeddings(backbone)
+        print(f"embeddings frozen: {frozen:,} parameters")
     optimizer = instantiate(cfg.model.optimizer)
     if objective == "mlm":
         module = MaskedLM(backbone, optimizer, cfg.mlm.mask_prob, cfg.seed)
