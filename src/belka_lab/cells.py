@@ -20,7 +20,7 @@ import torch
 
 from belka_lab.data.proteins import PROTEINS
 from belka_lab.errors import InputError, warn
-from belka_lab.metrics import _tensor, average_precision, check_probabilities
+from belka_lab.metrics import as_tensor, average_precision, check_probabilities
 
 
 def keys(names: tuple[str, ...]) -> dict[str, list[tuple[int, int]]]:
@@ -38,7 +38,7 @@ def keys(names: tuple[str, ...]) -> dict[str, list[tuple[int, int]]]:
 def cell_ap(labels, probs, cell, n_cells: int) -> dict[tuple[int, int], float]:
     """AP of each (cell, protein) with a positive; ``labels`` [N, 3] (-1 unknown), ``probs`` [N, 3],
     ``cell`` [N]: arrays, or tensors on the device they were computed on."""
-    probs = _tensor(check_probabilities(probs))
+    probs = as_tensor(check_probabilities(probs))
     labels, cell = (torch.as_tensor(np.asarray(x)).to(probs.device) for x in (labels, cell))
     out = {}
     for c in range(n_cells):

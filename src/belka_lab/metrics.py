@@ -24,7 +24,7 @@ def check_probabilities(p, what: str = "predictions"):
     returned as it is; anything else is returned as a float64 array."""
     if not isinstance(p, torch.Tensor):
         p = np.asarray(p, dtype=np.float64)
-    bad = _tensor(p)
+    bad = as_tensor(p)
     bad = ~torch.isfinite(bad) | (bad < 0) | (bad > 1)
     if bool(bad.any()):
         rows = torch.unique(torch.nonzero(bad)[:, 0])[:5].tolist()
@@ -36,7 +36,7 @@ def pr_curve(y, p) -> tuple[torch.Tensor, torch.Tensor]:
     """(precision, recall) at each distinct score, highest score first — sklearn's
     ``precision_recall_curve`` in reverse, without its closing (1, 0) point. ``y``: 1 is a
     positive, anything else a negative; arrays or tensors (on any device) of equal length."""
-    y, p = _tensor(y), _tensor(p)
+    y, p = as_tensor(y), as_tensor(p)
     order = torch.argsort(p, descending=True)
     scores, hits = p[order], y.to(p.device)[order] == 1
     last = torch.ones_like(scores, dtype=torch.bool)  # the last position of each distinct score
@@ -53,13 +53,13 @@ def curve_area(precision: torch.Tensor, recall: torch.Tensor) -> float:
 
 def average_precision(y, p) -> float:
     """sklearn's ``average_precision_score``; NaN when there is no positive."""
-    y = _tensor(y)
+    y = as_tensor(y)
     if len(y) == 0 or not bool((y == 1).any()):
         return float("nan")
     return curve_area(*pr_curve(y, p))
 
 
-def _tensor(x) -> torch.Tensor:
+def as_tensor(x) -> torch.Tensor:
     """A tensor view of an array (copied only when it is read-only, e.g. a pandas column)."""
     if isinstance(x, torch.Tensor):
         return x

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from belka_lab import metrics, plots, submission
+from belka_lab.data.folds import CELLS
 from belka_lab.data.proteins import PROTEINS
 from belka_lab.io import atomic_path
 
@@ -116,8 +117,6 @@ def results(
 
 
 def _cell_order(name: str) -> tuple[int, str]:
-    from belka_lab.data.folds import CELLS
-
     return (CELLS.index(name) if name in CELLS else len(CELLS), name)
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import numpy as np
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
@@ -51,8 +52,6 @@ def targets(cfg: DictConfig, source) -> tuple[Targets | None, int, list[str] | N
         options = config_from(OmegaConf.to_container(cfg.descriptors, resolve=True))
         _, info = cached_descriptors(source.prepared_dir, options, progress=progress)
         base = Path(source.prepared_dir) / "descriptors" / options.key
-        import numpy as np
-
         scale = {"mean": np.asarray(info["mean"], np.float32), "std": np.asarray(info["std"], np.float32)}
         width = len(info["names"])
         return (

@@ -8,9 +8,9 @@ rings, flexibility, charge), ``all`` every one RDKit has (slow: ~200 descriptors
     <prepared>/descriptors/<key>/{train,test}.npy   float32 [N, D], NaN where undefined
     <prepared>/descriptors/<key>/info.json          names, mean and std over train, unparsed rows
 
-Values are stored raw; :func:`standardised` scales them by the train mean and standard
-deviation and clips them to ±``clip``. A molecule RDKit cannot parse is an error naming its
-rows, unless ``invalid="nan"``: its row is NaN, which the loss masks out.
+Values are stored raw; the pretraining batches (``data/pretrain.py``, ``Targets``) scale them by
+the train mean and standard deviation in ``info.json`` and clip them to ±``clip``. A molecule
+RDKit cannot parse is an error naming its rows, unless ``invalid="nan"``: its row is NaN, which the loss masks out.
 """
 
 from __future__ import annotations
@@ -168,12 +168,6 @@ def cached_descriptors(
             f"of the loss, or fix the source file"
         )
     return {part: np.load(out / f"{part}.npy", mmap_mode="r") for part in ("train", "test")}, info
-
-
-def standardised(values: np.ndarray, info: dict, clip: float) -> np.ndarray:
-    """(values - train mean) / train std, clipped to ±clip; NaN stays NaN."""
-    z = (np.asarray(values, np.float32) - np.asarray(info["mean"], np.float32)) / np.asarray(info["std"], np.float32)
-    return np.clip(z, -clip, clip)
 
 
 def config_from(options: dict | None) -> DescriptorConfig:
