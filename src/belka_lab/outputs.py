@@ -32,6 +32,14 @@ def write_json(path: Path, data: dict) -> None:
         tmp.write_text(json.dumps(data, indent=2))
 
 
+def write_config(run_dir: Path, cfg) -> None:
+    """``<run>/config.yaml``: the run's composed config with every interpolation resolved."""
+    from omegaconf import OmegaConf
+
+    with atomic_path(Path(run_dir) / "config.yaml") as tmp:
+        tmp.write_text(OmegaConf.to_yaml(cfg, resolve=True))
+
+
 def val_frame(
     index: np.ndarray, probs: np.ndarray, labels: np.ndarray, fold: int, cell: np.ndarray | None = None
 ) -> pd.DataFrame:

@@ -3,9 +3,12 @@ label is unknown for that protein are left out; ``class_weight`` handles the imb
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
 from belka_lab.data.proteins import PROTEINS
+from belka_lab.io import atomic_path
 
 
 class RandomForestPerProtein:
@@ -49,3 +52,19 @@ class RandomForestPerProtein:
             p = forest.predict_proba(X)
             cols.append(p[:, list(forest.classes_).index(1)] if 1 in forest.classes_ else np.zeros(X.shape[0]))
         return np.stack(cols, axis=1).astype(np.float32)
+
+    def save(self, out_dir: Path) -> None:
+        """The fitted forests (``forests.joblib``; joblib's pickle: load only files you trust)."""
+        import joblib
+
+        out_dir.mkdir(parents=True, exist_ok=True)
+        with atomic_path(out_dir / "forests.joblib") as tmp:
+            joblib.dump(self.forests, tmp)
+
+    @classmethod
+    def load(cls, model_dir: Path) -> RandomForestPerProtein:
+        import joblib
+
+        model = cls()
+        model.forests = joblib.load(Path(model_dir) / "forests.joblib")
+        return model

@@ -9,9 +9,12 @@ neural run's best checkpoint).
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
 from belka_lab.data.proteins import PROTEINS
+from belka_lab.io import atomic_path
 
 
 class LightGBMPerProtein:
@@ -63,3 +66,20 @@ class LightGBMPerProtein:
         return np.stack([b.predict(X, num_iteration=b.best_iteration) for b in self.boosters], axis=1).astype(
             np.float32
         )
+
+    def save(self, out_dir: Path) -> None:
+        """One LightGBM text model per protein (``<protein>.txt``, its best iteration) in ``out_dir``."""
+        out_dir.mkdir(parents=True, exist_ok=True)
+        for protein, booster in zip(PROTEINS, self.boosters):
+            with atomic_path(out_dir / f"{protein}.txt") as tmp:
+                booster.save_model(str(tmp), num_iteration=booster.best_iteration)
+
+    @classmethod
+    def load(cls, model_dir: Path) -> LightGBMPerProtein:
+        import lightgbm as lgb
+
+        model = cls()
+        model.boosters = [lgb.Booster(model_file=str(Path(model_dir) / f"{p}.txt")) for p in PROTEINS]
+        for b in model.boosters:
+            b.best_iteration = 0  # the saved model holds exactly the best iterations
+        return model

@@ -19,6 +19,8 @@ COMMANDS = {
     "report": "one table and chart of a multirun's runs",
     "submission": "check a submission file",
     "synth": "write a synthetic DEL library in the Kaggle format",
+    "predict": "score a molecule file (CSV, parquet, .smi) with a run, a blend or an exported model",
+    "export": "a run's network as ONNX or TorchScript, checked against PyTorch",
 }
 
 

@@ -39,6 +39,8 @@ def _fit_and_predict(
     run_dir = Path(cfg.paths.output_dir)
     trainer.fit(model, datamodule=datamodule, ckpt_path=resume_path(cfg.get("ckpt_path"), run_dir, model))
     metrics = trainer.callback_metrics
+    if trainer.is_global_zero:
+        outputs.write_config(run_dir, cfg)  # what belka predict and belka export rebuild the model from
     info = {"params": sum(p.numel() for p in model.backbone.parameters()), "fit_seconds": round(time.time() - t0, 1)}
     if model.init_report is not None:
         r = model.init_report

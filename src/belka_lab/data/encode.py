@@ -133,6 +133,55 @@ def _encode_rows(offsets, data, lut, out, bad, unk):  # pragma: no cover - compi
     return n_unknown
 
 
+# per-row outcomes of :func:`encode_checked`
+OK, MISSING, TOO_LONG, UNKNOWN_CHAR = 0, 1, 2, 3
+
+
+def encode_checked(
+    arr: pa.Array | pa.ChunkedArray, max_len: int, unknown: str = "invalid"
+) -> tuple[np.ndarray, np.ndarray]:
+    """Encode every row that can be, and say of each row what went wrong: (tokens uint8
+    [N, max_len], status uint8 [N] — :data:`OK`, :data:`MISSING` (null or empty),
+    :data:`TOO_LONG`, :data:`UNKNOWN_CHAR`). Rows that are not OK are all padding, except with
+    ``unknown="unk"``, where unknown characters become :data:`UNK` and the row stays OK."""
+    import pyarrow.compute as pc
+
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
+    missing = arr.is_null().to_numpy(zero_copy_only=False) if arr.null_count else None
+    offsets, data = _string_buffers(pc.fill_null(arr, "") if arr.null_count else arr)
+    out = np.zeros((len(offsets) - 1, max_len), dtype=np.uint8)
+    status = np.zeros(len(out), dtype=np.uint8)
+    _encode_checked(offsets, data, _LUT, out, status, UNK, unknown == "unk")
+    if missing is not None:
+        status[missing] = MISSING
+    return out, status
+
+
+@njit(cache=True, nogil=True)
+def _encode_checked(offsets, data, lut, out, status, unk, keep_unknown):  # pragma: no cover - compiled
+    width = out.shape[1]
+    for i in range(out.shape[0]):
+        start = offsets[i]
+        n = offsets[i + 1] - start
+        if n == 0:
+            status[i] = 1
+            continue
+        if n > width:
+            status[i] = 2
+            continue
+        for k in range(n):
+            code = lut[data[start + k]]
+            if code == 255:
+                if not keep_unknown:
+                    status[i] = 3
+                    break
+                code = unk
+            out[i, k] = code
+        if status[i] != 0:
+            out[i, :] = 0
+
+
 def encode(smiles: list[str] | np.ndarray, max_len: int = MAX_LEN, unknown: str = "error") -> np.ndarray:
     """Encode Python strings (convenience wrapper around :func:`encode_arrow`)."""
     return encode_arrow(pa.array(list(smiles), type=pa.large_string()), max_len, unknown)[0]

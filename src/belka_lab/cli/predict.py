@@ -1,0 +1,58 @@
+"""``belka predict run=<dir> input=<molecules>``: score a molecule file with a finished run, a
+blend or an exported model (``belka_lab/screen/`` has the parts)."""
+
+from __future__ import annotations
+
+from omegaconf import DictConfig, OmegaConf
+
+from belka_lab import outputs, run
+from belka_lab.cli.command import hydra_command
+from belka_lab.screen import scorers
+from belka_lab.screen.reader import Columns
+from belka_lab.screen.screening import Job, screen, summary_line
+
+
+def fabric_for(cfg: DictConfig, precision: str):
+    """Lightning Fabric with the trainer config's accelerator, devices, strategy and nodes."""
+    from lightning.fabric import Fabric
+
+    t = cfg.trainer
+    fabric = Fabric(
+        accelerator=t.get("accelerator", "auto"),
+        devices=t.get("devices", 1),
+        strategy=t.get("strategy") or "auto",
+        num_nodes=t.get("num_nodes", 1),
+        precision=precision,
+    )
+    fabric.launch()
+    return fabric
+
+
+def predict(cfg: DictConfig) -> dict | None:
+    run.quiet()
+    scorer = scorers.load(
+        run=cfg.run,
+        runs=OmegaConf.to_container(cfg.runs) if cfg.runs else None,
+        weights=OmegaConf.to_container(cfg.weights) if cfg.weights else None,
+        model_file=cfg.model_file,
+        batch_size=cfg.batch_size,
+        precision=cfg.precision,
+    )
+    fabric = fabric_for(cfg, cfg.precision or scorer.precision)
+    columns = Columns(
+        smiles=cfg.smiles_column,
+        id=cfg.id_column,
+        passthrough=tuple(cfg.passthrough or ()),
+        blocks=tuple(cfg.block_columns or ()),
+    )
+    job = Job(str(cfg.input), str(cfg.output), columns, int(cfg.chunk_rows), cfg.on_invalid, bool(cfg.progress))
+    summary = screen(job, scorer, fabric)
+    if summary is not None:
+        outputs.write_json(f"{cfg.paths.output_dir}/predict.json", summary)
+        print(summary_line(summary))
+    return summary
+
+
+@hydra_command("predict")
+def main(cfg: DictConfig) -> None:
+    predict(cfg)

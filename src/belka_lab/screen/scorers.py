@@ -1,0 +1,337 @@
+"""What scores a chunk of molecules: a finished training run, a baseline run, a blend of runs,
+or an exported model file.
+
+Every scorer has ``score(smiles) -> Scored`` (probabilities [n, 3] for BRD4, HSA, sEH, NaN on
+the rows it cannot score, and those rows with why), ``place(fabric)`` (the model onto the
+process's device, in the precision asked for) and ``blocks`` (the building blocks of its
+training molecules, or None when unknown). :func:`load` chooses by what the directory holds:
+
+- a training run (``belka train``): its best checkpoint, its composed config, the token ids its
+  data module served;
+- a baseline run (``belka baseline``): the saved tree models and the ECFP settings;
+- a blend run (``belka blend``): its runs with its weights (mean or optuna; a rank blend ranks
+  within one set and cannot score molecules one chunk at a time);
+- ``runs=[...]`` with ``weights``: a blend made here;
+- ``model_file=x.onnx`` (ONNX Runtime) or ``x.pt`` (TorchScript), with the ``.json`` that
+  ``belka export`` wrote beside it.
+"""
+
+from __future__ import annotations
+
+import json
+from contextlib import nullcontext
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import torch
+from omegaconf import DictConfig, OmegaConf
+
+from belka_lab.errors import InputError
+from belka_lab.io import atomic_path
+from belka_lab.screen.encoder import Encoded, TokenSpec, encoder
+
+N_OUT = 3
+
+
+@dataclass
+class Scored:
+    probs: np.ndarray  # float32 [n, 3], NaN on rows that could not be scored
+    bad: np.ndarray  # int64 rows that could not
+    why: list[str]
+
+
+def _scored(n: int, encoded: Encoded, good_probs: np.ndarray) -> Scored:
+    probs = np.full((n, N_OUT), np.nan, np.float32)
+    good = np.ones(n, bool)
+    good[encoded.bad] = False
+    probs[good] = good_probs
+    return Scored(probs, encoded.bad, encoded.why)
+
+
+# ---------------------------------------------------------------------- a run directory
+def run_config(run_dir: Path) -> DictConfig:
+    """The run's composed config, resolved: ``config.yaml`` (written by train and baseline), or
+    for older runs Hydra's ``.hydra/config.yaml`` resolved against the run's own paths."""
+    saved = run_dir / "config.yaml"
+    if saved.exists():
+        return OmegaConf.load(saved)
+    hydra_dir = run_dir / ".hydra"
+    if not (hydra_dir / "config.yaml").exists():
+        raise InputError(f"{run_dir} has no config.yaml: give the directory of a finished train or baseline run")
+    cfg = OmegaConf.load(hydra_dir / "config.yaml")
+    runtime = OmegaConf.load(hydra_dir / "hydra.yaml").hydra.runtime
+    import os
+
+    cfg.paths.root_dir = os.environ.get("BELKA_LAB_ROOT", runtime.cwd)
+    cfg.paths.output_dir = str(run_dir)
+    return cfg
+
+
+def _results(run_dir: Path) -> dict:
+    f = run_dir / "results.json"
+    if not f.exists():
+        raise InputError(
+            f"{run_dir} has no results.json: give the directory of a finished train, baseline or blend run"
+        )
+    return json.loads(f.read_text())
+
+
+def _data_module(cfg: DictConfig, run_dir: Path):
+    """The run's data module, set up over its prepared data (nothing generated or prepared)."""
+    from hydra.utils import instantiate
+
+    data = OmegaConf.to_container(cfg.data, resolve=True)
+    data["loader"] = {"_target_": "belka_lab.data.loader.MemoryLoader"}
+    if not Path(data["prepared_dir"], "manifest.json").exists():
+        raise InputError(
+            f"run {run_dir} was trained on {data['prepared_dir']}, which is not here: predict reads its "
+            f"tokenizer and training building blocks (or export the run and predict with model_file=)"
+        )
+    dm = instantiate(data, _convert_="all")
+    dm.setup()
+    return dm
+
+
+def _cached_blocks(run_dir: Path, dm) -> list[str]:
+    from belka_lab.screen.applicability import training_blocks
+
+    f = run_dir / "training_blocks.json"
+    if f.exists():
+        return json.loads(f.read_text())
+    blocks = training_blocks(dm)
+    with atomic_path(f) as tmp:
+        tmp.write_text(json.dumps(blocks))
+    return blocks
+
+
+def _checkpoint(run_dir: Path, results: dict) -> Path:
+    named = results.get("checkpoint")
+    candidates = [Path(named), run_dir / "checkpoints" / Path(named).name] if named else []
+    candidates.append(run_dir / "checkpoints" / "last.ckpt")
+    for c in candidates:
+        if c.exists():
+            return c
+    raise InputError(f"run {run_dir} has no checkpoint (looked for {', '.join(map(str, candidates))})")
+
+
+# ---------------------------------------------------------------------- neural networks
+class TorchScorer:
+    """A backbone ``forward(tokens, mask) -> logits`` and the encoder of its token ids."""
+
+    def __init__(self, backbone: torch.nn.Module, spec: TokenSpec, batch_size: int, precision: str, what: str):
+        self.model = backbone.eval()
+        self.spec, self.encoder = spec, encoder(spec)
+        self.batch_size, self.precision, self.what = int(batch_size), precision, what
+        self.blocks: list[str] | None = None
+        self.device, self.autocast = torch.device("cpu"), nullcontext
+
+    def place(self, fabric) -> None:
+        self.model = fabric.to_device(fabric.strategy.precision.convert_module(self.model))
+        self.device, self.autocast = fabric.device, fabric.autocast
+
+    def score(self, smiles: pa.Array) -> Scored:
+        encoded = self.encoder.encode(smiles)
+        good = np.ones(len(smiles), bool)
+        good[encoded.bad] = False
+        ids = encoded.ids[good]
+        out = np.empty((len(ids), N_OUT), np.float32)
+        with torch.inference_mode(), self.autocast():
+            for lo in range(0, len(ids), self.batch_size):
+                tokens = torch.from_numpy(ids[lo : lo + self.batch_size]).to(self.device, non_blocking=True).long()
+                logits = self.model(tokens, tokens != self.spec.pad_id)
+                out[lo : lo + len(tokens)] = torch.sigmoid(logits.float()).cpu().numpy()
+        return _scored(len(smiles), encoded, out)
+
+
+def _training_run(run_dir: Path, results: dict, batch_size: int | None, precision: str | None) -> TorchScorer:
+    from belka_lab.models.backbone import build_backbone
+
+    cfg = run_config(run_dir)
+    dm = _data_module(cfg, run_dir)
+    backbone = build_backbone(cfg.model.backbone, dm)
+    ckpt = _checkpoint(run_dir, results)
+    state = torch.load(ckpt, map_location="cpu", weights_only=True)["state_dict"]
+    weights = {
+        k.removeprefix("backbone.").replace("_orig_mod.", ""): v for k, v in state.items() if k.startswith("backbone.")
+    }
+    missing, unexpected = backbone.load_state_dict(weights, strict=False)
+    if missing:
+        raise InputError(f"{ckpt} does not hold the weights of {type(backbone).__name__}: missing {missing[:5]}")
+    scorer = TorchScorer(
+        backbone,
+        TokenSpec.of_data(dm),
+        batch_size or int(dm.eval_batch_size),
+        precision or str(cfg.trainer.get("precision", "32-true")),
+        f"{type(backbone).__name__} run {run_dir} ({ckpt.name})",
+    )
+    scorer.blocks = _cached_blocks(run_dir, dm)
+    return scorer
+
+
+# ---------------------------------------------------------------------- tree models
+class TreeScorer:
+    """A baseline run's tree models on ECFP fingerprints computed here (RDKit)."""
+
+    def __init__(self, model, ecfp, what: str):
+        self.model, self.ecfp, self.what = model, ecfp, what
+        self.precision = "32-true"
+        self.blocks: list[str] | None = None
+
+    def place(self, fabric) -> None:  # tree models run on the CPU
+        pass
+
+    def score(self, smiles: pa.Array) -> Scored:
+        from dataclasses import replace
+
+        from belka_lab.data.fingerprints import ecfp, to_csr
+
+        values = smiles.to_pylist()
+        missing = [i for i, s in enumerate(values) if not s]
+        bits, unparsable = ecfp([s or "" for s in values], replace(self.ecfp, invalid="zeros"))
+        bad = np.array(sorted(set(missing) | set(unparsable)), np.int64)
+        why = ["missing SMILES" if i in set(missing) else "RDKit cannot parse it" for i in bad.tolist()]
+        good = np.ones(len(values), bool)
+        good[bad] = False
+        probs = self.model.predict(to_csr(bits[good], self.ecfp.n_bits)) if good.any() else np.zeros((0, N_OUT))
+        return _scored(len(values), Encoded(np.zeros((len(values), 0)), bad, why), probs)
+
+
+def _baseline_run(run_dir: Path, results: dict) -> TreeScorer:
+    from hydra.utils import get_class
+
+    from belka_lab.data.fingerprints import ECFPConfig
+
+    model_dir = run_dir / "model"
+    if not model_dir.exists():
+        raise InputError(
+            f"baseline run {run_dir} has no saved models (model/): runs of belka_lab 0.4.0 and earlier did not "
+            f"save them; run the baseline again"
+        )
+    cfg = run_config(run_dir)
+    model = get_class(results["baseline"]).load(model_dir)
+    ecfp = ECFPConfig(**OmegaConf.to_container(cfg.ecfp, resolve=True))
+    scorer = TreeScorer(model, ecfp, f"{results['baseline'].rsplit('.', 1)[-1]} run {run_dir}")
+    scorer.blocks = _cached_blocks(run_dir, _data_module(cfg, run_dir))
+    return scorer
+
+
+# ---------------------------------------------------------------------- blends
+class BlendScorer:
+    """Σ weight · probability of its scorers; a row any of them cannot score is not scored."""
+
+    def __init__(self, scorers: list, weights: list[float], what: str):
+        self.scorers, self.weights, self.what = scorers, np.asarray(weights, np.float64), what
+        self.precision = scorers[0].precision
+        self.blocks = scorers[0].blocks
+
+    def place(self, fabric) -> None:
+        for s in self.scorers:
+            s.place(fabric)
+
+    def score(self, smiles: pa.Array) -> Scored:
+        parts = [s.score(smiles) for s in self.scorers]
+        reasons: dict[int, str] = {}
+        for p in parts:
+            for row, why in zip(p.bad.tolist(), p.why):
+                reasons.setdefault(row, why)
+        probs = np.tensordot(self.weights, np.stack([p.probs for p in parts]).astype(np.float64), 1).astype(np.float32)
+        bad = np.array(sorted(reasons), np.int64)
+        probs[bad] = np.nan
+        return Scored(probs, bad, [reasons[r] for r in bad.tolist()])
+
+
+def _blend(dirs: list[str], weights: list[float] | None, batch_size, precision, what: str | None = None) -> BlendScorer:
+    if len(dirs) < 2:
+        raise InputError("runs=[dir1,dir2,...]: a blend needs at least two runs (or give run=<dir>)")
+    weights = [1.0 / len(dirs)] * len(dirs) if weights is None else [float(w) for w in weights]
+    if len(weights) != len(dirs) or min(weights) < 0 or sum(weights) <= 0:
+        raise InputError(f"weights={weights}: give one non-negative weight per run ({len(dirs)} runs)")
+    weights = [w / sum(weights) for w in weights]
+    scorers = [load(run=d, batch_size=batch_size, precision=precision) for d in dirs]
+    names = ", ".join(f"{Path(d).name} {w:.3f}" for d, w in zip(dirs, weights))
+    return BlendScorer(scorers, weights, what or f"blend of {names}")
+
+
+# ---------------------------------------------------------------------- exported files
+class ExportedScorer:
+    """An exported network (``belka export``): ONNX Runtime for ``.onnx``, TorchScript for ``.pt``."""
+
+    def __init__(self, path: Path, batch_size: int | None):
+        sidecar = path.with_suffix(".json")
+        if not sidecar.exists():
+            raise InputError(f"{path} has no {sidecar.name} beside it: export the model with belka export")
+        info = json.loads(sidecar.read_text())
+        self.spec = TokenSpec.from_json(info["tokens"])
+        if self.spec.path is not None:
+            self.spec = TokenSpec.from_json({**info["tokens"], "path": str(path.parent / self.spec.path)})
+        self.encoder, self.dtype = encoder(self.spec), np.dtype(info["input_dtype"])
+        self.batch_size = int(batch_size or info.get("batch_size", 4096))
+        self.precision, self.what = "32-true", f"{info['format']} file {path}"
+        self.blocks = info.get("training_blocks")
+        if path.suffix == ".onnx":
+            import onnxruntime as ort
+
+            self.session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+            self.run = lambda ids: self.session.run(None, {"tokens": ids})[0]
+        else:
+            module = torch.jit.load(str(path), map_location="cpu").eval()
+            self.run = lambda ids: module(torch.from_numpy(ids)).numpy()
+
+    def place(self, fabric) -> None:  # exported files run on the CPU here
+        pass
+
+    def score(self, smiles: pa.Array) -> Scored:
+        encoded = self.encoder.encode(smiles)
+        good = np.ones(len(smiles), bool)
+        good[encoded.bad] = False
+        ids = encoded.ids[good].astype(self.dtype)
+        out = np.empty((len(ids), N_OUT), np.float32)
+        with torch.inference_mode():
+            for lo in range(0, len(ids), self.batch_size):
+                out[lo : lo + self.batch_size] = self.run(np.ascontiguousarray(ids[lo : lo + self.batch_size]))
+        return _scored(len(smiles), encoded, out)
+
+
+# ---------------------------------------------------------------------- choosing one
+def load(
+    run: str | None = None,
+    runs: list[str] | None = None,
+    weights: list[float] | None = None,
+    model_file: str | None = None,
+    batch_size: int | None = None,
+    precision: str | None = None,
+):
+    """The scorer for exactly one of ``run``, ``runs`` or ``model_file``."""
+    given = [name for name, v in (("run", run), ("runs", runs), ("model_file", model_file)) if v]
+    if len(given) != 1:
+        raise InputError(
+            "say what scores the molecules with exactly one of run=<run dir>, runs=[dir1,dir2] or model_file=<x.onnx>"
+            + (f" (got {', '.join(given)})" if given else "")
+        )
+    if model_file:
+        path = Path(model_file)
+        if not path.exists() or path.suffix not in (".onnx", ".pt"):
+            raise InputError(
+                f"model_file={model_file}: give an existing .onnx or TorchScript .pt file from belka export"
+            )
+        return ExportedScorer(path, batch_size)
+    if runs:
+        return _blend(list(runs), weights, batch_size, precision)
+    run_dir = Path(run)
+    if not run_dir.is_dir():
+        raise InputError(f"run={run}: not a directory")
+    results = _results(run_dir)
+    if "method" in results and "runs" in results:
+        if results["method"] == "rank":
+            raise InputError(
+                f"{run_dir} is a rank blend: ranks are taken within one set of molecules, so it cannot score a file "
+                f"chunk by chunk; blend with method=mean or optuna, or give runs=[...] with weights=[...]"
+            )
+        return _blend(
+            results["runs"], results["weights"], batch_size, precision, f"{results['method']} blend {run_dir}"
+        )
+    if "baseline" in results:
+        return _baseline_run(run_dir, results)
+    return _training_run(run_dir, results, batch_size, precision)
