@@ -185,6 +185,12 @@ class Mamba1D(nn.Module):
     """token embedding → Mamba blocks → RMSNorm → masked mean → MLP head → 3 logits."""
 
     reads = "characters"  # the prepared character codes; vocab_size comes from the data (models/backbone.py)
+    # why `belka export` refuses it (screen/export.py): the scan does not become a static graph
+    export_blocker = (
+        "its selective scan (mambapy's pscan, a Python autograd Function with a length-dependent loop) does not "
+        "trace into a static graph: TorchScript cannot export the Function and the ONNX exporter did not finish "
+        "in 10 minutes on a one-layer model; score it with belka predict run=<dir>"
+    )
 
     def __init__(
         self,

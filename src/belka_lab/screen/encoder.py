@@ -44,7 +44,11 @@ class TokenSpec:
 
     @classmethod
     def from_json(cls, data: dict) -> TokenSpec:
-        return cls(**data)
+        """From an export's sidecar; a character vocabulary saved there must be this one's."""
+        vocabulary = data.get("vocabulary")
+        if vocabulary is not None and vocabulary != char.CHAR_VOCAB:
+            raise InputError("the exported model's character vocabulary differs from this belka_lab's: export it again")
+        return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
 
 
 @dataclass
