@@ -20,9 +20,9 @@ $(STAMP): pyproject.toml constraints.txt
 	$(PIP) -e ".[dev]"
 	touch $@
 
-# the tests also exercise the optional extras (DALI loader: a ~420 MB wheel; W&B, Optuna, SLURM)
+# the tests also exercise the optional extras (DALI loader: a ~420 MB wheel; W&B, Optuna, SLURM, ONNX)
 $(TESTSTAMP): $(STAMP)
-	$(PIP) -e ".[dev,dali,tracking,tune,slurm]"
+	$(PIP) -e ".[dev,dali,tracking,tune,slurm,export]"
 	touch $@
 
 run: setup            ## train the 1D CNN on the synthetic library; ARGS="model=... trainer=..." to change

@@ -45,7 +45,9 @@ def predict(cfg: DictConfig) -> dict | None:
         passthrough=tuple(cfg.passthrough or ()),
         blocks=tuple(cfg.block_columns or ()),
     )
-    job = Job(str(cfg.input), str(cfg.output), columns, int(cfg.chunk_rows), cfg.on_invalid, bool(cfg.progress))
+    policy = cfg.on_invalid
+    policy = "nan" if isinstance(policy, float) and policy != policy else str(policy)  # YAML reads `nan` as a float
+    job = Job(str(cfg.input), str(cfg.output), columns, int(cfg.chunk_rows), policy, bool(cfg.progress))
     summary = screen(job, scorer, fabric)
     if summary is not None:
         outputs.write_json(f"{cfg.paths.output_dir}/predict.json", summary)

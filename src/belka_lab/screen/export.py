@@ -48,7 +48,16 @@ def _quiet():
     """The exporters' progress lines and notices stay off the console (errors still raise)."""
     levels = {
         name: logging.getLogger(name).level
-        for name in ("torch.onnx", "torch._dynamo", "torch.export", "onnxscript", "onnx_ir", "transformers")
+        for name in (
+            "torch.onnx",
+            "torch._dynamo",
+            "torch._guards",
+            "torch.fx",
+            "torch.export",
+            "onnxscript",
+            "onnx_ir",
+            "transformers",
+        )
     }
     for name in levels:
         logging.getLogger(name).setLevel(logging.ERROR)
@@ -66,6 +75,8 @@ def write_model(model: Probabilities, fmt: str, path: Path, example: torch.Tenso
     blocker = getattr(model.backbone, "export_blocker", None)
     if blocker:
         raise InputError(f"{type(model.backbone).__name__} cannot be exported to {fmt}: {blocker}")
+    if fmt == "onnx":
+        require("onnxscript")
     with atomic_path(path) as tmp, _quiet():
         try:
             if fmt == "onnx":
@@ -84,19 +95,41 @@ def write_model(model: Probabilities, fmt: str, path: Path, example: torch.Tenso
                 traced = torch.jit.trace(model, (example,), check_trace=False)
                 torch.jit.save(traced, str(tmp))
         except Exception as e:  # the exporters raise many types; say which model and why
-            reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-            raise InputError(
-                f"{type(model.backbone).__name__} cannot be exported to {fmt}: {type(e).__name__}: {reason[:400]}"
-            ) from e
+            raise InputError(f"{type(model.backbone).__name__} cannot be exported to {fmt}: {_reason(e)}") from e
+
+
+def require(module: str) -> None:
+    """ONNX export and ONNX Runtime are the ``export`` extra; one error says how to add it."""
+    import importlib.util
+
+    if importlib.util.find_spec(module) is None:
+        raise InputError(f"{module} is not installed: pip install 'belka_lab[export]' (ONNX export and ONNX Runtime)")
+
+
+def _reason(e: BaseException) -> str:
+    """The first line of the innermost cause (the exporters wrap the error that says what failed)."""
+    import re
+
+    while e.__cause__ is not None:
+        e = e.__cause__
+    text = re.sub(r"\x1b\[[0-9;]*m", "", str(e)).strip()
+    return f"{type(e).__name__}: {text.splitlines()[0][:400] if text else ''}"
+
+
+def load_torchscript(path: Path) -> torch.jit.ScriptModule:
+    with warnings.catch_warnings():  # TorchScript is deprecated in PyTorch, and says so at every load
+        warnings.simplefilter("ignore", DeprecationWarning)
+        return torch.jit.load(str(path), map_location="cpu").eval()
 
 
 def run_exported(path: Path, ids: np.ndarray) -> np.ndarray:
     if path.suffix == ".onnx":
+        require("onnxruntime")
         import onnxruntime as ort
 
         session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
         return session.run(None, {"tokens": ids})[0]
-    module = torch.jit.load(str(path), map_location="cpu").eval()
+    module = load_torchscript(path)
     with torch.inference_mode():
         return module(torch.from_numpy(ids)).numpy()
 

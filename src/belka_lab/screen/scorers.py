@@ -271,12 +271,17 @@ class ExportedScorer:
         self.precision, self.what = "32-true", f"{info['format']} file {path}"
         self.blocks = info.get("training_blocks")
         if path.suffix == ".onnx":
+            from belka_lab.screen.export import require
+
+            require("onnxruntime")
             import onnxruntime as ort
 
             self.session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
             self.run = lambda ids: self.session.run(None, {"tokens": ids})[0]
         else:
-            module = torch.jit.load(str(path), map_location="cpu").eval()
+            from belka_lab.screen.export import load_torchscript
+
+            module = load_torchscript(path)
             self.run = lambda ids: module(torch.from_numpy(ids)).numpy()
 
     def place(self, fabric) -> None:  # exported files run on the CPU here
