@@ -23,6 +23,9 @@ Suites
             pretraining config.
   memory    wall time and peak anonymous memory of the documented commands, each in a child
             process (--jobs synth,prepare,train,pretrain,baseline; synth and prepare at --rows).
+  screen    belka predict: its streaming path against the in-process prediction pass on the
+            same molecules and weights, ONNX Runtime against PyTorch (CNN, CPU), and peak memory
+            of `belka predict` over --screen-rows inputs (a small CNN run trained here).
   outputs   what follows training at BELKA's size, on random predictions: the validation
             AP of an epoch's end (--val-molecules, default one of 15 folds of 98.4M), the
             predictions' parquet files, the 1.67M-row submission, the results table and the
@@ -40,7 +43,17 @@ from pathlib import Path
 
 from benchmarks.common import BELKA_TEST_MOLECULES, bar_chart, machine, print_table
 
-SUITES = ("prepare", "memory", "step", "loaders", "predict", "fingerprints", "outputs", "pretrain")  # one module each
+SUITES = (
+    "prepare",
+    "memory",
+    "step",
+    "loaders",
+    "predict",
+    "fingerprints",
+    "outputs",
+    "pretrain",
+    "screen",
+)  # one module each
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -75,6 +88,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--warmup", type=int, default=5, help="step: untimed steps first")
     p.add_argument(
         "--repeats", type=int, default=2, help="predict: timed passes after one warm-up pass (the fastest counts)"
+    )
+    p.add_argument(
+        "--screen-rows", default="1000000,10000000", help="screen: input rows for the memory runs ('' to skip)"
     )
     p.add_argument("--jsonl", default="logs/bench.jsonl", help="append results here")
     p.add_argument(

@@ -310,6 +310,13 @@ def test_blends_and_tree_models_score_files_like_their_runs(trained, tiny_librar
     got = pd.read_parquet(tmp / "lgbm.parquet")
     expected = _run_test_scores(tiny_library, tmp / "lgbm").loc[got["id"], P].to_numpy()
     np.testing.assert_allclose(got[P].to_numpy(), expected, atol=1e-6)
+    # a molecule RDKit cannot parse (its characters are fine) is invalid for the tree model only
+    odd = tmp / "odd.csv"
+    pd.DataFrame({"molecule_smiles": ["C1CC(N[Dy])", "CCO"], "id": [1, 2]}).to_csv(odd, index=False)
+    s = _predict(tmp, f"run={tmp / 'lgbm'}", f"input={odd}", f"output={tmp / 'odd.parquet'}", "on_invalid=nan")
+    assert s["invalid"] == 1 and pd.read_csv(tmp / "odd.invalid.csv")["reason"].tolist() == ["RDKit cannot parse it"]
+    assert pd.read_parquet(tmp / "odd.parquet")[P].isna().all(axis=1).tolist() == [True, False]
+    assert _predict(tmp, f"run={run}", f"input={odd}", f"output={tmp / 'odd-cnn.parquet'}")["invalid"] == 0
 
 
 @pytest.mark.parametrize("fmt", ["onnx", "torchscript"])
