@@ -258,6 +258,23 @@ def test_two_processes_score_whole_chunks_each_molecule_once(trained, tiny_libra
     ddp, one = pd.read_parquet(tmp / "ddp.parquet"), pd.read_parquet(tmp / "one.parquet")
     assert len(ddp) == pq.ParquetFile(src).metadata.num_rows
     pd.testing.assert_frame_equal(ddp, one)
+    # bad rows in both processes' chunks: the command stops with the error, no process left waiting
+    bad = tmp / "ddp-bad.parquet"
+    _bad_input(tiny_library, bad)
+    r = belka(
+        "predict",
+        f"run={run}",
+        f"input={bad}",
+        "chunk_rows=8",
+        "progress=false",
+        "trainer=ddp_cpu",
+        f"output={tmp / 'ddp-bad-out.parquet'}",
+        f"hydra.run.dir={tmp / 'ddp-bad-run'}",
+        cwd=tmp,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+        timeout=300,
+    )
+    assert r.returncode != 0 and "cannot be scored" in r.stderr, r.stderr[-3000:]
 
 
 def test_blends_and_tree_models_score_files_like_their_runs(trained, tiny_library):

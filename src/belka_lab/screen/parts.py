@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import time
 from pathlib import Path
 
 import pyarrow as pa
@@ -53,12 +54,22 @@ class Output:
                 )
             (self.parts / MANIFEST).unlink(missing_ok=True)  # finished once; finished again below
             return len(list(self.parts.glob("part-*[0-9].parquet")))
-        if self.parts.exists() and any(self.parts.iterdir()):
+        if self.parts.exists() and any(not p.name.startswith(f".{JOB}.tmp-") for p in self.parts.iterdir()):
             raise InputError(f"output {self.parts} exists and is not a screen's output: give another output=")
         self.parts.mkdir(parents=True, exist_ok=True)
-        with atomic_path(job_file) as tmp:
+        with atomic_path(job_file) as tmp:  # every process writes the same text: the last rename wins, harmlessly
             tmp.write_text(json.dumps(self.job, indent=1, sort_keys=True))
         return 0
+
+    def wait_for(self, n_chunks: int, say=print, poll: float = 0.2) -> None:
+        """Until every chunk's part exists (the other processes write theirs)."""
+        t0, said = time.monotonic(), False
+        while not all(self.done(k) for k in range(n_chunks)):
+            if not said and time.monotonic() - t0 > 60:
+                left = sum(not self.done(k) for k in range(n_chunks))
+                say(f"predict: waiting for {left} chunks of the other processes")
+                said = True
+            time.sleep(poll)
 
     def _part(self, number: int, invalid: bool = False) -> Path:
         return self.parts / f"part-{number:06d}{'.invalid' if invalid else ''}.parquet"

@@ -2,10 +2,13 @@
 
 Every process reads the input (reading is cheap next to scoring) and scores the chunks whose
 number modulo the number of processes is its rank, skipping chunks already written; the first
-process finishes the output once all have. The processes come from Lightning Fabric with the
-``trainer`` config's accelerator, devices, strategy and nodes (``trainer=ddp`` on GPUs,
-``trainer=ddp_cpu`` on CPU processes), in the run's training precision unless ``precision`` is
-given.
+process waits for every part to exist (the output directory is shared) and finishes the output.
+No step waits on the other processes collectively, so one stopping on bad input (every process
+raises the same error for a mismatched job) leaves none waiting forever.
+
+The processes come from Lightning Fabric with the ``trainer`` config's accelerator, devices,
+strategy and nodes (``trainer=ddp`` on GPUs, ``trainer=ddp_cpu`` on CPU processes), in the run's
+training precision unless ``precision`` is given.
 """
 
 from __future__ import annotations
@@ -83,7 +86,7 @@ def _raise_invalid(chunk: Chunk, bad: np.ndarray, why: list[str], has_id: bool, 
     )
     where = files[0] if len(files) == 1 else f"{len(files)} files of {files[0].parent}"
     raise InputError(
-        f"{where}: {len(bad)} molecules of rows {chunk.start}–{chunk.start + len(chunk) - 1} cannot be scored "
+        f"{where}: {len(bad)} {'molecule' if len(bad) == 1 else 'molecules'} of rows {chunk.start}–{chunk.start + len(chunk) - 1} cannot be scored "
         f"({preview(named.split('; '))}); fix or remove them, or predict with on_invalid=skip (leave them out) or "
         f"on_invalid=nan (keep them with NaN), which list them beside the output"
     )
@@ -99,9 +102,7 @@ def screen(job: Job, scorer, fabric) -> dict | None:
     reader = MoleculeReader(files, job.columns, job.chunk_rows)
     output = Output(job.output, job.describe(files, scorer))
     rank, world = fabric.global_rank, fabric.world_size
-    if rank == 0:
-        output.start()
-    fabric.barrier()
+    output.start()  # on every process: the same job creates, or checks, the same directory
     scorer.place(fabric)
     blocks = pa.array(scorer.blocks, pa.string()) if scorer.blocks is not None else None
     total = reader.count_rows()
@@ -131,9 +132,9 @@ def screen(job: Job, scorer, fabric) -> dict | None:
         scored += len(chunk)
         bar.update(len(chunk))
     bar.close()
-    fabric.barrier()
-    if rank != 0:
+    if rank != 0:  # no collective wait: a process that stops on bad input leaves none of the others hanging
         return None
+    output.wait_for(n_chunks)
     seconds = time.perf_counter() - t0
     summary = {"model": scorer.what, "input": str(job.input), "on_invalid": job.on_invalid, "processes": world}
     counts = output.finish(n_chunks, summary)
