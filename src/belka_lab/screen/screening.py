@@ -85,8 +85,9 @@ def _raise_invalid(chunk: Chunk, bad: np.ndarray, why: list[str], has_id: bool, 
         f"row {r} (id {i}): {w}" for r, i, w in zip(table["row"].to_pylist(), table["id"].to_pylist(), why)
     )
     where = files[0] if len(files) == 1 else f"{len(files)} files of {files[0].parent}"
+    what = f"{len(bad)} {'molecule' if len(bad) == 1 else 'molecules'}"
     raise InputError(
-        f"{where}: {len(bad)} {'molecule' if len(bad) == 1 else 'molecules'} of rows {chunk.start}–{chunk.start + len(chunk) - 1} cannot be scored "
+        f"{where}: {what} of rows {chunk.start}–{chunk.start + len(chunk) - 1} cannot be scored "
         f"({preview(named.split('; '))}); fix or remove them, or predict with on_invalid=skip (leave them out) or "
         f"on_invalid=nan (keep them with NaN), which list them beside the output"
     )
