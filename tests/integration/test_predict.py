@@ -353,3 +353,71 @@ def test_an_exported_run_scores_like_the_run(trained, tiny_library, fmt):
     got, ref = pd.read_parquet(tmp / f"{fmt}.parquet"), pd.read_parquet(tmp / "ref.parquet")
     assert np.abs(got[P].to_numpy() - ref[P].to_numpy()).max() <= 1e-5
     pd.testing.assert_frame_equal(got.drop(columns=P), ref.drop(columns=P))  # ids and applicability travel too
+
+
+@pytest.mark.parametrize(
+    "tokens",
+    [
+        ["tokenizer=atom"],
+        [
+            "experiment=chemberta",
+            *(
+                f"model.backbone.config.{k}={v}"
+                for k, v in dict(
+                    hidden_size=32, num_hidden_layers=1, num_attention_heads=4, intermediate_size=64
+                ).items()
+            ),
+            "tokenizer.vocab_size=96",
+        ],
+    ],
+    ids=["atom", "bpe"],
+)
+def test_runs_on_other_tokenizers_encode_new_molecules_as_their_training_did(tiny_library, tmp_path, tokens):
+    """Atom tokens and a BPE tokenizer: the screen encodes SMILES itself; its scores of the test
+    file equal the run's own test predictions, made from the cached token ids."""
+    cfg = compose_run(
+        "train",
+        tmp_path,
+        tiny_library,
+        "run",
+        *tokens,
+        f"tokenizer.path={tmp_path}/tokenizer",
+        "trainer.max_epochs=1",
+        "+trainer.limit_train_batches=3",
+        "data.batch_size=64",
+        *QUIET_TRAINER,
+    )
+    train(cfg)
+    out = tmp_path / "out.parquet"
+    s = _predict(tmp_path, f"run={tmp_path / 'run'}", f"input={tiny_library / 'test.parquet'}", f"output={out}")
+    got = pd.read_parquet(out)
+    expected = _run_test_scores(tiny_library, tmp_path / "run").loc[got["id"], P].to_numpy()
+    np.testing.assert_allclose(got[P].to_numpy(), expected, atol=1e-5)
+    assert s["invalid"] == 0
+
+
+def test_a_run_of_the_previous_release_is_read_through_its_hydra_directory(trained, tiny_library, tmp_path):
+    """Runs written before config.yaml existed: Hydra's unresolved config, resolved against the run's own cwd."""
+    import shutil
+
+    from omegaconf import OmegaConf
+
+    tmp, run = trained
+    old = tmp_path / "old_run"
+    shutil.copytree(run, old)
+    cfg = OmegaConf.load(old / "config.yaml")
+    (old / "config.yaml").unlink()
+    (old / ".hydra").mkdir()
+    cfg.paths.root_dir = "${oc.env:BELKA_LAB_ROOT,${hydra:runtime.cwd}}"  # as Hydra saves it
+    cfg.paths.output_dir = "${hydra:runtime.output_dir}"
+    cfg.data.prepared_dir = "${paths.root_dir}/prepared"
+    OmegaConf.save(cfg, old / ".hydra" / "config.yaml")
+    OmegaConf.save({"hydra": {"runtime": {"cwd": str(tmp), "output_dir": str(run)}}}, old / ".hydra" / "hydra.yaml")
+    env = os.environ.pop("BELKA_LAB_ROOT", None)
+    try:
+        _predict(tmp, f"run={old}", f"input={tiny_library / 'test.parquet'}", f"output={tmp_path / 'old.parquet'}")
+    finally:
+        if env is not None:
+            os.environ["BELKA_LAB_ROOT"] = env
+    _predict(tmp, f"run={run}", f"input={tiny_library / 'test.parquet'}", f"output={tmp_path / 'new.parquet'}")
+    pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "old.parquet"), pd.read_parquet(tmp_path / "new.parquet"))
