@@ -143,7 +143,7 @@ def export(
     if fmt not in FORMATS:
         raise InputError(f"format={fmt}: use onnx or torchscript")
     run_dir = Path(run_dir)
-    results = scorers._results(run_dir)
+    results = scorers.run_results(run_dir)
     if "baseline" in results or "method" in results:
         raise InputError(
             f"{run_dir} is a {'baseline' if 'baseline' in results else 'blend'} run: export takes a training run's "
@@ -153,7 +153,7 @@ def export(
     spec = scorer.spec
     dtype = np.uint8 if spec.vocab_size <= 256 else np.int64
     model = Probabilities(scorer.model.float().eval(), spec.pad_id).eval()
-    ids = _check_ids(run_dir, spec, check_molecules).astype(dtype)
+    ids = _check_ids(run_dir, check_molecules).astype(dtype)
     path = Path(out) if out else run_dir / "export" / f"model{FORMATS[fmt]}"
     if path.suffix != FORMATS[fmt]:
         raise InputError(f"output={path}: a {fmt} file ends in {FORMATS[fmt]}")
@@ -197,10 +197,10 @@ def export(
     return {**info, "file": str(path)}
 
 
-def _check_ids(run_dir: Path, spec, n: int) -> np.ndarray:
+def _check_ids(run_dir: Path, n: int) -> np.ndarray:
     """The first ``n`` test molecules of the run's data, as the model's token ids."""
-    from belka_lab.screen.scorers import _data_module, run_config
+    from belka_lab.screen.scorers import run_config, run_data
 
-    dm = _data_module(run_config(run_dir), run_dir)
+    dm = run_data(run_config(run_dir), run_dir)
     tokens = np.load(dm.files("test")["tokens"], mmap_mode="r")
     return np.asarray(tokens[: max(1, n)]).astype(np.int64)

@@ -69,7 +69,7 @@ def run_config(run_dir: Path) -> DictConfig:
     return cfg
 
 
-def _results(run_dir: Path) -> dict:
+def run_results(run_dir: Path) -> dict:
     f = run_dir / "results.json"
     if not f.exists():
         raise InputError(
@@ -78,7 +78,7 @@ def _results(run_dir: Path) -> dict:
     return json.loads(f.read_text())
 
 
-def _data_module(cfg: DictConfig, run_dir: Path):
+def run_data(cfg: DictConfig, run_dir: Path):
     """The run's data module, set up over its prepared data (nothing generated or prepared)."""
     from hydra.utils import instantiate
 
@@ -149,7 +149,7 @@ def _training_run(run_dir: Path, results: dict, batch_size: int | None, precisio
     from belka_lab.models.backbone import build_backbone
 
     cfg = run_config(run_dir)
-    dm = _data_module(cfg, run_dir)
+    dm = run_data(cfg, run_dir)
     backbone = build_backbone(cfg.model.backbone, dm)
     ckpt = _checkpoint(run_dir, results)
     state = torch.load(ckpt, map_location="cpu", weights_only=True)["state_dict"]
@@ -213,7 +213,7 @@ def _baseline_run(run_dir: Path, results: dict) -> TreeScorer:
     model = get_class(results["baseline"]).load(model_dir)
     ecfp = ECFPConfig(**OmegaConf.to_container(cfg.ecfp, resolve=True))
     scorer = TreeScorer(model, ecfp, f"{results['baseline'].rsplit('.', 1)[-1]} run {run_dir}")
-    scorer.blocks = _cached_blocks(run_dir, _data_module(cfg, run_dir))
+    scorer.blocks = _cached_blocks(run_dir, run_data(cfg, run_dir))
     return scorer
 
 
@@ -327,7 +327,7 @@ def load(
     run_dir = Path(run)
     if not run_dir.is_dir():
         raise InputError(f"run={run}: not a directory")
-    results = _results(run_dir)
+    results = run_results(run_dir)
     if "method" in results and "runs" in results:
         if results["method"] == "rank":
             raise InputError(
