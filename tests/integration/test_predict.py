@@ -84,7 +84,13 @@ def test_scores_of_the_test_file_equal_the_runs_own_test_predictions(trained, ti
     expected = _run_test_scores(tiny_library, run).loc[got["id"], P].to_numpy()
     np.testing.assert_allclose(got[P].to_numpy(), expected, atol=1e-6)
     assert s["rows"] == len(source) and s["invalid"] == 0 and s["chunks"] == -(-len(source) // 500)
-    assert (tmp / "predict" / "predict.json").exists()
+    assert (tmp / "predict" / "predict.png").stat().st_size > 10_000
+    # the overview's hits: molecules at or above 0.1, per group, as counted from the file
+    report = json.loads((tmp / "predict" / "predict.json").read_text())
+    assert report["groups"] == got["group"].value_counts().to_dict()
+    for group, rows in got.groupby("group"):
+        for p in P:
+            assert report["hits"][group][p][">=0.1"] == int((rows[p] >= 0.1).sum())
     # applicability: blocks of the run's training molecules, counted independently of the screen
     store = PreparedDataset(tmp / "prepared")
     train_idx = np.flatnonzero(np.asarray(store.train("fold_stratified")) != 0)

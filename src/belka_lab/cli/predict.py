@@ -3,6 +3,8 @@ blend or an exported model (``belka_lab/screen/`` has the parts)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from omegaconf import DictConfig, OmegaConf
 
 from belka_lab import outputs, run
@@ -50,6 +52,8 @@ def predict(cfg: DictConfig) -> dict | None:
     job = Job(str(cfg.input), str(cfg.output), columns, int(cfg.chunk_rows), policy, bool(cfg.progress))
     summary = screen(job, scorer, fabric)
     if summary is not None:
+        overview = summary.pop("overview")
+        overview.plot(Path(cfg.paths.output_dir) / "predict.png", f"{scorer.what}: {cfg.input}")
         outputs.write_json(f"{cfg.paths.output_dir}/predict.json", summary)
         print(summary_line(summary))
     return summary

@@ -85,9 +85,10 @@ class Output:
         with atomic_path(self._part(number)) as tmp:
             pq.write_table(table, tmp)
 
-    def finish(self, n_chunks: int, summary: dict) -> dict:
+    def finish(self, n_chunks: int, summary: dict, observe=None) -> dict:
         """Check every chunk is there, count, write the invalid rows' list and the manifest (a
-        directory) or the joined file; returns the counts."""
+        directory) or the joined file; returns the counts. ``observe(table)`` sees every part, in
+        order, one at a time."""
         missing = [k for k in range(n_chunks) if not self.done(k)]
         if missing:
             raise InputError(
@@ -104,6 +105,8 @@ class Output:
         else:
             self.invalid_path.unlink(missing_ok=True)
         if not self.is_file:
+            for p in parts if observe else ():
+                observe(pq.read_table(p))
             with atomic_path(self.parts / MANIFEST) as tmp:
                 tmp.write_text(json.dumps({**summary, **counts, "parts": [p.name for p in parts]}, indent=1))
             return counts
@@ -111,6 +114,9 @@ class Output:
             schema = pq.read_schema(parts[0]) if parts else pa.schema([])
             with pq.ParquetWriter(tmp, schema) as writer:
                 for p in parts:
-                    writer.write_table(pq.read_table(p).cast(schema))
+                    table = pq.read_table(p).cast(schema)
+                    writer.write_table(table)
+                    if observe:
+                        observe(table)
         shutil.rmtree(self.parts, ignore_errors=True)
         return counts

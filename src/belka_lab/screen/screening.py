@@ -23,6 +23,7 @@ import pyarrow as pa
 from belka_lab.data.proteins import PROTEINS
 from belka_lab.errors import InputError, preview
 from belka_lab.screen import applicability
+from belka_lab.screen.overview import Overview
 from belka_lab.screen.parts import Output
 from belka_lab.screen.reader import Chunk, Columns, MoleculeReader, input_files
 
@@ -138,7 +139,8 @@ def screen(job: Job, scorer, fabric) -> dict | None:
     output.wait_for(n_chunks)
     seconds = time.perf_counter() - t0
     summary = {"model": scorer.what, "input": str(job.input), "on_invalid": job.on_invalid, "processes": world}
-    counts = output.finish(n_chunks, summary)
+    overview = Overview()
+    counts = output.finish(n_chunks, summary, overview.add)
     rows = total if total is not None else _rows_written(counts, job)
     return {
         **summary,
@@ -149,6 +151,9 @@ def screen(job: Job, scorer, fabric) -> dict | None:
         "seconds": round(seconds, 2),
         "scored_here": scored,
         "per_s": scored / seconds if seconds > 0 else float("nan"),
+        "groups": {g: int(c[0].sum()) for g, c in overview.counts.items()},  # scored molecules per group
+        "hits": overview.hits,
+        "overview": overview,
     }
 
 

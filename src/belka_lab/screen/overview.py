@@ -1,0 +1,61 @@
+"""What a screen found, at a glance: per protein, how many molecules reach each probability, by
+applicability group — counted part by part while the output is finished (bounded memory), drawn
+as ``predict.png`` and summed up as ``hits`` in ``predict.json``.
+
+A hit count per group says how much of a screen's top rests on molecules whose blocks the model
+never saw (``non_share``), where its scores are least trustworthy (docs/screening.md).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+
+from belka_lab.data.proteins import PROTEINS
+
+EDGES = np.linspace(-6.0, 0.0, 61)  # log10(probability), 0.1 apart; lower values fall in the first bin
+THRESHOLDS = (0.5, 0.1)  # hits: molecules at or above these probabilities
+
+
+class Overview:
+    def __init__(self):
+        self.counts: dict[str, np.ndarray] = {}  # group → [proteins, bins]
+        self.hits: dict[str, dict[str, dict[str, int]]] = {}
+
+    def add(self, table: pa.Table) -> None:
+        groups = table.column("group").to_numpy(zero_copy_only=False) if "group" in table.column_names else None
+        probs = np.stack([table.column(p).to_numpy(zero_copy_only=False) for p in PROTEINS], axis=1)
+        for group in ["all"] if groups is None else sorted(set(groups)):
+            rows = probs if groups is None else probs[groups == group]
+            counts = self.counts.setdefault(group, np.zeros((len(PROTEINS), len(EDGES) - 1), np.int64))
+            hits = self.hits.setdefault(group, {p: {f">={t}": 0 for t in THRESHOLDS} for p in PROTEINS})
+            for k, p in enumerate(PROTEINS):
+                x = rows[:, k]
+                x = x[np.isfinite(x)]
+                counts[k] += np.histogram(np.clip(np.log10(np.maximum(x, 1e-12)), EDGES[0], EDGES[-1]), EDGES)[0]
+                for t in THRESHOLDS:
+                    hits[p][f">={t}"] += int((x >= t).sum())
+
+    def plot(self, path: Path, title: str) -> Path | None:
+        from belka_lab import figures
+
+        if not self.counts:
+            return None
+        fig, axes = figures.subplots(1, len(PROTEINS), figsize=(4.2 * len(PROTEINS), 3.6), sharey=True)
+        centres = (EDGES[:-1] + EDGES[1:]) / 2
+        for k, (ax, protein) in enumerate(zip(axes, PROTEINS)):
+            for group, counts in sorted(self.counts.items(), key=lambda kv: _order(kv[0])):
+                shown = np.where(counts[k] > 0, counts[k], np.nan)  # empty bins drawn as gaps, not as 1
+                ax.step(centres, shown, where="mid", label=f"{group} ({counts[k].sum():,})")
+            ax.set(yscale="log", xlabel="log10 probability", title=protein)
+            ax.grid(alpha=0.3)
+        axes[0].set_ylabel("molecules")
+        axes[-1].legend(fontsize=8)
+        fig.suptitle(title, fontsize=9)
+        return figures.save(fig, path)
+
+
+def _order(group: str) -> int:
+    return {"share": 0, "partial": 1, "non_share": 2}.get(group, 3)
