@@ -8,5 +8,6 @@
 - ``scorers.py``: what scores a chunk — a training run, a baseline run, a blend, an exported file;
 - ``parts.py``: the output, written a chunk at a time, each part atomically, the manifest last;
 - ``screening.py``: the loop over chunks, on one or several processes;
+- ``overview.py``: what the screen found, by applicability group (``predict.png``, hits);
 - ``export.py``: a run's network as ONNX or TorchScript, checked against PyTorch.
 """
