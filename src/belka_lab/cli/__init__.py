@@ -12,7 +12,7 @@ import sys
 COMMANDS = {
     "train": "train one model on one fold, predict validation and test, write the run's outputs",
     "prepare": "Kaggle files → prepared directory (token arrays, labels, folds)",
-    "pretrain": "masked-character pretraining of a sequence backbone's encoder",
+    "pretrain": "pretrain a sequence backbone's encoder: masked tokens, ECFP bits or RDKit descriptors",
     "baseline": "ECFP fingerprints + a tree model per protein, same folds and outputs",
     "blend": "blend finished runs (mean, rank, Optuna weights)",
     "tune": "Optuna search over training overrides",
