@@ -47,7 +47,6 @@ def _side_by_side(a, b, repeats: int) -> tuple[float, float]:
 
 def run(args) -> list[Row]:
     import torch
-    from lightning.fabric import Fabric
 
     from belka_lab import run as build
     from belka_lab.data.datamodule import PREDICT_SETS
@@ -56,7 +55,7 @@ def run(args) -> list[Row]:
     from belka_lab.screen.encoder import TokenSpec
     from belka_lab.screen.reader import Columns
     from belka_lab.screen.scorers import TorchScorer
-    from belka_lab.screen.screening import Job, screen
+    from belka_lab.screen.screening import Job, processes, screen
 
     work = Path(args.work_dir or "logs/bench/screen")
     work.mkdir(parents=True, exist_ok=True)
@@ -75,7 +74,7 @@ def run(args) -> list[Row]:
     src = work / "molecules.parquet"
     pq.write_table(pa.table({"molecule_smiles": smiles}), src)
     scorer = TorchScorer(module.backbone, TokenSpec.of_data(dm), dm.eval_batch_size, "32-true", "bench")
-    fabric = Fabric(accelerator="cpu", devices=1)
+    fabric = processes(cfg.trainer, str(cfg.trainer.get("precision", "32-true")))  # where the Trainer runs
 
     def in_process():
         trainer.predict(module, datamodule=dm, return_predictions=False)
@@ -99,7 +98,14 @@ def run(args) -> list[Row]:
         {"what": "streaming / in-process molecules/s", "per_s": t_in / t_stream, "ratio": True},
     ]
 
-    # 2. ONNX Runtime vs PyTorch, same SMILES, encoding included
+    # 2. ONNX Runtime vs PyTorch, same SMILES, encoding included (both on the CPU)
+    import importlib.util
+
+    missing = importlib.util.find_spec("onnxruntime") is None or importlib.util.find_spec("onnxscript") is None
+    if missing or fabric.device.type != "cpu":
+        why = "ONNX Runtime or onnxscript is not installed" if missing else f"PyTorch ran on {fabric.device}"
+        print(f"screen: no ONNX Runtime vs PyTorch rows ({why}; they compare the two on the CPU)")
+        return rows + (_memory(args, work, cfg, smiles) if args.screen_rows else [])
     import json
 
     from belka_lab.screen.export import Probabilities, write_model

@@ -7,12 +7,12 @@
 # (default .whl), made beforehand on a machine with internet:
 #   pip download --no-deps -d .whl hydra-core==1.3.2 omegaconf==2.3.0 antlr4-python3-runtime==4.9.3
 # The synthetic library is generated with RDKit, which such images usually lack too: generate
-# it here first (`python -m belka_lab prepare`) and bring along data/synthetic-200000-30000-seed0/
+# it here first (`python -m belka_lab prepare`) and bring along data/synthetic-200000-30000-seed0-own_library/
 # {train,test,test_solution}.parquet and synth.json (14 MB; prepare itself needs no RDKit).
 # Prints a table; every measurement is also appended to ${OUT:-logs}/gpu_check.jsonl.
 set -euo pipefail
 WHEELS=${1:-.whl}
-LIB=data/synthetic-200000-30000-seed0   # the default data config's library
+LIB=data/synthetic-200000-30000-seed0-own_library   # the default data config's library
 if [ ! -f "$LIB/train.parquet" ] && ! python3 -c "import rdkit" 2>/dev/null; then
   echo "gpu_check: $LIB/train.parquet is missing and RDKit is not installed to generate it;" \
        "run python -m belka_lab prepare where RDKit is and bring $LIB/{train,test,test_solution}.parquet and synth.json" >&2
@@ -41,6 +41,8 @@ bench step trainer=gpu model=se_xception model.backbone.channels_last=true compi
 # prediction of the test molecules (goal: BELKA's 1.67M rows in under a minute)
 bench predict trainer=gpu model=cnn data.eval_batch_size=16384
 bench predict trainer=gpu model=se_xception model.backbone.channels_last=true data.eval_batch_size=8192
+# belka predict's streaming path on the GPU against the in-process pass, same molecules (bf16-mixed, batch 16384)
+bench screen trainer=gpu model=cnn data.eval_batch_size=16384 --screen-rows ''
 # what follows each epoch and the training at BELKA's size: validation AP on the GPU vs sklearn, the output files
 bench outputs --device cuda
 

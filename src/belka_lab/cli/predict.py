@@ -11,23 +11,7 @@ from belka_lab import outputs, run
 from belka_lab.cli.command import hydra_command
 from belka_lab.screen import scorers
 from belka_lab.screen.reader import Columns
-from belka_lab.screen.screening import Job, screen, summary_line
-
-
-def fabric_for(cfg: DictConfig, precision: str):
-    """Lightning Fabric with the trainer config's accelerator, devices, strategy and nodes."""
-    from lightning.fabric import Fabric
-
-    t = cfg.trainer
-    fabric = Fabric(
-        accelerator=t.get("accelerator", "auto"),
-        devices=t.get("devices", 1),
-        strategy=t.get("strategy") or "auto",
-        num_nodes=t.get("num_nodes", 1),
-        precision=precision,
-    )
-    fabric.launch()
-    return fabric
+from belka_lab.screen.screening import Job, processes, screen, summary_line
 
 
 def predict(cfg: DictConfig) -> dict | None:
@@ -40,7 +24,7 @@ def predict(cfg: DictConfig) -> dict | None:
         batch_size=cfg.batch_size,
         precision=cfg.precision,
     )
-    fabric = fabric_for(cfg, cfg.precision or scorer.precision)
+    fabric = processes(cfg.trainer, cfg.precision or scorer.precision)
     columns = Columns(
         smiles=cfg.smiles_column,
         id=cfg.id_column,

@@ -94,6 +94,22 @@ def _raise_invalid(chunk: Chunk, bad: np.ndarray, why: list[str], has_id: bool, 
     )
 
 
+def processes(trainer, precision: str):
+    """Lightning Fabric with a ``trainer`` config's accelerator, devices, strategy and nodes, launched
+    (under DDP this process becomes rank 0 and starts the others)."""
+    from lightning.fabric import Fabric
+
+    fabric = Fabric(
+        accelerator=trainer.get("accelerator", "auto"),
+        devices=trainer.get("devices", 1),
+        strategy=trainer.get("strategy") or "auto",
+        num_nodes=trainer.get("num_nodes", 1),
+        precision=precision,
+    )
+    fabric.launch()
+    return fabric
+
+
 def screen(job: Job, scorer, fabric) -> dict | None:
     """Score ``job.input`` into ``job.output``; the summary on the first process (None on the others)."""
     from tqdm import tqdm
