@@ -164,6 +164,7 @@ def _memory(args, work: Path, cfg, smiles: list[str]) -> list[Row]:
                 overrides=[
                     f"paths.root_dir={Path.cwd()}",
                     f"paths.output_dir={run_dir}",
+                    *(o for o in args.overrides if not o.startswith(("model=", "model.", "trainer"))),  # the data
                     *SMALL_CNN,
                     "trainer.max_epochs=1",
                     "+trainer.limit_train_batches=20",

@@ -4,6 +4,7 @@ import json
 
 import benchmarks.__main__ as bench
 import numpy as np
+import pyarrow.parquet as pq
 import pytest
 from benchmarks.common import StepTimer
 
@@ -120,3 +121,29 @@ def test_outputs_times_what_follows_training_and_writes_each_output(tmp_path):
         "pr_HSA.png",
         "pr_sEH.png",
     }
+
+
+def test_screen_compares_streaming_with_in_process_and_onnx_with_pytorch_and_watches_memory(tmp_path, tiny_library):
+    rows = _run(
+        tmp_path,
+        "screen",
+        "--repeats",
+        "1",
+        "--screen-rows",
+        "1000,3000",
+        "--work-dir",
+        str(tmp_path / "work"),
+        *data_overrides(tmp_path, tiny_library),
+        "data.eval_batch_size=256",
+    )
+    n_val = int((np.asarray(PreparedDataset(tmp_path / "prepared").train("fold_stratified")) == 0).sum())
+    in_process = next(r for w, r in rows.items() if w.startswith("in-process"))
+    streaming = next(r for w, r in rows.items() if w.startswith("belka predict streaming"))
+    assert in_process["n"] == streaming["n"] == n_val + 600  # the same molecules, both ways
+    ratio = rows["streaming / in-process molecules/s"]["per_s"]
+    assert ratio == pytest.approx(streaming["per_s"] / in_process["per_s"])
+    onnx = next(r for w, r in rows.items() if w.startswith("ONNX Runtime (CNN1D"))
+    assert "largest difference" in onnx["what"] and float(onnx["what"].split("difference ")[1][:7]) <= 1e-4
+    memory = [r for w, r in rows.items() if w.startswith("belka predict, small CNN run")]
+    assert [r["n"] for r in memory] == [1000, 3000] and all(r["peak_anon_gib"] > 0.05 for r in memory)
+    assert pq.ParquetFile(tmp_path / "work" / "screen-3000.parquet").metadata.num_rows == 3000
