@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from belka_lab.data import encode as char
 from belka_lab.errors import InputError
@@ -92,7 +93,7 @@ class AtomEncoder:
     def encode(self, smiles: pa.Array) -> Encoded:
         from belka_lab.data.atom_tokenizer import split_codes
 
-        longest = max(int(np.max(pa.compute.utf8_length(smiles).fill_null(0).to_numpy(), initial=1)), 1)
+        longest = max(int(np.max(pc.utf8_length(smiles).fill_null(0).to_numpy(), initial=1)), 1)
         codes, status = char.encode_checked(smiles, longest, "unk")
         unclosed = split_codes(codes)[5]
         codes[unclosed] = 0

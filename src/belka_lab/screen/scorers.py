@@ -19,6 +19,7 @@ training molecules, or None when unknown). :func:`load` chooses by what the dire
 from __future__ import annotations
 
 import json
+import os
 from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
@@ -62,8 +63,6 @@ def run_config(run_dir: Path) -> DictConfig:
         raise InputError(f"{run_dir} has no config.yaml: give the directory of a finished train or baseline run")
     cfg = OmegaConf.load(hydra_dir / "config.yaml")
     runtime = OmegaConf.load(hydra_dir / "hydra.yaml").hydra.runtime
-    import os
-
     cfg.paths.root_dir = os.environ.get("BELKA_LAB_ROOT", runtime.cwd)
     cfg.paths.output_dir = str(run_dir)
     return cfg
@@ -188,10 +187,10 @@ class TreeScorer:
         from belka_lab.data.fingerprints import ecfp, to_csr
 
         values = smiles.to_pylist()
-        missing = [i for i, s in enumerate(values) if not s]
+        missing = {i for i, s in enumerate(values) if not s}
         bits, unparsable = ecfp([s or "" for s in values], replace(self.ecfp, invalid="zeros"))
-        bad = np.array(sorted(set(missing) | set(unparsable)), np.int64)
-        why = ["missing SMILES" if i in set(missing) else "RDKit cannot parse it" for i in bad.tolist()]
+        bad = np.array(sorted(missing | set(unparsable)), np.int64)
+        why = ["missing SMILES" if i in missing else "RDKit cannot parse it" for i in bad.tolist()]
         good = np.ones(len(values), bool)
         good[bad] = False
         probs = self.model.predict(to_csr(bits[good], self.ecfp.n_bits)) if good.any() else np.zeros((0, N_OUT))
