@@ -13,7 +13,7 @@ from typing import TypedDict
 
 import lightning as L
 
-from belka_lab import figures
+from belka_lab.core import figures
 
 BELKA_TRAIN_ROWS = 295_246_830
 BELKA_TEST_MOLECULES, BELKA_TEST_ROWS = 878_022, 1_674_896
@@ -105,7 +105,7 @@ def training_setup(overrides: list[str], suite: str):
     from hydra import compose, initialize_config_dir
 
     from belka_lab import run
-    from belka_lab.config import CONFIG_DIR
+    from belka_lab.core.config import CONFIG_DIR
 
     with initialize_config_dir(CONFIG_DIR, version_base="1.3"):
         cfg = compose(

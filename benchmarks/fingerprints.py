@@ -14,8 +14,8 @@ def run(args) -> list[Row]:
     """ECFP4 (2048 bits) of --molecules synthetic molecules, all cores, as the baselines compute them."""
     import pyarrow.parquet as pq
 
-    from belka_lab.data.fingerprints import ECFPConfig, ecfp
-    from belka_lab.data.synth import SynthConfig, generate
+    from belka_lab.features.fingerprints import ECFPConfig, ecfp
+    from belka_lab.synth.library import SynthConfig, generate
 
     work = Path(args.work_dir or tempfile.mkdtemp(prefix="belka-bench-"))
     n = args.molecules

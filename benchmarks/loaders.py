@@ -26,11 +26,11 @@ def _epoch_rate(loader) -> tuple[float, float]:
 def run(args) -> list[Row]:
     import torch
 
-    from belka_lab.data.dali import DaliLoader
-    from belka_lab.data.datamodule import BelkaDataModule
-    from belka_lab.data.folds import StratifiedSplit
-    from belka_lab.data.loader import MemoryLoader
-    from belka_lab.data.synth import SynthConfig, generate
+    from belka_lab.dataset.folds import StratifiedSplit
+    from belka_lab.loading.dali import DaliLoader
+    from belka_lab.loading.datamodule import BelkaDataModule
+    from belka_lab.loading.loader import MemoryLoader
+    from belka_lab.synth.library import SynthConfig, generate
 
     work = Path(args.work_dir or tempfile.mkdtemp(prefix="belka-bench-"))
     n = args.molecules
@@ -52,7 +52,7 @@ def run(args) -> list[Row]:
 
     memory = module(MemoryLoader())
     memory.setup("fit")
-    from belka_lab.data.tfrecord import read_shard_manifest, shard_dir
+    from belka_lab.loading.tfrecord import read_shard_manifest, shard_dir
 
     out = shard_dir(memory.prepared_dir, "tokens.npy", "fold_stratified")
     shutil.rmtree(out, ignore_errors=True)
@@ -117,9 +117,9 @@ def run(args) -> list[Row]:
     )
     rows.append({"what": "memory (0 workers) / DALI", "n": None, "per_s": rows[1]["per_s"] / per_s, "ratio": True})
 
+    from belka_lab.core.runtime import set_malloc_top_pad
     from belka_lab.models.cnn import CNN1D
     from belka_lab.models.losses import masked_bce
-    from belka_lab.runtime import set_malloc_top_pad
 
     set_malloc_top_pad(1 << 30)  # as training does
     net = CNN1D()

@@ -104,7 +104,7 @@ def _belka(*args: str) -> list[str]:
 
 
 def _models() -> list[str]:
-    from belka_lab.config import CONFIG_DIR
+    from belka_lab.core.config import CONFIG_DIR
 
     return sorted(p.stem for p in (Path(CONFIG_DIR) / "model").glob("*.yaml"))
 

@@ -15,9 +15,9 @@ def run(args) -> list[Row]:
     import torch
     from sklearn.metrics import average_precision_score
 
-    from belka_lab import outputs, submission
-    from belka_lab.cells import cell_ap
-    from belka_lab.data.proteins import PROTEINS
+    from belka_lab.dataset.schema import PROTEINS
+    from belka_lab.evaluation import outputs, submission
+    from belka_lab.evaluation.cells import cell_ap
 
     rng = np.random.default_rng(0)
     n_val, n_test = args.val_molecules, args.test_molecules

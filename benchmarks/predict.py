@@ -9,8 +9,8 @@ from benchmarks.common import BELKA_TEST_MOLECULES, BELKA_TEST_ROWS, Row, traini
 
 def run(args) -> list[Row]:
     from belka_lab import run
-    from belka_lab.data.datamodule import PREDICT_SETS
-    from belka_lab.predictions import Predictions
+    from belka_lab.evaluation.predictions import Predictions
+    from belka_lab.loading.datamodule import PREDICT_SETS
 
     cfg, dm, module = training_setup(args.overrides, "predict")
     module = run.compiled(cfg, module)

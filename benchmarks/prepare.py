@@ -16,7 +16,7 @@ from benchmarks.common import BELKA_TRAIN_ROWS, Row
 def bench_encoder(smiles, loop_sample: int) -> list[Row]:
     import pyarrow as pa
 
-    from belka_lab.data.encode import encode_arrow, encode_dict_loop
+    from belka_lab.tokens.characters import encode_arrow, encode_dict_loop
 
     arr = pa.array(smiles, pa.string())
     encode_arrow(arr[:1000])  # compile outside the timing
@@ -36,7 +36,7 @@ def bench_encoder(smiles, loop_sample: int) -> list[Row]:
 
 
 def _prepare_child(train: str, test: str, out: str, batch_rows: int) -> None:
-    from belka_lab.data.ingest import PrepareOptions, prepare
+    from belka_lab.dataset.prepare import PrepareOptions, prepare
 
     prepare(train, test, out, options=PrepareOptions(batch_rows=batch_rows, progress=False))
 
@@ -44,7 +44,7 @@ def _prepare_child(train: str, test: str, out: str, batch_rows: int) -> None:
 def run(args) -> list[Row]:
     import pyarrow.parquet as pq
 
-    from belka_lab.data.synth import SynthConfig, generate
+    from belka_lab.synth.library import SynthConfig, generate
 
     work = Path(args.work_dir or tempfile.mkdtemp(prefix="belka-bench-"))
     n_mol = -(-args.rows // 3)

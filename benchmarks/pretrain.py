@@ -15,8 +15,8 @@ def run(args) -> list[Row]:
     from hydra import compose, initialize_config_dir
 
     from belka_lab import run as belka_run
-    from belka_lab.cli.pretrain import build
-    from belka_lab.config import CONFIG_DIR
+    from belka_lab.core.config import CONFIG_DIR
+    from belka_lab.pretraining.pretrain import build
 
     rows = []
     for objective in OBJECTIVES:
@@ -32,7 +32,7 @@ def run(args) -> list[Row]:
                 ],
             )
         belka_run.start(cfg)
-        _, dm, module, backbone = build(cfg)  # targets cached here, outside the clock
+        _, dm, module, backbone, _ = build(cfg)  # targets cached here, outside the clock
         timer = StepTimer(args.warmup)
         trainer = belka_run.trainer(
             cfg,

@@ -49,13 +49,13 @@ def run(args) -> list[Row]:
     import torch
 
     from belka_lab import run as build
-    from belka_lab.data.datamodule import PREDICT_SETS
-    from belka_lab.data.encode import decode
-    from belka_lab.predictions import Predictions
-    from belka_lab.screen.encoder import TokenSpec
+    from belka_lab.evaluation.predictions import Predictions
+    from belka_lab.loading.datamodule import PREDICT_SETS
     from belka_lab.screen.reader import Columns
     from belka_lab.screen.scorers import TorchScorer
     from belka_lab.screen.screening import Job, processes, screen
+    from belka_lab.tokens.characters import decode
+    from belka_lab.tokens.encoders import TokenSpec
 
     work = Path(args.work_dir or "logs/bench/screen")
     work.mkdir(parents=True, exist_ok=True)
@@ -153,8 +153,8 @@ def run(args) -> list[Row]:
 def _memory(args, work: Path, cfg, smiles: list[str]) -> list[Row]:
     from hydra import compose, initialize_config_dir
 
-    from belka_lab.cli.train import train
-    from belka_lab.config import CONFIG_DIR
+    from belka_lab.core.config import CONFIG_DIR
+    from belka_lab.training.train import train
 
     run_dir = work / "small_cnn_run"
     if not (run_dir / "config.yaml").exists():

@@ -14,7 +14,7 @@ def run(args) -> list[Row]:
     from lightning.pytorch.callbacks import Checkpoint
 
     from belka_lab import run
-    from belka_lab.callbacks import ResumeCheckpoint
+    from belka_lab.core.callbacks import ResumeCheckpoint
     from belka_lab.models.losses import masked_bce
     from belka_lab.models.optim import build_optimizer, param_groups
 
@@ -41,7 +41,7 @@ def run(args) -> list[Row]:
 
     device = trainer.strategy.root_device  # Lightning moves the module back to the CPU after fit
     bare_net = bare_net.to(device).train()  # same initial weights as the framework's copy
-    from belka_lab.data.resident import ResidentBatches
+    from belka_lab.loading.resident import ResidentBatches
 
     resident = isinstance(dm.train_dataloader(), ResidentBatches)  # batches gathered on the device
     loader = iter(dm.train_dataloader())

@@ -2,7 +2,7 @@
 
     python scripts/cuda_syncs.py [--warmup 20] [--steps 100] [training overrides, e.g. model=cnn data.batch_size=4096]
 
-Runs the framework's training (``belka_lab.cli.train.train``, ``trainer=gpu``, no prediction) with
+Runs the framework's training (``belka_lab.training.train.train``, ``trainer=gpu``, no prediction) with
 ``torch.cuda.set_sync_debug_mode("warn")`` switched on after the warm-up steps and off during
 validation: every operation that waits for the device then warns, and each warning is counted
 by the Python line that caused it and by when it happened (inside a training step, or at an
@@ -98,8 +98,8 @@ def main(argv: list[str]) -> int:
 
     from hydra import compose, initialize_config_dir
 
-    from belka_lab.cli.train import train
-    from belka_lab.config import CONFIG_DIR
+    from belka_lab.core.config import CONFIG_DIR
+    from belka_lab.training.train import train
 
     overrides = [
         f"paths.root_dir={Path.cwd()}",

@@ -21,7 +21,7 @@ import torch_xla.debug.metrics as met
 from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 
-from belka_lab.config import CONFIG_DIR
+from belka_lab.core.config import CONFIG_DIR
 
 
 def compiles() -> int:
@@ -58,7 +58,7 @@ SMILES = [
 def check(name: str, steps: int, warmup: int, size: int, device, workdir: Path) -> dict:
     overrides = [f"model={name}"]
     if name == "chemberta":  # its vocabulary comes from a tokenizer: a small BPE one trained here
-        from belka_lab.data.token_cache import train_bpe
+        from belka_lab.tokens.cache import train_bpe
 
         if not (workdir / "bpe").exists():
             train_bpe(SMILES * 50, workdir / "bpe", vocab_size=64)

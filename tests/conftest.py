@@ -6,8 +6,8 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from belka_lab.data.ingest import PrepareOptions, prepare
-from belka_lab.data.synth import SynthConfig, generate
+from belka_lab.dataset.prepare import PrepareOptions, prepare
+from belka_lab.synth.library import SynthConfig, generate
 
 os.environ.setdefault("MPLBACKEND", "Agg")
 
@@ -44,7 +44,7 @@ def tiny_prepared(tiny_library, tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def smiles_tokenizer(tiny_library, tmp_path_factory) -> Path:
     """A small BPE tokenizer trained on the tiny library's SMILES, saved with save_pretrained."""
-    from belka_lab.data.token_cache import train_bpe
+    from belka_lab.tokens.cache import train_bpe
 
     smiles = pq.read_table(tiny_library / "train.parquet", columns=["molecule_smiles"]).column(0).to_pylist()[::3]
     out = tmp_path_factory.mktemp("tok") / "bpe"

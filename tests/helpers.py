@@ -10,9 +10,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from hydra import compose, initialize_config_dir
 
-from belka_lab.config import CONFIG_DIR
-from belka_lab.data.datamodule import BelkaDataModule
-from belka_lab.data.folds import StratifiedSplit
+from belka_lab.core.config import CONFIG_DIR
+from belka_lab.dataset.folds import StratifiedSplit
+from belka_lab.loading.datamodule import BelkaDataModule
 
 QUIET_TRAINER = ["trainer.enable_progress_bar=false", "trainer.enable_model_summary=false"]
 

@@ -12,14 +12,16 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 
-from belka_lab.checks import check_accelerator
-from belka_lab.data.datamodule import BelkaDataModule
+from belka_lab.core.checks import check_accelerator
+from belka_lab.core.config import register_resolvers
+from belka_lab.core.runtime import set_malloc_top_pad
+from belka_lab.loading.datamodule import BelkaDataModule
 from belka_lab.models.backbone import build_backbone
-from belka_lab.runtime import set_malloc_top_pad
 
 
 def start(cfg: DictConfig) -> None:
     """Before anything is built: the accelerator's package, glibc's heap headroom, every seed."""
+    register_resolvers()
     check_accelerator(cfg.trainer)
     set_malloc_top_pad(int(cfg.get("malloc_top_pad_mb", 0)) << 20)
     quiet()

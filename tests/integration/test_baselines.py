@@ -9,12 +9,11 @@ from hydra import compose, initialize_config_dir
 from rdkit import Chem
 from rdkit.Chem import rdFingerprintGenerator
 
-from belka_lab.blending import blend, check_compatible, fit_weights, val_map
-from belka_lab.cli.baseline import fit_baseline
-from belka_lab.cli.blend import run_blend
-from belka_lab.config import CONFIG_DIR
-from belka_lab.data.fingerprints import ECFPConfig, cached_ecfp, ecfp, to_csr, unpack
-from belka_lab.errors import InputError
+from belka_lab.baselines.fit import fit_baseline
+from belka_lab.core.config import CONFIG_DIR
+from belka_lab.core.errors import InputError
+from belka_lab.evaluation.blending import blend, check_compatible, fit_weights, run_blend, val_map
+from belka_lab.features.fingerprints import ECFPConfig, cached_ecfp, ecfp, to_csr, unpack
 from helpers import belka, compose_run
 
 SMILES = [

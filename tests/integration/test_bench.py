@@ -8,7 +8,7 @@ import pyarrow.parquet as pq
 import pytest
 from benchmarks.common import StepTimer
 
-from belka_lab.data.store import PreparedDataset
+from belka_lab.dataset.store import PreparedDataset
 from helpers import data_overrides
 
 

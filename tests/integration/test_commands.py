@@ -6,7 +6,7 @@ import sys
 
 import pyarrow.parquet as pq
 
-from belka_lab.data.ingest import PrepareOptions, prepare
+from belka_lab.dataset.prepare import PrepareOptions, prepare
 from helpers import MOL_A, belka, data_overrides, kaggle_rows, write_submission, write_test_file
 
 
@@ -34,7 +34,7 @@ def test_prepare_killed_midway_leaves_nothing_complete_and_a_rerun_matches(tmp_p
 
     out = tmp_path / "prepared"
     code = (
-        "from belka_lab.data.ingest import prepare, PrepareOptions; "
+        "from belka_lab.dataset.prepare import prepare, PrepareOptions; "
         f"prepare({str(rich_library / 'train.parquet')!r}, {str(rich_library / 'test.parquet')!r}, {str(out)!r}, "
         "options=PrepareOptions(batch_rows=500, progress=False))"
     )

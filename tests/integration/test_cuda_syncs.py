@@ -8,7 +8,7 @@ from pathlib import Path
 import lightning as L
 import torch
 
-from belka_lab.cli.train import train
+from belka_lab.training.train import train
 from helpers import QUIET_TRAINER, compose_run
 
 SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "cuda_syncs.py"

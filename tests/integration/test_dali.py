@@ -10,15 +10,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from belka_lab.data.folds import BuildingBlockSplit, StratifiedSplit
-from belka_lab.data.store import PreparedDataset
-from belka_lab.data.tfrecord import crc32c, encode_records, index_text, read_shard_manifest, scan_shard, write_shards
-from belka_lab.errors import InputError
+from belka_lab.core.errors import InputError
+from belka_lab.dataset.folds import BuildingBlockSplit, StratifiedSplit
+from belka_lab.dataset.store import PreparedDataset
+from belka_lab.loading.tfrecord import crc32c, encode_records, index_text, read_shard_manifest, scan_shard, write_shards
 
 pytest.importorskip("nvidia.dali", reason="the [dali] extra is not installed")
 
-from belka_lab.data.dali import DaliBatches, DaliLoader  # noqa: E402
-from belka_lab.data.loader import MemoryLoader  # noqa: E402
+from belka_lab.loading.dali import DaliBatches, DaliLoader  # noqa: E402
+from belka_lab.loading.loader import MemoryLoader  # noqa: E402
 from helpers import belka, datamodule_on  # noqa: E402
 
 
@@ -198,7 +198,7 @@ def test_an_interrupted_write_leaves_no_shard_directory_and_is_cleaned_up(tiny_p
     prepared = tmp_path / "p"
     shutil.copytree(tiny_prepared, prepared, ignore=shutil.ignore_patterns("tfrecord"))
     code = f"""
-import os, belka_lab.data.tfrecord as t
+import os, belka_lab.loading.tfrecord as t
 real = t._write_one
 def dying(path, *a):
     if "-00001" in path.name:
@@ -266,7 +266,7 @@ def test_an_unknown_loader_is_refused(tiny_library, prepared):
 
 # ---------------------------------------------------------------------------- training
 def test_training_with_dali_reaches_the_memory_backends_metrics(tmp_path, rich_library):
-    from belka_lab.cli.train import train
+    from belka_lab.training.train import train
     from helpers import QUIET_TRAINER, compose_run
 
     results = {}

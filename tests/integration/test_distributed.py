@@ -8,10 +8,10 @@ import pytest
 import torch
 from hydra import compose, initialize_config_dir
 
-from belka_lab.cli.train import train
-from belka_lab.config import CONFIG_DIR
-from belka_lab.data.store import PreparedDataset
-from belka_lab.errors import InputError
+from belka_lab.core.config import CONFIG_DIR
+from belka_lab.core.errors import InputError
+from belka_lab.dataset.store import PreparedDataset
+from belka_lab.training.train import train
 from helpers import QUIET_TRAINER, belka, compose_run
 
 

@@ -3,9 +3,9 @@
 import pytest
 import torch
 
-from belka_lab.cli.train import train
-from belka_lab.data.datamodule import BelkaDataModule
-from belka_lab.data.folds import StratifiedSplit
+from belka_lab.dataset.folds import StratifiedSplit
+from belka_lab.loading.datamodule import BelkaDataModule
+from belka_lab.training.train import train
 from helpers import compose_run, datamodule_on
 
 # Tensor methods that copy a value to the host (and so wait for the device)
@@ -80,8 +80,8 @@ def test_the_training_step_returns_a_tensor_and_logs_tensors(tiny_library, tiny_
 
 @pytest.mark.gpu
 def test_no_cuda_call_in_the_training_step_synchronises(tiny_library, tiny_prepared):
-    from belka_lab.data.batches import ShuffledBatches
-    from belka_lab.data.resident import ResidentBatches, load_tables
+    from belka_lab.loading.batches import ShuffledBatches
+    from belka_lab.loading.resident import ResidentBatches, load_tables
     from belka_lab.models.cnn import CNN1D
     from belka_lab.models.module import BelkaModule
 

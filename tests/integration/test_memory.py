@@ -4,7 +4,7 @@ import sys
 
 from benchmarks.memory import watch
 
-from belka_lab.data.synth import SynthConfig, generate
+from belka_lab.synth.library import SynthConfig, generate
 
 BELKA_MOLECULES = 98_415_610
 # the goal, BELKA's prepare within 6 GiB, less the 2 GiB that one 2M-row batch and the interpreter take
@@ -22,7 +22,7 @@ def _prepare_peak(tmp_path, n_molecules: int) -> float:
         repr(str(p)) for p in (lib / "train.parquet", lib / "test.parquet", tmp_path / f"out{n_molecules}")
     )
     code = (
-        "from belka_lab.data.ingest import PrepareOptions, prepare; "
+        "from belka_lab.dataset.prepare import PrepareOptions, prepare; "
         f"prepare({files}, options=PrepareOptions(batch_rows=300_000, progress=False))"
     )
     m = watch([sys.executable, "-c", code], interval=0.05)

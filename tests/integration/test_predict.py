@@ -18,13 +18,13 @@ import pyarrow.parquet as pq
 import pytest
 from hydra import compose, initialize_config_dir
 
-from belka_lab.cli.baseline import fit_baseline
-from belka_lab.cli.predict import predict
-from belka_lab.cli.train import train
-from belka_lab.config import CONFIG_DIR
-from belka_lab.data.store import PreparedDataset
-from belka_lab.errors import InputError
+from belka_lab.baselines.fit import fit_baseline
+from belka_lab.core.config import CONFIG_DIR
+from belka_lab.core.errors import InputError
+from belka_lab.dataset.store import PreparedDataset
 from belka_lab.screen.export import export
+from belka_lab.screen.predict import predict
+from belka_lab.training.train import train
 from helpers import QUIET_TRAINER, belka, compose_run
 
 P = ["BRD4", "HSA", "sEH"]
@@ -306,7 +306,7 @@ def test_blends_and_tree_models_score_files_like_their_runs(trained, tiny_librar
     ab = pd.read_parquet(tmp / "ab.parquet")
     np.testing.assert_allclose(ab[P].to_numpy(), 0.25 * a[P].to_numpy() + 0.75 * b[P].to_numpy(), atol=1e-6)
     # a blend run's own weights
-    from belka_lab.cli.blend import run_blend
+    from belka_lab.evaluation.blending import run_blend
 
     with initialize_config_dir(CONFIG_DIR, version_base="1.3"):
         bcfg = compose(

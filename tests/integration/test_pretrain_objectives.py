@@ -8,17 +8,17 @@ import pytest
 import torch
 from sklearn.metrics import average_precision_score, roc_auc_score
 
-from belka_lab.cli.pretrain import pretrain
-from belka_lab.cli.train import train
-from belka_lab.data.descriptors import DescriptorConfig, cached_descriptors
-from belka_lab.data.fingerprints import ECFPConfig
-from belka_lab.data.pretrain import unpack_bits
-from belka_lab.errors import InputError
-from belka_lab.models.property_pretrain import bitwise_auroc_ap
+from belka_lab.core.errors import InputError
+from belka_lab.features.descriptors import DescriptorConfig, cached_descriptors
+from belka_lab.features.fingerprints import ECFPConfig
+from belka_lab.loading.pretrain import unpack_bits
+from belka_lab.pretraining.pretrain import pretrain
+from belka_lab.pretraining.properties import bitwise_auroc_ap
+from belka_lab.training.train import train
 from helpers import QUIET_TRAINER, compose_run
 
 SMALL = ["model.backbone.d_model=32", "model.backbone.n_layers=1", "model.backbone.n_heads=4", "data.batch_size=64"]
-TINY = ["model=transformer_small", *SMALL, "mlm.val_molecules=400", *QUIET_TRAINER]
+TINY = ["model=transformer_small", *SMALL, "pretrain.val_molecules=400", *QUIET_TRAINER]
 
 
 def test_bitwise_auroc_and_ap_are_sklearns_per_bit():
@@ -45,7 +45,7 @@ def test_descriptor_cache_is_computed_once_and_names_what_is_wrong(tiny_prepared
     from rdkit import Chem
     from rdkit.Chem import Descriptors
 
-    from belka_lab.data.encode import decode
+    from belka_lab.tokens.characters import decode
 
     first = decode(np.load(tiny_prepared / "train" / "tokens.npy")[:3])
     for row, smiles in zip(values["train"][:3], first):
@@ -70,7 +70,7 @@ def test_property_pretraining_learns_its_targets_and_feeds_fine_tuning(objective
         f"objective={objective}",
         "trainer.max_epochs=3",
         "model.optimizer.lr=2e-3",
-        "descriptors.names=[MolWt,TPSA,NumHDonors,RingCount,NumRotatableBonds]",
+        "objective.names=[MolWt,TPSA,NumHDonors,RingCount,NumRotatableBonds]",
     )
     result = pretrain(cfg)
     history = result["history"]
@@ -109,7 +109,7 @@ def test_property_pretraining_learns_its_targets_and_feeds_fine_tuning(objective
 def test_unparsable_molecules_follow_ecfp_invalid(tmp_path, tiny_library):
     import shutil
 
-    from belka_lab.data.encode import CHAR_VOCAB
+    from belka_lab.tokens.characters import CHAR_VOCAB
 
     cfg = compose_run("pretrain", tmp_path, tiny_library, "pre", *TINY, "objective=ecfp", "debug=fdr")
     pretrain(cfg)  # prepares the data; then break one molecule (a ring that never closes)
@@ -118,12 +118,12 @@ def test_unparsable_molecules_follow_ecfp_invalid(tmp_path, tiny_library):
     tokens[5, 0] = CHAR_VOCAB["1"]  # a ring-bond digit at the start: RDKit cannot parse it
     np.save(prepared / "train" / "tokens.npy", tokens)
     shutil.rmtree(prepared / "fingerprints")
-    with pytest.raises(InputError, match=r"RDKit cannot parse 1 molecules \(rows 5\).*ecfp.invalid=zeros"):
+    with pytest.raises(InputError, match=r"RDKit cannot parse 1 molecules \(rows 5\).*objective.invalid=zeros"):
         pretrain(cfg)
     shutil.rmtree(prepared / "fingerprints", ignore_errors=True)
     pretrain(
         compose_run(
-            "pretrain", tmp_path, tiny_library, "pre2", *TINY, "objective=ecfp", "debug=fdr", "ecfp.invalid=zeros"
+            "pretrain", tmp_path, tiny_library, "pre2", *TINY, "objective=ecfp", "debug=fdr", "objective.invalid=zeros"
         )
     )
     info = json.loads((prepared / "fingerprints" / ECFPConfig().key / "info.json").read_text())

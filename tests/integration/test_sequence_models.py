@@ -11,16 +11,16 @@ import pytest
 import torch
 from hydra.utils import instantiate
 
-from belka_lab.cli.pretrain import pretrain
-from belka_lab.cli.train import train
-from belka_lab.data.encode import decode, encode
-from belka_lab.data.token_cache import TokenizerSpec, build_cache, cache_info, load_tokenizer, train_bpe
-from belka_lab.errors import InputError
+from belka_lab.core.errors import InputError
 from belka_lab.models.chemberta import ChemBERTa
 from belka_lab.models.init_from import load_encoder, save_encoder
 from belka_lab.models.mamba import Mamba1D, reverse_within_length, selective_scan_parallel, selective_scan_sequential
-from belka_lab.models.mlm import mask_tokens
 from belka_lab.models.transformer import TransformerEncoder1D
+from belka_lab.pretraining.mlm import mask_tokens
+from belka_lab.pretraining.pretrain import pretrain
+from belka_lab.tokens.cache import TokenizerSpec, build_cache, cache_info, load_tokenizer, train_bpe
+from belka_lab.tokens.characters import decode, encode
+from belka_lab.training.train import train
 from helpers import QUIET_TRAINER, compose_run
 
 SMILES = ["CCO", "C(=O)N[Dy]", "c1ccccc1CCN", "C#CC[C@@H](CC(=O)N[Dy])Nc1nc(Nc2ccc(C=C)cc2)nc(Nc2ccc(C=C)cc2)n1"]
@@ -187,7 +187,7 @@ def test_pretraining_lowers_the_masked_loss_and_init_from_loads_the_encoder(tmp_
             *TINY_TRANSFORMER,
             "data.batch_size=64",
             "trainer.max_epochs=3",
-            "mlm.val_molecules=400",
+            "pretrain.val_molecules=400",
             "model.optimizer.lr=2e-3",
         )
     )
@@ -342,7 +342,7 @@ def test_chemberta_trains_on_its_own_cached_tokens_and_pretrains(tmp_path, tiny_
             *TINY_CHEMBERTA,
             "data.batch_size=64",
             "trainer.max_epochs=1",
-            "mlm.val_molecules=300",
+            "pretrain.val_molecules=300",
         )
     )
     assert np.isfinite(pre["history"][-1]["val_mlm_loss"])

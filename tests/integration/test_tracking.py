@@ -5,7 +5,7 @@ import json
 import pytest
 import yaml
 
-from belka_lab.cli.train import train
+from belka_lab.training.train import train
 from helpers import QUIET_TRAINER, belka, compose_run
 
 SHORT = ["data.batch_size=64", "trainer.max_epochs=2", "+trainer.limit_train_batches=10", *QUIET_TRAINER]

@@ -8,10 +8,10 @@ import pytest
 import torch
 from hydra import compose, initialize_config_dir
 
-from belka_lab.cli.train import train
-from belka_lab.config import CONFIG_DIR
-from belka_lab.data.store import PreparedDataset
-from belka_lab.submission import check
+from belka_lab.core.config import CONFIG_DIR
+from belka_lab.dataset.store import PreparedDataset
+from belka_lab.evaluation.submission import check
+from belka_lab.training.train import train
 from helpers import belka
 
 
@@ -106,7 +106,7 @@ def test_building_block_split_scores_the_leaderboards_cells(tmp_path, rich_libra
 
 
 def test_a_monitor_no_validation_cell_can_define_stops_before_training(tmp_path, tiny_library, capsys):
-    from belka_lab.errors import InputError
+    from belka_lab.core.errors import InputError
 
     args = ["split=bb", "data.prepare.n_bb_groups=8", "fold=0", "debug=fdr"]
     with pytest.raises(InputError, match="'val/ap_brd4_non_share' is undefined for the whole run") as e:
@@ -120,7 +120,7 @@ def test_a_monitor_no_validation_cell_can_define_stops_before_training(tmp_path,
 
 
 def test_small_transformer_on_atom_tokens_with_focal_loss_trains_end_to_end(tmp_path, tiny_library):
-    from belka_lab.data.atom_tokenizer import AtomTokenizer
+    from belka_lab.tokens.atoms import AtomTokenizer
 
     cfg = _cfg(
         tmp_path,
@@ -144,7 +144,7 @@ def test_small_transformer_on_atom_tokens_with_focal_loss_trains_end_to_end(tmp_
 
 
 def test_a_model_smaller_than_the_vocabulary_is_refused(tmp_path, tiny_library):
-    from belka_lab.errors import InputError
+    from belka_lab.core.errors import InputError
 
     with pytest.raises(InputError, match="model.backbone.vocab_size=37"):
         train(_cfg(tmp_path, tiny_library, "+model.backbone.vocab_size=30", "debug=fdr"))
@@ -270,7 +270,7 @@ def test_validation_inside_an_epoch_checkpoints_and_resumes_to_the_same_result(t
 
 
 def test_resuming_from_a_missing_or_foreign_checkpoint_is_a_clear_error(tmp_path, tiny_library):
-    from belka_lab.errors import InputError
+    from belka_lab.core.errors import InputError
 
     with pytest.raises(InputError, match=r"last.ckpt does not exist; resume in the run's own directory"):
         train(_cfg(tmp_path / "none", tiny_library, "ckpt_path=last", "debug=fdr"))

@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 import torch
 
-from belka_lab.cli.train import train
 from belka_lab.models.train_loss import TrainLoss
+from belka_lab.training.train import train
 from helpers import QUIET_TRAINER, compose_run
 
 

@@ -7,12 +7,12 @@ import optuna
 import pytest
 from hydra import compose, initialize_config_dir
 
-from belka_lab.config import CONFIG_DIR
+from belka_lab.core.config import CONFIG_DIR
 from helpers import QUIET_TRAINER
 
 pytest.importorskip("optuna_integration")
 
-from belka_lab.cli.tune import forwarded, tune  # noqa: E402
+from belka_lab.training.tune import forwarded, tune  # noqa: E402
 
 
 def _args(tmp_path, library, n_trials) -> list[str]:

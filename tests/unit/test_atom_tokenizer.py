@@ -2,9 +2,9 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from belka_lab.data.atom_tokenizer import SPECIALS, AtomTokenizer, atom_tokens
-from belka_lab.data.encode import encode
-from belka_lab.errors import InputError
+from belka_lab.core.errors import InputError
+from belka_lab.tokens.atoms import SPECIALS, AtomTokenizer, atom_tokens
+from belka_lab.tokens.characters import encode
 
 REAL_LIKE = {  # BELKA-like and general SMILES, split by hand
     "Br[C@@H](Cl)c1ccc[nH]1": ["Br", "[C@@H]", "(", "Cl", ")", "c", "1", "c", "c", "c", "[nH]", "1"],
@@ -78,8 +78,8 @@ def test_unseen_tokens_are_unknown_and_broken_brackets_are_named():
 def test_the_atom_cache_is_built_once_and_decodes_to_the_molecules(tiny_library, tiny_prepared, tmp_path):
     import shutil
 
-    from belka_lab.data.encode import decode
-    from belka_lab.data.token_cache import TokenizerSpec, build_cache
+    from belka_lab.tokens.cache import TokenizerSpec, build_cache
+    from belka_lab.tokens.characters import decode
 
     prepared = tmp_path / "prepared"
     shutil.copytree(tiny_prepared, prepared)

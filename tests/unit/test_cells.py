@@ -3,8 +3,8 @@ import pytest
 import torch
 from sklearn.metrics import average_precision_score
 
-from belka_lab import cells
-from belka_lab.errors import InputError
+from belka_lab.core.errors import InputError
+from belka_lab.evaluation import cells
 
 NAMES = ("share", "partial", "non_share")
 

@@ -2,9 +2,9 @@ import numpy as np
 import pytest
 import torch
 
-from belka_lab.data.batches import OrderedBatches, ShuffledBatches
-from belka_lab.data.folds import StratifiedSplit
-from belka_lab.data.loader import MemoryLoader
+from belka_lab.dataset.folds import StratifiedSplit
+from belka_lab.loading.batches import OrderedBatches, ShuffledBatches
+from belka_lab.loading.loader import MemoryLoader
 from helpers import datamodule_on
 
 
@@ -99,7 +99,7 @@ def _same_batches(a, b) -> None:
 
 
 def test_device_resident_batches_equal_the_host_paths(tiny_library, tiny_prepared):
-    from belka_lab.data.resident import ResidentBatches
+    from belka_lab.loading.resident import ResidentBatches
 
     def module(resident):
         dm = datamodule_on(
@@ -133,7 +133,7 @@ def test_device_resident_batches_equal_the_host_paths(tiny_library, tiny_prepare
 
 
 def test_automatic_residency_needs_the_budget_and_half_the_free_device_memory(monkeypatch):
-    from belka_lab.data.resident import fits_on
+    from belka_lab.loading.resident import fits_on
 
     device = torch.device("cuda", 0)
     monkeypatch.setattr(torch.accelerator, "get_memory_info", lambda d: (1000, 4000))

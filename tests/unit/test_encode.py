@@ -3,7 +3,16 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from belka_lab.data.encode import CHAR_VOCAB, MAX_LEN, UNK, EncodeError, decode, encode, encode_arrow, encode_dict_loop
+from belka_lab.tokens.characters import (
+    CHAR_VOCAB,
+    MAX_LEN,
+    UNK,
+    EncodeError,
+    decode,
+    encode,
+    encode_arrow,
+    encode_dict_loop,
+)
 
 
 def test_encoding_equals_notebook_dict_loop_on_synthetic_smiles(tiny_library):

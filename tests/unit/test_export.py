@@ -9,10 +9,10 @@ import torch
 from hydra import compose, initialize_config_dir
 from hydra.utils import get_class, instantiate
 
-from belka_lab.config import CONFIG_DIR
-from belka_lab.data.token_cache import load_tokenizer
-from belka_lab.errors import InputError
+from belka_lab.core.config import CONFIG_DIR
+from belka_lab.core.errors import InputError
 from belka_lab.screen.export import Probabilities, run_exported, write_model
+from belka_lab.tokens.cache import load_tokenizer
 from unit.test_models import MODELS, SMALL
 
 pytestmark = pytest.mark.slow  # nine ONNX exports: about a minute

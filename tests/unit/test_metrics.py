@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 from sklearn.metrics import average_precision_score
 
-from belka_lab.cells import cell_ap
-from belka_lab.metrics import ap_table, check_probabilities, competition_score
+from belka_lab.evaluation.cells import cell_ap
+from belka_lab.evaluation.metrics import ap_table, check_probabilities, competition_score
 
 
 def molecule_ap(labels, probs) -> dict:
@@ -56,7 +56,7 @@ def test_non_probabilities_are_rejected(bad):
 
 @pytest.mark.parametrize("case", ["continuous", "ties", "float32", "one positive", "all tied", "all positive"])
 def test_average_precision_equals_sklearns(case):
-    from belka_lab.metrics import average_precision
+    from belka_lab.evaluation.metrics import average_precision
 
     rng = np.random.default_rng(len(case))
     n = 5000
@@ -93,8 +93,8 @@ def test_molecule_ap_on_tensors_equals_it_on_arrays():
 
 @pytest.mark.parametrize("limit", [100_000, 300])
 def test_the_drawn_precision_recall_steps_enclose_the_average_precision(limit):
-    from belka_lab.metrics import average_precision, pr_curve
-    from belka_lab.plots import _drawn_points
+    from belka_lab.evaluation.metrics import average_precision, pr_curve
+    from belka_lab.evaluation.plots import _drawn_points
 
     rng = np.random.default_rng(3)
     y = (rng.random(200_000) < 0.01).astype(np.int8)

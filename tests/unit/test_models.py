@@ -8,9 +8,7 @@ import torch
 from hydra import compose, initialize_config_dir
 from hydra.utils import get_class, instantiate
 
-from belka_lab.config import CONFIG_DIR
-from belka_lab.data.encode import encode
-from belka_lab.data.token_cache import load_tokenizer
+from belka_lab.core.config import CONFIG_DIR
 from belka_lab.models.chemberta import ChemBERTa
 from belka_lab.models.cnn import CNN1D
 from belka_lab.models.losses import masked_bce
@@ -18,6 +16,8 @@ from belka_lab.models.mamba import Mamba1D
 from belka_lab.models.resnet import ResNet1D
 from belka_lab.models.se_xception import SEXception1D
 from belka_lab.models.transformer import TransformerEncoder1D
+from belka_lab.tokens.cache import load_tokenizer
+from belka_lab.tokens.characters import encode
 
 MODELS = sorted(p.stem for p in (Path(CONFIG_DIR) / "model").glob("*.yaml"))
 # overrides that keep each backbone family small enough for CPU tests; the structure stays

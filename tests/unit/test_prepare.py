@@ -6,10 +6,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from belka_lab.data.folds import BuildingBlockSplit, StratifiedSplit
-from belka_lab.data.ingest import PrepareOptions, is_current, prepare
-from belka_lab.data.store import PreparedDataset
-from belka_lab.errors import InputError
+from belka_lab.core.errors import InputError
+from belka_lab.dataset.folds import BuildingBlockSplit, StratifiedSplit
+from belka_lab.dataset.prepare import PrepareOptions, is_current, prepare
+from belka_lab.dataset.store import PreparedDataset
 from helpers import MOL_A, MOL_B, MOL_C, full_rows, kaggle_rows, write_test_file
 
 OPTS = PrepareOptions(batch_rows=4, progress=False, n_stratified_folds=2, n_bb_groups=2)
@@ -218,7 +218,7 @@ def test_a_character_model_is_built_for_the_prepared_vocabulary(tmp_path):
     """The data module passes vocab_size when the model is built: 38 codes here, without an override."""
     from omegaconf import OmegaConf
 
-    from belka_lab.data.datamodule import BelkaDataModule
+    from belka_lab.loading.datamodule import BelkaDataModule
     from belka_lab.models.backbone import build_backbone
 
     rows = full_rows(0, [MOL_A, "CC[Na]", MOL_B, MOL_C], [(0, 0, 0), (0, 0, 0), (1, 0, 0), (0, 1, 0)])
@@ -311,7 +311,7 @@ def test_repeated_rows_and_ids_are_counted_and_said(tmp_path, capsys):
 
 
 def test_sparse_ids_are_checked_for_repeats_too(tmp_path):
-    from belka_lab.data.ingest import _repeated_ids
+    from belka_lab.dataset.prepare import _repeated_ids
 
     ids = np.array([10**15, 3, 10**12, 3, 10**15, 10**15, 7])
     assert _repeated_ids(ids, chunk=2) == (3, [3, 10**15])
@@ -321,7 +321,7 @@ def test_sparse_ids_are_checked_for_repeats_too(tmp_path):
 
 
 def test_a_directory_of_kaggle_csv_files_is_found(tmp_path):
-    from belka_lab.data.ingest import find_input
+    from belka_lab.dataset.prepare import find_input
 
     (tmp_path / "train.csv").write_text("id\n")
     assert find_input(tmp_path / "train.parquet", "train_file") == tmp_path / "train.csv"
@@ -404,7 +404,7 @@ def test_a_directory_without_manifest_is_refused(tmp_path, tiny_prepared):
 
 
 def test_repeat_merging_survives_a_hash_collision(tmp_path, monkeypatch):
-    from belka_lab.data import ingest
+    from belka_lab.dataset import prepare as ingest
 
     monkeypatch.setattr(ingest, "_hash_rows", lambda tokens: np.zeros(len(tokens), np.uint64))  # every row collides
     rows = [
@@ -425,7 +425,7 @@ def test_stratified_folds_equal_sklearn_on_skewed_classes_in_chunks(n, rates):
     # classes first appear out of order (2 before 0), and the chunks cut through the array
     from sklearn.model_selection import StratifiedKFold
 
-    from belka_lab.data.folds import stratified_folds
+    from belka_lab.dataset.folds import stratified_folds
 
     rng = np.random.default_rng(3)
     y = rng.choice(4, n, p=rates)

@@ -4,7 +4,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from belka_lab.errors import InputError
+from belka_lab.core.errors import InputError
 from belka_lab.screen.reader import Columns, MoleculeReader, input_files
 
 

@@ -2,8 +2,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from belka_lab.errors import InputError
-from belka_lab.submission import build, check
+from belka_lab.core.errors import InputError
+from belka_lab.evaluation.submission import build, check
 from helpers import write_submission
 
 IDS = np.array([10, 11, 12, 13])

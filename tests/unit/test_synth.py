@@ -5,9 +5,9 @@ import pyarrow.parquet as pq
 import pytest
 from rdkit import Chem
 
-from belka_lab.data.encode import CHAR_VOCAB
-from belka_lab.data.synth import SynthConfig, build_library, build_other_library, generate
-from belka_lab.errors import InputError
+from belka_lab.core.errors import InputError
+from belka_lab.synth.library import SynthConfig, build_library, build_other_library, generate
+from belka_lab.tokens.characters import CHAR_VOCAB
 
 TRIAZINE = Chem.MolFromSmarts("c1ncncn1")
 

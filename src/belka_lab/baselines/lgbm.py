@@ -13,8 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-from belka_lab.data.proteins import PROTEINS
-from belka_lab.io import atomic_path
+from belka_lab.core.io import atomic_path
+from belka_lab.dataset.schema import PROTEINS
 
 
 class LightGBMPerProtein:

@@ -9,8 +9,8 @@ from collections.abc import Callable
 
 import hydra
 
-from belka_lab.config import CONFIG_DIR
-from belka_lab.errors import EXIT_INPUT_ERROR, InputError
+from belka_lab.core.config import CONFIG_DIR, register_resolvers
+from belka_lab.core.errors import EXIT_INPUT_ERROR, InputError
 
 # The process's command line as started (with the command word), set by belka_lab.cli.main.
 LAUNCH_ARGV: list[str] | None = None
@@ -23,6 +23,8 @@ def _report(e: InputError) -> int:
 
 def hydra_command(config_name: str) -> Callable:
     """``@hydra_command("train")`` on ``def main(cfg)``: a Hydra application over ``conf/<config_name>.yaml``."""
+
+    register_resolvers()
 
     def wrap(fn: Callable) -> Callable:
         @functools.wraps(fn)

@@ -10,9 +10,9 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig
 
 from belka_lab.cli.command import hydra_command
-from belka_lab.data.dali import DaliLoader
-from belka_lab.data.store import read_manifest
-from belka_lab.data.token_cache import cache_info
+from belka_lab.dataset.store import read_manifest
+from belka_lab.loading.dali import DaliLoader
+from belka_lab.tokens.cache import cache_info
 
 
 @hydra_command("prepare")
@@ -31,7 +31,7 @@ def main(cfg: DictConfig) -> None:
             f"{info['vocab_size']} tokens, padding id {info['pad_id']}"
         )
     if isinstance(datamodule.loader, DaliLoader):
-        from belka_lab.data.tfrecord import read_shard_manifest
+        from belka_lab.loading.tfrecord import read_shard_manifest
 
         out = datamodule.loader.write_shards(datamodule)
         shards = read_shard_manifest(out)["shards"]

@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 
 from belka_lab.cli.command import argv_command
-from belka_lab.submission import check
+from belka_lab.evaluation.submission import check
 
 
 @argv_command

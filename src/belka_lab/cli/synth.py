@@ -12,7 +12,7 @@ import argparse
 import json
 
 from belka_lab.cli.command import argv_command
-from belka_lab.data.synth import OTHER_CORE_RULES, SYNTH_MARKER, SynthConfig, generate
+from belka_lab.synth.library import OTHER_CORE_RULES, SYNTH_MARKER, SynthConfig, generate
 
 
 @argv_command

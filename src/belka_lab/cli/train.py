@@ -1,80 +1,11 @@
-"""``belka train`` (= ``python -m belka_lab``): compose → build → fit → predict → write the run's outputs."""
+"""``belka train`` (= ``python -m belka_lab``): train one model on one fold, predict, write the run's outputs."""
 
 from __future__ import annotations
 
-import time
-from pathlib import Path
-
 from omegaconf import DictConfig
 
-from belka_lab import outputs, run, tracking
-from belka_lab.checks import resume_path
-from belka_lab.cli import chain
 from belka_lab.cli.command import hydra_command
-from belka_lab.data.datamodule import PREDICT_SETS
-from belka_lab.predictions import Predictions
-
-
-def train(cfg: DictConfig, callbacks: list | None = None) -> dict:
-    """Train one model on one fold and write predictions, submission, results and plots.
-    ``callbacks`` are added to the configured ones (e.g. a tuner's pruning callback)."""
-    run.start(cfg)
-    t0 = time.time()
-    cfg = chain.pretrained(cfg)  # pretrain_chain's stages first, when the config has them
-    datamodule = run.datamodule(cfg)
-    model = run.compiled(cfg, run.model(cfg, datamodule))
-    predictions = Predictions(PREDICT_SETS)
-    loggers = run.configured(cfg, "logger")
-    trainer = run.trainer(cfg, [*run.configured(cfg, "callbacks"), *(callbacks or []), predictions], loggers)
-    tracking.log_config(loggers, cfg)
-    try:
-        return _fit_and_predict(cfg, trainer, model, datamodule, predictions, loggers, t0)
-    finally:
-        tracking.finish(loggers)
-
-
-def _fit_and_predict(
-    cfg: DictConfig, trainer, model, datamodule, predictions: Predictions, loggers: list, t0: float
-) -> dict:
-    run_dir = Path(cfg.paths.output_dir)
-    trainer.fit(model, datamodule=datamodule, ckpt_path=resume_path(cfg.get("ckpt_path"), run_dir, model))
-    metrics = trainer.callback_metrics
-    if trainer.is_global_zero:
-        outputs.write_config(run_dir, cfg)  # what belka predict and belka export rebuild the model from
-    info = {"params": sum(p.numel() for p in model.backbone.parameters()), "fit_seconds": round(time.time() - t0, 1)}
-    if model.init_report is not None:
-        r = model.init_report
-        info["init_from"] = {"path": r.path, "loaded": len(r.loaded), "new": r.new}
-    best = trainer.checkpoint_callback.best_model_score if trainer.checkpoint_callback else None
-    if best is not None:
-        info["best_val_map"] = float(best)
-    if "train/samples_per_s" in metrics:
-        info["samples_per_s"] = round(float(metrics["train/samples_per_s"]), 1)
-    if not cfg.get("predict", True) or trainer.fast_dev_run:
-        result = {"val_map": float(metrics["val/map"]) if "val/map" in metrics else None, **info}
-        if trainer.is_global_zero:
-            outputs.write_json(run_dir / "results.json", result)
-        return result
-
-    ckpt = (trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else None) or None
-    trainer.predict(model, datamodule=datamodule, ckpt_path=ckpt, return_predictions=False)
-    if not trainer.is_global_zero:
-        return {}
-    val, test = predictions.sets["val"], predictions.sets["test"]
-    store = datamodule.store
-    val_df = outputs.val_frame(
-        val["index"],
-        val["probs"],
-        store.train("labels")[val["index"]],
-        datamodule.fold,
-        datamodule.cell_names_of(val["index"]),
-    )
-    test_df = outputs.test_frame(test["index"], test["probs"], datamodule.n_test)
-    result = outputs.finish_run(
-        run_dir, datamodule, val_df, test_df, {"checkpoint": ckpt, **info, "seconds": round(time.time() - t0, 1)}
-    )
-    tracking.publish(loggers, run_dir)
-    return result
+from belka_lab.training.train import train
 
 
 @hydra_command("train")

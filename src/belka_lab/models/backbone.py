@@ -23,7 +23,7 @@ import torch
 from hydra.utils import get_class, instantiate
 from torch import nn
 
-from belka_lab.errors import InputError
+from belka_lab.core.errors import InputError
 
 READS = ("characters", "tokenizer")
 

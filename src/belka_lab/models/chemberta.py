@@ -16,9 +16,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from belka_lab.data.token_cache import load_tokenizer
-from belka_lab.errors import InputError
+from belka_lab.core.errors import InputError
 from belka_lab.models.layers import MLPHead, masked_mean
+from belka_lab.tokens.cache import load_tokenizer
 
 
 def _load_encoder(pretrained: str):

@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from belka_lab.data.encode import VOCAB_SIZE
+from belka_lab.tokens.characters import VOCAB_SIZE
 
 
 class CNN1D(nn.Module):

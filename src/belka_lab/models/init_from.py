@@ -15,8 +15,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from belka_lab.errors import InputError
-from belka_lab.io import atomic_path
+from belka_lab.core.errors import InputError
+from belka_lab.core.io import atomic_path
 
 
 @dataclass

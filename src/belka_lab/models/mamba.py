@@ -26,8 +26,8 @@ import torch.utils.checkpoint
 from mambapy.pscan import pscan
 from torch import nn
 
-from belka_lab.data.encode import VOCAB_SIZE
 from belka_lab.models.layers import MLPHead, masked_mean
+from belka_lab.tokens.characters import VOCAB_SIZE
 
 try:  # the fused CUDA kernel, where the package is installed
     from mamba_ssm.ops.selective_scan_interface import selective_scan_fn as _kernel_scan

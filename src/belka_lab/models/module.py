@@ -14,13 +14,13 @@ import numpy as np
 import torch
 from torch import nn
 
-from belka_lab import cells
+from belka_lab.evaluation import cells
+from belka_lab.evaluation.predictions import gather
 from belka_lab.models.backbone import LayerGroups
 from belka_lab.models.init_from import load_encoder
 from belka_lab.models.losses import Objective, masked_bce
 from belka_lab.models.optim import build_optimizer, param_groups
 from belka_lab.models.train_loss import TrainLoss
-from belka_lab.predictions import gather
 
 
 class BelkaModule(L.LightningModule):

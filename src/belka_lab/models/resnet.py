@@ -9,7 +9,6 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from belka_lab.data.encode import VOCAB_SIZE
 from belka_lab.models.layers import (
     Bottleneck1d,
     ConvNormAct,
@@ -19,6 +18,7 @@ from belka_lab.models.layers import (
     scale_stages,
     stack_stages,
 )
+from belka_lab.tokens.characters import VOCAB_SIZE
 
 
 class ResNet1D(nn.Module):

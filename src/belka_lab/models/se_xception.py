@@ -13,8 +13,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from belka_lab.data.encode import VOCAB_SIZE
 from belka_lab.models.layers import MaskedPool, MLPHead, TokenEmbedding, XceptionBlock1d, scale_stages, stack_stages
+from belka_lab.tokens.characters import VOCAB_SIZE
 
 V3_STAGES = ((256, 4, 1), (512, 2, 2), (768, 2, 1), (1024, 2, 2))
 

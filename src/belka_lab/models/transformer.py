@@ -15,9 +15,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from belka_lab.data.encode import MAX_LEN, VOCAB_SIZE
 from belka_lab.models.attention import TransformerBlock, rotary_tables
 from belka_lab.models.layers import MLPHead, masked_mean
+from belka_lab.tokens.characters import MAX_LEN, VOCAB_SIZE
 
 
 class TransformerEncoder1D(nn.Module):

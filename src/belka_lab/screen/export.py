@@ -24,8 +24,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from belka_lab.errors import InputError
-from belka_lab.io import atomic_path
+from belka_lab.core.errors import InputError
+from belka_lab.core.io import atomic_path
 
 FORMATS = {"onnx": ".onnx", "torchscript": ".pt"}
 
@@ -175,7 +175,7 @@ def export(
         shutil.copytree(spec.path, tok_dir)
         tokens["path"] = tok_dir.name
     else:
-        from belka_lab.data.encode import CHAR_VOCAB
+        from belka_lab.tokens.characters import CHAR_VOCAB
 
         tokens["vocabulary"] = CHAR_VOCAB
     info = {

@@ -23,8 +23,8 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from belka_lab.errors import InputError
-from belka_lab.io import atomic_path
+from belka_lab.core.errors import InputError
+from belka_lab.core.io import atomic_path
 
 JOB, MANIFEST, INVALID = "job.json", "manifest.json", "invalid.csv"
 

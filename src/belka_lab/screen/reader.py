@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from belka_lab.errors import InputError
+from belka_lab.core.errors import InputError
 
 SUFFIXES = (".parquet", ".csv", ".csv.gz", ".smi")
 ROW_COLUMN = "row"  # the input row number (0-based), the id when the input has no id column

@@ -29,9 +29,9 @@ import pyarrow as pa
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from belka_lab.errors import InputError
-from belka_lab.io import atomic_path
-from belka_lab.screen.encoder import Encoded, TokenSpec, encoder
+from belka_lab.core.errors import InputError
+from belka_lab.core.io import atomic_path
+from belka_lab.tokens.encoders import Encoded, TokenSpec, encoder
 
 N_OUT = 3
 
@@ -82,7 +82,7 @@ def run_data(cfg: DictConfig, run_dir: Path):
     from hydra.utils import instantiate
 
     data = OmegaConf.to_container(cfg.data, resolve=True)
-    data["loader"] = {"_target_": "belka_lab.data.loader.MemoryLoader"}
+    data["loader"] = {"_target_": "belka_lab.loading.loader.MemoryLoader"}
     if not Path(data["prepared_dir"], "manifest.json").exists():
         raise InputError(
             f"run {run_dir} was trained on {data['prepared_dir']}, which is not here: predict reads its "
@@ -184,7 +184,7 @@ class TreeScorer:
     def score(self, smiles: pa.Array) -> Scored:
         from dataclasses import replace
 
-        from belka_lab.data.fingerprints import ecfp, to_csr
+        from belka_lab.features.fingerprints import ecfp, to_csr
 
         values = smiles.to_pylist()
         missing = {i for i, s in enumerate(values) if not s}
@@ -200,7 +200,7 @@ class TreeScorer:
 def _baseline_run(run_dir: Path, results: dict) -> TreeScorer:
     from hydra.utils import get_class
 
-    from belka_lab.data.fingerprints import ECFPConfig
+    from belka_lab.features.fingerprints import ECFPConfig
 
     model_dir = run_dir / "model"
     if not model_dir.exists():

@@ -20,8 +20,9 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from belka_lab.data.proteins import PROTEINS
-from belka_lab.errors import InputError, preview
+from belka_lab.core.errors import InputError, preview
+from belka_lab.core.progress import bar as progress_bar
+from belka_lab.dataset.schema import PROTEINS
 from belka_lab.screen import applicability
 from belka_lab.screen.overview import Overview
 from belka_lab.screen.parts import Output
@@ -112,8 +113,6 @@ def processes(trainer, precision: str):
 
 def screen(job: Job, scorer, fabric) -> dict | None:
     """Score ``job.input`` into ``job.output``; the summary on the first process (None on the others)."""
-    from tqdm import tqdm
-
     if job.on_invalid not in POLICIES:
         raise InputError(f"on_invalid={job.on_invalid}: use one of {', '.join(POLICIES)}")
     files = input_files(job.input)
@@ -125,7 +124,7 @@ def screen(job: Job, scorer, fabric) -> dict | None:
     blocks = pa.array(scorer.blocks, pa.string()) if scorer.blocks is not None else None
     total = reader.count_rows()
     mine_total = None if total is None else _rows_of(rank, world, total, job.chunk_rows)
-    bar = tqdm(total=mine_total, desc="predict", unit="mol", unit_scale=True, disable=rank != 0 or not job.progress)
+    bar = progress_bar(mine_total, "predict", enabled=rank == 0 and job.progress)
     t0, scored, n_chunks = time.perf_counter(), 0, 0
     for chunk in reader.chunks():
         n_chunks = chunk.number + 1

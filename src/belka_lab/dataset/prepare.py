@@ -1,0 +1,631 @@
+"""Kaggle-format train/test files → the prepared directory (see :mod:`belka_lab.dataset.store`).
+
+Train rows are streamed in record batches (bounded memory: the real train.parquet has
+295M rows). Consecutive rows with the same ``molecule_smiles`` become one molecule row;
+molecules that reappear later in the file are found afterwards by hashing their tokens
+and merged. Every problem with the input raises :class:`InputError` naming the file and
+the offending ids.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import platform
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+from belka_lab.core.errors import InputError, preview, warn
+from belka_lab.core.io import staged
+from belka_lab.core.progress import bar as progress_bar
+from belka_lab.dataset import folds, store
+from belka_lab.dataset.schema import PROTEINS
+from belka_lab.tokens.characters import CHAR_VOCAB, MAX_LEN, VOCAB_SIZE, EncodeError, encode_arrow
+
+BB_COLUMNS = ["buildingblock1_smiles", "buildingblock2_smiles", "buildingblock3_smiles"]
+TEST_COLUMNS = ["id", *BB_COLUMNS, "molecule_smiles", "protein_name"]
+TRAIN_COLUMNS = [*TEST_COLUMNS, "binds"]
+
+
+@dataclass(frozen=True)
+class PrepareOptions:
+    """unknown_chars: 'error' (default), 'unk' (map to an extra code 37; models then need
+    vocab_size 38) or 'skip' (drop train molecules with such characters; ids in the manifest)."""
+
+    batch_rows: int = 2_000_000
+    unknown_chars: str = "error"
+    n_stratified_folds: int = 15
+    stratified_seed: int = 42
+    n_bb_groups: int = 5
+    bb_seed: int = 42
+    progress: bool = True
+
+
+# ----------------------------------------------------------------------------- reading
+
+
+INPUT_SUFFIXES = (".parquet", ".csv")
+
+
+def find_input(path: str | os.PathLike, option: str) -> Path:
+    """`path` when it exists, else the file of the same name with the other suffix (.parquet or .csv)
+    beside it: a directory holding Kaggle's ``train.csv``/``test.csv`` works like one with parquet files."""
+    path = Path(path)
+    if path.exists():
+        return path
+    others = [path.with_suffix(s) for s in INPUT_SUFFIXES if s != path.suffix]
+    found = [p for p in others if p.exists()]
+    if found:
+        return found[0]
+    tried = " nor ".join(str(p) for p in [path, *others])
+    raise InputError(f"neither {tried} exists; check data.root or set data.{option} to the file")
+
+
+def _open_batches(path: Path, columns: list[str], batch_rows: int, optional: tuple[str, ...] = ()):
+    """(iterator of RecordBatches with `columns` and those of `optional` present, total rows or None)."""
+    if not path.exists():
+        raise InputError(f"{path} does not exist; check data.root / the file names")
+    if path.stat().st_size == 0:
+        raise InputError(f"{path} is empty; re-download or re-export it")
+    suffixes = "".join(path.suffixes).lower()
+    try:
+        if ".parquet" in suffixes or suffixes.endswith(".pq"):
+            # pre_buffer keeps every byte range it read until the file is closed: 18 bytes a row, 5 GiB on BELKA
+            pf = pq.ParquetFile(path, pre_buffer=False)
+            _check_columns(path, pf.schema_arrow.names, columns)
+            columns = columns + [c for c in optional if c in pf.schema_arrow.names]
+            if pf.metadata.num_rows == 0:
+                raise InputError(f"{path} has no rows; re-download or re-export it")
+            return _guard(path, pf.iter_batches(batch_size=batch_rows, columns=columns)), pf.metadata.num_rows
+        if ".csv" in suffixes:
+            types = {c: pa.string() for c in columns if c.endswith("smiles") or c == "protein_name"}
+            reader = pacsv.open_csv(
+                path,
+                read_options=pacsv.ReadOptions(block_size=64 << 20),
+                convert_options=pacsv.ConvertOptions(column_types=types),
+            )
+            _check_columns(path, reader.schema.names, columns)
+            columns = columns + [c for c in optional if c in reader.schema.names]
+            return _guard(path, (b.select(columns) for b in reader), empty_ok=False), None
+    except pa.ArrowInvalid as e:
+        raise InputError(
+            f"{path} cannot be read ({e}); the file is truncated or corrupt: re-download or re-export it"
+        ) from None
+    raise InputError(f"{path}: unsupported file type; give a .parquet or .csv file")
+
+
+def _guard(path: Path, batches, empty_ok: bool = True):
+    n = 0
+    try:
+        for b in batches:
+            n += b.num_rows
+            yield b
+    except (pa.ArrowInvalid, OSError) as e:
+        raise InputError(
+            f"{path} cannot be read after row {n} ({e}); the file is truncated or corrupt: re-download or re-export it"
+        ) from None
+    if n == 0 and not empty_ok:
+        raise InputError(f"{path} has no rows; re-download or re-export it")
+
+
+def _check_columns(path: Path, present: list[str], required: list[str]) -> None:
+    missing = [c for c in required if c not in present]
+    if missing:
+        raise InputError(
+            f"{path} lacks column(s) {', '.join(missing)} (it has: {', '.join(present)}); "
+            f"BELKA files need {', '.join(required)}"
+        )
+
+
+def file_signature(path: Path) -> dict:
+    """Size, mtime and a BLAKE2 hash of the first and last MiB: cheap on multi-GB files."""
+    st = path.stat()
+    h = hashlib.blake2b(digest_size=16)
+    with open(path, "rb") as f:
+        h.update(f.read(1 << 20))
+        if st.st_size > 2 << 20:
+            f.seek(-(1 << 20), os.SEEK_END)
+            h.update(f.read())
+    return {
+        "path": str(path.resolve()),
+        "bytes": st.st_size,
+        "mtime_ns": st.st_mtime_ns,
+        "blake2b_head_tail": h.hexdigest(),
+    }
+
+
+# ----------------------------------------------------------------------------- checks
+
+
+def _protein_index(path: Path, table: pa.Table) -> np.ndarray:
+    idx = pc.index_in(table["protein_name"], value_set=pa.array(PROTEINS))
+    if idx.null_count:
+        bad = pc.filter(table["id"], idx.is_null())
+        names = pc.unique(pc.filter(table["protein_name"], idx.is_null())).to_pylist()
+        raise InputError(
+            f"{path}: {len(bad)} rows have an unknown protein_name {names[:5]} (ids {preview(bad.to_pylist())}); "
+            f"expected one of {', '.join(PROTEINS)}"
+        )
+    return idx.to_numpy(zero_copy_only=False).astype(np.int8)
+
+
+def _binds(path: Path, table: pa.Table) -> np.ndarray:
+    """int8 labels; integer, boolean or float columns (0.0/1.0, as pandas writes a column that once
+    held NaN) are accepted, and only the rows whose value is missing or not 0/1 are named."""
+    col = table["binds"]
+    if not (pa.types.is_integer(col.type) or pa.types.is_boolean(col.type) or pa.types.is_floating(col.type)):
+        raise InputError(f"{path}: column `binds` has type {col.type}; it must hold the numbers 0 and 1")
+    missing = col.is_null().to_numpy(zero_copy_only=False)
+    values = pc.fill_null(col, 0).to_numpy(zero_copy_only=False).astype(np.float64)
+    bad = missing | ((values != 0) & (values != 1))
+    if bad.any():
+        ids = table["id"].to_numpy(zero_copy_only=False)[bad]
+        raise InputError(
+            f"{path}: {bad.sum()} rows have `binds` other than 0/1 or missing (ids {preview(ids.tolist())}); fix or "
+            f"drop those rows"
+        )
+    return values.astype(np.int8)
+
+
+def _check_smiles(path: Path, smiles, ids: np.ndarray) -> None:
+    """Every row needs a molecule: a missing or empty molecule_smiles names its ids."""
+    bad = pc.or_(pc.is_null(smiles), pc.equal(pc.utf8_length(smiles), 0))
+    bad = pc.fill_null(bad, True).to_numpy(zero_copy_only=False)
+    if bad.any():
+        raise InputError(
+            f"{path}: {bad.sum()} rows have a missing or empty molecule_smiles (ids {preview(ids[bad].tolist())}); "
+            f"fix or drop those rows"
+        )
+
+
+def _encode(path: Path, smiles: pa.Array, ids: np.ndarray, unknown: str) -> tuple[np.ndarray, int, np.ndarray]:
+    """(tokens, unknown-character count, rows dropped by unknown='skip')."""
+    try:
+        tokens, n_unk = encode_arrow(smiles, MAX_LEN, "unk" if unknown in ("unk", "skip") else "error")
+    except EncodeError as e:
+        raise InputError(
+            f"{path}: {e} (ids {preview(ids[e.rows].tolist())}); fix those rows{_unk_hint(str(e))}"
+        ) from None
+    if n_unk and unknown == "skip":
+        drop = np.flatnonzero((tokens == VOCAB_SIZE).any(axis=1))
+        return tokens, 0, drop
+    return tokens, n_unk, np.zeros(0, np.int64)
+
+
+def _unk_hint(msg: str) -> str:
+    if "outside the dictionary" in msg:
+        return " or prepare with prepare.unknown_chars=unk (map them to an extra code) or =skip (drop them)"
+    return ""
+
+
+# ----------------------------------------------------------------------------- train
+
+
+class _Blocks:
+    """Global building-block dictionary: SMILES → id, in order of first appearance."""
+
+    def __init__(self):
+        self.ids: dict[str, int] = {}
+
+    def lookup(self, arr: pa.Array) -> np.ndarray:
+        enc = (
+            pc.dictionary_encode(arr).combine_chunks()
+            if isinstance(arr, pa.ChunkedArray)
+            else pc.dictionary_encode(arr)
+        )
+        local = np.array([self.ids.setdefault(s, len(self.ids)) for s in enc.dictionary.to_pylist()], dtype=np.int32)
+        return local[enc.indices.to_numpy(zero_copy_only=False)]
+
+
+def _merge_runs(path: Path, table: pa.Table, blocks: _Blocks, opts: PrepareOptions):
+    """One batch of train rows → molecule-level arrays (consecutive equal SMILES merged)."""
+    n = table.num_rows
+    ids = table["id"].to_numpy(zero_copy_only=False).astype(np.int64)
+    prot = _protein_index(path, table)
+    binds = _binds(path, table)
+    smiles = table["molecule_smiles"]
+    _check_smiles(path, smiles, ids)
+    new_run = np.ones(n, bool)
+    if n > 1:
+        new_run[1:] = pc.not_equal(smiles.slice(1), smiles.slice(0, n - 1)).to_numpy(zero_copy_only=False)
+    starts = np.flatnonzero(new_run)
+    run = np.cumsum(new_run) - 1
+    code = run * 3 + prot
+    total = np.bincount(code, minlength=len(starts) * 3)
+    pos = np.bincount(code, weights=binds, minlength=len(starts) * 3)
+    conflict = (pos > 0) & (pos < total)
+    if conflict.any():
+        bad_codes = np.flatnonzero(conflict)
+        bad_ids = ids[np.isin(code, bad_codes)]
+        raise InputError(
+            f"{path}: {len(bad_codes)} molecule/protein pairs appear more than once with different `binds` (ids "
+            f"{preview(bad_ids.tolist())}); keep one label per pair"
+        )
+    labels = np.where(total > 0, (pos > 0).astype(np.int8), np.int8(-1)).reshape(-1, 3).astype(np.int8)
+    first = pa.array(starts)
+    tokens, n_unk, drop = _encode(path, smiles.take(first), ids[starts], opts.unknown_chars)
+    bb = np.stack([blocks.lookup(table[c].take(first)) for c in BB_COLUMNS], axis=1)
+    dup_rows = int((total - 1).clip(0).sum())  # rows repeating a molecule/protein pair of this run
+    keep = np.ones(len(starts), bool)
+    keep[drop] = False
+    return tokens[keep], labels[keep], bb[keep], ids[starts][keep], ids[starts][drop], n_unk, dup_rows
+
+
+def _hash_rows(tokens: np.ndarray) -> np.ndarray:
+    """64-bit hash of each token row: splitmix64 over the row's 18 little-endian words."""
+    padded = np.zeros((len(tokens), 144), np.uint8)
+    padded[:, : tokens.shape[1]] = tokens
+    words = padded.view(np.uint64)
+    h = np.zeros(len(tokens), np.uint64)
+    with np.errstate(over="ignore"):
+        for k in range(words.shape[1]):
+            z = (h ^ words[:, k]) + np.uint64(0x9E3779B97F4A7C15)
+            z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+            z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+            h = z ^ (z >> np.uint64(31))
+    return h
+
+
+def _merge_repeats(path: Path, tmp: Path, chunk: int) -> dict:
+    """Merge molecules that appeared in non-consecutive rows; returns counts for the manifest.
+
+    Memory: the 64-bit hash of every molecule and one sorted copy (16 bytes a molecule); only the
+    molecules whose hash occurs twice are looked at further."""
+    tokens = store.load(tmp / "train" / "tokens.npy")
+    n = len(tokens)
+    h = np.empty(n, np.uint64)
+    for i in range(0, n, chunk):
+        h[i : i + chunk] = _hash_rows(np.asarray(tokens[i : i + chunk]))
+    hs = np.sort(h)
+    again = np.unique(hs[1:][hs[1:] == hs[:-1]])  # hashes of more than one molecule
+    del hs
+    if not len(again):
+        return {"repeated_molecules_merged": 0, "duplicate_rows": 0}
+    cand = np.concatenate([i + np.flatnonzero(np.isin(h[i : i + chunk], again)) for i in range(0, n, chunk)])
+    hc = h[cand]
+    del h
+    order = np.argsort(hc, kind="stable")  # equal hashes: the earliest molecule first
+    starts = np.concatenate([[True], hc[order][1:] != hc[order][:-1]])
+    rep = np.empty(len(cand), np.int64)
+    rep[order] = cand[order][np.flatnonzero(starts)][np.cumsum(starts) - 1]
+    is_member = rep != cand
+    members, rep = cand[is_member], rep[is_member]  # ascending molecule rows, and the first of their kind
+    collided = ~(np.asarray(tokens[members]) == np.asarray(tokens[rep])).all(axis=1)
+    if collided.any():  # equal hashes, different molecules: resolve those groups by exact bytes
+        for r in np.unique(rep[collided]):
+            first = {np.asarray(tokens[r]).tobytes(): int(r)}
+            for j in np.flatnonzero(rep == r):
+                rep[j] = first.setdefault(np.asarray(tokens[members[j]]).tobytes(), int(members[j]))
+        merged_away = rep != members
+        members, rep = members[merged_away], rep[merged_away]
+        if len(members) == 0:
+            return {"repeated_molecules_merged": 0, "duplicate_rows": 0}
+    labels = np.array(store.load(tmp / "train" / "labels.npy"))
+    reps = np.unique(rep)
+    k = np.searchsorted(reps, rep)
+    merged = labels[reps]
+    np.maximum.at(merged, k, labels[members])
+    lowest = np.where(labels[reps] < 0, 2, labels[reps]).astype(np.int8)
+    np.minimum.at(lowest, k, np.where(labels[members] < 0, 2, labels[members]).astype(np.int8))
+    conflict = ((merged >= 0) & (lowest <= 1) & (merged != lowest)).any(axis=1)
+    first_ids = store.load(tmp / "train" / "first_row_id.npy")
+    if conflict.any():
+        bad = np.asarray(first_ids[members[conflict[k]]])
+        raise InputError(
+            f"{path}: {conflict.sum()} molecules appear again later with different `binds` for the same protein (first "
+            f"row ids of the repeats {preview(bad.tolist())}); keep one label per molecule and protein"
+        )
+    rows_per_pair = (labels[reps] >= 0).astype(np.int64)
+    np.add.at(rows_per_pair, k, (labels[members] >= 0).astype(np.int64))
+    duplicate_rows = int((rows_per_pair - 1).clip(0).sum())
+    labels[reps] = merged
+    keep = np.ones(n, bool)
+    keep[members] = False
+    for name, data in [
+        ("labels", labels),
+        ("tokens", tokens),
+        ("bb_ids", store.load(tmp / "train" / "bb_ids.npy")),
+        ("first_row_id", first_ids),
+    ]:
+        out = store.NpyAppender(tmp / "train" / f"{name}.npy.new", data.dtype, data.shape[1:])
+        for i in range(0, n, chunk):
+            out.append(np.asarray(data[i : i + chunk])[keep[i : i + chunk]])
+        out.close()
+    del tokens, first_ids
+    for name in ("labels", "tokens", "bb_ids", "first_row_id"):
+        os.replace(tmp / "train" / f"{name}.npy.new", tmp / "train" / f"{name}.npy")
+    return {"repeated_molecules_merged": int(len(members)), "duplicate_rows": duplicate_rows}
+
+
+def _repeated_ids(ids: np.ndarray, chunk: int) -> tuple[int, list[int]]:
+    """(rows whose id appeared in an earlier row, up to 5 such ids) over the int64 ids of every row.
+
+    Kaggle's ids are dense (0..N-1): one flag a byte over their span finds repeats in one pass; sparse ids
+    are sorted instead (8 bytes a row)."""
+    n = len(ids)
+    if n == 0:
+        return 0, []
+    lo, hi = np.iinfo(np.int64).max, np.iinfo(np.int64).min
+    for i in range(0, n, chunk):
+        part = np.asarray(ids[i : i + chunk])
+        lo, hi = min(lo, int(part.min())), max(hi, int(part.max()))
+    repeated, examples = 0, []
+    if hi - lo < 4 * n:
+        seen = np.zeros(hi - lo + 1, bool)
+        for i in range(0, n, chunk):
+            u, cnt = np.unique(np.asarray(ids[i : i + chunk]) - lo, return_counts=True)
+            before = seen[u]
+            repeated += int(np.where(before, cnt, cnt - 1).sum())
+            examples.extend((u[before | (cnt > 1)][:5] + lo).tolist())
+            seen[u] = True
+    else:
+        s = np.sort(np.asarray(ids))
+        again = s[1:] == s[:-1]
+        repeated, examples = int(again.sum()), np.unique(s[1:][again])[:5].tolist()
+    return repeated, sorted(set(examples))[:5]
+
+
+def _ingest_train(path: Path, tmp: Path, blocks: _Blocks, opts: PrepareOptions) -> dict:
+    batches, total = _open_batches(path, TRAIN_COLUMNS, opts.batch_rows)
+    writers = {
+        "tokens": store.NpyAppender(tmp / "train" / "tokens.npy", np.uint8, (MAX_LEN,)),
+        "labels": store.NpyAppender(tmp / "train" / "labels.npy", np.int8, (3,)),
+        "bb_ids": store.NpyAppender(tmp / "train" / "bb_ids.npy", np.int32, (3,)),
+        "first_row_id": store.NpyAppender(tmp / "train" / "first_row_id.npy", np.int64),
+    }
+    row_ids = store.NpyAppender(tmp / "row_ids.npy", np.int64)  # every row's id, to count repeated ids
+    stats = {"rows": 0, "unknown_chars": 0, "duplicate_rows": 0, "skipped_ids": []}
+    bar = progress_bar(total, f"prepare {path.name}", "row", opts.progress)
+    carry = None
+
+    def flush(table: pa.Table) -> None:
+        tok, lab, bb, fid, skipped, n_unk, dups = _merge_runs(path, table, blocks, opts)
+        for name, arr in zip(writers, (tok, lab, bb, fid)):
+            writers[name].append(arr)
+        stats["unknown_chars"] += n_unk
+        stats["duplicate_rows"] += dups
+        stats["skipped_ids"].extend(skipped.tolist())
+
+    for batch in batches:
+        table = pa.Table.from_batches([batch])
+        if carry is not None:
+            table = pa.concat_tables([carry, table])
+        stats["rows"] += batch.num_rows
+        row_ids.append(batch.column("id").to_numpy(zero_copy_only=False).astype(np.int64))
+        # the last molecule may continue in the next batch: hold it back
+        s = table["molecule_smiles"]
+        last = s[-1]
+        n = table.num_rows
+        same = pc.fill_null(pc.equal(s, last), False).to_numpy(zero_copy_only=False)
+        tail_start = n - int(np.argmin(same[::-1])) if not same.all() else 0
+        if tail_start > 0:
+            flush(table.slice(0, tail_start))
+        carry = table.slice(tail_start)
+        bar.update(batch.num_rows)
+    if carry is not None and carry.num_rows:
+        flush(carry)
+    bar.close()
+    for w in writers.values():
+        w.close()
+    row_ids.close()
+    _stage(opts, "checking ids, merging molecules repeated later in the file")
+    stats["repeated_ids"], examples = _repeated_ids(store.load(row_ids.path), max(opts.batch_rows, 1))
+    os.remove(row_ids.path)
+    repeats = _merge_repeats(path, tmp, chunk=max(opts.batch_rows // 3, 1))
+    stats["repeated_molecules_merged"] = repeats["repeated_molecules_merged"]
+    stats["duplicate_rows"] += repeats["duplicate_rows"]
+    if stats["repeated_ids"]:
+        warn(
+            f"{path}: {stats['repeated_ids']} rows reuse an id of an earlier row (ids {preview(examples)}); they were "
+            f"read as further rows of their molecule (counted as repeated_ids in the manifest)"
+        )
+    if stats["duplicate_rows"]:
+        warn(
+            f"{path}: {stats['duplicate_rows']} rows repeat a molecule/protein pair of an earlier row with the same "
+            f"`binds`; each pair was kept once (counted as duplicate_rows in the manifest)"
+        )
+    return stats
+
+
+def _renumber_blocks(path: Path, new_id: np.ndarray, groups: np.ndarray, chunk: int):
+    """Rewrite the train block ids at `path` through `new_id`, a chunk at a time; returns the
+    molecules' (fold_bb, bb_group_mask)."""
+    old, chunk = store.load(path), max(chunk, 1)
+    n = len(old)
+    fold, mask = np.empty(n, np.int8), np.empty(n, np.uint8)
+    out = store.NpyAppender(path.with_name(path.name + ".new"), np.int32, (3,))
+    for i in range(0, n, chunk):
+        ids = new_id[np.asarray(old[i : i + chunk])]
+        out.append(ids)
+        fold[i : i + chunk], mask[i : i + chunk] = folds.bb_folds(ids, groups)
+    out.close()
+    del old
+    os.replace(out.path, path)
+    return fold, mask
+
+
+# ----------------------------------------------------------------------------- test
+
+
+def _ingest_test(path: Path, solution: Path | None, tmp: Path, blocks: _Blocks, opts: PrepareOptions) -> dict:
+    batches, _ = _open_batches(path, TEST_COLUMNS, opts.batch_rows)
+    table = pa.Table.from_batches(list(batches)).combine_chunks()
+    ids = table["id"].to_numpy(zero_copy_only=False).astype(np.int64)
+    uniq, counts = np.unique(ids, return_counts=True)
+    if (counts > 1).any():
+        raise InputError(
+            f"{path}: {int((counts > 1).sum())} ids appear more than once (ids {preview(uniq[counts > 1].tolist())}); "
+            f"each test id must be unique"
+        )
+    _check_smiles(path, table["molecule_smiles"], ids)
+    prot = _protein_index(path, table)
+    enc = pc.dictionary_encode(table["molecule_smiles"]).combine_chunks()
+    molecule = enc.indices.to_numpy(zero_copy_only=False).astype(np.int32)
+    first = np.full(len(enc.dictionary), -1, np.int64)
+    first[molecule[::-1]] = np.arange(len(molecule))[::-1]
+    unknown = "unk" if opts.unknown_chars == "unk" else "error"
+    tokens, n_unk, _ = _encode(path, enc.dictionary, ids[first], unknown)
+    bb = np.stack([blocks.lookup(table[c].take(pa.array(first))) for c in BB_COLUMNS], axis=1)
+    np.save(tmp / "test" / "tokens.npy", tokens)
+    np.save(tmp / "test" / "bb_ids.npy", bb)
+    rows = {"id": ids, "molecule": molecule, "protein": prot}
+    groups = None
+    if solution is not None:
+        sol_batches, _ = _open_batches(solution, ["id", "binds"], opts.batch_rows, optional=("split_group",))
+        sol = pa.Table.from_batches(list(sol_batches))
+        sol_ids = sol["id"].to_numpy(zero_copy_only=False).astype(np.int64)
+        sol_binds = _binds(solution, sol)
+        order = np.argsort(sol_ids)
+        pos = np.searchsorted(sol_ids[order], ids).clip(0, len(sol_ids) - 1)
+        missing = sol_ids[order][pos] != ids
+        if missing.any():
+            raise InputError(
+                f"{solution} lacks {missing.sum()} test ids of {path} (ids {preview(ids[missing].tolist())}); give the "
+                f"solution file made with this test file"
+            )
+        rows["binds"] = sol_binds[order][pos]
+        if "split_group" in sol.column_names:
+            rows["split_group"] = np.asarray(sol["split_group"].to_numpy(zero_copy_only=False), dtype=object)[order][
+                pos
+            ]
+            groups = sorted(set(rows["split_group"]))
+    pq.write_table(pa.table(rows), tmp / "test" / "rows.parquet")
+    return {
+        "rows": len(ids),
+        "molecules": len(tokens),
+        "unknown_chars": n_unk,
+        "split_groups": groups,
+        "has_labels": solution is not None,
+    }
+
+
+# ----------------------------------------------------------------------------- entry
+
+
+def prepare(train_file, test_file, out_dir, solution_file=None, options: PrepareOptions = PrepareOptions()) -> Path:
+    """Build the prepared directory at `out_dir` (atomically; see :mod:`belka_lab.dataset.store`)."""
+    if options.unknown_chars not in ("error", "unk", "skip"):
+        raise InputError(f"prepare.unknown_chars must be error, unk or skip (got {options.unknown_chars!r})")
+    train_file, test_file, out = Path(train_file), Path(test_file), Path(out_dir)
+    solution = Path(solution_file) if solution_file else None
+    t0 = time.time()
+    with staged(out, store.MANIFEST) as stage:
+        tmp = stage.path
+        (tmp / "train").mkdir()
+        (tmp / "test").mkdir()
+        blocks = _Blocks()
+        tr = _ingest_train(train_file, tmp, blocks, options)
+        n_train_blocks = len(blocks.ids)
+        _stage(options, f"reading {test_file.name}")
+        te = _ingest_test(test_file, solution, tmp, blocks, options)
+        # block ids = rank of the block's SMILES, so they do not depend on batch boundaries
+        first_seen = list(blocks.ids)
+        new_id = np.argsort(np.argsort(np.array(first_seen, dtype=object))).astype(np.int32)
+        groups = folds.building_block_groups(len(blocks.ids), options.n_bb_groups, options.bb_seed)
+        _stage(options, "building-block ids and folds")
+        fold_b, mask_b = _renumber_blocks(tmp / "train" / "bb_ids.npy", new_id, groups, options.batch_rows)
+        np.save(tmp / "test" / "bb_ids.npy", new_id[np.load(tmp / "test" / "bb_ids.npy")])
+        smiles = sorted(first_seen)
+        in_train = np.zeros(len(smiles), bool)
+        in_train[new_id[:n_train_blocks]] = True
+        labels = store.load(tmp / "train" / "labels.npy")
+        fold_s = folds.stratified_folds(labels, options.n_stratified_folds, options.stratified_seed)
+        for name, arr in [("fold_stratified", fold_s), ("fold_bb", fold_b), ("bb_group_mask", mask_b)]:
+            np.save(tmp / "train" / f"{name}.npy", arr)
+        pq.write_table(
+            pa.table(
+                {
+                    "bb_id": np.arange(len(smiles), dtype=np.int32),
+                    "smiles": smiles,
+                    "in_train": in_train,
+                    "group": groups,
+                }
+            ),
+            tmp / "building_blocks.parquet",
+        )
+        any_unk = tr["unknown_chars"] + te["unknown_chars"] > 0
+        manifest = {
+            "format_version": store.FORMAT_VERSION,
+            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "seconds": round(time.time() - t0, 1),
+            "proteins": list(PROTEINS),
+            "vocab": CHAR_VOCAB,
+            "max_len": MAX_LEN,
+            "vocab_size": VOCAB_SIZE + int(any_unk),
+            "counts": {
+                "train_rows": tr["rows"],
+                "train_molecules": len(labels),
+                "duplicate_rows": tr["duplicate_rows"],
+                "repeated_ids": tr["repeated_ids"],
+                "repeated_molecules_merged": tr["repeated_molecules_merged"],
+                "test_rows": te["rows"],
+                "test_molecules": te["molecules"],
+                "building_blocks": len(smiles),
+                "building_blocks_test_only": len(smiles) - n_train_blocks,
+            },
+            "positives": {p: int((labels[:, i] == 1).sum()) for i, p in enumerate(PROTEINS)},
+            "unknown_labels": {p: int((labels[:, i] < 0).sum()) for i, p in enumerate(PROTEINS)},
+            "unknown_chars": {"train": tr["unknown_chars"], "test": te["unknown_chars"]},
+            "skipped": {"count": len(tr["skipped_ids"]), "first_row_ids": tr["skipped_ids"][:1000]},
+            "folds": {
+                "fold_stratified": {
+                    "n_folds": options.n_stratified_folds,
+                    "sizes": np.bincount(fold_s, minlength=options.n_stratified_folds).tolist(),
+                },
+                "fold_bb": {
+                    "n_folds": options.n_bb_groups,
+                    "sizes": np.bincount(fold_b[fold_b >= 0], minlength=options.n_bb_groups).tolist(),
+                    "mixed": int((fold_b < 0).sum()),
+                },
+            },
+            "test": {"split_groups": te["split_groups"], "has_labels": te["has_labels"]},
+            "sources": {
+                "train": file_signature(train_file),
+                "test": file_signature(test_file),
+                "solution": file_signature(solution) if solution else None,
+            },
+            "options": asdict(options) | {"progress": None},
+            "versions": _versions(),
+        }
+        stage.manifest = manifest
+    return out
+
+
+def is_current(out_dir, train_file, test_file, solution_file=None, options: PrepareOptions = PrepareOptions()) -> bool:
+    """True when out_dir holds a complete prepared dataset of these files with these options."""
+    try:
+        m = store.read_manifest(out_dir)
+    except InputError:
+        return False
+    want = {
+        "train": file_signature(Path(train_file)),
+        "test": file_signature(Path(test_file)),
+        "solution": file_signature(Path(solution_file)) if solution_file else None,
+    }
+    return m.get("sources") == want and m.get("options") == asdict(options) | {"progress": None}
+
+
+def _versions() -> dict:
+    import numpy
+    import sklearn
+
+    return {
+        "python": sys.version.split()[0],
+        "numpy": numpy.__version__,
+        "pyarrow": pa.__version__,
+        "sklearn": sklearn.__version__,
+        "platform": platform.platform(),
+    }
+
+
+def _stage(opts: PrepareOptions, what: str) -> None:
+    if opts.progress:
+        print(f"prepare: {what}", file=sys.stderr, flush=True)

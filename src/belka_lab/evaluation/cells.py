@@ -1,0 +1,104 @@
+"""Validation cells: the leaderboard's shape on the validation fold.
+
+BELKA's score is the mean AP over (protein × split group) cells. A split names the cells of
+its validation fold (``dataset/folds.py``: one cell for random folds; ``share``, ``partial``,
+``non_share`` for building-block folds); this module scores them and says which metric each
+logged key averages:
+
+- one cell: ``val/ap_<protein>``, ``val/map`` (their mean);
+- several: ``val/ap_<protein>_<cell>``, ``val/map_<cell>`` (the cell's proteins) and ``val/map``
+  (every protein × cell), the competition's mean.
+
+A cell without a positive has no AP. It is not logged and not averaged, and :func:`check` says so
+before training; a monitored key that no cell defines is an error.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from belka_lab.core.errors import InputError, warn
+from belka_lab.dataset.schema import PROTEINS
+from belka_lab.evaluation.metrics import as_tensor, average_precision, check_probabilities, mean_defined
+
+
+def keys(names: tuple[str, ...]) -> dict[str, list[tuple[int, int]]]:
+    """Every metric key the cells log, with the (cell, protein) pairs it averages."""
+    one = len(names) == 1
+    out = {"val/map": [(c, p) for c in range(len(names)) for p in range(len(PROTEINS))]}
+    for c, name in enumerate(names):
+        if not one:
+            out[f"val/map_{name}"] = [(c, p) for p in range(len(PROTEINS))]
+        for p, protein in enumerate(PROTEINS):
+            out[f"val/ap_{protein.lower()}" + ("" if one else f"_{name}")] = [(c, p)]
+    return out
+
+
+def cell_ap(labels, probs, cell, n_cells: int) -> dict[tuple[int, int], float]:
+    """AP of each (cell, protein) with a positive; ``labels`` [N, 3] (-1 unknown), ``probs`` [N, 3],
+    ``cell`` [N]: arrays, or tensors on the device they were computed on."""
+    probs = as_tensor(check_probabilities(probs))
+    labels, cell = (torch.as_tensor(np.asarray(x)).to(probs.device) for x in (labels, cell))
+    out = {}
+    for c in range(n_cells):
+        in_cell = cell == c
+        for p in range(len(PROTEINS)):
+            sel = in_cell & (labels[:, p] >= 0)
+            ap = average_precision(labels[sel, p], probs[sel, p])
+            if not np.isnan(ap):
+                out[(c, p)] = ap
+    return out
+
+
+def values(ap: dict[tuple[int, int], float], names: tuple[str, ...]) -> dict[str, float]:
+    """Each key of :func:`keys` whose cells have an AP: the mean over those that do."""
+    out = {}
+    for key, pairs in keys(names).items():
+        have = [ap[pair] for pair in pairs if pair in ap]
+        if have:
+            out[key] = mean_defined(have)
+    return out
+
+
+def counts(labels: np.ndarray, cell: np.ndarray, n_cells: int) -> dict[tuple[int, int], tuple[int, int]]:
+    """(molecules with a known label, positives) of each (cell, protein)."""
+    labels, cell = np.asarray(labels), np.asarray(cell)
+    return {
+        (c, p): (int(((cell == c) & (labels[:, p] >= 0)).sum()), int(((cell == c) & (labels[:, p] == 1)).sum()))
+        for c in range(n_cells)
+        for p in range(len(PROTEINS))
+    }
+
+
+def check(
+    cell_counts: dict[tuple[int, int], tuple[int, int]], names: tuple[str, ...], where: str, monitors, say: bool = True
+) -> None:
+    """Say which cells have no positive (a warning each, when `say`), and stop when a key in `monitors`
+    (the checkpoint's, early stopping's) is not logged by these cells or has no cell with a positive."""
+    advice = (
+        "use fewer building-block groups (data.prepare.n_bb_groups), another fold, or a bigger library (or sample)"
+        if len(names) > 1 or where.startswith("fold_bb")
+        else "use another fold or a bigger library (or sample)"
+    )
+    for (c, p), (rows, positives) in cell_counts.items():
+        if positives == 0 and say:
+            cell = PROTEINS[p] + ("" if len(names) == 1 else f" × {names[c]}")
+            warn(
+                f"validation cell {cell} ({where}) has {rows} molecules and no positive: its AP is undefined and left "
+                f"out of val/map; {advice}"
+            )
+    known = keys(names)
+    for monitor in monitors:
+        if not monitor.startswith("val/") or monitor == "val/loss":
+            continue
+        if monitor not in known:
+            raise InputError(
+                f"the monitored metric {monitor!r} is not logged by this split's validation cells ({where}); choose "
+                f"one of {', '.join(known)} or val/loss"
+            )
+        if not any(cell_counts[pair][1] for pair in known[monitor]):
+            raise InputError(
+                f"the monitored metric {monitor!r} is undefined for the whole run: none of its validation cells "
+                f"({where}) has a positive; {advice}, or monitor another metric (callbacks.model_checkpoint.monitor)"
+            )

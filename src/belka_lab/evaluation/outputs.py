@@ -1,0 +1,190 @@
+"""What every run leaves in its directory: predictions, submission, results table, plots.
+
+predictions/val.parquet   molecule, fold, cell, BRD4, HSA, sEH (probabilities), label_BRD4, …
+predictions/test.parquet  molecule, BRD4, HSA, sEH
+submission.csv            id,binds for every test row
+results.csv / results.md  AP per protein and validation cell (``evaluation/cells.py``) or test split group, means,
+                          and the AP a random ranking would get (the positive rate)
+plots/pr_<protein>.png    precision-recall curves, validation cells and test groups
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from belka_lab.core.io import atomic_path
+from belka_lab.dataset.folds import CELLS
+from belka_lab.dataset.schema import PROTEINS
+from belka_lab.evaluation import metrics, plots, submission
+
+
+def write_parquet(df: pd.DataFrame, path: Path) -> None:
+    with atomic_path(path) as tmp:
+        df.to_parquet(tmp, index=False)
+
+
+def write_json(path: Path, data: dict) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(data, indent=2))
+
+
+def write_config(run_dir: Path, cfg) -> None:
+    """``<run>/config.yaml``: the run's composed config with every interpolation resolved."""
+    from omegaconf import OmegaConf
+
+    with atomic_path(Path(run_dir) / "config.yaml") as tmp:
+        tmp.write_text(OmegaConf.to_yaml(cfg, resolve=True))
+
+
+def val_frame(
+    index: np.ndarray, probs: np.ndarray, labels: np.ndarray, fold: int, cell: np.ndarray | None = None
+) -> pd.DataFrame:
+    """Validation predictions by molecule row; ``cell`` names each molecule's validation cell."""
+    order = np.argsort(index)
+    df = pd.DataFrame({"molecule": index[order].astype(np.int64), "fold": np.full(len(index), fold, np.int16)})
+    if cell is not None:
+        df["cell"] = np.asarray(cell, dtype=object)[order]
+    for k, p in enumerate(PROTEINS):
+        df[p] = probs[order, k].astype(np.float32)
+    for k, p in enumerate(PROTEINS):
+        df[f"label_{p}"] = labels[order, k].astype(np.int8)
+    return df
+
+
+def test_frame(index: np.ndarray, probs: np.ndarray, n_molecules: int) -> pd.DataFrame:
+    full = np.full((n_molecules, len(PROTEINS)), np.nan, np.float32)
+    full[index] = probs
+    if np.isnan(full).any():
+        raise RuntimeError(f"{int(np.isnan(full).any(axis=1).sum())} test molecules got no prediction")
+    df = pd.DataFrame({"molecule": np.arange(n_molecules, dtype=np.int64)})
+    for k, p in enumerate(PROTEINS):
+        df[p] = full[:, k]
+    return df
+
+
+def results(
+    val: pd.DataFrame, split_column: str, fold: int, test_rows: pd.DataFrame | None, test: pd.DataFrame | None
+) -> pd.DataFrame:
+    """The results table: validation AP per protein and cell + their mean (the competition's mean over
+    the cells with a positive); test AP per split group when labelled."""
+    where = f"{split_column}={fold}"
+    cell = val["cell"].to_numpy() if "cell" in val else np.full(len(val), where, dtype=object)
+    y = np.concatenate([val[f"label_{p}"].to_numpy() for p in PROTEINS])
+    probs = np.concatenate([val[p].to_numpy() for p in PROTEINS])
+    protein = np.repeat(np.arange(len(PROTEINS)), len(val))
+    cells = metrics.ap_table(y, probs, protein, np.tile(cell, len(PROTEINS)))
+    order = sorted(range(len(cells)), key=lambda i: (_cell_order(cells["group"].iloc[i]), i))
+    rows = [{"set": "val", **r} for r in cells.iloc[order].to_dict("records")]
+    rows.append(
+        {
+            "set": "val",
+            "group": where,
+            "protein": "mean",
+            "rows": len(val),
+            "positives": None,
+            "ap": metrics.mean_defined([r["ap"] for r in rows]),
+        }
+    )
+    if test_rows is not None and test is not None and "binds" in test_rows:
+        probs = test[list(PROTEINS)].to_numpy()[test_rows["molecule"].to_numpy(), test_rows["protein"].to_numpy()]
+        groups = test_rows["split_group"].to_numpy() if "split_group" in test_rows else None
+        cells = metrics.ap_table(test_rows["binds"].to_numpy(), probs, test_rows["protein"].to_numpy(), groups)
+        rows += [{"set": "test", **r} for r in cells.to_dict("records")]
+        rows.append(
+            {
+                "set": "test",
+                "group": "score",
+                "protein": "mean",
+                "rows": len(test_rows),
+                "positives": None,
+                "ap": metrics.mean_defined(cells["ap"]),
+            }
+        )
+    table = pd.DataFrame(rows, columns=["set", "group", "protein", "rows", "positives", "ap"])
+    table["random_ap"] = table["positives"].astype(float) / table["rows"]  # AP of a random ranking
+    for s in table["set"].unique():
+        cells = (table["set"] == s) & (table["protein"] != "mean")
+        table.loc[(table["set"] == s) & (table["protein"] == "mean"), "random_ap"] = table.loc[
+            cells, "random_ap"
+        ].mean()
+    return table
+
+
+def _cell_order(name: str) -> tuple[int, str]:
+    return (CELLS.index(name) if name in CELLS else len(CELLS), name)
+
+
+def format_table(table: pd.DataFrame) -> str:
+    """The table as text; an AP that cannot be computed (no positive in the cell) reads ``n/a``
+    and a line under the table says why."""
+    t = table.copy()
+    t["positives"] = t["positives"].map(lambda v: "" if v is None or pd.isna(v) else str(int(v)))
+    for col in ("ap", "random_ap"):
+        t[col] = t[col].map(lambda v: "n/a" if pd.isna(v) else f"{v:.4f}")
+    text = t.to_string(index=False)
+    if table["ap"].isna().any():
+        text += "\nn/a: the cell has no positive, so its AP is undefined; means are over the cells that have one"
+    return text
+
+
+def write_run(
+    run_dir: Path,
+    val: pd.DataFrame,
+    test: pd.DataFrame | None,
+    test_rows: pd.DataFrame | None,
+    split_column: str,
+    fold: int,
+    extra: dict | None = None,
+) -> pd.DataFrame:
+    run_dir = Path(run_dir)
+    write_parquet(val, run_dir / "predictions" / "val.parquet")
+    if test is not None:
+        write_parquet(test, run_dir / "predictions" / "test.parquet")
+        submission.write(submission.build(test_rows, test[list(PROTEINS)].to_numpy()), run_dir / "submission.csv")
+    table = results(val, split_column, fold, test_rows, test)
+    with atomic_path(run_dir / "results.csv") as tmp:
+        table.to_csv(tmp, index=False)
+    with atomic_path(run_dir / "results.md") as tmp:
+        tmp.write_text("```\n" + format_table(table) + "\n```\n")
+    summary = {"val_map": float(table.query("set == 'val' and protein == 'mean'")["ap"].iloc[0])}
+    score = table.query("set == 'test' and group == 'score'")
+    if len(score):
+        summary["test_score"] = float(score["ap"].iloc[0])
+    write_json(run_dir / "results.json", summary | (extra or {}))
+    _plot(run_dir, val, test, test_rows)
+    return table
+
+
+def finish_run(run_dir: Path, datamodule, val: pd.DataFrame, test: pd.DataFrame, extra: dict) -> dict:
+    """Write a run's outputs for `datamodule`'s fold (recording its prepared data and fold
+    column, which blending checks), print the table, return val_map + extra."""
+    extra = {
+        **extra,
+        "prepared_dir": str(Path(datamodule.prepared_dir).resolve()),
+        "fold_column": datamodule.fold_column,
+    }
+    table = write_run(run_dir, val, test, datamodule.store.test_rows(), datamodule.fold_column, datamodule.fold, extra)
+    print(f"\nResults ({run_dir}):\n{format_table(table)}\n")
+    return {"val_map": float(table.query("set == 'val' and protein == 'mean'")["ap"].iloc[0]), **extra}
+
+
+def _plot(run_dir: Path, val: pd.DataFrame, test: pd.DataFrame | None, test_rows: pd.DataFrame | None) -> None:
+    cell = val["cell"].to_numpy() if "cell" in val else np.full(len(val), "", dtype=object)
+    for k, p in enumerate(PROTEINS):
+        y = val[f"label_{p}"].to_numpy()
+        curves = {}
+        for name in sorted(set(cell), key=_cell_order):
+            sel = (cell == name) & (y >= 0)
+            curves[f"val {name}".strip() if len(set(cell)) > 1 else "val"] = (y[sel], val[p].to_numpy()[sel])
+        if test is not None and test_rows is not None and "binds" in test_rows:
+            rows = test_rows[test_rows["protein"] == k]
+            probs = test[p].to_numpy()[rows["molecule"].to_numpy()]
+            groups = rows["split_group"].to_numpy() if "split_group" in rows else np.full(len(rows), "test", object)
+            for g in sorted(set(groups)):
+                sel = groups == g
+                curves[f"test {g}"] = (rows["binds"].to_numpy()[sel], probs[sel])
+        plots.pr_curves(curves, f"{p}: precision-recall", run_dir / "plots" / f"pr_{p}.png")

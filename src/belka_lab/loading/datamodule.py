@@ -1,0 +1,184 @@
+"""LightningDataModule over a prepared directory.
+
+It makes the data exist (the synthetic library when configured, the prepared directory, a
+tokenizer's ids) and says which molecules train, validate (and in which validation cell, the
+split's :class:`~belka_lab.dataset.folds.Selection`) and are predicted; how batches are
+read is its ``loader`` (the ``loader`` config group: ``memory`` or ``dali``, see ``loading/loader.py``).
+
+Batches arrive as uint8/int8 arrays and are expanded on the device after transfer
+(``on_after_batch_transfer``): the model sees ``tokens`` long [B, L], ``mask`` bool [B, L]
+(True on characters), ``labels`` float [B, 3], ``label_mask`` bool [B, 3] (False where the
+label is unknown) and ``index`` long [B] (molecule row; -1 marks padding in evaluation).
+Prediction (``trainer.predict``) runs over :data:`PREDICT_SETS`, one dataloader each.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import lightning as L
+import numpy as np
+import torch
+
+from belka_lab.core.errors import InputError
+from belka_lab.dataset.prepare import PrepareOptions, find_input, is_current, prepare
+from belka_lab.dataset.store import PreparedDataset
+from belka_lab.evaluation import cells
+from belka_lab.loading.loader import Loader, MemoryLoader
+from belka_lab.synth.library import SynthConfig, generate
+from belka_lab.tokens.cache import TokenizerSpec, build_cache, cache_info
+from belka_lab.tokens.characters import PAD
+
+PREDICT_SETS = ("val", "test")  # the prediction pass's dataloaders, in this order
+
+
+class BelkaDataModule(L.LightningDataModule):
+    def __init__(
+        self,
+        prepared_dir: str,
+        train_file: str,
+        test_file: str,
+        split,
+        fold: int = 0,
+        solution_file: str | None = None,
+        synth: dict | None = None,
+        prepare: dict | None = None,
+        batch_size: int = 1024,
+        eval_batch_size: int = 4096,
+        seed: int = 0,
+        root: str | None = None,
+        tokenizer: dict | None = None,
+        loader: Loader | None = None,
+    ):
+        super().__init__()
+        self.root = Path(root) if root else None  # the directory the file paths default into
+        self.prepared_dir = Path(prepared_dir)
+        self.train_file, self.test_file = Path(train_file), Path(test_file)
+        self.solution_file = Path(solution_file) if solution_file else None
+        self.synth = SynthConfig(**{k: tuple(v) if k == "rates" else v for k, v in synth.items()}) if synth else None
+        self.prepare_options = PrepareOptions(**(prepare or {}))
+        self.split, self.fold = split, int(fold)
+        self.batch_size, self.eval_batch_size = int(batch_size), int(eval_batch_size)
+        self.seed = int(seed)
+        self.tokenizer = TokenizerSpec(**(tokenizer or {}))
+        self.pad_id, self.vocab_size = PAD, None  # of the token arrays the models read (set in setup)
+        self.store: PreparedDataset | None = None
+        self._checked_for = None  # the trainer whose monitors were checked against the validation cells
+        if loader is not None and not all(hasattr(loader, m) for m in ("prepare", "setup", "train", "evaluate")):
+            raise InputError(f"loader={loader!r}: choose memory or dali (the loader config group)")
+        self.loader = loader if loader is not None else MemoryLoader()
+
+    # ------------------------------------------------------------------ data on disk
+    def prepare_data(self) -> None:
+        """Generate the synthetic library (if configured) and prepare it, unless already current;
+        then what the tokenizer and the loader read."""
+        if self.synth is not None:
+            generate(self.train_file.parent, self.synth, progress=self.prepare_options.progress)
+        self.train_file = find_input(self.train_file, "train_file")
+        self.test_file = find_input(self.test_file, "test_file")
+        if not is_current(self.prepared_dir, self.train_file, self.test_file, self.solution_file, self.prepare_options):
+            prepare(self.train_file, self.test_file, self.prepared_dir, self.solution_file, self.prepare_options)
+        if not self.tokenizer.is_char:
+            build_cache(self.tokenizer, self.prepared_dir, progress=self.prepare_options.progress)
+        self.loader.prepare(self)
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.store is None:
+            self._load()
+        if self.trainer is not None and stage in (None, "fit") and self._checked_for is not self.trainer:
+            self.check_cells()  # the run's monitors are known once a trainer holds the data module
+            self._checked_for = self.trainer
+
+    def _load(self) -> None:
+        self.store = PreparedDataset(self.prepared_dir)
+        self.vocab_size = self.store.vocab_size
+        if not self.tokenizer.is_char:
+            info = cache_info(self.prepared_dir, "train", self.tokenizer.name)
+            if info is None:
+                raise InputError(
+                    f"{self.prepared_dir}/train has no tokens_{self.tokenizer.name}.npy yet; run prepare_data() first "
+                    f"(training does)"
+                )
+            self.pad_id, self.vocab_size = info["pad_id"], info["vocab_size"]
+        self.selection = self.split.select(self.store, self.fold)
+        self.train_idx, self.val_idx = self.selection.train, self.selection.val
+        self.fold_column = self.split.column
+        self._cells_on: dict = {}
+        self.loader.setup(self)
+
+    # ------------------------------------------------------------------ validation cells
+    def check_cells(self) -> None:
+        """Warn about validation cells without a positive; stop when a monitored metric is undefined."""
+        sel = self.selection
+        trainer = self.trainer
+        monitors = [cb.monitor for cb in trainer.callbacks if isinstance(getattr(cb, "monitor", None), str)]
+        labels = np.asarray(self.store.train("labels")[sel.val])
+        found = cells.counts(labels, sel.cell, len(sel.names))
+        # warnings from the main process; every process stops on an error
+        cells.check(found, sel.names, sel.where, monitors, say=trainer.is_global_zero)
+
+    def cells_of(self, index: torch.Tensor) -> torch.Tensor:
+        """The validation cell (an index into ``selection.names``) of each validation molecule row."""
+        key = index.device
+        if key not in self._cells_on:
+            self._cells_on[key] = (
+                torch.as_tensor(self.selection.val, dtype=torch.int64, device=key),
+                torch.as_tensor(self.selection.cell, dtype=torch.int64, device=key),
+            )
+        rows, cell = self._cells_on[key]
+        return cell[torch.searchsorted(rows, index.long()).clamp_max(len(rows) - 1)]
+
+    def cell_names_of(self, index: np.ndarray) -> np.ndarray:
+        """The validation cell of validation molecule rows, as the results table names it: the cell's
+        name, or the fold (``fold_stratified=0``) when the fold is one cell."""
+        sel = self.selection
+        names = sel.names if len(sel.names) > 1 else (sel.where,)
+        return np.asarray(names, dtype=object)[sel.cell[np.searchsorted(sel.val, np.asarray(index))]]
+
+    # ------------------------------------------------------------------ what the loaders ask
+    @property
+    def n_test(self) -> int:
+        return int(self.store.manifest["counts"]["test_molecules"])
+
+    def files(self, part: str) -> dict[str, Path]:
+        """The arrays the models read for ``part`` (train or test): tokens, and labels for train."""
+        base = self.prepared_dir / part
+        files = {"tokens": base / ("tokens.npy" if self.tokenizer.is_char else f"tokens_{self.tokenizer.name}.npy")}
+        if part == "train":
+            files["labels"] = base / "labels.npy"
+        return files
+
+    def rank(self) -> tuple[int, int]:
+        t = self.trainer
+        return (t.global_rank, t.world_size) if t is not None else (0, 1)
+
+    def device(self) -> torch.device:
+        return self.trainer.strategy.root_device if self.trainer is not None else torch.device("cpu")
+
+    def batches_done_in_epoch(self, per_epoch: int) -> int:
+        """Optimizer steps already taken in the current epoch (one per batch), when resuming."""
+        t = self.trainer
+        if t is None or not t.global_step or t.accumulate_grad_batches != 1:
+            return 0
+        return max(0, t.global_step - t.current_epoch * per_epoch) % per_epoch
+
+    # ------------------------------------------------------------------ Lightning's loaders
+    def train_dataloader(self):
+        return self.loader.train(self)
+
+    def val_dataloader(self):
+        return self.loader.evaluate(self, "val")
+
+    def predict_dataloader(self) -> list:
+        """One dataloader per set of :data:`PREDICT_SETS`."""
+        return [self.loader.evaluate(self, part) for part in PREDICT_SETS]
+
+    # ------------------------------------------------------------------ device-side expansion
+    def on_after_batch_transfer(self, batch: dict, dataloader_idx: int) -> dict:
+        tokens = batch["tokens"].long()
+        out = {"tokens": tokens, "mask": tokens != self.pad_id, "index": batch["index"]}
+        if "labels" in batch:
+            labels = batch["labels"]
+            out["label_mask"] = labels >= 0
+            out["labels"] = labels.clamp_min(0).float()
+        return out

@@ -1,0 +1,157 @@
+"""SMILES → the token ids a run was trained on, for any molecule, row by row.
+
+:class:`TokenSpec` is what a model reads — which tokenizer, how many ids per molecule, the
+padding id, the vocabulary size — as a run's data gave it (:func:`TokenSpec.of_data`) or as an
+export saved it beside the model file. :func:`encoder` returns the matching encoder. Its
+``encode(smiles)`` never stops at a bad row: it returns every row's ids (padding for a row it
+cannot encode) and, for the rows it cannot, why — missing SMILES, too long for the model, a
+character outside the vocabulary, an unclosed bracket — so that the screen applies the user's
+``on_invalid`` policy.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from belka_lab.core.errors import InputError
+from belka_lab.tokens import characters as char
+
+
+@dataclass(frozen=True)
+class TokenSpec:
+    name: str  # char | atom | bpe | pretrained
+    width: int  # ids per molecule the model reads
+    pad_id: int
+    vocab_size: int
+    unknown: str = "invalid"  # char: a character outside the vocabulary makes the row invalid, or (unk) maps to UNK
+    path: str | None = None  # atom, bpe, pretrained: the tokenizer's directory
+
+    @classmethod
+    def of_data(cls, dm) -> TokenSpec:
+        """What the models of a set-up data module read."""
+        width = int(np.load(dm.files("train")["tokens"], mmap_mode="r").shape[1])
+        unknown = "unk" if dm.tokenizer.is_char and dm.vocab_size > char.VOCAB_SIZE else "invalid"
+        path = None if dm.tokenizer.is_char else str(Path(dm.tokenizer.path).resolve())
+        return cls(dm.tokenizer.name, width, int(dm.pad_id), int(dm.vocab_size), unknown, path)
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict) -> TokenSpec:
+        """From an export's sidecar; a character vocabulary saved there must be this one's."""
+        vocabulary = data.get("vocabulary")
+        if vocabulary is not None and vocabulary != char.CHAR_VOCAB:
+            raise InputError("the exported model's character vocabulary differs from this belka_lab's: export it again")
+        return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
+
+
+@dataclass
+class Encoded:
+    ids: np.ndarray  # [n, width]; padding on rows that cannot be encoded
+    bad: np.ndarray  # int64: the rows that cannot
+    why: list[str]  # one reason per bad row
+
+
+def _encoded(ids: np.ndarray, status: np.ndarray, reasons: dict[int, str]) -> Encoded:
+    bad = np.flatnonzero(status)
+    return Encoded(ids, bad, [reasons[int(s)] for s in status[bad]])
+
+
+class CharEncoder:
+    """The prepared data's character codes (``tokenizer=char``)."""
+
+    def __init__(self, spec: TokenSpec):
+        self.spec = spec
+
+    def encode(self, smiles: pa.Array) -> Encoded:
+        ids, status = char.encode_checked(smiles, self.spec.width, self.spec.unknown)
+        reasons = {
+            char.MISSING: "missing SMILES",
+            char.TOO_LONG: f"longer than the {self.spec.width} characters the model reads",
+            char.UNKNOWN_CHAR: "a character outside the model's vocabulary",
+        }
+        return _encoded(ids, status, reasons)
+
+
+class AtomEncoder:
+    """Atom tokens (``tokenizer=atom``), split over the character codes; a token the vocabulary
+    has not seen becomes ``<unk>``, as in training."""
+
+    def __init__(self, spec: TokenSpec):
+        from belka_lab.tokens.atoms import AtomTokenizer
+
+        self.spec = spec
+        self.tokenizer = AtomTokenizer.load(Path(spec.path))
+
+    def encode(self, smiles: pa.Array) -> Encoded:
+        from belka_lab.tokens.atoms import split_codes
+
+        longest = max(int(np.max(pc.utf8_length(smiles).fill_null(0).to_numpy(), initial=1)), 1)
+        codes, status = char.encode_checked(smiles, longest, "unk")
+        unclosed = split_codes(codes)[5]
+        codes[unclosed] = 0
+        status[unclosed & (status == char.OK)] = 5
+        ids, counts = self.tokenizer.encode_codes(codes)
+        status[(counts > self.spec.width) & (status == char.OK)] = char.TOO_LONG
+        out = np.full((len(ids), self.spec.width), self.spec.pad_id, np.int64)
+        keep = min(self.spec.width, ids.shape[1])
+        out[:, :keep] = ids[:, :keep]
+        out[status != char.OK] = self.spec.pad_id
+        reasons = {
+            char.MISSING: "missing SMILES",
+            char.TOO_LONG: f"more than the {self.spec.width} atom tokens the model reads",
+            5: "an unclosed '[' or a stray '%'",
+        }
+        return _encoded(out, status, reasons)
+
+
+class HFEncoder:
+    """A saved Hugging Face tokenizer (``tokenizer=bpe|pretrained``): ``<s> … </s>`` then padding."""
+
+    def __init__(self, spec: TokenSpec):
+        from belka_lab.tokens.cache import load_tokenizer
+
+        self.spec = spec
+        self.tokenizer = load_tokenizer(spec.path)
+
+    def encode(self, smiles: pa.Array) -> Encoded:
+        values = smiles.to_pylist()
+        status = np.array([0 if s else char.MISSING for s in values], np.uint8)
+        ids = self.tokenizer([s or "" for s in values], add_special_tokens=True)["input_ids"]
+        out = np.full((len(values), self.spec.width), self.spec.pad_id, np.int64)
+        for i, row in enumerate(ids):
+            if status[i]:
+                continue
+            if len(row) > self.spec.width:
+                status[i] = char.TOO_LONG
+            else:
+                out[i, : len(row)] = row
+        reasons = {
+            char.MISSING: "missing SMILES",
+            char.TOO_LONG: f"more than the {self.spec.width} tokens the model reads",
+        }
+        return _encoded(out, status, reasons)
+
+
+def encoder(spec: TokenSpec):
+    if spec.name == "char":
+        return CharEncoder(spec)
+    if spec.name == "atom":
+        return AtomEncoder(spec)
+    if spec.name in ("bpe", "pretrained"):
+        return HFEncoder(spec)
+    raise InputError(f"tokenizer {spec.name!r}: this belka_lab encodes char, atom, bpe and pretrained")
+
+
+def save_spec(spec: TokenSpec, path: Path) -> None:
+    from belka_lab.core.io import atomic_path
+
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(spec.to_json(), indent=1))
