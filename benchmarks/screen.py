@@ -55,7 +55,6 @@ def run(args) -> list[Row]:
     from belka_lab.screen.scorers import TorchScorer
     from belka_lab.screen.screening import Job, processes, screen
     from belka_lab.tokens.characters import decode
-    from belka_lab.tokens.encoders import TokenSpec
 
     work = Path(args.work_dir or "logs/bench/screen")
     work.mkdir(parents=True, exist_ok=True)
@@ -73,7 +72,7 @@ def run(args) -> list[Row]:
     n = len(smiles)
     src = work / "molecules.parquet"
     pq.write_table(pa.table({"molecule_smiles": smiles}), src)
-    scorer = TorchScorer(module.backbone, TokenSpec.of_data(dm), dm.eval_batch_size, "32-true", "bench")
+    scorer = TorchScorer(module.backbone, dm.token_spec, dm.eval_batch_size, "32-true", "bench")
     fabric = processes(cfg.trainer, str(cfg.trainer.get("precision", "32-true")))  # where the Trainer runs
 
     def in_process():

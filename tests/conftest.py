@@ -44,7 +44,7 @@ def tiny_prepared(tiny_library, tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def smiles_tokenizer(tiny_library, tmp_path_factory) -> Path:
     """A small BPE tokenizer trained on the tiny library's SMILES, saved with save_pretrained."""
-    from belka_lab.tokens.cache import train_bpe
+    from belka_lab.tokens.huggingface import train_bpe
 
     smiles = pq.read_table(tiny_library / "train.parquet", columns=["molecule_smiles"]).column(0).to_pylist()[::3]
     out = tmp_path_factory.mktemp("tok") / "bpe"

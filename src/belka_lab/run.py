@@ -10,7 +10,7 @@ import warnings
 import lightning as L
 import torch
 from hydra.utils import instantiate
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from belka_lab.core.checks import check_accelerator
 from belka_lab.core.config import register_resolvers
@@ -63,8 +63,14 @@ def backbone(cfg: DictConfig, dm) -> torch.nn.Module:
 
 
 def model(cfg: DictConfig, dm) -> L.LightningModule:
-    """``cfg.model`` (BelkaModule) around the backbone built for ``dm``."""
-    return instantiate(cfg.model, backbone=backbone(cfg, dm))
+    """``cfg.model`` (BelkaModule) around the backbone built for ``dm``, scoring ``dm``'s validation cells."""
+    return instantiate(module_config(cfg), backbone=backbone(cfg, dm), cells=dm.cells)
+
+
+def module_config(cfg: DictConfig) -> DictConfig:
+    """``cfg.model`` as the module takes it: without ``eval_batch_size``, the evaluation batch the
+    network fits in, which the data config reads (``data.eval_batch_size``)."""
+    return OmegaConf.masked_copy(cfg.model, [k for k in cfg.model if k != "eval_batch_size"])
 
 
 def compiled(cfg: DictConfig, module: L.LightningModule) -> L.LightningModule:

@@ -107,7 +107,9 @@ def test_the_shards_of_a_fold_hold_exactly_the_memory_backends_molecules(tiny_li
         np.stack([np.frombuffer(t, np.int8) for t in epoch["labels"]]), arrays.train("labels")[epoch["index"]]
     )
     # the test molecules, in every prediction pass
-    assert _rows(dali.loader.evaluate(dali, "test")).equals(_rows(memory.loader.evaluate(memory, "test")))
+    assert _rows(dali.loader.evaluate(dali.feed, dali.place(), "test")).equals(
+        _rows(memory.loader.evaluate(memory.feed, memory.place(), "test"))
+    )
 
 
 def test_batches_have_the_memory_backends_shapes_and_dtypes(shards):
@@ -181,7 +183,7 @@ def test_a_uint16_tokenizer_cache_round_trips_through_the_shards(tiny_library, p
 def test_shards_are_reused_when_current_and_rewritten_when_options_change(shards):
     out = shards.loader.root
     stamp = (out / "manifest.json").stat().st_mtime_ns
-    assert shards.loader.write_shards(shards) == out and (out / "manifest.json").stat().st_mtime_ns == stamp
+    assert shards.loader.write_shards(shards.feed) == out and (out / "manifest.json").stat().st_mtime_ns == stamp
     manifest = read_shard_manifest(out)
     assert (
         sum(s["records"] for s in manifest["shards"] if s["part"] == "train")
@@ -189,7 +191,7 @@ def test_shards_are_reused_when_current_and_rewritten_when_options_change(shards
     )
     assert all(s["records"] <= 300 for s in manifest["shards"])
     shards.loader.shard_records = 100
-    shards.loader.write_shards(shards)
+    shards.loader.write_shards(shards.feed)
     smaller = read_shard_manifest(out)["shards"]
     assert len(smaller) > len(manifest["shards"]) and max(s["records"] for s in smaller) == 100
 
@@ -221,7 +223,7 @@ def test_a_truncated_shard_is_reported_by_name(shards):
     path = shards.loader.root / s["file"]
     path.write_bytes(path.read_bytes()[:-100])
     with pytest.raises(InputError, match=f"{s['file']}.*truncated"):
-        shards.loader.setup(shards)
+        shards.loader.setup(shards.feed)
 
 
 def test_a_corrupt_shard_is_reported_by_its_checksum_or_when_dali_fails_on_it(shards):
@@ -232,9 +234,9 @@ def test_a_corrupt_shard_is_reported_by_its_checksum_or_when_dali_fails_on_it(sh
     data[offset + 2] ^= 0xFF  # a record's length field
     path.write_bytes(bytes(data))
     with pytest.raises(InputError, match=f"{s['file']}.*SHA-256"):
-        shards.loader.setup(shards)
+        shards.loader.setup(shards.feed)
     shards.loader.verify = "size"  # not checked up front: DALI fails, the loader names shard and record
-    shards.loader.setup(shards)
+    shards.loader.setup(shards.feed)
     with pytest.raises(InputError, match=f"{s['file']} is truncated or corrupt at record 5"):
         list(shards.val_dataloader())
 
@@ -244,7 +246,7 @@ def test_a_missing_index_file_is_rebuilt_identically(shards):
     idx = shards.loader.root / s["index"]
     before = idx.read_bytes()
     idx.unlink()
-    shards.loader.setup(shards)
+    shards.loader.setup(shards.feed)
     assert idx.read_bytes() == before
     assert len(list(shards.train_dataloader())) == len(shards.train_dataloader())
 

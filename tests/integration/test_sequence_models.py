@@ -11,6 +11,7 @@ import pytest
 import torch
 from hydra.utils import instantiate
 
+from belka_lab import run
 from belka_lab.core.errors import InputError
 from belka_lab.models.chemberta import ChemBERTa
 from belka_lab.models.init_from import load_encoder, save_encoder
@@ -18,8 +19,10 @@ from belka_lab.models.mamba import Mamba1D, reverse_within_length, selective_sca
 from belka_lab.models.transformer import TransformerEncoder1D
 from belka_lab.pretraining.mlm import mask_tokens
 from belka_lab.pretraining.pretrain import pretrain
-from belka_lab.tokens.cache import TokenizerSpec, build_cache, cache_info, load_tokenizer, train_bpe
+from belka_lab.tokens.cache import build_cache, cache_info
 from belka_lab.tokens.characters import decode, encode
+from belka_lab.tokens.huggingface import load_tokenizer, train_bpe
+from belka_lab.tokens.spec import TokenizerConfig
 from belka_lab.training.train import train
 from helpers import QUIET_TRAINER, compose_run
 
@@ -208,7 +211,7 @@ def test_pretraining_lowers_the_masked_loss_and_init_from_loads_the_encoder(tmp_
         "data.batch_size=64",
         "debug=fdr",
     )
-    module = instantiate(cfg.model)
+    module = instantiate(run.module_config(cfg))
     saved = torch.load(enc, weights_only=True)["state_dict"]
     own = module.backbone.state_dict()
     assert all(torch.equal(own[k], v) for k, v in saved.items()) and set(own) - set(saved) == {
@@ -266,7 +269,7 @@ def test_chemberta_from_saved_weights_equals_the_saved_model(smiles_tokenizer, t
 def test_token_cache_round_trips_and_is_rebuilt_only_for_another_tokenizer(tiny_prepared, smiles_tokenizer, tmp_path):
     prepared = tmp_path / "prepared"
     shutil.copytree(tiny_prepared, prepared)
-    spec = TokenizerSpec(name="pretrained", path=str(smiles_tokenizer))
+    spec = TokenizerConfig(name="pretrained", path=str(smiles_tokenizer))
     info = build_cache(spec, prepared)
     tok = load_tokenizer(str(smiles_tokenizer))
     for part in ("train", "test"):
@@ -281,7 +284,7 @@ def test_token_cache_round_trips_and_is_rebuilt_only_for_another_tokenizer(tiny_
     assert (prepared / "train" / "tokens_pretrained.npy").stat().st_mtime_ns == stamp  # current: not rebuilt
     other = tmp_path / "bpe64"
     train_bpe(decode(np.load(prepared / "train" / "tokens.npy")[:500]), other, vocab_size=64)
-    build_cache(TokenizerSpec(name="pretrained", path=str(other)), prepared)
+    build_cache(TokenizerConfig(name="pretrained", path=str(other)), prepared)
     assert cache_info(prepared, "train", "pretrained")["vocab_size"] == len(load_tokenizer(str(other)))
 
 
@@ -289,7 +292,7 @@ def test_too_long_molecules_name_the_row_and_the_setting(tiny_prepared, smiles_t
     prepared = tmp_path / "prepared"
     shutil.copytree(tiny_prepared, prepared)
     with pytest.raises(InputError, match=r"train/tokens.npy row \d+: \d+ tokens.*raise tokenizer.max_length"):
-        build_cache(TokenizerSpec(name="pretrained", path=str(smiles_tokenizer), max_length=6), prepared)
+        build_cache(TokenizerConfig(name="pretrained", path=str(smiles_tokenizer), max_length=6), prepared)
     assert (
         cache_info(prepared, "train", "pretrained") is None
         and not (prepared / "train" / "tokens_pretrained.npy").exists()

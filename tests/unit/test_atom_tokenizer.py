@@ -78,12 +78,13 @@ def test_unseen_tokens_are_unknown_and_broken_brackets_are_named():
 def test_the_atom_cache_is_built_once_and_decodes_to_the_molecules(tiny_library, tiny_prepared, tmp_path):
     import shutil
 
-    from belka_lab.tokens.cache import TokenizerSpec, build_cache
+    from belka_lab.tokens.cache import build_cache
     from belka_lab.tokens.characters import decode
+    from belka_lab.tokens.spec import TokenizerConfig
 
     prepared = tmp_path / "prepared"
     shutil.copytree(tiny_prepared, prepared)
-    spec = TokenizerSpec(name="atom", path=str(tmp_path / "atom"), batch_rows=1000)
+    spec = TokenizerConfig(name="atom", path=str(tmp_path / "atom"), batch_rows=1000)
     info = build_cache(spec, prepared)
     tok = AtomTokenizer.load(tmp_path / "atom")
     assert info["vocab_size"] == len(tok) and info["pad_id"] == 0 and info["width"] % 8 == 0

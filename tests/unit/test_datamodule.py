@@ -129,7 +129,10 @@ def test_device_resident_batches_equal_the_host_paths(tiny_library, tiny_prepare
     d.sampler.skip_once(3)
     _same_batches(h, d)  # resuming inside an epoch
     _same_batches(host.val_dataloader(), device.val_dataloader())  # padding index -1 included
-    _same_batches(host.loader.evaluate(host, "test"), device.loader.evaluate(device, "test"))
+    _same_batches(
+        host.loader.evaluate(host.feed, host.place(), "test"),
+        device.loader.evaluate(device.feed, device.place(), "test"),
+    )
 
 
 def test_automatic_residency_needs_the_budget_and_half_the_free_device_memory(monkeypatch):

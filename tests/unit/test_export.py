@@ -11,8 +11,9 @@ from hydra.utils import get_class, instantiate
 
 from belka_lab.core.config import CONFIG_DIR
 from belka_lab.core.errors import InputError
-from belka_lab.screen.export import Probabilities, run_exported, write_model
-from belka_lab.tokens.cache import load_tokenizer
+from belka_lab.screen.export import Probabilities, write_model
+from belka_lab.screen.exported import Exported
+from belka_lab.tokens.huggingface import load_tokenizer
 from unit.test_models import MODELS, SMALL
 
 pytestmark = pytest.mark.slow  # nine ONNX exports: about a minute
@@ -56,7 +57,7 @@ def test_exported_backbone_matches_pytorch_or_is_refused_with_its_reason(name, f
     write_model(model, fmt, path, torch.from_numpy(ids[:4]))
     with torch.inference_mode():
         expected = model(torch.from_numpy(ids)).numpy()
-    got = run_exported(path, ids)  # 12 molecules through a graph traced on 4: the batch is free
+    got = Exported(path)(ids)  # 12 molecules through a graph traced on 4: the batch is free
     assert got.shape == (12, 3)
     assert np.abs(got - expected).max() <= 1e-4
 

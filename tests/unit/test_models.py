@@ -16,8 +16,8 @@ from belka_lab.models.mamba import Mamba1D
 from belka_lab.models.resnet import ResNet1D
 from belka_lab.models.se_xception import SEXception1D
 from belka_lab.models.transformer import TransformerEncoder1D
-from belka_lab.tokens.cache import load_tokenizer
 from belka_lab.tokens.characters import encode
+from belka_lab.tokens.huggingface import load_tokenizer
 
 MODELS = sorted(p.stem for p in (Path(CONFIG_DIR) / "model").glob("*.yaml"))
 # overrides that keep each backbone family small enough for CPU tests; the structure stays

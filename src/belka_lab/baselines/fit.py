@@ -45,8 +45,8 @@ def fit_baseline(cfg: DictConfig) -> dict:
     run_dir = Path(cfg.paths.output_dir)
     model.save(run_dir / "model")  # what belka predict scores new molecules with
     outputs.write_config(run_dir, cfg)
-    n_test = int(store.manifest["counts"]["test_molecules"])
-    val_df = outputs.val_frame(val_idx, val_probs, labels[val_idx], dm.fold, dm.cell_names_of(val_idx))
+    n_test = store.n_test
+    val_df = outputs.val_frame(val_idx, val_probs, labels[val_idx], dm.fold, dm.cells.names_of(val_idx))
     test_df = outputs.test_frame(np.arange(n_test), test_probs, n_test)
     extra = {
         "baseline": cfg.baseline._target_,

@@ -33,7 +33,7 @@ def main(cfg: DictConfig) -> None:
     if isinstance(datamodule.loader, DaliLoader):
         from belka_lab.loading.tfrecord import read_shard_manifest
 
-        out = datamodule.loader.write_shards(datamodule)
+        out = datamodule.loader.write_shards(datamodule.feed)
         shards = read_shard_manifest(out)["shards"]
         size = sum(s["bytes"] for s in shards) / 2**20
         print(

@@ -84,6 +84,16 @@ def read_manifest(path: str | os.PathLike) -> dict:
     return manifest
 
 
+def arrays(path: str | os.PathLike, part: str, tokens: str = "tokens") -> dict[str, Path]:
+    """The arrays the models read for ``part`` (train or test): ``tokens`` (the character codes, or
+    a tokenizer's cached ids such as ``tokens_atom``), and the labels for train."""
+    base = Path(path) / part
+    files = {"tokens": base / f"{tokens}.npy"}
+    if part == "train":
+        files["labels"] = base / "labels.npy"
+    return files
+
+
 class PreparedDataset:
     """Memory-mapped view of a prepared directory."""
 
@@ -101,6 +111,10 @@ class PreparedDataset:
         import pandas as pd
 
         return pd.read_parquet(self.path / "test" / "rows.parquet")
+
+    @property
+    def n_test(self) -> int:
+        return int(self.manifest["counts"]["test_molecules"])
 
     @property
     def n_train(self) -> int:

@@ -11,6 +11,9 @@ logged key averages:
 
 A cell without a positive has no AP. It is not logged and not averaged, and :func:`check` says so
 before training; a monitored key that no cell defines is an error.
+
+:class:`ValidationCells` is what the training module is given to score its validation epochs:
+the cell of every validation molecule, looked up by molecule row on the device.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import numpy as np
 import torch
 
 from belka_lab.core.errors import InputError, warn
+from belka_lab.dataset.folds import CELLS
 from belka_lab.dataset.schema import PROTEINS
 from belka_lab.evaluation.metrics import as_tensor, average_precision, check_probabilities, mean_defined
 
@@ -102,3 +106,55 @@ def check(
                 f"the monitored metric {monitor!r} is undefined for the whole run: none of its validation cells "
                 f"({where}) has a positive; {advice}, or monitor another metric (callbacks.model_checkpoint.monitor)"
             )
+
+
+def order(name: str) -> tuple[int, str]:
+    """Sort key of a cell name: the leaderboard's order (share, partial, non_share), then by name."""
+    return (CELLS.index(name) if name in CELLS else len(CELLS), name)
+
+
+class ValidationCells:
+    """The validation fold's cells: ``names`` (one name: the fold is one cell), ``where`` (the
+    fold, as messages name it), and the cell of each validation molecule row ``val`` (sorted)."""
+
+    def __init__(self, val: np.ndarray, cell: np.ndarray, names: tuple[str, ...], where: str):
+        self.val, self.cell = np.asarray(val), np.asarray(cell)
+        self.names, self.where = tuple(names), where
+        self._on: dict = {}  # (rows, cells) as tensors per device
+
+    @classmethod
+    def of(cls, selection) -> ValidationCells:
+        """From a split's :class:`~belka_lab.dataset.folds.Selection`."""
+        return cls(selection.val, selection.cell, selection.names, selection.where)
+
+    @classmethod
+    def single(cls) -> ValidationCells:
+        """One cell named ``val``: every validation molecule scored together."""
+        return cls(np.zeros(0, np.int64), np.zeros(0, np.int8), ("val",), "val")
+
+    def of_rows(self, index: torch.Tensor) -> torch.Tensor:
+        """The cell (an index into ``names``) of each validation molecule row, where ``index`` is."""
+        if len(self.names) == 1:
+            return torch.zeros_like(index)
+        key = index.device
+        if key not in self._on:
+            self._on[key] = (
+                torch.as_tensor(self.val, dtype=torch.int64, device=key),
+                torch.as_tensor(self.cell, dtype=torch.int64, device=key),
+            )
+        rows, cell = self._on[key]
+        return cell[torch.searchsorted(rows, index.long()).clamp_max(len(rows) - 1)]
+
+    def names_of(self, index: np.ndarray) -> np.ndarray:
+        """The cell of validation molecule rows as the results table names it: the cell's name, or
+        the fold (``fold_stratified=0``) when the fold is one cell."""
+        names = self.names if len(self.names) > 1 else (self.where,)
+        return np.asarray(names, dtype=object)[self.cell[np.searchsorted(self.val, np.asarray(index))]]
+
+    def scores(self, labels: torch.Tensor, probs: torch.Tensor, index: torch.Tensor) -> dict[str, float]:
+        """Every logged key with a defined AP (:func:`values`), from the epoch's gathered predictions."""
+        return values(cell_ap(labels, probs, self.of_rows(index), len(self.names)), self.names)
+
+    def check(self, labels: np.ndarray, monitors, say: bool = True) -> None:
+        """:func:`check` for these cells; ``labels`` [len(val), 3] of the validation molecules."""
+        check(counts(labels, self.cell, len(self.names)), self.names, self.where, monitors, say)

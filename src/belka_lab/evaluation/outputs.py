@@ -17,9 +17,8 @@ import numpy as np
 import pandas as pd
 
 from belka_lab.core.io import atomic_path
-from belka_lab.dataset.folds import CELLS
 from belka_lab.dataset.schema import PROTEINS
-from belka_lab.evaluation import metrics, plots, submission
+from belka_lab.evaluation import cells, metrics, plots, submission
 
 
 def write_parquet(df: pd.DataFrame, path: Path) -> None:
@@ -76,9 +75,9 @@ def results(
     y = np.concatenate([val[f"label_{p}"].to_numpy() for p in PROTEINS])
     probs = np.concatenate([val[p].to_numpy() for p in PROTEINS])
     protein = np.repeat(np.arange(len(PROTEINS)), len(val))
-    cells = metrics.ap_table(y, probs, protein, np.tile(cell, len(PROTEINS)))
-    order = sorted(range(len(cells)), key=lambda i: (_cell_order(cells["group"].iloc[i]), i))
-    rows = [{"set": "val", **r} for r in cells.iloc[order].to_dict("records")]
+    table = metrics.ap_table(y, probs, protein, np.tile(cell, len(PROTEINS)))
+    order = sorted(range(len(table)), key=lambda i: (cells.order(table["group"].iloc[i]), i))
+    rows = [{"set": "val", **r} for r in table.iloc[order].to_dict("records")]
     rows.append(
         {
             "set": "val",
@@ -92,8 +91,8 @@ def results(
     if test_rows is not None and test is not None and "binds" in test_rows:
         probs = test[list(PROTEINS)].to_numpy()[test_rows["molecule"].to_numpy(), test_rows["protein"].to_numpy()]
         groups = test_rows["split_group"].to_numpy() if "split_group" in test_rows else None
-        cells = metrics.ap_table(test_rows["binds"].to_numpy(), probs, test_rows["protein"].to_numpy(), groups)
-        rows += [{"set": "test", **r} for r in cells.to_dict("records")]
+        table = metrics.ap_table(test_rows["binds"].to_numpy(), probs, test_rows["protein"].to_numpy(), groups)
+        rows += [{"set": "test", **r} for r in table.to_dict("records")]
         rows.append(
             {
                 "set": "test",
@@ -101,21 +100,17 @@ def results(
                 "protein": "mean",
                 "rows": len(test_rows),
                 "positives": None,
-                "ap": metrics.mean_defined(cells["ap"]),
+                "ap": metrics.mean_defined(table["ap"]),
             }
         )
     table = pd.DataFrame(rows, columns=["set", "group", "protein", "rows", "positives", "ap"])
     table["random_ap"] = table["positives"].astype(float) / table["rows"]  # AP of a random ranking
     for s in table["set"].unique():
-        cells = (table["set"] == s) & (table["protein"] != "mean")
+        per_cell = (table["set"] == s) & (table["protein"] != "mean")
         table.loc[(table["set"] == s) & (table["protein"] == "mean"), "random_ap"] = table.loc[
-            cells, "random_ap"
+            per_cell, "random_ap"
         ].mean()
     return table
-
-
-def _cell_order(name: str) -> tuple[int, str]:
-    return (CELLS.index(name) if name in CELLS else len(CELLS), name)
 
 
 def format_table(table: pd.DataFrame) -> str:
@@ -177,7 +172,7 @@ def _plot(run_dir: Path, val: pd.DataFrame, test: pd.DataFrame | None, test_rows
     for k, p in enumerate(PROTEINS):
         y = val[f"label_{p}"].to_numpy()
         curves = {}
-        for name in sorted(set(cell), key=_cell_order):
+        for name in sorted(set(cell), key=cells.order):
             sel = (cell == name) & (y >= 0)
             curves[f"val {name}".strip() if len(set(cell)) > 1 else "val"] = (y[sel], val[p].to_numpy()[sel])
         if test is not None and test_rows is not None and "binds" in test_rows:

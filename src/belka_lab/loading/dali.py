@@ -25,9 +25,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from belka_lab.core.errors import InputError
+from belka_lab.loading.loader import Feed, Place
+from belka_lab.loading.tfrecord import check_shards, read_shard_manifest, scan_shard, shard_dir, write_shards
 
 _EXTRA = "pip install 'belka_lab[dali]' (the nvidia-dali-cuda120 wheel, Linux x86_64)"
 
@@ -59,26 +62,18 @@ class DaliLoader(DaliOptions):
 
     name = "dali"
 
-    def prepare(self, dm) -> None:
+    def prepare(self, feed: Feed) -> None:
         require_dali()
-        self.write_shards(dm)
+        self.write_shards(feed)
 
-    def write_shards(self, dm) -> Path:
+    def write_shards(self, feed: Feed) -> Path:
         """The TFRecord shards of the prepared data for this tokenizer and split (written unless current)."""
-        from belka_lab.loading.tfrecord import write_shards
+        tokens = feed.files["train"]["tokens"].name
+        return write_shards(feed.prepared_dir, tokens, feed.split.shard_key, self.shard_records, progress=feed.progress)
 
-        tokens = dm.files("train")["tokens"].name
-        return write_shards(
-            dm.prepared_dir, tokens, dm.split.shard_key, self.shard_records, progress=dm.prepare_options.progress
-        )
-
-    def setup(self, dm) -> None:
+    def setup(self, feed: Feed) -> None:
         """Check the shards of this tokenizer and split, and pick those of the fold."""
-        import numpy as np
-
-        from belka_lab.loading.tfrecord import check_shards, read_shard_manifest, shard_dir
-
-        self.root = shard_dir(dm.prepared_dir, dm.files("train")["tokens"].name, dm.split.shard_key)
+        self.root = shard_dir(feed.prepared_dir, feed.files["train"]["tokens"].name, feed.split.shard_key)
         manifest = read_shard_manifest(self.root)
         if manifest is None:
             raise InputError(
@@ -88,7 +83,7 @@ class DaliLoader(DaliOptions):
         shards = manifest["shards"]
         check_shards(self.root, shards, self.verify)
         train = [s for s in shards if s["part"] == "train"]
-        use, val = dm.split.shard_parts(np.array([s["key"] for s in train]), dm.fold)
+        use, val = feed.split.shard_parts(np.array([s["key"] for s in train]), feed.fold)
         self.shards = {
             "train": [s for s, u in zip(train, use) if u],
             "val": [s for s, v in zip(train, val) if v],
@@ -96,8 +91,7 @@ class DaliLoader(DaliOptions):
         }
         self.token_dtype = manifest["tokens"]["dtype"]
 
-    def _batches(self, dm, part: str, batch_size: int, shuffle: bool) -> DaliBatches:
-        rank, world = dm.rank()
+    def _batches(self, feed: Feed, place: Place, part: str, batch_size: int, shuffle: bool) -> DaliBatches:
         return DaliBatches(
             self.root,
             self.shards[part],
@@ -105,21 +99,21 @@ class DaliLoader(DaliOptions):
             shuffle=shuffle,
             token_dtype=self.token_dtype,
             options=self,
-            seed=dm.seed,
-            rank=rank,
-            world_size=world,
-            device=dm.device(),
+            seed=feed.seed,
+            rank=place.rank,
+            world_size=place.world,
+            device=place.device,
         )
 
-    def train(self, dm) -> DaliBatches:
-        batches = self._batches(dm, "train", dm.batch_size, shuffle=True)
-        done = dm.batches_done_in_epoch(len(batches))
+    def train(self, feed: Feed, place: Place) -> DaliBatches:
+        batches = self._batches(feed, place, "train", feed.batch_size, shuffle=True)
+        done = place.batches_done_in_epoch(len(batches))
         if done:
             batches.skip_once(done)
         return batches
 
-    def evaluate(self, dm, part: str) -> DaliBatches:
-        return self._batches(dm, part, dm.eval_batch_size, shuffle=False)
+    def evaluate(self, feed: Feed, place: Place, part: str) -> DaliBatches:
+        return self._batches(feed, place, part, feed.eval_batch_size, shuffle=False)
 
 
 class DaliBatches:
@@ -227,8 +221,6 @@ class DaliBatches:
         try:
             yield
         except RuntimeError:
-            from belka_lab.loading.tfrecord import scan_shard
-
             for s in self.shards:  # checks the framing and both CRCs of every record
                 scan_shard(self.root / s["file"])
             raise

@@ -18,16 +18,16 @@ from pathlib import Path
 
 import lightning as L
 import numpy as np
-import torch
 
 from belka_lab.core.errors import InputError
 from belka_lab.dataset.prepare import PrepareOptions, find_input, is_current, prepare
-from belka_lab.dataset.store import PreparedDataset
-from belka_lab.evaluation import cells
-from belka_lab.loading.loader import Loader, MemoryLoader
+from belka_lab.dataset.store import PreparedDataset, arrays
+from belka_lab.evaluation.cells import ValidationCells
+from belka_lab.loading.loader import Feed, Loader, MemoryLoader, Place
 from belka_lab.synth.library import SynthConfig, generate
-from belka_lab.tokens.cache import TokenizerSpec, build_cache, cache_info
+from belka_lab.tokens.cache import build_cache, cache_info
 from belka_lab.tokens.characters import PAD
+from belka_lab.tokens.spec import TokenizerConfig, TokenSpec
 
 PREDICT_SETS = ("val", "test")  # the prediction pass's dataloaders, in this order
 
@@ -60,10 +60,11 @@ class BelkaDataModule(L.LightningDataModule):
         self.split, self.fold = split, int(fold)
         self.batch_size, self.eval_batch_size = int(batch_size), int(eval_batch_size)
         self.seed = int(seed)
-        self.tokenizer = TokenizerSpec(**(tokenizer or {}))
+        self.tokenizer = TokenizerConfig(**(tokenizer or {}))
         self.pad_id, self.vocab_size = PAD, None  # of the token arrays the models read (set in setup)
         self.store: PreparedDataset | None = None
-        self._checked_for = None  # the trainer whose monitors were checked against the validation cells
+        self._checked_for = None
+        self._feed_cache: Feed | None = None  # the trainer whose monitors were checked against the validation cells
         if loader is not None and not all(hasattr(loader, m) for m in ("prepare", "setup", "train", "evaluate")):
             raise InputError(f"loader={loader!r}: choose memory or dali (the loader config group)")
         self.loader = loader if loader is not None else MemoryLoader()
@@ -80,7 +81,7 @@ class BelkaDataModule(L.LightningDataModule):
             prepare(self.train_file, self.test_file, self.prepared_dir, self.solution_file, self.prepare_options)
         if not self.tokenizer.is_char:
             build_cache(self.tokenizer, self.prepared_dir, progress=self.prepare_options.progress)
-        self.loader.prepare(self)
+        self.loader.prepare(self.feed)
 
     def setup(self, stage: str | None = None) -> None:
         if self.store is None:
@@ -103,75 +104,84 @@ class BelkaDataModule(L.LightningDataModule):
         self.selection = self.split.select(self.store, self.fold)
         self.train_idx, self.val_idx = self.selection.train, self.selection.val
         self.fold_column = self.split.column
-        self._cells_on: dict = {}
-        self.loader.setup(self)
+        self.cells = ValidationCells.of(self.selection)
+        self.feed = self._feed()
+        self.loader.setup(self.feed)
 
     # ------------------------------------------------------------------ validation cells
     def check_cells(self) -> None:
         """Warn about validation cells without a positive; stop when a monitored metric is undefined."""
-        sel = self.selection
         trainer = self.trainer
         monitors = [cb.monitor for cb in trainer.callbacks if isinstance(getattr(cb, "monitor", None), str)]
-        labels = np.asarray(self.store.train("labels")[sel.val])
-        found = cells.counts(labels, sel.cell, len(sel.names))
+        labels = np.asarray(self.store.train("labels")[self.selection.val])
         # warnings from the main process; every process stops on an error
-        cells.check(found, sel.names, sel.where, monitors, say=trainer.is_global_zero)
+        self.cells.check(labels, monitors, say=trainer.is_global_zero)
 
-    def cells_of(self, index: torch.Tensor) -> torch.Tensor:
-        """The validation cell (an index into ``selection.names``) of each validation molecule row."""
-        key = index.device
-        if key not in self._cells_on:
-            self._cells_on[key] = (
-                torch.as_tensor(self.selection.val, dtype=torch.int64, device=key),
-                torch.as_tensor(self.selection.cell, dtype=torch.int64, device=key),
-            )
-        rows, cell = self._cells_on[key]
-        return cell[torch.searchsorted(rows, index.long()).clamp_max(len(rows) - 1)]
-
-    def cell_names_of(self, index: np.ndarray) -> np.ndarray:
-        """The validation cell of validation molecule rows, as the results table names it: the cell's
-        name, or the fold (``fold_stratified=0``) when the fold is one cell."""
-        sel = self.selection
-        names = sel.names if len(sel.names) > 1 else (sel.where,)
-        return np.asarray(names, dtype=object)[sel.cell[np.searchsorted(sel.val, np.asarray(index))]]
-
-    # ------------------------------------------------------------------ what the loaders ask
+    # ------------------------------------------------------------------ what the loaders are handed
     @property
     def n_test(self) -> int:
-        return int(self.store.manifest["counts"]["test_molecules"])
+        return self.store.n_test
 
     def files(self, part: str) -> dict[str, Path]:
         """The arrays the models read for ``part`` (train or test): tokens, and labels for train."""
-        base = self.prepared_dir / part
-        files = {"tokens": base / ("tokens.npy" if self.tokenizer.is_char else f"tokens_{self.tokenizer.name}.npy")}
-        if part == "train":
-            files["labels"] = base / "labels.npy"
-        return files
+        return arrays(self.prepared_dir, part, "tokens" if self.tokenizer.is_char else f"tokens_{self.tokenizer.name}")
 
-    def rank(self) -> tuple[int, int]:
+    def _feed(self) -> Feed:
+        """The loader's view: the arrays, and after setup the molecules of each part."""
+        set_up = self.store is not None
+        return Feed(
+            prepared_dir=self.prepared_dir,
+            files={part: self.files(part) for part in ("train", "test")},
+            split=self.split,
+            fold=self.fold,
+            batch_size=self.batch_size,
+            eval_batch_size=self.eval_batch_size,
+            seed=self.seed,
+            progress=self.prepare_options.progress,
+            train_idx=self.train_idx if set_up else None,
+            val_idx=self.val_idx if set_up else None,
+            n_test=self.n_test if set_up else 0,
+        )
+
+    @property
+    def token_spec(self) -> TokenSpec:
+        """What the models of this data read (set up first)."""
+        return TokenSpec.of_data(self.files("train")["tokens"], self.tokenizer, self.pad_id, self.vocab_size)
+
+    @property
+    def feed(self) -> Feed:
+        if self._feed_cache is None or (self.store is not None and self._feed_cache.train_idx is None):
+            self._feed_cache = self._feed()
+        return self._feed_cache
+
+    @feed.setter
+    def feed(self, value: Feed) -> None:
+        self._feed_cache = value
+
+    def place(self) -> Place:
+        """This process, its device and the training's progress (a lone process on the CPU without a trainer)."""
         t = self.trainer
-        return (t.global_rank, t.world_size) if t is not None else (0, 1)
-
-    def device(self) -> torch.device:
-        return self.trainer.strategy.root_device if self.trainer is not None else torch.device("cpu")
-
-    def batches_done_in_epoch(self, per_epoch: int) -> int:
-        """Optimizer steps already taken in the current epoch (one per batch), when resuming."""
-        t = self.trainer
-        if t is None or not t.global_step or t.accumulate_grad_batches != 1:
-            return 0
-        return max(0, t.global_step - t.current_epoch * per_epoch) % per_epoch
+        if t is None:
+            return Place()
+        return Place(
+            t.global_rank,
+            t.world_size,
+            t.strategy.root_device,
+            t.current_epoch,
+            t.global_step,
+            t.accumulate_grad_batches,
+        )
 
     # ------------------------------------------------------------------ Lightning's loaders
     def train_dataloader(self):
-        return self.loader.train(self)
+        return self.loader.train(self.feed, self.place())
 
     def val_dataloader(self):
-        return self.loader.evaluate(self, "val")
+        return self.loader.evaluate(self.feed, self.place(), "val")
 
     def predict_dataloader(self) -> list:
         """One dataloader per set of :data:`PREDICT_SETS`."""
-        return [self.loader.evaluate(self, part) for part in PREDICT_SETS]
+        return [self.loader.evaluate(self.feed, self.place(), part) for part in PREDICT_SETS]
 
     # ------------------------------------------------------------------ device-side expansion
     def on_after_batch_transfer(self, batch: dict, dataloader_idx: int) -> dict:

@@ -298,7 +298,7 @@ def write_shards(
         shards = []
         train_tokens = store.train(Path(tokens_file).stem)
         key = np.asarray(store.train(key_column))
-        total = len(train_tokens) + int(store.manifest["counts"]["test_molecules"])
+        total = len(train_tokens) + store.n_test
         bar = progress_bar(total, f"tfrecord {out.name}", enabled=progress)
         labels = store.train("labels")
         for k in np.unique(key).tolist():  # keys are non-negative: fold numbers or block-group masks

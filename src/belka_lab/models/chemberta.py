@@ -18,7 +18,7 @@ from torch import nn
 
 from belka_lab.core.errors import InputError
 from belka_lab.models.layers import MLPHead, masked_mean
-from belka_lab.tokens.cache import load_tokenizer
+from belka_lab.tokens.huggingface import load_tokenizer
 
 
 def _load_encoder(pretrained: str):

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from belka_lab.evaluation import cells
+from belka_lab.evaluation.cells import ValidationCells
 from belka_lab.evaluation.predictions import gather
 from belka_lab.models.backbone import LayerGroups
 from belka_lab.models.init_from import load_encoder
@@ -33,17 +33,16 @@ class BelkaModule(L.LightningModule):
         pos_weight: list[float] | None = None,
         init_from: str | None = None,
         lr_decay: float | None = None,
-        eval_batch_size: int | None = None,
         loss: str = "bce",
         focal: dict | None = None,
+        cells: ValidationCells | None = None,
     ):
-        """``eval_batch_size`` is the evaluation batch this model fits in (about 1 GiB on a CPU): the
-        data module reads it from the model config (``data.eval_batch_size``); the module only keeps it.
-        ``loss`` is the training objective (``bce`` or ``focal`` with ``focal={gamma, alpha}``,
-        ``models/losses.py``); validation reports BCE whatever it is, so runs compare."""
+        """``loss`` is the training objective (``bce`` or ``focal`` with ``focal={gamma, alpha}``,
+        ``models/losses.py``); validation reports BCE whatever it is, so runs compare. ``cells``
+        scores each validation epoch in the split's cells (the data module's; one cell when None)."""
         super().__init__()
         self.objective = Objective(loss, **(focal or {}))
-        self.eval_batch_size = eval_batch_size
+        self.cells = cells if cells is not None else ValidationCells.single()
         self.backbone = backbone
         self.init_report = None
         if init_from:  # a pretrained encoder (python -m belka_lab pretrain): report what it filled
@@ -98,12 +97,9 @@ class BelkaModule(L.LightningModule):
         out, self._outputs = gather(self, self._outputs), []
         labels = torch.where(out["label_mask"], out["labels"].to(torch.int8), -1)
         probs, index = out["probs"], out["index"]  # padding rows dropped by gather
-        dm = self.trainer.datamodule if self._trainer is not None else None
-        names = dm.selection.names if getattr(dm, "selection", None) is not None else ("val",)
-        cell = dm.cells_of(index) if len(names) > 1 else torch.zeros_like(index)
-        ap = cells.cell_ap(labels, probs, cell, len(names))  # on the device: one sort per protein and cell
         metrics = {"val/loss": float(out["loss_sum"].sum() / out["loss_count"].sum().clamp_min(1.0))}
-        metrics |= cells.values(ap, names)  # a cell without a positive is not logged (said before training)
+        # on the device, one sort per protein and cell; a cell without a positive is not logged (said before training)
+        metrics |= self.cells.scores(labels, probs, index)
         self.log_dict({k: v for k, v in metrics.items() if k != "val/map"})
         if "val/map" in metrics:
             self.log("val/map", metrics["val/map"], prog_bar=True)

@@ -26,6 +26,9 @@ from torch import nn
 
 from belka_lab.core.errors import InputError
 from belka_lab.core.io import atomic_path
+from belka_lab.screen import runs, scorers
+from belka_lab.screen.exported import Exported, require
+from belka_lab.tokens.characters import CHAR_VOCAB
 
 FORMATS = {"onnx": ".onnx", "torchscript": ".pt"}
 
@@ -98,14 +101,6 @@ def write_model(model: Probabilities, fmt: str, path: Path, example: torch.Tenso
             raise InputError(f"{type(model.backbone).__name__} cannot be exported to {fmt}: {_reason(e)}") from e
 
 
-def require(module: str) -> None:
-    """ONNX export and ONNX Runtime are the ``export`` extra; one error says how to add it."""
-    import importlib.util
-
-    if importlib.util.find_spec(module) is None:
-        raise InputError(f"{module} is not installed: pip install 'belka_lab[export]' (ONNX export and ONNX Runtime)")
-
-
 def _reason(e: BaseException) -> str:
     """The first line of the innermost cause (the exporters wrap the error that says what failed)."""
     import re
@@ -116,34 +111,14 @@ def _reason(e: BaseException) -> str:
     return f"{type(e).__name__}: {text.splitlines()[0][:400] if text else ''}"
 
 
-def load_torchscript(path: Path) -> torch.jit.ScriptModule:
-    with warnings.catch_warnings():  # TorchScript is deprecated in PyTorch, and says so at every load
-        warnings.simplefilter("ignore", DeprecationWarning)
-        return torch.jit.load(str(path), map_location="cpu").eval()
-
-
-def run_exported(path: Path, ids: np.ndarray) -> np.ndarray:
-    if path.suffix == ".onnx":
-        require("onnxruntime")
-        import onnxruntime as ort
-
-        session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-        return session.run(None, {"tokens": ids})[0]
-    module = load_torchscript(path)
-    with torch.inference_mode():
-        return module(torch.from_numpy(ids)).numpy()
-
-
 def export(
     run_dir: str | Path, fmt: str, out: str | Path | None = None, check_molecules: int = 256, tolerance: float = 1e-4
 ) -> dict:
     """Export the run's best network; returns the sidecar's contents (with ``file``)."""
-    from belka_lab.screen import scorers
-
     if fmt not in FORMATS:
         raise InputError(f"format={fmt}: use onnx or torchscript")
     run_dir = Path(run_dir)
-    results = scorers.run_results(run_dir)
+    results = runs.run_results(run_dir)
     if "baseline" in results or "method" in results:
         raise InputError(
             f"{run_dir} is a {'baseline' if 'baseline' in results else 'blend'} run: export takes a training run's "
@@ -160,7 +135,7 @@ def export(
     write_model(model, fmt, path, torch.from_numpy(ids[: min(len(ids), 8)]))
     with torch.inference_mode():
         expected = model(torch.from_numpy(ids)).numpy()
-    got = run_exported(path, ids)
+    got = Exported(path)(ids)
     diff = float(np.max(np.abs(got - expected))) if len(ids) else 0.0
     if not diff <= tolerance:
         path.unlink(missing_ok=True)
@@ -175,8 +150,6 @@ def export(
         shutil.copytree(spec.path, tok_dir)
         tokens["path"] = tok_dir.name
     else:
-        from belka_lab.tokens.characters import CHAR_VOCAB
-
         tokens["vocabulary"] = CHAR_VOCAB
     info = {
         "format": fmt,
@@ -199,8 +172,6 @@ def export(
 
 def _check_ids(run_dir: Path, n: int) -> np.ndarray:
     """The first ``n`` test molecules of the run's data, as the model's token ids."""
-    from belka_lab.screen.scorers import run_config, run_data
-
-    dm = run_data(run_config(run_dir), run_dir)
+    dm = runs.run_data(runs.run_config(run_dir), run_dir)
     tokens = np.load(dm.files("test")["tokens"], mmap_mode="r")
     return np.asarray(tokens[: max(1, n)]).astype(np.int64)

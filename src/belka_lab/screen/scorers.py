@@ -19,19 +19,23 @@ training molecules, or None when unknown). :func:`load` chooses by what the dire
 from __future__ import annotations
 
 import json
-import os
 from contextlib import nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 import torch
-from omegaconf import DictConfig, OmegaConf
+from hydra.utils import get_class
+from omegaconf import OmegaConf
 
 from belka_lab.core.errors import InputError
-from belka_lab.core.io import atomic_path
-from belka_lab.tokens.encoders import Encoded, TokenSpec, encoder
+from belka_lab.features.fingerprints import ECFPConfig, ecfp, to_csr
+from belka_lab.models.backbone import build_backbone
+from belka_lab.screen import runs
+from belka_lab.screen.exported import Exported
+from belka_lab.tokens.encoders import Encoded, encoder
+from belka_lab.tokens.spec import TokenSpec
 
 N_OUT = 3
 
@@ -43,76 +47,11 @@ class Scored:
     why: list[str]
 
 
-def _scored(n: int, encoded: Encoded, good_probs: np.ndarray) -> Scored:
-    probs = np.full((n, N_OUT), np.nan, np.float32)
-    good = np.ones(n, bool)
-    good[encoded.bad] = False
-    probs[good] = good_probs
+def _scored(encoded: Encoded, good_probs: np.ndarray) -> Scored:
+    """The probabilities of the rows that could be encoded, NaN on the others."""
+    probs = np.full((len(encoded.ids), N_OUT), np.nan, np.float32)
+    probs[encoded.good] = good_probs
     return Scored(probs, encoded.bad, encoded.why)
-
-
-# ---------------------------------------------------------------------- a run directory
-def run_config(run_dir: Path) -> DictConfig:
-    """The run's composed config, resolved: ``config.yaml`` (written by train and baseline), or
-    for older runs Hydra's ``.hydra/config.yaml`` resolved against the run's own paths."""
-    saved = run_dir / "config.yaml"
-    if saved.exists():
-        return OmegaConf.load(saved)
-    hydra_dir = run_dir / ".hydra"
-    if not (hydra_dir / "config.yaml").exists():
-        raise InputError(f"{run_dir} has no config.yaml: give the directory of a finished train or baseline run")
-    cfg = OmegaConf.load(hydra_dir / "config.yaml")
-    runtime = OmegaConf.load(hydra_dir / "hydra.yaml").hydra.runtime
-    cfg.paths.root_dir = os.environ.get("BELKA_LAB_ROOT", runtime.cwd)
-    cfg.paths.output_dir = str(run_dir)
-    return cfg
-
-
-def run_results(run_dir: Path) -> dict:
-    f = run_dir / "results.json"
-    if not f.exists():
-        raise InputError(
-            f"{run_dir} has no results.json: give the directory of a finished train, baseline or blend run"
-        )
-    return json.loads(f.read_text())
-
-
-def run_data(cfg: DictConfig, run_dir: Path):
-    """The run's data module, set up over its prepared data (nothing generated or prepared)."""
-    from hydra.utils import instantiate
-
-    data = OmegaConf.to_container(cfg.data, resolve=True)
-    data["loader"] = {"_target_": "belka_lab.loading.loader.MemoryLoader"}
-    if not Path(data["prepared_dir"], "manifest.json").exists():
-        raise InputError(
-            f"run {run_dir} was trained on {data['prepared_dir']}, which is not here: predict reads its "
-            f"tokenizer and training building blocks (or export the run and predict with model_file=)"
-        )
-    dm = instantiate(data, _convert_="all")
-    dm.setup()
-    return dm
-
-
-def _cached_blocks(run_dir: Path, dm) -> list[str]:
-    from belka_lab.screen.applicability import training_blocks
-
-    f = run_dir / "training_blocks.json"
-    if f.exists():
-        return json.loads(f.read_text())
-    blocks = training_blocks(dm)
-    with atomic_path(f) as tmp:
-        tmp.write_text(json.dumps(blocks))
-    return blocks
-
-
-def _checkpoint(run_dir: Path, results: dict) -> Path:
-    named = results.get("checkpoint")
-    candidates = [Path(named), run_dir / "checkpoints" / Path(named).name] if named else []
-    candidates.append(run_dir / "checkpoints" / "last.ckpt")
-    for c in candidates:
-        if c.exists():
-            return c
-    raise InputError(f"run {run_dir} has no checkpoint (looked for {', '.join(map(str, candidates))})")
 
 
 # ---------------------------------------------------------------------- neural networks
@@ -132,25 +71,21 @@ class TorchScorer:
 
     def score(self, smiles: pa.Array) -> Scored:
         encoded = self.encoder.encode(smiles)
-        good = np.ones(len(smiles), bool)
-        good[encoded.bad] = False
-        ids = encoded.ids[good]
+        ids = encoded.ids[encoded.good]
         out = np.empty((len(ids), N_OUT), np.float32)
         with torch.inference_mode(), self.autocast():
             for lo in range(0, len(ids), self.batch_size):
                 tokens = torch.from_numpy(ids[lo : lo + self.batch_size]).to(self.device, non_blocking=True).long()
                 logits = self.model(tokens, tokens != self.spec.pad_id)
                 out[lo : lo + len(tokens)] = torch.sigmoid(logits.float()).cpu().numpy()
-        return _scored(len(smiles), encoded, out)
+        return _scored(encoded, out)
 
 
 def _training_run(run_dir: Path, results: dict, batch_size: int | None, precision: str | None) -> TorchScorer:
-    from belka_lab.models.backbone import build_backbone
-
-    cfg = run_config(run_dir)
-    dm = run_data(cfg, run_dir)
+    cfg = runs.run_config(run_dir)
+    dm = runs.run_data(cfg, run_dir)
     backbone = build_backbone(cfg.model.backbone, dm)
-    ckpt = _checkpoint(run_dir, results)
+    ckpt = runs.checkpoint(run_dir, results)
     state = torch.load(ckpt, map_location="cpu", weights_only=True)["state_dict"]
     weights = {
         k.removeprefix("backbone.").replace("_orig_mod.", ""): v for k, v in state.items() if k.startswith("backbone.")
@@ -160,12 +95,12 @@ def _training_run(run_dir: Path, results: dict, batch_size: int | None, precisio
         raise InputError(f"{ckpt} does not hold the weights of {type(backbone).__name__}: missing {missing[:5]}")
     scorer = TorchScorer(
         backbone,
-        TokenSpec.of_data(dm),
+        dm.token_spec,
         batch_size or int(dm.eval_batch_size),
         precision or str(cfg.trainer.get("precision", "32-true")),
         f"{type(backbone).__name__} run {run_dir} ({ckpt.name})",
     )
-    scorer.blocks = _cached_blocks(run_dir, dm)
+    scorer.blocks = runs.cached_blocks(run_dir, dm)
     return scorer
 
 
@@ -182,37 +117,29 @@ class TreeScorer:
         pass
 
     def score(self, smiles: pa.Array) -> Scored:
-        from dataclasses import replace
-
-        from belka_lab.features.fingerprints import ecfp, to_csr
-
         values = smiles.to_pylist()
         missing = {i for i, s in enumerate(values) if not s}
         bits, unparsable = ecfp([s or "" for s in values], replace(self.ecfp, invalid="zeros"))
         bad = np.array(sorted(missing | set(unparsable)), np.int64)
         why = ["missing SMILES" if i in missing else "RDKit cannot parse it" for i in bad.tolist()]
-        good = np.ones(len(values), bool)
-        good[bad] = False
+        encoded = Encoded(np.zeros((len(values), 0)), bad, why)
+        good = encoded.good
         probs = self.model.predict(to_csr(bits[good], self.ecfp.n_bits)) if good.any() else np.zeros((0, N_OUT))
-        return _scored(len(values), Encoded(np.zeros((len(values), 0)), bad, why), probs)
+        return _scored(encoded, probs)
 
 
 def _baseline_run(run_dir: Path, results: dict) -> TreeScorer:
-    from hydra.utils import get_class
-
-    from belka_lab.features.fingerprints import ECFPConfig
-
     model_dir = run_dir / "model"
     if not model_dir.exists():
         raise InputError(
             f"baseline run {run_dir} has no saved models (model/): runs of belka_lab 0.4.0 and earlier did not "
             f"save them; run the baseline again"
         )
-    cfg = run_config(run_dir)
+    cfg = runs.run_config(run_dir)
     model = get_class(results["baseline"]).load(model_dir)
     ecfp = ECFPConfig(**OmegaConf.to_container(cfg.ecfp, resolve=True))
     scorer = TreeScorer(model, ecfp, f"{results['baseline'].rsplit('.', 1)[-1]} run {run_dir}")
-    scorer.blocks = _cached_blocks(run_dir, run_data(cfg, run_dir))
+    scorer.blocks = runs.cached_blocks(run_dir, runs.run_data(cfg, run_dir))
     return scorer
 
 
@@ -269,33 +196,19 @@ class ExportedScorer:
         self.batch_size = int(batch_size or info.get("batch_size", 4096))
         self.precision, self.what = "32-true", f"{info['format']} file {path}"
         self.blocks = info.get("training_blocks")
-        if path.suffix == ".onnx":
-            from belka_lab.screen.export import require
-
-            require("onnxruntime")
-            import onnxruntime as ort
-
-            self.session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-            self.run = lambda ids: self.session.run(None, {"tokens": ids})[0]
-        else:
-            from belka_lab.screen.export import load_torchscript
-
-            module = load_torchscript(path)
-            self.run = lambda ids: module(torch.from_numpy(ids)).numpy()
+        self.run = Exported(path)
 
     def place(self, fabric) -> None:  # exported files run on the CPU here
         pass
 
     def score(self, smiles: pa.Array) -> Scored:
         encoded = self.encoder.encode(smiles)
-        good = np.ones(len(smiles), bool)
-        good[encoded.bad] = False
-        ids = encoded.ids[good].astype(self.dtype)
+        ids = encoded.ids[encoded.good].astype(self.dtype)
         out = np.empty((len(ids), N_OUT), np.float32)
         with torch.inference_mode():
             for lo in range(0, len(ids), self.batch_size):
                 out[lo : lo + self.batch_size] = self.run(np.ascontiguousarray(ids[lo : lo + self.batch_size]))
-        return _scored(len(smiles), encoded, out)
+        return _scored(encoded, out)
 
 
 # ---------------------------------------------------------------------- choosing one
@@ -326,7 +239,7 @@ def load(
     run_dir = Path(run)
     if not run_dir.is_dir():
         raise InputError(f"run={run}: not a directory")
-    results = run_results(run_dir)
+    results = runs.run_results(run_dir)
     if "method" in results and "runs" in results:
         if results["method"] == "rank":
             raise InputError(

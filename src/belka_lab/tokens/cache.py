@@ -24,83 +24,17 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from belka_lab.core.errors import InputError
-from belka_lab.core.io import atomic_path, staged
+from belka_lab.core.io import atomic_path
 from belka_lab.core.progress import bar as progress_bar
 from belka_lab.tokens.atoms import VOCAB_FILE, AtomTokenizer
 from belka_lab.tokens.characters import decode
-
-SPECIAL_TOKENS = ["<s>", "<pad>", "</s>", "<unk>", "<mask>"]  # RoBERTa's order: ids 0..4
-
-
-@dataclass
-class TokenizerSpec:
-    """One entry of the ``tokenizer`` config group."""
-
-    name: str = "char"
-    path: str | None = None  # pretrained: hub id or directory; bpe: where the trained tokenizer is saved
-    vocab_size: int = 512  # bpe only
-    max_length: int = 144  # tokens per molecule including <s> and </s>; longer molecules are an error
-    batch_rows: int = 200_000
-
-    @property
-    def is_char(self) -> bool:
-        return self.name == "char"
-
-    @property
-    def symbols(self) -> bool:
-        """Ids with 0 as padding and no special tokens (character codes, atom tokens): what models
-        that read characters take, with the vocabulary size of the data."""
-        return self.name in ("char", "atom")
-
-
-def load_tokenizer(path: str):
-    """AutoTokenizer from a directory or hub id, or one clear error saying how to provide it."""
-    from transformers import AutoTokenizer
-
-    try:
-        return AutoTokenizer.from_pretrained(path)
-    except (OSError, ValueError) as e:
-        raise InputError(
-            f"tokenizer {path!r}: not a local directory with a saved tokenizer and not reachable on the Hugging Face "
-            f"hub ({type(e).__name__}). "
-            f"On a machine with internet, save it (`AutoTokenizer.from_pretrained({path!r}).save_pretrained(DIR)`, or "
-            f"`hf download {path} --local-dir DIR`) "
-            "and point tokenizer.path (and model.backbone.pretrained) at DIR; or use tokenizer=bpe to train one on the "
-            "data."
-        ) from e
-
-
-def train_bpe(smiles: list[str], out_dir: Path, vocab_size: int = 512, max_length: int = 144):
-    """Train a BPE tokenizer on SMILES (merges over raw characters), save it with save_pretrained."""
-    from tokenizers import Tokenizer, decoders, models, processors, trainers
-    from transformers import PreTrainedTokenizerFast
-
-    tok = Tokenizer(models.BPE(unk_token="<unk>"))
-    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=SPECIAL_TOKENS, show_progress=False)
-    tok.train_from_iterator(smiles, trainer, length=len(smiles))
-    tok.decoder = decoders.Fuse()  # tokens join without spaces: decode gives the SMILES back
-    tok.post_processor = processors.TemplateProcessing(single="<s> $A </s>", special_tokens=[("<s>", 0), ("</s>", 2)])
-    fast = PreTrainedTokenizerFast(
-        tokenizer_object=tok,
-        bos_token="<s>",
-        eos_token="</s>",
-        pad_token="<pad>",
-        unk_token="<unk>",
-        mask_token="<mask>",
-        model_max_length=max_length,
-        clean_up_tokenization_spaces=False,
-    )
-    out_dir = Path(out_dir)
-    with staged(out_dir) as stage:
-        fast.save_pretrained(stage.path)
-        stage.discard = out_dir.exists()  # another process finished first
-    return load_tokenizer(str(out_dir))
+from belka_lab.tokens.huggingface import load_tokenizer, train_bpe
+from belka_lab.tokens.spec import TokenizerConfig
 
 
 def _tokenizer_hash(tokenizer) -> str:
@@ -115,7 +49,7 @@ def cache_info(prepared_dir: Path, part: str, name: str) -> dict | None:
     return json.loads(p.read_text()) if p.exists() else None
 
 
-def ensure_tokenizer(spec: TokenizerSpec, prepared_dir: Path, progress: bool = False):
+def ensure_tokenizer(spec: TokenizerConfig, prepared_dir: Path, progress: bool = False):
     """The spec's tokenizer: loaded, or (bpe) trained on the training SMILES or (atom) built from every
     train and test molecule the first time."""
     if spec.name == "atom":
@@ -140,7 +74,7 @@ def ensure_tokenizer(spec: TokenizerSpec, prepared_dir: Path, progress: bool = F
     return load_tokenizer(spec.path)
 
 
-def build_cache(spec: TokenizerSpec, prepared_dir: Path, progress: bool = False) -> dict:
+def build_cache(spec: TokenizerConfig, prepared_dir: Path, progress: bool = False) -> dict:
     """Write tokens_<name>.npy/.json for train and test unless current; returns the train part's info."""
     tokenizer = ensure_tokenizer(spec, prepared_dir, progress)
     fp = _tokenizer_hash(tokenizer)
@@ -157,7 +91,7 @@ def build_cache(spec: TokenizerSpec, prepared_dir: Path, progress: bool = False)
 
 
 def _encode_part(
-    tokenizer, part_dir: Path, spec: TokenizerSpec, fp: str, progress: bool, width: int | None = None
+    tokenizer, part_dir: Path, spec: TokenizerConfig, fp: str, progress: bool, width: int | None = None
 ) -> dict:
     (part_dir / f"tokens_{spec.name}.json").unlink(missing_ok=True)  # invalid until rewritten last
     codes = np.load(part_dir / "tokens.npy", mmap_mode="r")

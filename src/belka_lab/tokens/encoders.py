@@ -1,6 +1,6 @@
 """SMILES → the token ids a run was trained on, for any molecule, row by row.
 
-:class:`TokenSpec` is what a model reads — which tokenizer, how many ids per molecule, the
+:class:`~belka_lab.tokens.spec.TokenSpec` is what a model reads — which tokenizer, how many ids per molecule, the
 padding id, the vocabulary size — as a run's data gave it (:func:`TokenSpec.of_data`) or as an
 export saved it beside the model file. :func:`encoder` returns the matching encoder. Its
 ``encode(smiles)`` never stops at a bad row: it returns every row's ids (padding for a row it
@@ -11,8 +11,7 @@ character outside the vocabulary, an unclosed bracket — so that the screen app
 
 from __future__ import annotations
 
-import json
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -21,35 +20,9 @@ import pyarrow.compute as pc
 
 from belka_lab.core.errors import InputError
 from belka_lab.tokens import characters as char
-
-
-@dataclass(frozen=True)
-class TokenSpec:
-    name: str  # char | atom | bpe | pretrained
-    width: int  # ids per molecule the model reads
-    pad_id: int
-    vocab_size: int
-    unknown: str = "invalid"  # char: a character outside the vocabulary makes the row invalid, or (unk) maps to UNK
-    path: str | None = None  # atom, bpe, pretrained: the tokenizer's directory
-
-    @classmethod
-    def of_data(cls, dm) -> TokenSpec:
-        """What the models of a set-up data module read."""
-        width = int(np.load(dm.files("train")["tokens"], mmap_mode="r").shape[1])
-        unknown = "unk" if dm.tokenizer.is_char and dm.vocab_size > char.VOCAB_SIZE else "invalid"
-        path = None if dm.tokenizer.is_char else str(Path(dm.tokenizer.path).resolve())
-        return cls(dm.tokenizer.name, width, int(dm.pad_id), int(dm.vocab_size), unknown, path)
-
-    def to_json(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_json(cls, data: dict) -> TokenSpec:
-        """From an export's sidecar; a character vocabulary saved there must be this one's."""
-        vocabulary = data.get("vocabulary")
-        if vocabulary is not None and vocabulary != char.CHAR_VOCAB:
-            raise InputError("the exported model's character vocabulary differs from this belka_lab's: export it again")
-        return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
+from belka_lab.tokens.atoms import AtomTokenizer, split_codes
+from belka_lab.tokens.huggingface import load_tokenizer
+from belka_lab.tokens.spec import TokenSpec
 
 
 @dataclass
@@ -57,6 +30,13 @@ class Encoded:
     ids: np.ndarray  # [n, width]; padding on rows that cannot be encoded
     bad: np.ndarray  # int64: the rows that cannot
     why: list[str]  # one reason per bad row
+
+    @property
+    def good(self) -> np.ndarray:
+        """bool [n]: the rows that could be encoded."""
+        good = np.ones(len(self.ids), bool)
+        good[self.bad] = False
+        return good
 
 
 def _encoded(ids: np.ndarray, status: np.ndarray, reasons: dict[int, str]) -> Encoded:
@@ -85,14 +65,10 @@ class AtomEncoder:
     has not seen becomes ``<unk>``, as in training."""
 
     def __init__(self, spec: TokenSpec):
-        from belka_lab.tokens.atoms import AtomTokenizer
-
         self.spec = spec
         self.tokenizer = AtomTokenizer.load(Path(spec.path))
 
     def encode(self, smiles: pa.Array) -> Encoded:
-        from belka_lab.tokens.atoms import split_codes
-
         longest = max(int(np.max(pc.utf8_length(smiles).fill_null(0).to_numpy(), initial=1)), 1)
         codes, status = char.encode_checked(smiles, longest, "unk")
         unclosed = split_codes(codes)[5]
@@ -116,8 +92,6 @@ class HFEncoder:
     """A saved Hugging Face tokenizer (``tokenizer=bpe|pretrained``): ``<s> … </s>`` then padding."""
 
     def __init__(self, spec: TokenSpec):
-        from belka_lab.tokens.cache import load_tokenizer
-
         self.spec = spec
         self.tokenizer = load_tokenizer(spec.path)
 
@@ -148,10 +122,3 @@ def encoder(spec: TokenSpec):
     if spec.name in ("bpe", "pretrained"):
         return HFEncoder(spec)
     raise InputError(f"tokenizer {spec.name!r}: this belka_lab encodes char, atom, bpe and pretrained")
-
-
-def save_spec(spec: TokenSpec, path: Path) -> None:
-    from belka_lab.core.io import atomic_path
-
-    with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(spec.to_json(), indent=1))

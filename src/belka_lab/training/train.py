@@ -69,7 +69,7 @@ def _fit_and_predict(
         val["probs"],
         store.train("labels")[val["index"]],
         datamodule.fold,
-        datamodule.cell_names_of(val["index"]),
+        datamodule.cells.names_of(val["index"]),
     )
     test_df = outputs.test_frame(test["index"], test["probs"], datamodule.n_test)
     result = outputs.finish_run(

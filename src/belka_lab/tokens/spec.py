@@ -1,0 +1,67 @@
+"""The two descriptions of tokens: :class:`TokenizerConfig`, an entry of the ``tokenizer`` config
+group (which tokenizer, where it is saved, its limits), and :class:`TokenSpec`, what a trained
+model reads (the tokenizer, the width, the padding id, the vocabulary size), as a run's data gave
+it or as an export saved it beside the model file."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from belka_lab.core.errors import InputError
+from belka_lab.tokens import characters as char
+
+
+@dataclass
+class TokenizerConfig:
+    """One entry of the ``tokenizer`` config group."""
+
+    name: str = "char"
+    path: str | None = None  # pretrained: hub id or directory; bpe: where the trained tokenizer is saved
+    vocab_size: int = 512  # bpe only
+    max_length: int = 144  # tokens per molecule including <s> and </s>; longer molecules are an error
+    batch_rows: int = 200_000
+
+    @property
+    def is_char(self) -> bool:
+        return self.name == "char"
+
+    @property
+    def symbols(self) -> bool:
+        """Ids with 0 as padding and no special tokens (character codes, atom tokens): what models
+        that read characters take, with the vocabulary size of the data."""
+        return self.name in ("char", "atom")
+
+
+@dataclass(frozen=True)
+class TokenSpec:
+    """What a model reads: which tokenizer, how many ids per molecule, the padding id, the vocabulary
+    size. Training, pretraining, screening and export all describe a model's input with it."""
+
+    name: str  # char | atom | bpe | pretrained
+    width: int  # ids per molecule the model reads
+    pad_id: int
+    vocab_size: int
+    unknown: str = "invalid"  # char: a character outside the vocabulary makes the row invalid, or (unk) maps to UNK
+    path: str | None = None  # atom, bpe, pretrained: the tokenizer's directory
+
+    @classmethod
+    def of_data(cls, tokens_file: Path, tokenizer: TokenizerConfig, pad_id: int, vocab_size: int) -> TokenSpec:
+        """What the models read from prepared token ids (``tokens_file``) made by ``tokenizer``."""
+        width = int(np.load(tokens_file, mmap_mode="r").shape[1])
+        unknown = "unk" if tokenizer.is_char and vocab_size > char.VOCAB_SIZE else "invalid"
+        path = None if tokenizer.is_char else str(Path(tokenizer.path).resolve())
+        return cls(tokenizer.name, width, int(pad_id), int(vocab_size), unknown, path)
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict) -> TokenSpec:
+        """From an export's sidecar; a character vocabulary saved there must be this one's."""
+        vocabulary = data.get("vocabulary")
+        if vocabulary is not None and vocabulary != char.CHAR_VOCAB:
+            raise InputError("the exported model's character vocabulary differs from this belka_lab's: export it again")
+        return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
