@@ -32,7 +32,7 @@ bench() { python3 -m benchmarks "$@" --jsonl "$JSONL" 2>&1 | grep -vE "Warning|w
 python3 -m belka_lab prepare data.prepare.progress=false > /dev/null   # the synthetic library, once
 # the 1D CNN: device-resident batches (the default on a GPU) vs the host path, framework vs bare loop
 bench step trainer=gpu model=cnn data.batch_size=4096 --steps 100 --warmup 20
-bench step trainer=gpu model=cnn data.batch_size=4096 loader.resident=false --steps 100 --warmup 20
+bench step trainer=gpu model=cnn data.batch_size=4096 data.loader.resident=false --steps 100 --warmup 20
 bench step trainer=gpu model=cnn data.batch_size=16384 compile=true --steps 60 --warmup 15
 # where the training run waits for the GPU (goal: no synchronisation inside training steps)
 python3 scripts/cuda_syncs.py model=cnn data.batch_size=4096 2>&1 | sed -n '/^CUDA synchronisations/,$p' | tee "$(dirname "$JSONL")/cuda_syncs.txt"

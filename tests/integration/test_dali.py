@@ -298,7 +298,7 @@ def test_training_with_dali_reaches_the_memory_backends_metrics(tmp_path, rich_l
 
 
 def test_sampled_validation_cells_are_refused_with_what_to_change(tiny_library, prepared):
-    with pytest.raises(InputError, match="split.share=0 split.partial=0, or use loader=memory"):
+    with pytest.raises(InputError, match="data.split.share=0 data.split.partial=0, or use loader=memory"):
         _module(tiny_library, prepared, BuildingBlockSplit(), fold=1)
 
 

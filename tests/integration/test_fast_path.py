@@ -45,7 +45,7 @@ def test_host_syncs_do_not_grow_with_the_number_of_training_steps(tmp_path, tiny
             "trainer.max_epochs=1",
             "predict=false",
             "data.batch_size=32",
-            f"loader.resident={resident}",
+            f"data.loader.resident={resident}",
             "+trainer.limit_val_batches=0",
         )
         return lambda: train(cfg)

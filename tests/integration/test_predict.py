@@ -373,7 +373,7 @@ def test_an_exported_run_scores_like_the_run(trained, tiny_library, fmt):
                     hidden_size=32, num_hidden_layers=1, num_attention_heads=4, intermediate_size=64
                 ).items()
             ),
-            "tokenizer.vocab_size=96",
+            "data.tokenizer.vocab_size=96",
         ],
     ],
     ids=["atom", "bpe"],
@@ -387,7 +387,7 @@ def test_runs_on_other_tokenizers_encode_new_molecules_as_their_training_did(tin
         tiny_library,
         "run",
         *tokens,
-        f"tokenizer.path={tmp_path}/tokenizer",
+        f"data.tokenizer.path={tmp_path}/tokenizer",
         "trainer.max_epochs=1",
         "+trainer.limit_train_batches=3",
         "data.batch_size=64",

@@ -135,7 +135,7 @@ def test_first_place_chain_runs_mlm_then_ecfp_then_fine_tunes_and_reuses_done_st
         "experiment=first_place",
         *SMALL,
         *QUIET_TRAINER,
-        f"tokenizer.path={tmp_path}/atom",
+        f"data.tokenizer.path={tmp_path}/atom",
         "+trainer.limit_train_batches=3",
         "trainer.max_epochs=1",
         "callbacks.model_checkpoint.monitor=val/map",

@@ -314,7 +314,7 @@ def test_layerwise_lr_decay_scales_each_layer(smiles_tokenizer):
     assert lr_of[id(net.encoder.embeddings.word_embeddings.weight)] == pytest.approx(1.25e-4)
 
 
-TINY_CHEMBERTA = ["experiment=chemberta", "tokenizer.vocab_size=96"] + [
+TINY_CHEMBERTA = ["experiment=chemberta", "data.tokenizer.vocab_size=96"] + [
     f"model.backbone.config.{k}={v}" for k, v in TINY_ROBERTA.items()
 ]
 

@@ -127,7 +127,7 @@ def test_small_transformer_on_atom_tokens_with_focal_loss_trains_end_to_end(tmp_
         tiny_library,
         "model=transformer_small",
         "tokenizer=atom",
-        f"tokenizer.path={tmp_path}/atom",
+        f"data.tokenizer.path={tmp_path}/atom",
         "model.loss=focal",
         "model.focal.alpha=0.25",
         "data.batch_size=64",
@@ -178,7 +178,7 @@ def test_competition_files_prepare_then_train_with_data_belka(tmp_path, tiny_lib
                 f"paths.output_dir={tmp_path}/run",
                 "data.batch_size=64",
                 "data.eval_batch_size=512",
-                "loader.num_workers=2",
+                "data.loader.num_workers=2",
                 "data.prepare.progress=false",
                 "trainer.max_epochs=1",
                 "+trainer.limit_train_batches=4",
@@ -219,11 +219,13 @@ def test_same_seed_on_cpu_gives_identical_predictions(tmp_path, tiny_library):
 
 
 def test_device_resident_data_trains_to_the_same_predictions(tmp_path, tiny_library):
-    # loader.resident=true is the path a GPU takes by default (arrays on the device, batches gathered there)
+    # data.loader.resident=true is the path a GPU takes by default (arrays on the device, batches gathered there)
     a = train(
-        _cfg(tmp_path / "a", tiny_library, "data.batch_size=128", "trainer.max_epochs=2", "loader.resident=false")
+        _cfg(tmp_path / "a", tiny_library, "data.batch_size=128", "trainer.max_epochs=2", "data.loader.resident=false")
     )
-    b = train(_cfg(tmp_path / "b", tiny_library, "data.batch_size=128", "trainer.max_epochs=2", "loader.resident=true"))
+    b = train(
+        _cfg(tmp_path / "b", tiny_library, "data.batch_size=128", "trainer.max_epochs=2", "data.loader.resident=true")
+    )
     assert a["val_map"] == b["val_map"]
     for x, y in zip(_predictions(tmp_path / "a" / "run"), _predictions(tmp_path / "b" / "run")):
         pd.testing.assert_frame_equal(x, y)

@@ -22,7 +22,7 @@ pytestmark = pytest.mark.slow  # nine ONNX exports: about a minute
 def _model(name: str, tokenizer: Path):
     with initialize_config_dir(CONFIG_DIR, version_base="1.3"):
         cls = get_class(compose("train", overrides=[f"model={name}"]).model.backbone._target_)
-        reads_own = ["tokenizer=pretrained", f"tokenizer.path={tokenizer}"] if cls.reads == "tokenizer" else []
+        reads_own = ["tokenizer=pretrained", f"data.tokenizer.path={tokenizer}"] if cls.reads == "tokenizer" else []
         cfg = compose("train", overrides=[f"model={name}", *reads_own, *SMALL.get(cls.__name__, [])])
     if cls.reads == "characters":
         return instantiate(cfg.model.backbone, vocab_size=37).eval(), 0, np.uint8

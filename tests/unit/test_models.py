@@ -88,7 +88,7 @@ def _compose(name: str, small: bool = True):
         cfg = compose("train", overrides=base)
         cls = get_class(cfg.model.backbone._target_)
         if cls is ChemBERTa:
-            base += ["tokenizer=pretrained", f"tokenizer.path={TOKENIZER['path']}"]
+            base += ["tokenizer=pretrained", f"data.tokenizer.path={TOKENIZER['path']}"]
         cfg = compose("train", overrides=base + (SMALL.get(cls.__name__, []) if small else []))
     return cfg
 

@@ -12,6 +12,7 @@ from omegaconf import DictConfig
 from belka_lab.cli.command import hydra_command
 from belka_lab.dataset.store import read_manifest
 from belka_lab.loading.dali import DaliLoader
+from belka_lab.loading.tfrecord import read_shard_manifest
 from belka_lab.tokens.cache import cache_info
 
 
@@ -31,8 +32,6 @@ def main(cfg: DictConfig) -> None:
             f"{info['vocab_size']} tokens, padding id {info['pad_id']}"
         )
     if isinstance(datamodule.loader, DaliLoader):
-        from belka_lab.loading.tfrecord import read_shard_manifest
-
         out = datamodule.loader.write_shards(datamodule.feed)
         shards = read_shard_manifest(out)["shards"]
         size = sum(s["bytes"] for s in shards) / 2**20

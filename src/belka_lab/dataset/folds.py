@@ -135,7 +135,7 @@ class BuildingBlockSplit:
 
     def __init__(self, share: float = 1.0, partial: float = 1.0, seed: int = 0):
         if share < 0 or partial < 0:
-            raise InputError(f"split.share={share}, split.partial={partial}: sample sizes must be >= 0")
+            raise InputError(f"data.split.share={share}, data.split.partial={partial}: sample sizes must be >= 0")
         self.share, self.partial, self.seed = float(share), float(partial), int(seed)
 
     @property
@@ -148,7 +148,7 @@ class BuildingBlockSplit:
         if self.samples:
             raise InputError(
                 "loader=dali reads whole shards, and split=bb's share and partial cells are samples of molecules; "
-                "validate on non_share alone with split.share=0 split.partial=0, or use loader=memory"
+                "validate on non_share alone with data.split.share=0 data.split.partial=0, or use loader=memory"
             )
         return (keys & (1 << fold)) == 0, keys == (1 << fold)
 

@@ -27,6 +27,7 @@ import numpy as np
 from belka_lab.core.errors import InputError, preview, warn
 from belka_lab.core.io import atomic_path
 from belka_lab.features.chunks import map_chunks
+from belka_lab.tokens.characters import decode
 
 DEFAULT_NAMES = [
     "MolWt",
@@ -128,8 +129,6 @@ def cached_descriptors(
     prepared_dir: str | Path, config: DescriptorConfig, progress: bool = False
 ) -> tuple[dict[str, np.ndarray], dict]:
     """({"train": values, "test": values}, info) for a prepared directory, computed once per set of names."""
-    from belka_lab.tokens.characters import decode
-
     names = config.resolved()
     out = Path(prepared_dir) / "descriptors" / config.key
     info_file = out / "info.json"

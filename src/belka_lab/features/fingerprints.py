@@ -30,6 +30,7 @@ import numpy as np
 from belka_lab.core.errors import InputError, preview
 from belka_lab.core.io import atomic_path
 from belka_lab.features.chunks import map_chunks
+from belka_lab.tokens.characters import decode
 
 
 @dataclass(frozen=True)
@@ -120,8 +121,6 @@ def cached_ecfp(
     prepared_dir: str | Path, config: ECFPConfig = ECFPConfig(), progress: bool = False
 ) -> dict[str, np.ndarray]:
     """{"train": bits, "test": bits} for a prepared directory, computed once per parameter set."""
-    from belka_lab.tokens.characters import decode
-
     prepared_dir = Path(prepared_dir)
     out = prepared_dir / "fingerprints" / config.key
     info_file = out / "info.json"

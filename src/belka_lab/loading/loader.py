@@ -89,7 +89,7 @@ class MemoryLoader:
         resident_budget_gb: float = 16.0,
     ):
         if resident not in (True, False, "auto"):
-            raise InputError(f"loader.resident={resident!r}: choose auto, true or false")
+            raise InputError(f"data.loader.resident={resident!r}: choose auto, true or false")
         self.num_workers = int(num_workers)
         self.pin_memory = pin_memory if pin_memory == "auto" else bool(pin_memory)
         self.resident, self.resident_budget_gb = resident, float(resident_budget_gb)

@@ -17,7 +17,7 @@ pretraining, ``belka pretrain``) and :class:`LayerGroups` (layer-wise learning r
 
 from __future__ import annotations
 
-from typing import ClassVar, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
 
 import torch
 from hydra.utils import get_class, instantiate
@@ -26,12 +26,6 @@ from torch import nn
 from belka_lab.core.errors import InputError
 
 READS = ("characters", "tokenizer")
-
-
-class Backbone(Protocol):
-    reads: ClassVar[str]
-
-    def forward(self, tokens: torch.Tensor, mask: torch.Tensor) -> torch.Tensor: ...
 
 
 @runtime_checkable
@@ -66,7 +60,7 @@ def build_backbone(config, data) -> nn.Module:
         )
     if reads == "tokenizer" and data.tokenizer.symbols:
         raise InputError(
-            f"{cls.__name__} reads its own tokenizer's ids: add tokenizer=pretrained tokenizer.path=<its dir> or "
+            f"{cls.__name__} reads its own tokenizer's ids: add tokenizer=pretrained data.tokenizer.path=<its dir> or "
             f"tokenizer=bpe (see experiment=chemberta)"
         )
     if reads == "characters" and not data.tokenizer.symbols:

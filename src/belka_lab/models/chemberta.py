@@ -32,8 +32,8 @@ def _load_encoder(pretrained: str):
             f"the Hugging Face hub "
             f"({type(e).__name__}). On a machine with internet run `hf download {pretrained} --local-dir DIR` (or "
             f"save_pretrained), copy DIR here "
-            "and set model.backbone.pretrained=DIR tokenizer.path=DIR; or set model.backbone.pretrained=null to train "
-            "from a RobertaConfig."
+            "and set model.backbone.pretrained=DIR data.tokenizer.path=DIR; or set model.backbone.pretrained=null to "
+            "train from a RobertaConfig."
         ) from e
 
 

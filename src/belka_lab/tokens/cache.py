@@ -116,7 +116,7 @@ def _encode_part(
             raise InputError(
                 f"{part_dir}/tokens.npy row {bad}: {int(lengths.max())} tokens "
                 f"with tokenizer {spec.path or spec.name}, "
-                f"more than tokenizer.max_length={limit}; raise tokenizer.max_length"
+                f"more than data.tokenizer.max_length={limit}; raise tokenizer.max_length"
             )
         longest = max(longest, int(lengths.max(initial=0)))
         if isinstance(ids, np.ndarray):
