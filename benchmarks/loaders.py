@@ -57,7 +57,7 @@ def run(args) -> list[Row]:
     out = shard_dir(memory.prepared_dir, "tokens.npy", "fold_stratified")
     shutil.rmtree(out, ignore_errors=True)
     t = time.perf_counter()
-    DaliLoader().write_shards(memory)
+    DaliLoader().write_shards(memory.feed)
     write = time.perf_counter() - t
     total = n + 10_000
     size = sum(s["bytes"] for s in read_shard_manifest(out)["shards"])
