@@ -32,7 +32,7 @@ from omegaconf import OmegaConf
 from belka_lab.core.errors import InputError
 from belka_lab.features.fingerprints import ECFPConfig, ecfp, to_csr
 from belka_lab.models.backbone import build_backbone
-from belka_lab.screen import runs
+from belka_lab.screen import runs as finished
 from belka_lab.screen.exported import Exported
 from belka_lab.tokens.encoders import Encoded, encoder
 from belka_lab.tokens.spec import TokenSpec
@@ -82,10 +82,10 @@ class TorchScorer:
 
 
 def _training_run(run_dir: Path, results: dict, batch_size: int | None, precision: str | None) -> TorchScorer:
-    cfg = runs.run_config(run_dir)
-    dm = runs.run_data(cfg, run_dir)
+    cfg = finished.run_config(run_dir)
+    dm = finished.run_data(cfg, run_dir)
     backbone = build_backbone(cfg.model.backbone, dm)
-    ckpt = runs.checkpoint(run_dir, results)
+    ckpt = finished.checkpoint(run_dir, results)
     state = torch.load(ckpt, map_location="cpu", weights_only=True)["state_dict"]
     weights = {
         k.removeprefix("backbone.").replace("_orig_mod.", ""): v for k, v in state.items() if k.startswith("backbone.")
@@ -100,7 +100,7 @@ def _training_run(run_dir: Path, results: dict, batch_size: int | None, precisio
         precision or str(cfg.trainer.get("precision", "32-true")),
         f"{type(backbone).__name__} run {run_dir} ({ckpt.name})",
     )
-    scorer.blocks = runs.cached_blocks(run_dir, dm)
+    scorer.blocks = finished.cached_blocks(run_dir, dm)
     return scorer
 
 
@@ -135,11 +135,11 @@ def _baseline_run(run_dir: Path, results: dict) -> TreeScorer:
             f"baseline run {run_dir} has no saved models (model/): runs of belka_lab 0.4.0 and earlier did not "
             f"save them; run the baseline again"
         )
-    cfg = runs.run_config(run_dir)
+    cfg = finished.run_config(run_dir)
     model = get_class(results["baseline"]).load(model_dir)
     ecfp = ECFPConfig(**OmegaConf.to_container(cfg.ecfp, resolve=True))
     scorer = TreeScorer(model, ecfp, f"{results['baseline'].rsplit('.', 1)[-1]} run {run_dir}")
-    scorer.blocks = runs.cached_blocks(run_dir, runs.run_data(cfg, run_dir))
+    scorer.blocks = finished.cached_blocks(run_dir, finished.run_data(cfg, run_dir))
     return scorer
 
 
@@ -239,7 +239,7 @@ def load(
     run_dir = Path(run)
     if not run_dir.is_dir():
         raise InputError(f"run={run}: not a directory")
-    results = runs.run_results(run_dir)
+    results = finished.run_results(run_dir)
     if "method" in results and "runs" in results:
         if results["method"] == "rank":
             raise InputError(
