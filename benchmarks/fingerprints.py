@@ -15,7 +15,8 @@ def run(args) -> list[Row]:
     import pyarrow.parquet as pq
 
     from belka_lab.features.fingerprints import ECFPConfig, ecfp
-    from belka_lab.synth.library import SynthConfig, generate
+    from belka_lab.synth.config import SynthConfig
+    from belka_lab.synth.generate import generate
 
     work = Path(args.work_dir or tempfile.mkdtemp(prefix="belka-bench-"))
     n = args.molecules

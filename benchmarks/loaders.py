@@ -30,7 +30,8 @@ def run(args) -> list[Row]:
     from belka_lab.loading.dali import DaliLoader
     from belka_lab.loading.datamodule import BelkaDataModule
     from belka_lab.loading.loader import MemoryLoader
-    from belka_lab.synth.library import SynthConfig, generate
+    from belka_lab.synth.config import SynthConfig
+    from belka_lab.synth.generate import generate
 
     work = Path(args.work_dir or tempfile.mkdtemp(prefix="belka-bench-"))
     n = args.molecules

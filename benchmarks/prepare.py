@@ -44,7 +44,8 @@ def _prepare_child(train: str, test: str, out: str, batch_rows: int) -> None:
 def run(args) -> list[Row]:
     import pyarrow.parquet as pq
 
-    from belka_lab.synth.library import SynthConfig, generate
+    from belka_lab.synth.config import SynthConfig
+    from belka_lab.synth.generate import generate
 
     work = Path(args.work_dir or tempfile.mkdtemp(prefix="belka-bench-"))
     n_mol = -(-args.rows // 3)

@@ -7,7 +7,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from belka_lab.dataset.prepare import PrepareOptions, prepare
-from belka_lab.synth.library import SynthConfig, generate
+from belka_lab.synth.config import SynthConfig
+from belka_lab.synth.generate import generate
 
 os.environ.setdefault("MPLBACKEND", "Agg")
 

@@ -17,6 +17,7 @@ from belka_lab.core.config import register_resolvers
 from belka_lab.core.runtime import set_malloc_top_pad
 from belka_lab.loading.datamodule import BelkaDataModule
 from belka_lab.models.backbone import build_backbone
+from belka_lab.models.init_from import check_tokens
 
 
 def start(cfg: DictConfig) -> None:
@@ -64,7 +65,15 @@ def backbone(cfg: DictConfig, dm) -> torch.nn.Module:
 
 def model(cfg: DictConfig, dm) -> L.LightningModule:
     """``cfg.model`` (BelkaModule) around the backbone built for ``dm``, scoring ``dm``'s validation cells."""
+    check_init_from(cfg, dm)
     return instantiate(module_config(cfg), backbone=backbone(cfg, dm), cells=dm.cells)
+
+
+def check_init_from(cfg: DictConfig, dm) -> None:
+    """A pretrained encoder (``model.init_from``) must have read this run's tokenizer."""
+    if cfg.model.get("init_from"):
+        spec = dm.token_spec
+        check_tokens(cfg.model.init_from, spec.name, spec.vocab_size)
 
 
 def module_config(cfg: DictConfig) -> DictConfig:

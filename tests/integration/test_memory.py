@@ -4,7 +4,8 @@ import sys
 
 from benchmarks.memory import watch
 
-from belka_lab.synth.library import SynthConfig, generate
+from belka_lab.synth.config import SynthConfig
+from belka_lab.synth.generate import generate
 
 BELKA_MOLECULES = 98_415_610
 # the goal, BELKA's prepare within 6 GiB, less the 2 GiB that one 2M-row batch and the interpreter take

@@ -311,7 +311,7 @@ def test_repeated_rows_and_ids_are_counted_and_said(tmp_path, capsys):
 
 
 def test_sparse_ids_are_checked_for_repeats_too(tmp_path):
-    from belka_lab.dataset.prepare import _repeated_ids
+    from belka_lab.dataset.repeats import repeated_ids as _repeated_ids
 
     ids = np.array([10**15, 3, 10**12, 3, 10**15, 10**15, 7])
     assert _repeated_ids(ids, chunk=2) == (3, [3, 10**15])
@@ -321,7 +321,7 @@ def test_sparse_ids_are_checked_for_repeats_too(tmp_path):
 
 
 def test_a_directory_of_kaggle_csv_files_is_found(tmp_path):
-    from belka_lab.dataset.prepare import find_input
+    from belka_lab.dataset.read import find_input
 
     (tmp_path / "train.csv").write_text("id\n")
     assert find_input(tmp_path / "train.parquet", "train_file") == tmp_path / "train.csv"
@@ -361,7 +361,7 @@ def test_truncated_parquet_is_reported(tmp_path):
     data = (tmp_path / "full.parquet").read_bytes()
     (tmp_path / "train.parquet").write_bytes(data[: len(data) // 2])
     test = write_test_file(tmp_path / "test.parquet", [MOL_A])
-    with pytest.raises(InputError, match="train.parquet cannot be read.*truncated or corrupt"):
+    with pytest.raises(InputError, match="train.parquet is a truncated parquet file"):
         prepare(tmp_path / "train.parquet", test, tmp_path / "prepared", options=OPTS)
     assert not (tmp_path / "prepared").exists()
 
@@ -404,9 +404,9 @@ def test_a_directory_without_manifest_is_refused(tmp_path, tiny_prepared):
 
 
 def test_repeat_merging_survives_a_hash_collision(tmp_path, monkeypatch):
-    from belka_lab.dataset import prepare as ingest
+    from belka_lab.dataset import repeats
 
-    monkeypatch.setattr(ingest, "_hash_rows", lambda tokens: np.zeros(len(tokens), np.uint64))  # every row collides
+    monkeypatch.setattr(repeats, "hash_rows", lambda tokens: np.zeros(len(tokens), np.uint64))  # every row collides
     rows = [
         (0, MOL_A, "BRD4", 1),
         (1, MOL_B, "BRD4", 0),

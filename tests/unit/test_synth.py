@@ -6,7 +6,9 @@ import pytest
 from rdkit import Chem
 
 from belka_lab.core.errors import InputError
-from belka_lab.synth.library import SynthConfig, build_library, build_other_library, generate
+from belka_lab.synth.config import SynthConfig
+from belka_lab.synth.generate import generate
+from belka_lab.synth.rule import build_library, build_other_library
 from belka_lab.tokens.characters import CHAR_VOCAB
 
 TRIAZINE = Chem.MolFromSmarts("c1ncncn1")

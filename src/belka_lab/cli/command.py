@@ -1,5 +1,8 @@
 """What every command shares: bad input (:class:`InputError`) ends the command with
-``error: <message>`` on stderr and exit status 2, for Hydra commands and argparse commands alike."""
+``error: <message>`` on stderr and exit status 2, for Hydra commands and argparse commands alike,
+wherever it was raised: in the command, while Hydra instantiates a config, in a callback, a data
+module hook or a Lightning strategy (which wrap it; the wrapping is taken off). Open progress
+bars are closed first, so the message has a line of its own. A real bug keeps its traceback."""
 
 from __future__ import annotations
 
@@ -11,14 +14,28 @@ import hydra
 
 from belka_lab.core.config import CONFIG_DIR, register_resolvers
 from belka_lab.core.errors import EXIT_INPUT_ERROR, InputError
+from belka_lab.core.progress import close_bars
 
 # The process's command line as started (with the command word), set by belka_lab.cli.main.
 LAUNCH_ARGV: list[str] | None = None
 
 
 def _report(e: InputError) -> int:
-    print(f"error: {e}", file=sys.stderr)
+    close_bars()
+    print(f"error: {e}", file=sys.stderr, flush=True)
     return EXIT_INPUT_ERROR
+
+
+def input_error(e: BaseException) -> InputError | None:
+    """The InputError ``e`` is, or wraps (Hydra's InstantiationException, Lightning's strategies
+    raise from it), or None."""
+    seen = set()
+    while e is not None and id(e) not in seen:
+        if isinstance(e, InputError):
+            return e
+        seen.add(id(e))
+        e = e.__cause__ or e.__context__
+    return None
 
 
 def hydra_command(config_name: str) -> Callable:
@@ -33,8 +50,11 @@ def hydra_command(config_name: str) -> Callable:
                 sys.argv = list(LAUNCH_ARGV)
             try:
                 return fn(cfg)
-            except InputError as e:
-                sys.exit(_report(e))
+            except Exception as e:
+                found = input_error(e)
+                if found is None:
+                    raise
+                sys.exit(_report(found))
 
         return hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name=config_name)(task)
 
@@ -48,7 +68,10 @@ def argv_command(fn: Callable[[list[str] | None], int]) -> Callable[[list[str] |
     def wrapper(argv: list[str] | None = None) -> int:
         try:
             return fn(argv)
-        except InputError as e:
-            return _report(e)
+        except Exception as e:
+            found = input_error(e)
+            if found is None:
+                raise
+            return _report(found)
 
     return wrapper

@@ -12,7 +12,8 @@ import argparse
 import json
 
 from belka_lab.cli.command import argv_command
-from belka_lab.synth.library import OTHER_CORE_RULES, SYNTH_MARKER, SynthConfig, generate
+from belka_lab.synth.config import OTHER_CORE_RULES, SynthConfig
+from belka_lab.synth.generate import SYNTH_MARKER, generate
 
 
 @argv_command

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Sequence
+
+from belka_lab.core.progress import say
 
 EXIT_INPUT_ERROR = 2
 
@@ -21,5 +22,6 @@ def preview(ids: Sequence, limit: int = 5) -> str:
 
 
 def warn(message: str) -> None:
-    """A problem the run can go on with, said once on stderr as ``warning: <message>``."""
-    print(f"warning: {message}", file=sys.stderr, flush=True)
+    """A problem the run can go on with, said once on stderr as ``warning: <message>``, on a line
+    of its own above any open progress bar."""
+    say(f"warning: {message}")

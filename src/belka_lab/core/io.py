@@ -9,6 +9,7 @@ renamed onto it when complete. A killed process leaves no file or directory that
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import shutil
@@ -17,18 +18,55 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from belka_lab.core.errors import InputError
+
+# a write the user's machine refuses (full disk, read-only place, a file where a directory should be)
+UNWRITABLE = {
+    errno.ENOSPC,
+    errno.EDQUOT,
+    errno.EROFS,
+    errno.EACCES,
+    errno.EPERM,
+    errno.ENOTDIR,
+    errno.EEXIST,
+    errno.EISDIR,
+}
+
+
+def unwritable(e: OSError, where: Path) -> InputError | None:
+    """The InputError for a write the machine refused at ``where``, or None for any other OSError."""
+    if e.errno not in UNWRITABLE:
+        return None
+    return InputError(
+        f"cannot write {where}: {e.strerror or e} ({getattr(e, 'filename', None) or where}); free disk space, "
+        f"or choose a place this user can write to"
+    )
+
+
+@contextmanager
+def _writing(where: Path):
+    """A refused write inside the block → one InputError naming ``where``."""
+    try:
+        yield
+    except OSError as e:
+        found = unwritable(e, where)
+        if found is None:
+            raise
+        raise found from None
+
 
 @contextmanager
 def atomic_path(path: str | os.PathLike, commit: bool = True):
     """Yield a temporary sibling path; it replaces `path` only if the block succeeds (and
     ``commit``: e.g. only on the process that writes, when every process runs the block)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     try:
-        yield tmp
-        if commit:
-            os.replace(tmp, path)
+        with _writing(path):
+            path.parent.mkdir(parents=True, exist_ok=True)
+            yield tmp
+            if commit:
+                os.replace(tmp, path)
     finally:
         if tmp.exists():
             tmp.unlink()
@@ -45,16 +83,19 @@ class Stage:
 def staged(out: str | os.PathLike, manifest_name: str = "manifest.json") -> Iterator[Stage]:
     """A staging directory beside ``out``: moved onto ``out`` (manifest last) when the block
     succeeds, removed when it fails or sets ``discard``."""
-    stage = Stage(_staging_dir(out))
+    with _writing(Path(out)):
+        stage = Stage(_staging_dir(out))
     try:
-        yield stage
+        with _writing(Path(out)):
+            yield stage
     except BaseException:
         shutil.rmtree(stage.path, ignore_errors=True)
         raise
     if stage.discard:
         shutil.rmtree(stage.path, ignore_errors=True)
     else:
-        _commit_dir(stage.path, out, stage.manifest, manifest_name)
+        with _writing(Path(out)):
+            _commit_dir(stage.path, out, stage.manifest, manifest_name)
 
 
 def _staging_dir(out: str | os.PathLike) -> Path:

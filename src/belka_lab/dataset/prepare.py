@@ -1,4 +1,5 @@
-"""Kaggle-format train/test files → the prepared directory (see :mod:`belka_lab.dataset.store`).
+"""Kaggle-format train/test files → the prepared directory (see :mod:`belka_lab.dataset.store`),
+read through the one reading layer (``dataset/read.py``); repeats merged by ``dataset/repeats.py``.
 
 Train rows are streamed in record batches (bounded memory: the real train.parquet has
 295M rows). Consecutive rows with the same ``molecule_smiles`` become one molecule row;
@@ -9,7 +10,6 @@ the offending ids.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import platform
 import sys
@@ -20,19 +20,19 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from belka_lab.core.errors import InputError, preview, warn
 from belka_lab.core.io import staged
 from belka_lab.core.progress import bar as progress_bar
-from belka_lab.dataset import folds, store
+from belka_lab.dataset import folds, read, repeats, store
 from belka_lab.dataset.schema import PROTEINS
 from belka_lab.tokens.characters import CHAR_VOCAB, MAX_LEN, VOCAB_SIZE, EncodeError, encode_arrow
 
 BB_COLUMNS = ["buildingblock1_smiles", "buildingblock2_smiles", "buildingblock3_smiles"]
 TEST_COLUMNS = ["id", *BB_COLUMNS, "molecule_smiles", "protein_name"]
 TRAIN_COLUMNS = [*TEST_COLUMNS, "binds"]
+NOT_NULL = ("id", *BB_COLUMNS)  # missing SMILES, proteins and labels get their own messages, with ids
 
 
 @dataclass(frozen=True)
@@ -47,99 +47,6 @@ class PrepareOptions:
     n_bb_groups: int = 5
     bb_seed: int = 42
     progress: bool = True
-
-
-# ----------------------------------------------------------------------------- reading
-
-
-INPUT_SUFFIXES = (".parquet", ".csv")
-
-
-def find_input(path: str | os.PathLike, option: str) -> Path:
-    """`path` when it exists, else the file of the same name with the other suffix (.parquet or .csv)
-    beside it: a directory holding Kaggle's ``train.csv``/``test.csv`` works like one with parquet files."""
-    path = Path(path)
-    if path.exists():
-        return path
-    others = [path.with_suffix(s) for s in INPUT_SUFFIXES if s != path.suffix]
-    found = [p for p in others if p.exists()]
-    if found:
-        return found[0]
-    tried = " nor ".join(str(p) for p in [path, *others])
-    raise InputError(f"neither {tried} exists; check data.root or set data.{option} to the file")
-
-
-def _open_batches(path: Path, columns: list[str], batch_rows: int, optional: tuple[str, ...] = ()):
-    """(iterator of RecordBatches with `columns` and those of `optional` present, total rows or None)."""
-    if not path.exists():
-        raise InputError(f"{path} does not exist; check data.root / the file names")
-    if path.stat().st_size == 0:
-        raise InputError(f"{path} is empty; re-download or re-export it")
-    suffixes = "".join(path.suffixes).lower()
-    try:
-        if ".parquet" in suffixes or suffixes.endswith(".pq"):
-            # pre_buffer keeps every byte range it read until the file is closed: 18 bytes a row, 5 GiB on BELKA
-            pf = pq.ParquetFile(path, pre_buffer=False)
-            _check_columns(path, pf.schema_arrow.names, columns)
-            columns = columns + [c for c in optional if c in pf.schema_arrow.names]
-            if pf.metadata.num_rows == 0:
-                raise InputError(f"{path} has no rows; re-download or re-export it")
-            return _guard(path, pf.iter_batches(batch_size=batch_rows, columns=columns)), pf.metadata.num_rows
-        if ".csv" in suffixes:
-            types = {c: pa.string() for c in columns if c.endswith("smiles") or c == "protein_name"}
-            reader = pacsv.open_csv(
-                path,
-                read_options=pacsv.ReadOptions(block_size=64 << 20),
-                convert_options=pacsv.ConvertOptions(column_types=types),
-            )
-            _check_columns(path, reader.schema.names, columns)
-            columns = columns + [c for c in optional if c in reader.schema.names]
-            return _guard(path, (b.select(columns) for b in reader), empty_ok=False), None
-    except pa.ArrowInvalid as e:
-        raise InputError(
-            f"{path} cannot be read ({e}); the file is truncated or corrupt: re-download or re-export it"
-        ) from None
-    raise InputError(f"{path}: unsupported file type; give a .parquet or .csv file")
-
-
-def _guard(path: Path, batches, empty_ok: bool = True):
-    n = 0
-    try:
-        for b in batches:
-            n += b.num_rows
-            yield b
-    except (pa.ArrowInvalid, OSError) as e:
-        raise InputError(
-            f"{path} cannot be read after row {n} ({e}); the file is truncated or corrupt: re-download or re-export it"
-        ) from None
-    if n == 0 and not empty_ok:
-        raise InputError(f"{path} has no rows; re-download or re-export it")
-
-
-def _check_columns(path: Path, present: list[str], required: list[str]) -> None:
-    missing = [c for c in required if c not in present]
-    if missing:
-        raise InputError(
-            f"{path} lacks column(s) {', '.join(missing)} (it has: {', '.join(present)}); "
-            f"BELKA files need {', '.join(required)}"
-        )
-
-
-def file_signature(path: Path) -> dict:
-    """Size, mtime and a BLAKE2 hash of the first and last MiB: cheap on multi-GB files."""
-    st = path.stat()
-    h = hashlib.blake2b(digest_size=16)
-    with open(path, "rb") as f:
-        h.update(f.read(1 << 20))
-        if st.st_size > 2 << 20:
-            f.seek(-(1 << 20), os.SEEK_END)
-            h.update(f.read())
-    return {
-        "path": str(path.resolve()),
-        "bytes": st.st_size,
-        "mtime_ns": st.st_mtime_ns,
-        "blake2b_head_tail": h.hexdigest(),
-    }
 
 
 # ----------------------------------------------------------------------------- checks
@@ -259,122 +166,8 @@ def _merge_runs(path: Path, table: pa.Table, blocks: _Blocks, opts: PrepareOptio
     return tokens[keep], labels[keep], bb[keep], ids[starts][keep], ids[starts][drop], n_unk, dup_rows
 
 
-def _hash_rows(tokens: np.ndarray) -> np.ndarray:
-    """64-bit hash of each token row: splitmix64 over the row's 18 little-endian words."""
-    padded = np.zeros((len(tokens), 144), np.uint8)
-    padded[:, : tokens.shape[1]] = tokens
-    words = padded.view(np.uint64)
-    h = np.zeros(len(tokens), np.uint64)
-    with np.errstate(over="ignore"):
-        for k in range(words.shape[1]):
-            z = (h ^ words[:, k]) + np.uint64(0x9E3779B97F4A7C15)
-            z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-            z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-            h = z ^ (z >> np.uint64(31))
-    return h
-
-
-def _merge_repeats(path: Path, tmp: Path, chunk: int) -> dict:
-    """Merge molecules that appeared in non-consecutive rows; returns counts for the manifest.
-
-    Memory: the 64-bit hash of every molecule and one sorted copy (16 bytes a molecule); only the
-    molecules whose hash occurs twice are looked at further."""
-    tokens = store.load(tmp / "train" / "tokens.npy")
-    n = len(tokens)
-    h = np.empty(n, np.uint64)
-    for i in range(0, n, chunk):
-        h[i : i + chunk] = _hash_rows(np.asarray(tokens[i : i + chunk]))
-    hs = np.sort(h)
-    again = np.unique(hs[1:][hs[1:] == hs[:-1]])  # hashes of more than one molecule
-    del hs
-    if not len(again):
-        return {"repeated_molecules_merged": 0, "duplicate_rows": 0}
-    cand = np.concatenate([i + np.flatnonzero(np.isin(h[i : i + chunk], again)) for i in range(0, n, chunk)])
-    hc = h[cand]
-    del h
-    order = np.argsort(hc, kind="stable")  # equal hashes: the earliest molecule first
-    starts = np.concatenate([[True], hc[order][1:] != hc[order][:-1]])
-    rep = np.empty(len(cand), np.int64)
-    rep[order] = cand[order][np.flatnonzero(starts)][np.cumsum(starts) - 1]
-    is_member = rep != cand
-    members, rep = cand[is_member], rep[is_member]  # ascending molecule rows, and the first of their kind
-    collided = ~(np.asarray(tokens[members]) == np.asarray(tokens[rep])).all(axis=1)
-    if collided.any():  # equal hashes, different molecules: resolve those groups by exact bytes
-        for r in np.unique(rep[collided]):
-            first = {np.asarray(tokens[r]).tobytes(): int(r)}
-            for j in np.flatnonzero(rep == r):
-                rep[j] = first.setdefault(np.asarray(tokens[members[j]]).tobytes(), int(members[j]))
-        merged_away = rep != members
-        members, rep = members[merged_away], rep[merged_away]
-        if len(members) == 0:
-            return {"repeated_molecules_merged": 0, "duplicate_rows": 0}
-    labels = np.array(store.load(tmp / "train" / "labels.npy"))
-    reps = np.unique(rep)
-    k = np.searchsorted(reps, rep)
-    merged = labels[reps]
-    np.maximum.at(merged, k, labels[members])
-    lowest = np.where(labels[reps] < 0, 2, labels[reps]).astype(np.int8)
-    np.minimum.at(lowest, k, np.where(labels[members] < 0, 2, labels[members]).astype(np.int8))
-    conflict = ((merged >= 0) & (lowest <= 1) & (merged != lowest)).any(axis=1)
-    first_ids = store.load(tmp / "train" / "first_row_id.npy")
-    if conflict.any():
-        bad = np.asarray(first_ids[members[conflict[k]]])
-        raise InputError(
-            f"{path}: {conflict.sum()} molecules appear again later with different `binds` for the same protein (first "
-            f"row ids of the repeats {preview(bad.tolist())}); keep one label per molecule and protein"
-        )
-    rows_per_pair = (labels[reps] >= 0).astype(np.int64)
-    np.add.at(rows_per_pair, k, (labels[members] >= 0).astype(np.int64))
-    duplicate_rows = int((rows_per_pair - 1).clip(0).sum())
-    labels[reps] = merged
-    keep = np.ones(n, bool)
-    keep[members] = False
-    for name, data in [
-        ("labels", labels),
-        ("tokens", tokens),
-        ("bb_ids", store.load(tmp / "train" / "bb_ids.npy")),
-        ("first_row_id", first_ids),
-    ]:
-        out = store.NpyAppender(tmp / "train" / f"{name}.npy.new", data.dtype, data.shape[1:])
-        for i in range(0, n, chunk):
-            out.append(np.asarray(data[i : i + chunk])[keep[i : i + chunk]])
-        out.close()
-    del tokens, first_ids
-    for name in ("labels", "tokens", "bb_ids", "first_row_id"):
-        os.replace(tmp / "train" / f"{name}.npy.new", tmp / "train" / f"{name}.npy")
-    return {"repeated_molecules_merged": int(len(members)), "duplicate_rows": duplicate_rows}
-
-
-def _repeated_ids(ids: np.ndarray, chunk: int) -> tuple[int, list[int]]:
-    """(rows whose id appeared in an earlier row, up to 5 such ids) over the int64 ids of every row.
-
-    Kaggle's ids are dense (0..N-1): one flag a byte over their span finds repeats in one pass; sparse ids
-    are sorted instead (8 bytes a row)."""
-    n = len(ids)
-    if n == 0:
-        return 0, []
-    lo, hi = np.iinfo(np.int64).max, np.iinfo(np.int64).min
-    for i in range(0, n, chunk):
-        part = np.asarray(ids[i : i + chunk])
-        lo, hi = min(lo, int(part.min())), max(hi, int(part.max()))
-    repeated, examples = 0, []
-    if hi - lo < 4 * n:
-        seen = np.zeros(hi - lo + 1, bool)
-        for i in range(0, n, chunk):
-            u, cnt = np.unique(np.asarray(ids[i : i + chunk]) - lo, return_counts=True)
-            before = seen[u]
-            repeated += int(np.where(before, cnt, cnt - 1).sum())
-            examples.extend((u[before | (cnt > 1)][:5] + lo).tolist())
-            seen[u] = True
-    else:
-        s = np.sort(np.asarray(ids))
-        again = s[1:] == s[:-1]
-        repeated, examples = int(again.sum()), np.unique(s[1:][again])[:5].tolist()
-    return repeated, sorted(set(examples))[:5]
-
-
 def _ingest_train(path: Path, tmp: Path, blocks: _Blocks, opts: PrepareOptions) -> dict:
-    batches, total = _open_batches(path, TRAIN_COLUMNS, opts.batch_rows)
+    batches, total = read.table_batches(path, TRAIN_COLUMNS, opts.batch_rows, not_null=NOT_NULL)
     writers = {
         "tokens": store.NpyAppender(tmp / "train" / "tokens.npy", np.uint8, (MAX_LEN,)),
         "labels": store.NpyAppender(tmp / "train" / "labels.npy", np.int8, (3,)),
@@ -417,11 +210,11 @@ def _ingest_train(path: Path, tmp: Path, blocks: _Blocks, opts: PrepareOptions) 
         w.close()
     row_ids.close()
     _stage(opts, "checking ids, merging molecules repeated later in the file")
-    stats["repeated_ids"], examples = _repeated_ids(store.load(row_ids.path), max(opts.batch_rows, 1))
+    stats["repeated_ids"], examples = repeats.repeated_ids(store.load(row_ids.path), max(opts.batch_rows, 1))
     os.remove(row_ids.path)
-    repeats = _merge_repeats(path, tmp, chunk=max(opts.batch_rows // 3, 1))
-    stats["repeated_molecules_merged"] = repeats["repeated_molecules_merged"]
-    stats["duplicate_rows"] += repeats["duplicate_rows"]
+    merged = repeats.merge_repeats(path, tmp, chunk=max(opts.batch_rows // 3, 1))
+    stats["repeated_molecules_merged"] = merged["repeated_molecules_merged"]
+    stats["duplicate_rows"] += merged["duplicate_rows"]
     if stats["repeated_ids"]:
         warn(
             f"{path}: {stats['repeated_ids']} rows reuse an id of an earlier row (ids {preview(examples)}); they were "
@@ -456,7 +249,7 @@ def _renumber_blocks(path: Path, new_id: np.ndarray, groups: np.ndarray, chunk: 
 
 
 def _ingest_test(path: Path, solution: Path | None, tmp: Path, blocks: _Blocks, opts: PrepareOptions) -> dict:
-    batches, _ = _open_batches(path, TEST_COLUMNS, opts.batch_rows)
+    batches, _ = read.table_batches(path, TEST_COLUMNS, opts.batch_rows, not_null=NOT_NULL)
     table = pa.Table.from_batches(list(batches)).combine_chunks()
     ids = table["id"].to_numpy(zero_copy_only=False).astype(np.int64)
     uniq, counts = np.unique(ids, return_counts=True)
@@ -479,7 +272,7 @@ def _ingest_test(path: Path, solution: Path | None, tmp: Path, blocks: _Blocks, 
     rows = {"id": ids, "molecule": molecule, "protein": prot}
     groups = None
     if solution is not None:
-        sol_batches, _ = _open_batches(solution, ["id", "binds"], opts.batch_rows, optional=("split_group",))
+        sol_batches, _ = read.table_batches(solution, ["id", "binds"], opts.batch_rows, optional=("split_group",))
         sol = pa.Table.from_batches(list(sol_batches))
         sol_ids = sol["id"].to_numpy(zero_copy_only=False).astype(np.int64)
         sol_binds = _binds(solution, sol)
@@ -588,9 +381,9 @@ def prepare(train_file, test_file, out_dir, solution_file=None, options: Prepare
             },
             "test": {"split_groups": te["split_groups"], "has_labels": te["has_labels"]},
             "sources": {
-                "train": file_signature(train_file),
-                "test": file_signature(test_file),
-                "solution": file_signature(solution) if solution else None,
+                "train": read.file_signature(train_file),
+                "test": read.file_signature(test_file),
+                "solution": read.file_signature(solution) if solution else None,
             },
             "options": asdict(options) | {"progress": None},
             "versions": _versions(),
@@ -606,9 +399,9 @@ def is_current(out_dir, train_file, test_file, solution_file=None, options: Prep
     except InputError:
         return False
     want = {
-        "train": file_signature(Path(train_file)),
-        "test": file_signature(Path(test_file)),
-        "solution": file_signature(Path(solution_file)) if solution_file else None,
+        "train": read.file_signature(Path(train_file)),
+        "test": read.file_signature(Path(test_file)),
+        "solution": read.file_signature(Path(solution_file)) if solution_file else None,
     }
     return m.get("sources") == want and m.get("options") == asdict(options) | {"progress": None}
 

@@ -10,6 +10,7 @@ import pandas as pd
 
 from belka_lab.core.errors import InputError, preview
 from belka_lab.core.io import atomic_path
+from belka_lab.dataset.read import check_file, check_kind, reading
 
 
 def build(rows: pd.DataFrame, molecule_probs: np.ndarray) -> pd.DataFrame:
@@ -26,15 +27,15 @@ def write(sub: pd.DataFrame, path: str | Path) -> Path:
 
 def check(path: str | Path, test_ids: np.ndarray | None = None) -> pd.DataFrame:
     """Raise InputError unless `path` is a valid submission (for `test_ids`, when given)."""
-    path = Path(path)
-    if not path.exists() or path.stat().st_size == 0:
-        raise InputError(f"{path} is missing or empty; write the submission again")
-    with open(path) as f:
+    path = check_file(path, "submission file")
+    check_kind(path)
+    with reading(path), open(path, encoding="utf-8-sig") as f:  # a byte-order mark is not part of the header
         header = f.readline().strip()
     if header != "id,binds":
         raise InputError(f"{path}: header is {header!r}, Kaggle expects 'id,binds'")
     try:
-        sub = pd.read_csv(path, dtype={"id": "int64"})
+        with reading(path):
+            sub = pd.read_csv(path, dtype={"id": "int64"}, encoding="utf-8-sig")
     except (ValueError, pd.errors.ParserError) as e:
         raise InputError(f"{path} cannot be parsed as id,binds rows ({e}); write the submission again") from None
     binds = pd.to_numeric(sub["binds"], errors="coerce").to_numpy()

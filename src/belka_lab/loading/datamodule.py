@@ -20,11 +20,13 @@ import lightning as L
 import numpy as np
 
 from belka_lab.core.errors import InputError
-from belka_lab.dataset.prepare import PrepareOptions, find_input, is_current, prepare
+from belka_lab.dataset.prepare import PrepareOptions, is_current, prepare
+from belka_lab.dataset.read import find_input
 from belka_lab.dataset.store import PreparedDataset, arrays
 from belka_lab.evaluation.cells import ValidationCells
 from belka_lab.loading.loader import Feed, Loader, MemoryLoader, Place
-from belka_lab.synth.library import SynthConfig, generate
+from belka_lab.synth.config import SynthConfig
+from belka_lab.synth.generate import generate
 from belka_lab.tokens.cache import build_cache, cache_info
 from belka_lab.tokens.characters import PAD
 from belka_lab.tokens.spec import TokenizerConfig, TokenSpec

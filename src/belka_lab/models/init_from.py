@@ -17,6 +17,7 @@ from torch import nn
 
 from belka_lab.core.errors import InputError
 from belka_lab.core.io import atomic_path
+from belka_lab.dataset.read import load_torch
 
 
 @dataclass
@@ -40,30 +41,49 @@ class LoadReport:
         return "\n".join(lines)
 
 
-def save_encoder(path: str | Path, backbone: nn.Module, config: dict | None = None) -> None:
+def save_encoder(path: str | Path, backbone: nn.Module, config: dict | None = None, tokens: dict | None = None) -> None:
+    """``tokens``: the tokenizer the encoder read (``name``, ``vocab_size``), checked when it is loaded."""
     cls = type(backbone)
     state = {k: v.detach().cpu() for k, v in backbone.state_dict().items() if not k.startswith("head.")}
+    blob = {"backbone": f"{cls.__module__}.{cls.__qualname__}", "state_dict": state, "config": config or {}}
+    if tokens is not None:
+        blob["tokens"] = tokens
     with atomic_path(path) as tmp:
-        torch.save(
-            {"backbone": f"{cls.__module__}.{cls.__qualname__}", "state_dict": state, "config": config or {}}, tmp
-        )
+        torch.save(blob, tmp)
 
 
-def load_encoder(backbone: nn.Module, path: str | Path) -> LoadReport:
+def read_encoder(path: str | Path) -> dict:
+    """The encoder file's contents, or one InputError saying what the file is instead."""
     path = Path(path)
     if not path.is_file():
         raise InputError(
             f"model.init_from: {path} does not exist; give the encoder.pt written by `python -m belka_lab pretrain` "
             f"(in its run directory)"
         )
-    try:
-        blob = torch.load(path, map_location="cpu", weights_only=True)
-        state = blob["state_dict"]
-    except Exception as e:  # not a torch file, or not an encoder file
+    blob = load_torch(path, "encoder file (model.init_from)")
+    if not isinstance(blob, dict) or not isinstance(blob.get("state_dict"), dict):
         raise InputError(
-            f"model.init_from: {path} is not an encoder file written by `python -m belka_lab pretrain` "
-            f"({type(e).__name__}: {e})"
-        ) from e
+            f"model.init_from: {path} is not an encoder file written by `python -m belka_lab pretrain` (it has no "
+            f"state_dict)"
+        )
+    return blob
+
+
+def check_tokens(path: str | Path, name: str, vocab_size: int) -> None:
+    """Stop before a model is built when the encoder read another tokenizer than this run's."""
+    saved = read_encoder(path).get("tokens")
+    if saved and (saved.get("name") != name or int(saved.get("vocab_size", vocab_size)) != int(vocab_size)):
+        raise InputError(
+            f"model.init_from: {path} was pretrained on tokenizer={saved.get('name')} ({saved.get('vocab_size')} "
+            f"token ids) but this run reads tokenizer={name} ({vocab_size} token ids); fine-tune with "
+            f"tokenizer={saved.get('name')}, or pretrain again with tokenizer={name}"
+        )
+
+
+def load_encoder(backbone: nn.Module, path: str | Path) -> LoadReport:
+    path = Path(path)
+    blob = read_encoder(path)
+    state = blob["state_dict"]
     own = backbone.state_dict()
     mismatched = [
         f"{k} {tuple(state[k].shape)} in the file vs {tuple(v.shape)}"

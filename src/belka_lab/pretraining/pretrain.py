@@ -51,6 +51,7 @@ def build(cfg: DictConfig):
         source, batches.batch_size, batches.eval_batch_size, batches.val_molecules, cfg.seed, source.loader, target
     )
     dm.setup("fit")
+    run.check_init_from(cfg, source)
     backbone = run.backbone(cfg, source)
     init_from = cfg.model.get("init_from")
     report = load_encoder(backbone, init_from) if init_from else None
@@ -87,6 +88,7 @@ def pretrain(cfg: DictConfig) -> dict:
             run_dir / "encoder.pt",
             backbone,
             OmegaConf.to_container(cfg.model.backbone, resolve=True) | {"vocab_size": source.vocab_size},
+            tokens={"name": source.tokenizer.name, "vocab_size": int(source.vocab_size)},
         )
         write_json(run_dir / "results.json", result)
         if module.history:

@@ -17,8 +17,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from belka_lab.core.errors import InputError
+from belka_lab.dataset.read import check_file, check_kind, normalized, reading
 
 SUFFIXES = (".parquet", ".csv", ".csv.gz", ".smi")
 ROW_COLUMN = "row"  # the input row number (0-based), the id when the input has no id column
@@ -75,6 +77,7 @@ class MoleculeReader:
         self.files, self.columns, self.chunk_rows = list(files), columns, int(chunk_rows)
         self.has_blocks: bool | None = None  # known once the first file is opened
         self.has_id: bool | None = None
+        self.trimmed = 0  # SMILES with whitespace around them, over the chunks read so far
 
     def count_rows(self) -> int | None:
         """Rows in the input when the files say so without being read (parquet), else None."""
@@ -82,7 +85,13 @@ class MoleculeReader:
 
         if any(_suffix(f) != ".parquet" for f in self.files):
             return None
-        return sum(pq.ParquetFile(f).metadata.num_rows for f in self.files)
+        total = 0
+        for f in self.files:
+            check_file(f, "molecule file")
+            check_kind(f)
+            with reading(f):
+                total += pq.ParquetFile(f).metadata.num_rows
+        return total
 
     def chunks(self) -> Iterator[Chunk]:
         pending: list[pa.Table] = []
@@ -90,7 +99,7 @@ class MoleculeReader:
         schema = None
         for path in self.files:
             for batch in self._batches(path):
-                table = pa.Table.from_batches([batch])
+                table = self._trimmed(pa.Table.from_batches([batch]))
                 if schema is None:
                     schema = table.schema
                 elif table.schema != schema:
@@ -106,11 +115,29 @@ class MoleculeReader:
         if held:
             yield Chunk(number, start, pa.concat_tables(pending).combine_chunks())
 
+    def _trimmed(self, table: pa.Table) -> pa.Table:
+        """Whitespace around a SMILES taken off, as chemistry toolkits do; counted in ``trimmed``."""
+        smiles = table.column("smiles")
+        trimmed = pc.utf8_trim_whitespace(smiles)
+        changed = pc.sum(pc.cast(pc.fill_null(pc.not_equal(smiles, trimmed), False), pa.int64())).as_py() or 0
+        if not changed:
+            return table
+        self.trimmed += changed
+        return table.set_column(table.schema.get_field_index("smiles"), "smiles", trimmed)
+
     # ------------------------------------------------------------------ one file
     def _batches(self, path: Path) -> Iterator[pa.RecordBatch]:
+        """The file's record batches, through the reading layer: a file that is not what its name
+        says, or breaks while it is read, is one InputError naming it."""
+        check_file(path, "molecule file")
+        check_kind(path)
+        with reading(path):
+            yield from self._read(path)
+
+    def _read(self, path: Path) -> Iterator[pa.RecordBatch]:
         kind = _suffix(path)
         if kind == ".smi":
-            return self._smi(path)
+            return (normalized(b) for b in self._smi(path))
         names = self._names(path, kind)
         wanted = self._wanted(path, names)
         if kind == ".parquet":
@@ -121,7 +148,7 @@ class MoleculeReader:
             batches = pq.ParquetFile(path, pre_buffer=False).iter_batches(batch_size=_READ_ROWS, columns=list(wanted))
         else:
             batches = self._csv(path, wanted)
-        return (self._renamed(b, wanted, path) for b in batches)
+        return (self._renamed(normalized(b), wanted, path) for b in batches)
 
     def _names(self, path: Path, kind: str) -> list[str]:
         if kind == ".parquet":

@@ -12,6 +12,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from belka_lab.core.errors import InputError
 from belka_lab.core.io import atomic_path
+from belka_lab.dataset.read import read_json, read_yaml
 from belka_lab.screen.applicability import training_blocks
 
 
@@ -20,12 +21,12 @@ def run_config(run_dir: Path) -> DictConfig:
     for older runs Hydra's ``.hydra/config.yaml`` resolved against the run's own paths."""
     saved = run_dir / "config.yaml"
     if saved.exists():
-        return OmegaConf.load(saved)
+        return read_yaml(saved, "run config")
     hydra_dir = run_dir / ".hydra"
     if not (hydra_dir / "config.yaml").exists():
         raise InputError(f"{run_dir} has no config.yaml: give the directory of a finished train or baseline run")
-    cfg = OmegaConf.load(hydra_dir / "config.yaml")
-    runtime = OmegaConf.load(hydra_dir / "hydra.yaml").hydra.runtime
+    cfg = read_yaml(hydra_dir / "config.yaml", "run config")
+    runtime = read_yaml(hydra_dir / "hydra.yaml", "run config").hydra.runtime
     cfg.paths.root_dir = os.environ.get("BELKA_LAB_ROOT", runtime.cwd)
     cfg.paths.output_dir = str(run_dir)
     return cfg
@@ -37,7 +38,7 @@ def run_results(run_dir: Path) -> dict:
         raise InputError(
             f"{run_dir} has no results.json: give the directory of a finished train, baseline or blend run"
         )
-    return json.loads(f.read_text())
+    return read_json(f, "run's results")
 
 
 def run_data(cfg: DictConfig, run_dir: Path):
@@ -57,7 +58,7 @@ def run_data(cfg: DictConfig, run_dir: Path):
 def cached_blocks(run_dir: Path, dm) -> list[str]:
     f = run_dir / "training_blocks.json"
     if f.exists():
-        return json.loads(f.read_text())
+        return read_json(f, "training building blocks")
     blocks = training_blocks(dm)
     with atomic_path(f) as tmp:
         tmp.write_text(json.dumps(blocks))

@@ -18,7 +18,6 @@ training molecules, or None when unknown). :func:`load` chooses by what the dire
 
 from __future__ import annotations
 
-import json
 from contextlib import nullcontext
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -30,6 +29,7 @@ from hydra.utils import get_class
 from omegaconf import OmegaConf
 
 from belka_lab.core.errors import InputError
+from belka_lab.dataset.read import load_torch, read_json
 from belka_lab.features.fingerprints import ECFPConfig, ecfp, to_csr
 from belka_lab.models.backbone import build_backbone
 from belka_lab.screen import runs as finished
@@ -86,7 +86,9 @@ def _training_run(run_dir: Path, results: dict, batch_size: int | None, precisio
     dm = finished.run_data(cfg, run_dir)
     backbone = build_backbone(cfg.model.backbone, dm)
     ckpt = finished.checkpoint(run_dir, results)
-    state = torch.load(ckpt, map_location="cpu", weights_only=True)["state_dict"]
+    state = load_torch(ckpt, "checkpoint").get("state_dict")
+    if state is None:
+        raise InputError(f"{ckpt} is not a Lightning checkpoint (it has no state_dict); train the run again")
     weights = {
         k.removeprefix("backbone.").replace("_orig_mod.", ""): v for k, v in state.items() if k.startswith("backbone.")
     }
@@ -188,7 +190,13 @@ class ExportedScorer:
         sidecar = path.with_suffix(".json")
         if not sidecar.exists():
             raise InputError(f"{path} has no {sidecar.name} beside it: export the model with belka export")
-        info = json.loads(sidecar.read_text())
+        info = read_json(sidecar, "export description")
+        lacking = [k for k in ("format", "tokens", "input_dtype") if k not in info]
+        if lacking:
+            raise InputError(
+                f"{sidecar} is not the description belka export writes (it lacks {', '.join(lacking)}); "
+                f"export the model again"
+            )
         self.spec = TokenSpec.from_json(info["tokens"])
         if self.spec.path is not None:
             self.spec = TokenSpec.from_json({**info["tokens"], "path": str(path.parent / self.spec.path)})

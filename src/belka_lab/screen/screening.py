@@ -13,6 +13,7 @@ training precision unless ``precision`` is given.
 
 from __future__ import annotations
 
+import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -149,11 +150,15 @@ def screen(job: Job, scorer, fabric) -> dict | None:
         scored += len(chunk)
         bar.update(len(chunk))
     bar.close()
+    if n_chunks == 0:  # every process read the same empty input: none leaves a started output behind
+        shutil.rmtree(output.parts, ignore_errors=True)
+        raise InputError(f"{job.input} holds no molecules (no rows after the header); nothing to score")
     if rank != 0:  # no collective wait: a process that stops on bad input leaves none of the others hanging
         return None
     output.wait_for(n_chunks)
     seconds = time.perf_counter() - t0
     summary = {"model": scorer.what, "input": str(job.input), "on_invalid": job.on_invalid, "processes": world}
+    summary["trimmed"] = reader.trimmed  # SMILES that had whitespace around them (every chunk is read here)
     overview = Overview()
     counts = output.finish(n_chunks, summary, overview.add)
     rows = total if total is not None else _rows_written(counts, job)
@@ -186,6 +191,8 @@ def summary_line(s: dict) -> str:
     if s["invalid"]:
         verb = "left out" if s["on_invalid"] == "skip" else "kept with NaN"
         invalid = f", {s['invalid']:,} could not be scored ({verb}; listed in {s['invalid_list']})"
+    if s.get("trimmed"):
+        invalid += f", {s['trimmed']:,} SMILES trimmed of surrounding whitespace"
     rate = f" at {s['per_s']:,.0f} molecules/s" if s["scored_here"] else ""
     procs = f" on {s['processes']} processes" if s["processes"] > 1 else ""
     return (
