@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import joblib
 import numpy as np
+from sklearn.ensemble import RandomForestClassifier
 
 from belka_lab.core.io import atomic_path
 from belka_lab.dataset.schema import PROTEINS
@@ -35,7 +37,6 @@ class RandomForestPerProtein:
         self.info: dict = {}
 
     def fit(self, X, Y: np.ndarray, X_val=None, Y_val=None) -> RandomForestPerProtein:
-        from sklearn.ensemble import RandomForestClassifier
 
         self.forests = []
         for k, protein in enumerate(PROTEINS):
@@ -55,7 +56,6 @@ class RandomForestPerProtein:
 
     def save(self, out_dir: Path) -> None:
         """The fitted forests (``forests.joblib``; joblib's pickle: load only files you trust)."""
-        import joblib
 
         out_dir.mkdir(parents=True, exist_ok=True)
         with atomic_path(out_dir / "forests.joblib") as tmp:
@@ -63,7 +63,6 @@ class RandomForestPerProtein:
 
     @classmethod
     def load(cls, model_dir: Path) -> RandomForestPerProtein:
-        import joblib
 
         model = cls()
         model.forests = joblib.load(Path(model_dir) / "forests.joblib")

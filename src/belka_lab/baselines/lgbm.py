@@ -34,7 +34,7 @@ class LightGBMPerProtein:
 
     def fit(self, X, Y: np.ndarray, X_val, Y_val: np.ndarray) -> LightGBMPerProtein:
         """Y, Y_val: int8 [N, 3] with 1/0 and -1 for unknown (skipped)."""
-        import lightgbm as lgb
+        import lightgbm as lgb  # heavy
 
         self.boosters = []
         for k, protein in enumerate(PROTEINS):
@@ -76,7 +76,7 @@ class LightGBMPerProtein:
 
     @classmethod
     def load(cls, model_dir: Path) -> LightGBMPerProtein:
-        import lightgbm as lgb
+        import lightgbm as lgb  # heavy
 
         model = cls()
         model.boosters = [lgb.Booster(model_file=str(Path(model_dir) / f"{p}.txt")) for p in PROTEINS]

@@ -9,6 +9,8 @@ from __future__ import annotations
 import importlib
 import sys
 
+from belka_lab.cli import command
+
 COMMANDS = {
     "train": "train one model on one fold, predict validation and test, write the run's outputs",
     "prepare": "Kaggle files → prepared directory (token arrays, labels, folds)",
@@ -38,7 +40,6 @@ def main(argv: list[str] | None = None) -> None:
     if args and args[0] in ("-h", "--help", "help") and (len(args) == 1 or args[0] == "help"):
         print(_usage())
         return
-    from belka_lab.cli import command
 
     command.LAUNCH_ARGV = [sys.argv[0], *args]
     name = args.pop(0) if args and args[0] in COMMANDS else "train"

@@ -4,6 +4,7 @@ reads is checked when it is built (``models/backbone.py``)."""
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 
 import torch
@@ -60,7 +61,6 @@ ACCELERATOR_PACKAGES = {
 
 def check_accelerator(trainer_cfg) -> None:
     """Before anything is built: the package the configured accelerator needs is importable."""
-    import importlib.util
 
     accelerator = str(trainer_cfg.get("accelerator", "cpu"))
     if accelerator in ACCELERATOR_PACKAGES:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import matplotlib.image
 import pandas as pd
 from omegaconf import DictConfig, OmegaConf
 
@@ -29,8 +30,6 @@ def publish(loggers: list, run_dir: Path) -> None:
             for png in pngs:
                 logger.log_image(key=f"plots/{png.stem}", images=[str(png)])
         elif hasattr(getattr(logger, "experiment", None), "add_image"):  # TensorBoard
-            import matplotlib.image
-
             writer = logger.experiment
             if table is not None:
                 writer.add_text("results", "```\n" + table.to_string(index=False) + "\n```")

@@ -21,6 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from sklearn.model_selection import KFold
 
 from belka_lab.core.errors import InputError, warn
 
@@ -60,8 +61,6 @@ def stratified_folds(labels: np.ndarray, n_splits: int = 15, seed: int = 42, chu
     present = [v for v in range(labels.shape[1] + 1) if (y == v).any()]
     counts = {v: int((y == v).sum()) for v in present}
     if max(counts.values()) < n_splits:
-        from sklearn.model_selection import KFold
-
         for k, (_, val) in enumerate(KFold(n_splits, shuffle=True, random_state=seed).split(y)):
             fold[val] = k
         return fold

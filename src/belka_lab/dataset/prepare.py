@@ -17,10 +17,12 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import numpy
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
+import sklearn
 
 from belka_lab.core.errors import InputError, preview, warn
 from belka_lab.core.io import staged
@@ -407,8 +409,6 @@ def is_current(out_dir, train_file, test_file, solution_file=None, options: Prep
 
 
 def _versions() -> dict:
-    import numpy
-    import sklearn
 
     return {
         "python": sys.version.split()[0],

@@ -255,7 +255,7 @@ def read_yaml(path: str | os.PathLike, what: str = "file") -> DictConfig:
         raise InputError(f"{path} is not valid YAML ({_reason(e)}); {looks_like(path)}") from None
 
 
-def load_torch(path: str | os.PathLike, what: str = "checkpoint") -> dict:
+def load_torch(path: str | os.PathLike, what: str = "a checkpoint") -> dict:
     """A ``torch.save`` file (checkpoint, encoder) of plain tensors and types, or one InputError
     naming it: a truncated or foreign file fails inside torch's zip and pickle readers in many ways."""
     path = check_file(path, what)
@@ -263,7 +263,7 @@ def load_torch(path: str | os.PathLike, what: str = "checkpoint") -> dict:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # torch.load raises RuntimeError, UnpicklingError, EOFError, … for a bad file
         raise InputError(
-            f"{path} is not a readable {what} ({_reason(e)}); {looks_like(path)}: it is truncated or was not "
+            f"{path} is not {what} ({looks_like(path)}; torch.load: {type(e).__name__}): it is truncated or was not "
             f"written by belka_lab; train or pretrain again"
         ) from None
 

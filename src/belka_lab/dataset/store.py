@@ -22,6 +22,7 @@ import os
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from belka_lab.core.errors import InputError
 
@@ -108,7 +109,6 @@ class PreparedDataset:
         return load(self.path / "test" / f"{name}.npy")
 
     def test_rows(self):
-        import pandas as pd
 
         return pd.read_parquet(self.path / "test" / "rows.parquet")
 

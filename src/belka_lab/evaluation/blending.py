@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from omegaconf import DictConfig
+from scipy.stats import rankdata
 
 from belka_lab.core import figures
 from belka_lab.core.errors import InputError
@@ -79,7 +80,6 @@ def check_compatible(runs: list[dict]) -> None:
 
 def ranks(probs: np.ndarray) -> np.ndarray:
     """Per column, ranks scaled to (0, 1] (ties share their mean rank)."""
-    from scipy.stats import rankdata
 
     return (
         np.stack([rankdata(probs[:, k]) / len(probs) for k in range(probs.shape[1])], axis=1) if len(probs) else probs
@@ -104,7 +104,7 @@ def fit_weights(
     stack: np.ndarray, labels: np.ndarray, n_trials: int, seed: int, cell: np.ndarray | None = None
 ) -> np.ndarray:
     """Non-negative weights (summing to 1) for stack [runs, N, 3] maximising validation mAP."""
-    import optuna
+    import optuna  # heavy
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     n = len(stack)

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from omegaconf import OmegaConf
 
 from belka_lab.core.io import atomic_path
 from belka_lab.dataset.schema import PROTEINS
@@ -33,7 +34,6 @@ def write_json(path: Path, data: dict) -> None:
 
 def write_config(run_dir: Path, cfg) -> None:
     """``<run>/config.yaml``: the run's composed config with every interpolation resolved."""
-    from omegaconf import OmegaConf
 
     with atomic_path(Path(run_dir) / "config.yaml") as tmp:
         tmp.write_text(OmegaConf.to_yaml(cfg, resolve=True))

@@ -17,8 +17,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import yaml
+from matplotlib.ticker import NullFormatter
+from scipy.stats import spearmanr
 
 from belka_lab.core import figures
 from belka_lab.core.errors import InputError
@@ -96,7 +99,6 @@ def recipes(df: pd.DataFrame) -> pd.DataFrame:
 def agreement(df: pd.DataFrame, by_recipe: pd.DataFrame) -> pd.DataFrame:
     """For each (validation, test) pair present: Spearman's rho across runs, and the recipe that
     is best on each side (by mean over seeds)."""
-    from scipy.stats import spearmanr
 
     rows = []
     for val, test in PAIRS:
@@ -122,7 +124,6 @@ def agreement(df: pd.DataFrame, by_recipe: pd.DataFrame) -> pd.DataFrame:
 
 def plot_recipes(by_recipe: pd.DataFrame, path: Path) -> None:
     """Grouped bars: each recipe's validation cells and test groups, mean ± sd over its seeds."""
-    import numpy as np
 
     cols = [c[: -len("_mean")] for c in by_recipe if c.endswith("_mean") and c != "val_map_mean"]
     cols = [c for c in cols if c.startswith("val_")] + [c for c in cols if c.startswith("test_") and c != "test_score"]
@@ -147,7 +148,6 @@ def plot_recipes(by_recipe: pd.DataFrame, path: Path) -> None:
 
 
 def plot(df: pd.DataFrame, path: Path) -> None:
-    from matplotlib.ticker import NullFormatter
 
     fig, ax = figures.subplots(figsize=(6.5, 4.5))
     ok = df.dropna(subset=["val_map", "params"])

@@ -63,7 +63,7 @@ class DescriptorConfig:
     option: str = "descriptors"  # where the user sets these (errors name it)
 
     def resolved(self) -> list[str]:
-        from rdkit.Chem import Descriptors
+        from rdkit.Chem import Descriptors  # heavy
 
         known = dict(Descriptors.descList)
         names = sorted(known) if self.names == "all" else list(self.names)
@@ -84,8 +84,8 @@ class DescriptorConfig:
 
 
 def _chunk(args: tuple[list[str], list[str]]) -> tuple[np.ndarray, list[int]]:
-    from rdkit import Chem, RDLogger
-    from rdkit.Chem import Descriptors
+    from rdkit import Chem, RDLogger  # heavy
+    from rdkit.Chem import Descriptors  # heavy
 
     RDLogger.DisableLog("rdApp.*")
     smiles, names = args

@@ -26,6 +26,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
+import scipy.sparse as sp
 
 from belka_lab.core.errors import InputError, preview
 from belka_lab.core.io import atomic_path
@@ -50,8 +51,8 @@ class ECFPConfig:
 
 def _fingerprint_chunk(args: tuple[list[str], int, int, str]) -> tuple[np.ndarray, list[int]]:
     """Packed bits for a list of SMILES, and the positions RDKit could not parse."""
-    from rdkit import Chem, RDLogger
-    from rdkit.Chem import rdFingerprintGenerator
+    from rdkit import Chem, RDLogger  # heavy
+    from rdkit.Chem import rdFingerprintGenerator  # heavy
 
     RDLogger.DisableLog("rdApp.*")
     smiles, radius, n_bits, dy = args
@@ -104,7 +105,6 @@ def unpack(bits: np.ndarray, n_bits: int) -> np.ndarray:
 
 def to_csr(bits: np.ndarray, n_bits: int):
     """Packed bits → scipy CSR float32 matrix of 0/1 (fingerprints are sparse: ~50 of 2048 set)."""
-    import scipy.sparse as sp
 
     rows, cols = [], []
     step = 200_000

@@ -165,10 +165,10 @@ class DaliBatches:
 
     # ------------------------------------------------------------------ pipeline
     def _build(self):
-        import nvidia.dali.fn as fn
-        import nvidia.dali.tfrecord as tfrec
-        from nvidia.dali import pipeline_def
-        from nvidia.dali.plugin.pytorch import DALIGenericIterator, LastBatchPolicy
+        import nvidia.dali.fn as fn  # optional
+        import nvidia.dali.tfrecord as tfrec  # optional
+        from nvidia.dali import pipeline_def  # optional
+        from nvidia.dali.plugin.pytorch import DALIGenericIterator, LastBatchPolicy  # optional
 
         features = {
             "tokens": tfrec.FixedLenFeature((), tfrec.string, ""),

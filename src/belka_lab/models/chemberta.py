@@ -22,7 +22,7 @@ from belka_lab.tokens.huggingface import load_tokenizer
 
 
 def _load_encoder(pretrained: str):
-    from transformers import AutoModel
+    from transformers import AutoModel  # heavy
 
     try:
         return AutoModel.from_pretrained(pretrained, add_pooling_layer=False)
@@ -61,7 +61,7 @@ class ChemBERTa(nn.Module):
         if pretrained:
             self.encoder = _load_encoder(pretrained)
         else:
-            from transformers import RobertaConfig, RobertaModel
+            from transformers import RobertaConfig, RobertaModel  # heavy
 
             settings = dict(config or {})
             settings.setdefault("max_position_embeddings", 146)  # 144 tokens + RoBERTa's pad offset

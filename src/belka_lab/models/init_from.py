@@ -60,7 +60,7 @@ def read_encoder(path: str | Path) -> dict:
             f"model.init_from: {path} does not exist; give the encoder.pt written by `python -m belka_lab pretrain` "
             f"(in its run directory)"
         )
-    blob = load_torch(path, "encoder file (model.init_from)")
+    blob = load_torch(path, "an encoder file written by `python -m belka_lab pretrain` (model.init_from)")
     if not isinstance(blob, dict) or not isinstance(blob.get("state_dict"), dict):
         raise InputError(
             f"model.init_from: {path} is not an encoder file written by `python -m belka_lab pretrain` (it has no "

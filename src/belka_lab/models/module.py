@@ -7,6 +7,7 @@ once per epoch on the predictions of the whole epoch, gathered from every proces
 
 from __future__ import annotations
 
+import random
 from collections.abc import Callable
 
 import lightning as L
@@ -111,7 +112,6 @@ class BelkaModule(L.LightningModule):
     # ------------------------------------------------------------------ resume exactly
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         """Random-number states (dropout, augmentation), so a resumed run continues the same stream."""
-        import random
 
         name, keys, pos, has_gauss, gauss = np.random.get_state()
         version, internal, gauss_next = random.getstate()
@@ -122,7 +122,6 @@ class BelkaModule(L.LightningModule):
         }
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
-        import random
 
         states = checkpoint.get("rng_states")
         if states:

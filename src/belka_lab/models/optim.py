@@ -55,7 +55,7 @@ def fused_kwargs(factory, params) -> dict:
     keywords = getattr(factory, "keywords", {}) or {}
     cls = getattr(factory, "func", factory)
     try:
-        from torch.utils._foreach_utils import _get_fused_kernels_supported_devices
+        from torch.utils._foreach_utils import _get_fused_kernels_supported_devices  # private
 
         supported = set(_get_fused_kernels_supported_devices())
         accepts = "fused" in inspect.signature(cls).parameters

@@ -11,6 +11,7 @@ three building-block columns, each molecule gets ``blocks_seen`` (0–3) and ``g
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -20,7 +21,6 @@ GROUPS = np.array(["non_share", "partial", "partial", "share"], dtype=object)
 def training_blocks(dm) -> list[str]:
     """The building-block SMILES of the molecules a set-up data module trains on (its fold's
     training rows), sorted."""
-    import pandas as pd
 
     store = dm.store
     bb = store.train("bb_ids")

@@ -16,6 +16,7 @@ import contextlib
 import io
 import json
 import logging
+import re
 import shutil
 import warnings
 from pathlib import Path
@@ -103,7 +104,6 @@ def write_model(model: Probabilities, fmt: str, path: Path, example: torch.Tenso
 
 def _reason(e: BaseException) -> str:
     """The first line of the innermost cause (the exporters wrap the error that says what failed)."""
-    import re
 
     while e.__cause__ is not None:
         e = e.__cause__

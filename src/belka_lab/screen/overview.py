@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
+from belka_lab.core import figures
 from belka_lab.dataset.schema import PROTEINS
 
 EDGES = np.linspace(-6.0, 0.0, 61)  # log10(probability), 0.1 apart; lower values fall in the first bin
@@ -39,7 +40,6 @@ class Overview:
                     hits[p][f">={t}"] += int((x >= t).sum())
 
     def plot(self, path: Path, title: str) -> Path | None:
-        from belka_lab.core import figures
 
         if not self.counts:
             return None

@@ -18,6 +18,8 @@ from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
+from pyarrow import csv
 
 from belka_lab.core.errors import InputError
 from belka_lab.dataset.read import check_file, check_kind, normalized, reading
@@ -81,7 +83,6 @@ class MoleculeReader:
 
     def count_rows(self) -> int | None:
         """Rows in the input when the files say so without being read (parquet), else None."""
-        import pyarrow.parquet as pq
 
         if any(_suffix(f) != ".parquet" for f in self.files):
             return None
@@ -141,8 +142,6 @@ class MoleculeReader:
         names = self._names(path, kind)
         wanted = self._wanted(path, names)
         if kind == ".parquet":
-            import pyarrow.parquet as pq
-
             # pre_buffer=False: with pyarrow's default, the buffered ranges of every row group read so
             # far stay allocated, and memory grows with the file (237 MiB after 10M rows; flat without)
             batches = pq.ParquetFile(path, pre_buffer=False).iter_batches(batch_size=_READ_ROWS, columns=list(wanted))
@@ -152,13 +151,10 @@ class MoleculeReader:
 
     def _names(self, path: Path, kind: str) -> list[str]:
         if kind == ".parquet":
-            import pyarrow.parquet as pq
-
             try:
                 return pq.ParquetFile(path).schema_arrow.names
             except pa.ArrowException as e:
                 raise InputError(f"{path} is not a readable parquet file ({e})") from e
-        from pyarrow import csv
 
         try:
             return csv.open_csv(path, read_options=csv.ReadOptions(block_size=1 << 16)).schema.names
@@ -203,7 +199,6 @@ class MoleculeReader:
         return pa.RecordBatch.from_arrays(arrays, names=list(wanted.values()))
 
     def _csv(self, path: Path, wanted: dict[str, str]) -> Iterator[pa.RecordBatch]:
-        from pyarrow import csv
 
         text = {name: pa.string() for name in (self.columns.smiles, *self.columns.blocks) if name in wanted}
         reader = csv.open_csv(
@@ -220,7 +215,6 @@ class MoleculeReader:
             ) from e
 
     def _smi(self, path: Path) -> Iterator[pa.RecordBatch]:
-        from pyarrow import csv
 
         with open(path, encoding="utf-8", errors="replace") as f:
             first = f.readline().rstrip("\n")

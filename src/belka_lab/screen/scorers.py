@@ -86,7 +86,7 @@ def _training_run(run_dir: Path, results: dict, batch_size: int | None, precisio
     dm = finished.run_data(cfg, run_dir)
     backbone = build_backbone(cfg.model.backbone, dm)
     ckpt = finished.checkpoint(run_dir, results)
-    state = load_torch(ckpt, "checkpoint").get("state_dict")
+    state = load_torch(ckpt, "a readable checkpoint").get("state_dict")
     if state is None:
         raise InputError(f"{ckpt} is not a Lightning checkpoint (it has no state_dict); train the run again")
     weights = {

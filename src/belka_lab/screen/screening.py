@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+from lightning.fabric import Fabric
 
 from belka_lab.core.errors import InputError, preview
 from belka_lab.core.progress import bar as progress_bar
@@ -99,7 +100,6 @@ def _raise_invalid(chunk: Chunk, bad: np.ndarray, why: list[str], has_id: bool, 
 def processes(trainer, precision: str):
     """Lightning Fabric with a ``trainer`` config's accelerator, devices, strategy and nodes, launched
     (under DDP this process becomes rank 0 and starts the others)."""
-    from lightning.fabric import Fabric
 
     fabric = Fabric(
         accelerator=trainer.get("accelerator", "auto"),

@@ -147,7 +147,7 @@ def bb1_forms(template: str) -> tuple[str, str]:
 
 
 def canonical(smiles: list[str]) -> list[str]:
-    from rdkit import Chem, RDLogger
+    from rdkit import Chem, RDLogger  # heavy
 
     RDLogger.DisableLog("rdApp.*")
     out = []

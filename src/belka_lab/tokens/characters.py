@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 from numba import njit
 
 MAX_LEN = 142
@@ -144,7 +145,6 @@ def encode_checked(
     [N, max_len], status uint8 [N] — :data:`OK`, :data:`MISSING` (null or empty),
     :data:`TOO_LONG`, :data:`UNKNOWN_CHAR`). Rows that are not OK are all padding, except with
     ``unknown="unk"``, where unknown characters become :data:`UNK` and the row stays OK."""
-    import pyarrow.compute as pc
 
     if isinstance(arr, pa.ChunkedArray):
         arr = arr.combine_chunks()

@@ -13,7 +13,7 @@ SPECIAL_TOKENS = ["<s>", "<pad>", "</s>", "<unk>", "<mask>"]  # RoBERTa's order:
 
 def load_tokenizer(path: str):
     """AutoTokenizer from a directory or hub id, or one clear error saying how to provide it."""
-    from transformers import AutoTokenizer
+    from transformers import AutoTokenizer  # heavy
 
     try:
         return AutoTokenizer.from_pretrained(path)
@@ -30,8 +30,8 @@ def load_tokenizer(path: str):
 
 def train_bpe(smiles: list[str], out_dir: Path, vocab_size: int = 512, max_length: int = 144):
     """Train a BPE tokenizer on SMILES (merges over raw characters), save it with save_pretrained."""
-    from tokenizers import Tokenizer, decoders, models, processors, trainers
-    from transformers import PreTrainedTokenizerFast
+    from tokenizers import Tokenizer, decoders, models, processors, trainers  # heavy
+    from transformers import PreTrainedTokenizerFast  # heavy
 
     tok = Tokenizer(models.BPE(unk_token="<unk>"))
     trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=SPECIAL_TOKENS, show_progress=False)

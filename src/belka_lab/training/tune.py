@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from matplotlib.ticker import MaxNLocator
 from omegaconf import DictConfig, OmegaConf
 
 from belka_lab.core import figures
@@ -33,7 +34,7 @@ def suggest(trial, name: str, spec: dict):
 
 
 def _pruner(t: DictConfig, max_epochs: int):
-    import optuna
+    import optuna  # heavy
 
     if t.pruner == "median":
         return optuna.pruners.MedianPruner(
@@ -57,8 +58,8 @@ def forwarded(task_overrides: list[str]) -> list[str]:
 
 
 def tune(cfg: DictConfig, task_overrides: list[str]) -> dict:
-    import optuna
-    from optuna_integration import PyTorchLightningPruningCallback
+    import optuna  # heavy
+    from optuna_integration import PyTorchLightningPruningCallback  # optional
 
     t = cfg.tune
     run_dir = Path(cfg.paths.output_dir)
@@ -103,7 +104,7 @@ def tune(cfg: DictConfig, task_overrides: list[str]) -> dict:
 
 
 def _report(study, base: list[str], run_dir: Path) -> dict:
-    import optuna
+    import optuna  # heavy
 
     trials = study.trials_dataframe(attrs=("number", "value", "state", "params", "duration"))
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -126,7 +127,7 @@ def _report(study, base: list[str], run_dir: Path) -> dict:
 
 
 def _plot(study, path: Path) -> None:
-    import optuna
+    import optuna  # heavy
 
     fig, ax = figures.subplots(figsize=(7, 4))
     for state, color in ((optuna.trial.TrialState.COMPLETE, "tab:blue"), (optuna.trial.TrialState.PRUNED, "tab:gray")):
@@ -144,7 +145,6 @@ def _plot(study, path: Path) -> None:
             best.append(tr.value if not best else pick(best[-1], tr.value))
             xs.append(tr.number)
         ax.step(xs, best, where="post", color="tab:red", label="best so far")
-    from matplotlib.ticker import MaxNLocator
 
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("trial")
