@@ -403,7 +403,8 @@ def test_runs_on_other_tokenizers_encode_new_molecules_as_their_training_did(tin
 
 
 def test_a_run_of_the_previous_release_is_read_through_its_hydra_directory(trained, tiny_library, tmp_path):
-    """Runs written before config.yaml existed: Hydra's unresolved config, resolved against the run's own cwd."""
+    """Runs written before config.yaml existed: Hydra's unresolved config, resolved against the run's own cwd,
+    naming the classes where belka_lab 0.5.0 had them."""
     import shutil
 
     from omegaconf import OmegaConf
@@ -411,7 +412,15 @@ def test_a_run_of_the_previous_release_is_read_through_its_hydra_directory(train
     tmp, run = trained
     old = tmp_path / "old_run"
     shutil.copytree(run, old)
-    cfg = OmegaConf.load(old / "config.yaml")
+    text = (old / "config.yaml").read_text()
+    for now, then in (
+        ("loading.datamodule.", "data.datamodule."),
+        ("loading.loader.", "data.loader."),
+        ("dataset.folds.", "data.folds."),
+    ):
+        assert f"belka_lab.{now}" in text or now == "loading.loader."
+        text = text.replace(f"belka_lab.{now}", f"belka_lab.{then}")  # the classes where 0.5.0 had them
+    cfg = OmegaConf.create(text)
     (old / "config.yaml").unlink()
     (old / ".hydra").mkdir()
     cfg.paths.root_dir = "${oc.env:BELKA_LAB_ROOT,${hydra:runtime.cwd}}"  # as Hydra saves it

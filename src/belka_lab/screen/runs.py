@@ -8,17 +8,47 @@ import os
 from pathlib import Path
 
 from hydra.utils import instantiate
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from belka_lab.core.errors import InputError
 from belka_lab.core.io import atomic_path
 from belka_lab.dataset.read import read_json, read_yaml
 from belka_lab.screen.applicability import training_blocks
 
+# classes of belka_lab 0.5.0 and earlier that a run's config names, and where they are now
+MOVED = {
+    "belka_lab.data.datamodule.": "belka_lab.loading.datamodule.",
+    "belka_lab.data.loader.": "belka_lab.loading.loader.",
+    "belka_lab.data.dali.": "belka_lab.loading.dali.",
+    "belka_lab.data.folds.": "belka_lab.dataset.folds.",
+}
+
+
+def _moved(node) -> None:
+    """Rewrite, in place, every ``_target_`` naming a class that moved."""
+    if isinstance(node, DictConfig):
+        target = node.get("_target_")
+        if isinstance(target, str):
+            for old, new in MOVED.items():
+                if target.startswith(old):
+                    node["_target_"] = new + target[len(old) :]
+        for key in node:
+            _moved(node._get_node(key))
+    elif isinstance(node, ListConfig):
+        for item in node:
+            _moved(item)
+
 
 def run_config(run_dir: Path) -> DictConfig:
     """The run's composed config, resolved: ``config.yaml`` (written by train and baseline), or
-    for older runs Hydra's ``.hydra/config.yaml`` resolved against the run's own paths."""
+    for older runs Hydra's ``.hydra/config.yaml`` resolved against the run's own paths. Classes
+    that have moved since the run was made are named where they are now."""
+    cfg = _saved_config(run_dir)
+    _moved(cfg)
+    return cfg
+
+
+def _saved_config(run_dir: Path) -> DictConfig:
     saved = run_dir / "config.yaml"
     if saved.exists():
         return read_yaml(saved, "run config")
