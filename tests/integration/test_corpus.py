@@ -65,20 +65,34 @@ def _with(table: pa.Table, name: str, array) -> pa.Table:
     return table.set_column(table.schema.get_field_index(name), name, array)
 
 
+def _raw(name: str, data: bytes):
+    """A writer of ``data`` as ``<dir>/<name>``; it returns the file's path."""
+
+    def write(d: Path) -> Path:
+        (d / name).write_bytes(data)
+        return d / name
+
+    return write
+
+
+def _parquet(name: str, table: pa.Table):
+    """A writer of ``table`` as ``<dir>/<name>`` in parquet; it returns the file's path."""
+
+    def write(d: Path) -> Path:
+        pq.write_table(table, d / name)
+        return d / name
+
+    return write
+
+
 def _train_cases(train: pa.Table) -> dict:
     """name → (writer of the train file into a directory, expected exit, text the error names)."""
     text = _csv_text(train)
 
     def parquet(table):
-        return lambda d: pq.write_table(table, d / "train.parquet") or d / "train.parquet"
+        return _parquet("train.parquet", table)
 
-    def raw(name, data: bytes):
-        def write(d):
-            (d / name).write_bytes(data)
-            return d / name
-
-        return write
-
+    raw = _raw
     full = pa.BufferOutputStream()
     pq.write_table(train, full)
     full = full.getvalue().to_pybytes()
@@ -248,15 +262,10 @@ def _molecule_cases(smiles: list[str]) -> dict:
     full = full.getvalue().to_pybytes()
     gz = gzip.compress(text.encode())
 
-    def raw(name, data: bytes):
-        def write(d):
-            (d / name).write_bytes(data)
-            return d / name
-
-        return write
-
     def parquet(t):
-        return lambda d: pq.write_table(t, d / "in.parquet") or d / "in.parquet"
+        return _parquet("in.parquet", t)
+
+    raw = _raw
 
     return {
         "empty file": (raw("in.csv", b""), 2, "is empty"),

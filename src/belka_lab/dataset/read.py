@@ -117,15 +117,15 @@ def check_kind(path: Path) -> None:
 
 
 @contextmanager
-def reading(path: str | os.PathLike, after: str = ""):
-    """Any reader failure inside the block → one InputError naming ``path`` (``after``: where in
-    the file, e.g. ``after row 1,000``)."""
+def reading(path: str | os.PathLike, where=lambda: ""):
+    """Any reader failure inside the block → one InputError naming ``path`` (``where()``: where in
+    the file the read was when it failed, e.g. ``after row 1,000``)."""
     try:
         yield
     except InputError:
         raise
     except READ_ERRORS as e:
-        where = f" {after}" if after else ""
+        where = f" {where()}" if where() else ""
         raise InputError(
             f"{path} cannot be read{where} ({_reason(e)}); {looks_like(Path(path))}: the file is truncated, corrupt or "
             f"not what its name says; re-download or re-export it"
@@ -206,7 +206,7 @@ def table_batches(
 
 def _guard(path: Path, batches, not_null: tuple[str, ...] = (), empty_ok: bool = True) -> Iterator[pa.RecordBatch]:
     n = 0
-    with reading(path, after=f"after row {n:,}"):
+    with reading(path, where=lambda: f"after row {n:,}"):
         for b in batches:
             b = _text(path, normalized(b))
             for name in not_null:

@@ -53,13 +53,11 @@ class ECFPBits:
 
     def __init__(self, radius: int = 2, n_bits: int = 2048, dy: str = "keep", invalid: str = "error"):
         self.config = ECFPConfig(radius=radius, n_bits=n_bits, dy=dy, invalid=invalid, option="objective")
-        self._targets: Targets | None = None
 
     def targets(self, prepared_dir: Path, progress: bool) -> Targets:
         cached_ecfp(prepared_dir, self.config, progress=progress)
         base = Path(prepared_dir) / "fingerprints" / self.config.key
-        self._targets = Targets("bits", base / "train.npy", base / "test.npy", self.config.n_bits)
-        return self._targets
+        return Targets("bits", base / "train.npy", base / "test.npy", self.config.n_bits)
 
     def module(self, backbone: nn.Module, optimizer: Callable, seed: int) -> L.LightningModule:
         return PropertyPretrain(backbone, optimizer, self.name, self.config.n_bits, None)
