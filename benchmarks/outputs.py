@@ -15,7 +15,7 @@ def run(args) -> list[Row]:
     import torch
     from sklearn.metrics import average_precision_score
 
-    from belka_lab.dataset.schema import PROTEINS
+    from belka_lab.dataset.schema import BELKA_TARGETS as PROTEINS
     from belka_lab.evaluation import outputs, submission
     from belka_lab.evaluation.cells import cell_ap
 
@@ -52,9 +52,9 @@ def run(args) -> list[Row]:
     t = time.perf_counter()  # the copy is not part of it: in training the predictions are already there
     cell_ap(*on_device, torch.zeros(n_val, dtype=torch.int64, device=device), 1)
     timed(f"validation AP at an epoch's end (belka_lab, tensors on {device.type}), {n_val:,} x 3", n_val)
-    val = outputs.val_frame(index, probs, labels, 0)
+    val = outputs.val_frame(index, probs, labels, 0, PROTEINS)
     outputs.write_parquet(val, work / "val.parquet")
-    test = outputs.test_frame(np.arange(n_test), test_probs, n_test)
+    test = outputs.test_frame(np.arange(n_test), test_probs, n_test, PROTEINS)
     outputs.write_parquet(test, work / "test.parquet")
     timed("predictions/val.parquet + test.parquet", n_val + n_test)
     submission.write(submission.build(test_rows, test[list(PROTEINS)].to_numpy()), work / "submission.csv")

@@ -5,6 +5,8 @@ from sklearn.metrics import average_precision_score
 from belka_lab.evaluation.cells import cell_ap
 from belka_lab.evaluation.metrics import ap_table, check_probabilities, competition_score
 
+T3 = ("BRD4", "HSA", "sEH")
+
 
 def molecule_ap(labels, probs) -> dict:
     """Per-protein AP of one validation cell, as BelkaModule logs it."""
@@ -25,8 +27,8 @@ def test_competition_score_is_the_mean_of_sklearn_ap_per_protein_and_group():
         for g in ("non_share", "share")
         for k in range(3)
     ]
-    assert competition_score(y, p, protein, group) == pytest.approx(np.mean(expected), abs=1e-12)
-    table = ap_table(y, p, protein, group)
+    assert competition_score(y, p, protein, T3, group) == pytest.approx(np.mean(expected), abs=1e-12)
+    table = ap_table(y, p, protein, T3, group)
     assert len(table) == 6 and table["ap"].tolist() == pytest.approx(expected)
 
 
@@ -34,9 +36,9 @@ def test_cells_without_positives_are_nan_and_left_out_of_the_mean():
     y = np.array([1, 0, 0, 0, 0, 0])
     p = np.array([0.9, 0.1, 0.8, 0.3, 0.2, 0.4])
     protein = np.array([0, 0, 1, 1, 2, 2])
-    table = ap_table(y, p, protein)
+    table = ap_table(y, p, protein, T3)
     assert np.isnan(table["ap"].iloc[1]) and np.isnan(table["ap"].iloc[2])
-    assert competition_score(y, p, protein) == pytest.approx(1.0)
+    assert competition_score(y, p, protein, T3) == pytest.approx(1.0)
 
 
 def test_molecule_ap_ignores_unknown_labels():

@@ -1,4 +1,4 @@
-"""A baseline run (``belka baseline baseline=lgbm|rf``): ECFP fingerprints + a tree model per protein.
+"""A baseline run (``belka baseline baseline=lgbm|rf``): ECFP fingerprints + a tree model per target.
 
 Same data module, folds and outputs as `python -m belka_lab`: the run directory gets
 ``predictions/val.parquet``, ``predictions/test.parquet``, ``submission.csv``,
@@ -38,7 +38,7 @@ def fit_baseline(cfg: DictConfig) -> dict:
     labels = np.asarray(store.train("labels"))
     model = instantiate(cfg.baseline)
     X_val = to_csr(bits["train"][val_idx], ecfp.n_bits)
-    model.fit(to_csr(bits["train"][train_idx], ecfp.n_bits), labels[train_idx], X_val, labels[val_idx])
+    model.fit(to_csr(bits["train"][train_idx], ecfp.n_bits), labels[train_idx], X_val, labels[val_idx], dm.targets)
     val_probs = model.predict(X_val)
     test_probs = model.predict(to_csr(np.asarray(bits["test"]), ecfp.n_bits))
 
@@ -46,8 +46,8 @@ def fit_baseline(cfg: DictConfig) -> dict:
     model.save(run_dir / "model")  # what belka predict scores new molecules with
     outputs.write_config(run_dir, cfg)
     n_test = store.n_test
-    val_df = outputs.val_frame(val_idx, val_probs, labels[val_idx], dm.fold, dm.cells.names_of(val_idx))
-    test_df = outputs.test_frame(np.arange(n_test), test_probs, n_test)
+    val_df = outputs.val_frame(val_idx, val_probs, labels[val_idx], dm.fold, dm.targets, dm.cells.names_of(val_idx))
+    test_df = outputs.test_frame(np.arange(n_test), test_probs, n_test, dm.targets)
     extra = {
         "baseline": cfg.baseline._target_,
         "features": ecfp.key,

@@ -1,5 +1,5 @@
-"""scikit-learn random forest on fingerprints, one classifier per protein (molecules whose
-label is unknown for that protein are left out; ``class_weight`` handles the imbalance)."""
+"""scikit-learn random forest on fingerprints, one classifier per target (molecules whose
+label is unknown for that target are left out; ``class_weight`` handles the imbalance)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import joblib
 import numpy as np
 from sklearn.ensemble import RandomForestClassifier
 
+from belka_lab.baselines import saved
 from belka_lab.core.io import atomic_path
-from belka_lab.dataset.schema import PROTEINS
 
 
 class RandomForestPerProtein:
@@ -34,12 +34,13 @@ class RandomForestPerProtein:
             random_state=seed,
         )
         self.forests: list = []
+        self.targets: tuple[str, ...] = ()
         self.info: dict = {}
 
-    def fit(self, X, Y: np.ndarray, X_val=None, Y_val=None) -> RandomForestPerProtein:
-
-        self.forests = []
-        for k, protein in enumerate(PROTEINS):
+    def fit(self, X, Y: np.ndarray, X_val, Y_val, targets: tuple[str, ...]) -> RandomForestPerProtein:
+        """Y: int8 [N, T] with 1/0 and -1 for unknown (skipped); one forest per target."""
+        self.forests, self.targets = [], tuple(targets)
+        for k, protein in enumerate(self.targets):
             known = Y[:, k] >= 0
             y = Y[known, k]
             print(f"random forest {protein}: {int(known.sum()):,} molecules ({int((y == 1).sum()):,} positive)")
@@ -58,6 +59,7 @@ class RandomForestPerProtein:
         """The fitted forests (``forests.joblib``; joblib's pickle: load only files you trust)."""
 
         out_dir.mkdir(parents=True, exist_ok=True)
+        saved.write_targets(out_dir, self.targets)
         with atomic_path(out_dir / "forests.joblib") as tmp:
             joblib.dump(self.forests, tmp)
 
@@ -65,5 +67,6 @@ class RandomForestPerProtein:
     def load(cls, model_dir: Path) -> RandomForestPerProtein:
 
         model = cls()
+        model.targets = saved.read_targets(model_dir)
         model.forests = joblib.load(Path(model_dir) / "forests.joblib")
         return model

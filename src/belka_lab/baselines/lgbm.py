@@ -1,6 +1,6 @@
-"""LightGBM on fingerprints, one binary model per protein.
+"""LightGBM on fingerprints, one binary model per target.
 
-Each protein's model trains on the molecules whose label for it is known, with
+Each target's model trains on the molecules whose label for it is known, with
 ``scale_pos_weight`` = negatives / positives ("auto") against the class imbalance, and stops
 early when the validation fold's average precision has not improved for
 ``early_stopping_rounds`` rounds (so its validation numbers are slightly optimistic, as for a
@@ -13,8 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
+from belka_lab.baselines import saved
 from belka_lab.core.io import atomic_path
-from belka_lab.dataset.schema import PROTEINS
 
 
 class LightGBMPerProtein:
@@ -30,14 +30,15 @@ class LightGBMPerProtein:
         self.num_boost_round, self.early_stopping_rounds = int(num_boost_round), int(early_stopping_rounds)
         self.scale_pos_weight, self.log_every = scale_pos_weight, int(log_every)
         self.boosters: list = []
+        self.targets: tuple[str, ...] = ()
         self.info: dict = {}
 
-    def fit(self, X, Y: np.ndarray, X_val, Y_val: np.ndarray) -> LightGBMPerProtein:
-        """Y, Y_val: int8 [N, 3] with 1/0 and -1 for unknown (skipped)."""
+    def fit(self, X, Y: np.ndarray, X_val, Y_val: np.ndarray, targets: tuple[str, ...]) -> LightGBMPerProtein:
+        """Y, Y_val: int8 [N, T] with 1/0 and -1 for unknown (skipped); one model per target."""
         import lightgbm as lgb  # heavy
 
-        self.boosters = []
-        for k, protein in enumerate(PROTEINS):
+        self.boosters, self.targets = [], tuple(targets)
+        for k, protein in enumerate(self.targets):
             known, known_val = Y[:, k] >= 0, Y_val[:, k] >= 0
             y, y_val = Y[known, k], Y_val[known_val, k]
             params = dict(self.params)
@@ -68,9 +69,10 @@ class LightGBMPerProtein:
         )
 
     def save(self, out_dir: Path) -> None:
-        """One LightGBM text model per protein (``<protein>.txt``, its best iteration) in ``out_dir``."""
+        """One LightGBM text model per target (``<target>.txt``, its best iteration) in ``out_dir``."""
         out_dir.mkdir(parents=True, exist_ok=True)
-        for protein, booster in zip(PROTEINS, self.boosters):
+        saved.write_targets(out_dir, self.targets)
+        for protein, booster in zip(self.targets, self.boosters):
             with atomic_path(out_dir / f"{protein}.txt") as tmp:
                 booster.save_model(str(tmp), num_iteration=booster.best_iteration)
 
@@ -79,7 +81,8 @@ class LightGBMPerProtein:
         import lightgbm as lgb  # heavy
 
         model = cls()
-        model.boosters = [lgb.Booster(model_file=str(Path(model_dir) / f"{p}.txt")) for p in PROTEINS]
+        model.targets = saved.read_targets(model_dir)
+        model.boosters = [lgb.Booster(model_file=str(Path(model_dir) / f"{p}.txt")) for p in model.targets]
         for b in model.boosters:
             b.best_iteration = 0  # the saved model holds exactly the best iterations
         return model

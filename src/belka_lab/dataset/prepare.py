@@ -28,7 +28,7 @@ from belka_lab.core.errors import InputError, preview, warn
 from belka_lab.core.io import staged
 from belka_lab.core.progress import bar as progress_bar
 from belka_lab.dataset import folds, read, repeats, store
-from belka_lab.dataset.schema import PROTEINS
+from belka_lab.dataset.schema import check_targets
 from belka_lab.tokens.characters import CHAR_VOCAB, MAX_LEN, VOCAB_SIZE, EncodeError, encode_arrow
 
 BB_COLUMNS = ["buildingblock1_smiles", "buildingblock2_smiles", "buildingblock3_smiles"]
@@ -48,22 +48,41 @@ class PrepareOptions:
     stratified_seed: int = 42
     n_bb_groups: int = 5
     bb_seed: int = 42
+    targets: list[str] | None = None
     progress: bool = True
+
+    def __post_init__(self):
+        if self.targets is not None:  # a list, as the manifest's JSON reads it back
+            object.__setattr__(self, "targets", list(check_targets(self.targets, "data.prepare.targets")))
 
 
 # ----------------------------------------------------------------------------- checks
 
 
-def _protein_index(path: Path, table: pa.Table) -> np.ndarray:
-    idx = pc.index_in(table["protein_name"], value_set=pa.array(PROTEINS))
+def find_targets(path: Path, opts: PrepareOptions) -> tuple[str, ...]:
+    """The configured targets, or every ``protein_name`` of the train file, sorted (one pass over the column)."""
+    if opts.targets is not None:
+        return tuple(opts.targets)
+    batches, total = read.table_batches(path, ["protein_name"], opts.batch_rows)
+    names: set[str] = set()
+    bar = progress_bar(total, f"targets of {path.name}", "row", opts.progress)
+    for batch in batches:
+        names.update(n for n in pc.unique(batch.column(0)).to_pylist() if n)
+        bar.update(batch.num_rows)
+    bar.close()
+    return check_targets(sorted(names), f"{path} (column protein_name)")
+
+
+def _protein_index(path: Path, table: pa.Table, targets: tuple[str, ...]) -> np.ndarray:
+    idx = pc.index_in(table["protein_name"], value_set=pa.array(targets))
     if idx.null_count:
         bad = pc.filter(table["id"], idx.is_null())
         names = pc.unique(pc.filter(table["protein_name"], idx.is_null())).to_pylist()
         raise InputError(
             f"{path}: {len(bad)} rows have an unknown protein_name {names[:5]} (ids {preview(bad.to_pylist())}); "
-            f"expected one of {', '.join(PROTEINS)}"
+            f"expected one of {', '.join(targets)} (data.prepare.targets)"
         )
-    return idx.to_numpy(zero_copy_only=False).astype(np.int8)
+    return idx.to_numpy(zero_copy_only=False).astype(np.int16)
 
 
 def _binds(path: Path, table: pa.Table) -> np.ndarray:
@@ -134,11 +153,11 @@ class _Blocks:
         return local[enc.indices.to_numpy(zero_copy_only=False)]
 
 
-def _merge_runs(path: Path, table: pa.Table, blocks: _Blocks, opts: PrepareOptions):
+def _merge_runs(path: Path, table: pa.Table, blocks: _Blocks, targets: tuple[str, ...], opts: PrepareOptions):
     """One batch of train rows → molecule-level arrays (consecutive equal SMILES merged)."""
-    n = table.num_rows
+    n, n_t = table.num_rows, len(targets)
     ids = table["id"].to_numpy(zero_copy_only=False).astype(np.int64)
-    prot = _protein_index(path, table)
+    prot = _protein_index(path, table, targets)
     binds = _binds(path, table)
     smiles = table["molecule_smiles"]
     _check_smiles(path, smiles, ids)
@@ -147,9 +166,9 @@ def _merge_runs(path: Path, table: pa.Table, blocks: _Blocks, opts: PrepareOptio
         new_run[1:] = pc.not_equal(smiles.slice(1), smiles.slice(0, n - 1)).to_numpy(zero_copy_only=False)
     starts = np.flatnonzero(new_run)
     run = np.cumsum(new_run) - 1
-    code = run * 3 + prot
-    total = np.bincount(code, minlength=len(starts) * 3)
-    pos = np.bincount(code, weights=binds, minlength=len(starts) * 3)
+    code = run * n_t + prot
+    total = np.bincount(code, minlength=len(starts) * n_t)
+    pos = np.bincount(code, weights=binds, minlength=len(starts) * n_t)
     conflict = (pos > 0) & (pos < total)
     if conflict.any():
         bad_codes = np.flatnonzero(conflict)
@@ -158,7 +177,7 @@ def _merge_runs(path: Path, table: pa.Table, blocks: _Blocks, opts: PrepareOptio
             f"{path}: {len(bad_codes)} molecule/protein pairs appear more than once with different `binds` (ids "
             f"{preview(bad_ids.tolist())}); keep one label per pair"
         )
-    labels = np.where(total > 0, (pos > 0).astype(np.int8), np.int8(-1)).reshape(-1, 3).astype(np.int8)
+    labels = np.where(total > 0, (pos > 0).astype(np.int8), np.int8(-1)).reshape(-1, n_t).astype(np.int8)
     first = pa.array(starts)
     tokens, n_unk, drop = _encode(path, smiles.take(first), ids[starts], opts.unknown_chars)
     bb = np.stack([blocks.lookup(table[c].take(first)) for c in BB_COLUMNS], axis=1)
@@ -168,11 +187,11 @@ def _merge_runs(path: Path, table: pa.Table, blocks: _Blocks, opts: PrepareOptio
     return tokens[keep], labels[keep], bb[keep], ids[starts][keep], ids[starts][drop], n_unk, dup_rows
 
 
-def _ingest_train(path: Path, tmp: Path, blocks: _Blocks, opts: PrepareOptions) -> dict:
+def _ingest_train(path: Path, tmp: Path, blocks: _Blocks, targets: tuple[str, ...], opts: PrepareOptions) -> dict:
     batches, total = read.table_batches(path, TRAIN_COLUMNS, opts.batch_rows, not_null=NOT_NULL)
     writers = {
         "tokens": store.NpyAppender(tmp / "train" / "tokens.npy", np.uint8, (MAX_LEN,)),
-        "labels": store.NpyAppender(tmp / "train" / "labels.npy", np.int8, (3,)),
+        "labels": store.NpyAppender(tmp / "train" / "labels.npy", np.int8, (len(targets),)),
         "bb_ids": store.NpyAppender(tmp / "train" / "bb_ids.npy", np.int32, (3,)),
         "first_row_id": store.NpyAppender(tmp / "train" / "first_row_id.npy", np.int64),
     }
@@ -182,7 +201,7 @@ def _ingest_train(path: Path, tmp: Path, blocks: _Blocks, opts: PrepareOptions) 
     carry = None
 
     def flush(table: pa.Table) -> None:
-        tok, lab, bb, fid, skipped, n_unk, dups = _merge_runs(path, table, blocks, opts)
+        tok, lab, bb, fid, skipped, n_unk, dups = _merge_runs(path, table, blocks, targets, opts)
         for name, arr in zip(writers, (tok, lab, bb, fid)):
             writers[name].append(arr)
         stats["unknown_chars"] += n_unk
@@ -250,7 +269,9 @@ def _renumber_blocks(path: Path, new_id: np.ndarray, groups: np.ndarray, chunk: 
 # ----------------------------------------------------------------------------- test
 
 
-def _ingest_test(path: Path, solution: Path | None, tmp: Path, blocks: _Blocks, opts: PrepareOptions) -> dict:
+def _ingest_test(
+    path: Path, solution: Path | None, tmp: Path, blocks: _Blocks, targets: tuple[str, ...], opts: PrepareOptions
+) -> dict:
     batches, _ = read.table_batches(path, TEST_COLUMNS, opts.batch_rows, not_null=NOT_NULL)
     table = pa.Table.from_batches(list(batches)).combine_chunks()
     ids = table["id"].to_numpy(zero_copy_only=False).astype(np.int64)
@@ -261,7 +282,7 @@ def _ingest_test(path: Path, solution: Path | None, tmp: Path, blocks: _Blocks, 
             f"each test id must be unique"
         )
     _check_smiles(path, table["molecule_smiles"], ids)
-    prot = _protein_index(path, table)
+    prot = _protein_index(path, table, targets)
     enc = pc.dictionary_encode(table["molecule_smiles"]).combine_chunks()
     molecule = enc.indices.to_numpy(zero_copy_only=False).astype(np.int32)
     first = np.full(len(enc.dictionary), -1, np.int64)
@@ -317,10 +338,11 @@ def prepare(train_file, test_file, out_dir, solution_file=None, options: Prepare
         (tmp / "train").mkdir()
         (tmp / "test").mkdir()
         blocks = _Blocks()
-        tr = _ingest_train(train_file, tmp, blocks, options)
+        targets = find_targets(train_file, options)
+        tr = _ingest_train(train_file, tmp, blocks, targets, options)
         n_train_blocks = len(blocks.ids)
         _stage(options, f"reading {test_file.name}")
-        te = _ingest_test(test_file, solution, tmp, blocks, options)
+        te = _ingest_test(test_file, solution, tmp, blocks, targets, options)
         # block ids = rank of the block's SMILES, so they do not depend on batch boundaries
         first_seen = list(blocks.ids)
         new_id = np.argsort(np.argsort(np.array(first_seen, dtype=object))).astype(np.int32)
@@ -351,7 +373,7 @@ def prepare(train_file, test_file, out_dir, solution_file=None, options: Prepare
             "format_version": store.FORMAT_VERSION,
             "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             "seconds": round(time.time() - t0, 1),
-            "proteins": list(PROTEINS),
+            "targets": list(targets),
             "vocab": CHAR_VOCAB,
             "max_len": MAX_LEN,
             "vocab_size": VOCAB_SIZE + int(any_unk),
@@ -366,8 +388,8 @@ def prepare(train_file, test_file, out_dir, solution_file=None, options: Prepare
                 "building_blocks": len(smiles),
                 "building_blocks_test_only": len(smiles) - n_train_blocks,
             },
-            "positives": {p: int((labels[:, i] == 1).sum()) for i, p in enumerate(PROTEINS)},
-            "unknown_labels": {p: int((labels[:, i] < 0).sum()) for i, p in enumerate(PROTEINS)},
+            "positives": {p: int((labels[:, i] == 1).sum()) for i, p in enumerate(targets)},
+            "unknown_labels": {p: int((labels[:, i] < 0).sum()) for i, p in enumerate(targets)},
             "unknown_chars": {"train": tr["unknown_chars"], "test": te["unknown_chars"]},
             "skipped": {"count": len(tr["skipped_ids"]), "first_row_ids": tr["skipped_ids"][:1000]},
             "folds": {

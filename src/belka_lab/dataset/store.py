@@ -4,7 +4,7 @@ Layout::
 
     <dir>/manifest.json               # written last; a directory without it is incomplete
     <dir>/train/tokens.npy            # uint8 [N, 142]
-    <dir>/train/labels.npy            # int8  [N, 3]   BRD4, HSA, sEH; -1 = unknown
+    <dir>/train/labels.npy            # int8  [N, T]   one column per manifest target; -1 = unknown
     <dir>/train/bb_ids.npy            # int32 [N, 3]   ids into building_blocks.parquet
     <dir>/train/fold_stratified.npy   # int8  [N]
     <dir>/train/fold_bb.npy           # int8  [N]      -1 = blocks from several groups
@@ -26,7 +26,7 @@ import pandas as pd
 
 from belka_lab.core.errors import InputError
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: the manifest names the targets (any number)
 MANIFEST = "manifest.json"
 
 
@@ -111,6 +111,11 @@ class PreparedDataset:
     def test_rows(self):
 
         return pd.read_parquet(self.path / "test" / "rows.parquet")
+
+    @property
+    def targets(self) -> tuple[str, ...]:
+        """The label columns' names, in order."""
+        return tuple(self.manifest["targets"])
 
     @property
     def n_test(self) -> int:

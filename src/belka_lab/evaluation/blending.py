@@ -27,12 +27,9 @@ from scipy.stats import rankdata
 from belka_lab.core import figures
 from belka_lab.core.errors import InputError
 from belka_lab.core.io import atomic_path
-from belka_lab.dataset.schema import PROTEINS
 from belka_lab.dataset.store import PreparedDataset
 from belka_lab.evaluation import cells, outputs
 from belka_lab.evaluation.metrics import mean_defined
-
-P = list(PROTEINS)
 
 
 def load_run(run: str | Path) -> dict:
@@ -70,6 +67,11 @@ def check_compatible(runs: list[dict]) -> None:
             raise InputError(
                 f"runs {first['dir']} and {r['dir']} used different folds: blend runs of the same split and fold"
             )
+        if outputs.targets_of(a) != outputs.targets_of(b):
+            raise InputError(
+                f"runs {first['dir']} and {r['dir']} predict different targets ({', '.join(outputs.targets_of(a))} vs "
+                f"{', '.join(outputs.targets_of(b))}): blend runs of the same data"
+            )
         dirs = {first["info"].get("prepared_dir"), r["info"].get("prepared_dir")} - {None}
         if len(first["test"]) != len(r["test"]) or len(dirs) > 1:
             raise InputError(
@@ -87,7 +89,7 @@ def ranks(probs: np.ndarray) -> np.ndarray:
 
 
 def val_map(probs: np.ndarray, labels: np.ndarray, cell: np.ndarray | None = None) -> float:
-    """The validation mAP as a run logs it: the mean AP over (protein × validation cell); `cell`
+    """The validation mAP as a run logs it: the mean AP over (target × validation cell); `cell`
     codes each molecule's cell (None: one cell)."""
     cell = np.zeros(len(labels), np.int64) if cell is None else np.asarray(cell)
     n = int(cell.max()) + 1 if len(cell) else 1
@@ -103,7 +105,7 @@ def cell_codes(val: pd.DataFrame) -> np.ndarray | None:
 def fit_weights(
     stack: np.ndarray, labels: np.ndarray, n_trials: int, seed: int, cell: np.ndarray | None = None
 ) -> np.ndarray:
-    """Non-negative weights (summing to 1) for stack [runs, N, 3] maximising validation mAP."""
+    """Non-negative weights (summing to 1) for stack [runs, N, T] maximising validation mAP."""
     import optuna  # heavy
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -127,6 +129,7 @@ def fit_weights(
 
 def blend(runs: list[dict], method: str, n_trials: int = 200, seed: int = 42) -> tuple[np.ndarray, np.ndarray, dict]:
     """(validation probabilities, test probabilities, details) of the blend."""
+    P = list(outputs.targets_of(runs[0]["val"]))
     val = np.stack([r["val"][P].to_numpy(np.float64) for r in runs])
     test = np.stack([r["test"][P].to_numpy(np.float64) for r in runs])
     if method == "mean":
@@ -161,7 +164,7 @@ def blend(runs: list[dict], method: str, n_trials: int = 200, seed: int = 42) ->
 
 # ---------------------------------------------------------------------- a blend run (belka blend)
 def _row(name: str, table: pd.DataFrame) -> dict:
-    """One line per run: val_map, the validation AP per protein (one cell) or per cell (several),
+    """One line per run: val_map, the validation AP per target (one cell) or per cell (several),
     the test score and the test AP per split group."""
     row = {"run": name}
     val = table[(table["set"] == "val") & (table["protein"] != "mean")]
@@ -212,16 +215,18 @@ def run_blend(cfg: DictConfig) -> pd.DataFrame:
 
     rows = [_row(r["name"], outputs.results(r["val"], split_column, fold, test_rows, r["test"])) for r in runs]
     base = runs[0]["val"]
-    labels = base[[f"label_{p}" for p in P]].to_numpy()
+    targets = outputs.targets_of(base)
+    labels = base[[f"label_{p}" for p in targets]].to_numpy()
     cell = base["cell"].to_numpy() if "cell" in base else None
-    val_df = outputs.val_frame(base["molecule"].to_numpy(), val_p, labels, fold, cell)
-    test_df = outputs.test_frame(runs[0]["test"]["molecule"].to_numpy(), test_p, len(runs[0]["test"]))
+    val_df = outputs.val_frame(base["molecule"].to_numpy(), val_p, labels, fold, targets, cell)
+    test_df = outputs.test_frame(runs[0]["test"]["molecule"].to_numpy(), test_p, len(runs[0]["test"]), targets)
     out = Path(cfg.paths.output_dir)
     extra = {
         "method": cfg.method,
         "runs": [str(r["dir"]) for r in runs],
         "prepared_dir": str(prepared),
         "fold_column": split_column,
+        "targets": list(targets),
         **details,
     }
     table = outputs.write_run(out, val_df, test_df, test_rows, split_column, fold, extra)

@@ -1,13 +1,15 @@
 """Validation cells: the leaderboard's shape on the validation fold.
 
-BELKA's score is the mean AP over (protein × split group) cells. A split names the cells of
+BELKA's score is the mean AP over (target × split group) cells. A split names the cells of
 its validation fold (``dataset/folds.py``: one cell for random folds; ``share``, ``partial``,
 ``non_share`` for building-block folds); this module scores them and says which metric each
 logged key averages:
 
-- one cell: ``val/ap_<protein>``, ``val/map`` (their mean);
-- several: ``val/ap_<protein>_<cell>``, ``val/map_<cell>`` (the cell's proteins) and ``val/map``
-  (every protein × cell), the competition's mean.
+- one cell: ``val/ap_<target>``, ``val/map`` (their mean);
+- several: ``val/ap_<target>_<cell>``, ``val/map_<cell>`` (the cell's targets) and ``val/map``
+  (every target × cell), the competition's mean.
+
+Targets are the dataset's (the manifest's ``targets``), lower-cased in the keys.
 
 A cell without a positive has no AP. It is not logged and not averaged, and :func:`check` says so
 before training; a monitored key that no cell defines is an error.
@@ -23,31 +25,31 @@ import torch
 
 from belka_lab.core.errors import InputError, warn
 from belka_lab.dataset.folds import CELLS
-from belka_lab.dataset.schema import PROTEINS
+from belka_lab.dataset.schema import BELKA_TARGETS
 from belka_lab.evaluation.metrics import as_tensor, average_precision, check_probabilities, mean_defined
 
 
-def keys(names: tuple[str, ...]) -> dict[str, list[tuple[int, int]]]:
-    """Every metric key the cells log, with the (cell, protein) pairs it averages."""
+def keys(names: tuple[str, ...], targets: tuple[str, ...]) -> dict[str, list[tuple[int, int]]]:
+    """Every metric key the cells log, with the (cell, target) pairs it averages."""
     one = len(names) == 1
-    out = {"val/map": [(c, p) for c in range(len(names)) for p in range(len(PROTEINS))]}
+    out = {"val/map": [(c, p) for c in range(len(names)) for p in range(len(targets))]}
     for c, name in enumerate(names):
         if not one:
-            out[f"val/map_{name}"] = [(c, p) for p in range(len(PROTEINS))]
-        for p, protein in enumerate(PROTEINS):
+            out[f"val/map_{name}"] = [(c, p) for p in range(len(targets))]
+        for p, protein in enumerate(targets):
             out[f"val/ap_{protein.lower()}" + ("" if one else f"_{name}")] = [(c, p)]
     return out
 
 
 def cell_ap(labels, probs, cell, n_cells: int) -> dict[tuple[int, int], float]:
-    """AP of each (cell, protein) with a positive; ``labels`` [N, 3] (-1 unknown), ``probs`` [N, 3],
+    """AP of each (cell, target) with a positive; ``labels`` [N, T] (-1 unknown), ``probs`` [N, T],
     ``cell`` [N]: arrays, or tensors on the device they were computed on."""
     probs = as_tensor(check_probabilities(probs))
     labels, cell = (torch.as_tensor(np.asarray(x)).to(probs.device) for x in (labels, cell))
     out = {}
     for c in range(n_cells):
         in_cell = cell == c
-        for p in range(len(PROTEINS)):
+        for p in range(probs.shape[1]):
             sel = in_cell & (labels[:, p] >= 0)
             ap = average_precision(labels[sel, p], probs[sel, p])
             if not np.isnan(ap):
@@ -55,10 +57,10 @@ def cell_ap(labels, probs, cell, n_cells: int) -> dict[tuple[int, int], float]:
     return out
 
 
-def values(ap: dict[tuple[int, int], float], names: tuple[str, ...]) -> dict[str, float]:
+def values(ap: dict[tuple[int, int], float], names: tuple[str, ...], targets: tuple[str, ...]) -> dict[str, float]:
     """Each key of :func:`keys` whose cells have an AP: the mean over those that do."""
     out = {}
-    for key, pairs in keys(names).items():
+    for key, pairs in keys(names, targets).items():
         have = [ap[pair] for pair in pairs if pair in ap]
         if have:
             out[key] = mean_defined(have)
@@ -66,17 +68,22 @@ def values(ap: dict[tuple[int, int], float], names: tuple[str, ...]) -> dict[str
 
 
 def counts(labels: np.ndarray, cell: np.ndarray, n_cells: int) -> dict[tuple[int, int], tuple[int, int]]:
-    """(molecules with a known label, positives) of each (cell, protein)."""
+    """(molecules with a known label, positives) of each (cell, target)."""
     labels, cell = np.asarray(labels), np.asarray(cell)
     return {
         (c, p): (int(((cell == c) & (labels[:, p] >= 0)).sum()), int(((cell == c) & (labels[:, p] == 1)).sum()))
         for c in range(n_cells)
-        for p in range(len(PROTEINS))
+        for p in range(labels.shape[1])
     }
 
 
 def check(
-    cell_counts: dict[tuple[int, int], tuple[int, int]], names: tuple[str, ...], where: str, monitors, say: bool = True
+    cell_counts: dict[tuple[int, int], tuple[int, int]],
+    names: tuple[str, ...],
+    targets: tuple[str, ...],
+    where: str,
+    monitors,
+    say: bool = True,
 ) -> None:
     """Say which cells have no positive (a warning each, when `say`), and stop when a key in `monitors`
     (the checkpoint's, early stopping's) is not logged by these cells or has no cell with a positive."""
@@ -87,12 +94,12 @@ def check(
     )
     for (c, p), (rows, positives) in cell_counts.items():
         if positives == 0 and say:
-            cell = PROTEINS[p] + ("" if len(names) == 1 else f" × {names[c]}")
+            cell = targets[p] + ("" if len(names) == 1 else f" × {names[c]}")
             warn(
                 f"validation cell {cell} ({where}) has {rows} molecules and no positive: its AP is undefined and left "
                 f"out of val/map; {advice}"
             )
-    known = keys(names)
+    known = keys(names, targets)
     for monitor in monitors:
         if not monitor.startswith("val/") or monitor == "val/loss":
             continue
@@ -115,22 +122,23 @@ def order(name: str) -> tuple[int, str]:
 
 class ValidationCells:
     """The validation fold's cells: ``names`` (one name: the fold is one cell), ``where`` (the
-    fold, as messages name it), and the cell of each validation molecule row ``val`` (sorted)."""
+    fold, as messages name it), the cell of each validation molecule row ``val`` (sorted), and
+    the dataset's ``targets``."""
 
-    def __init__(self, val: np.ndarray, cell: np.ndarray, names: tuple[str, ...], where: str):
+    def __init__(self, val: np.ndarray, cell: np.ndarray, names: tuple[str, ...], where: str, targets: tuple[str, ...]):
         self.val, self.cell = np.asarray(val), np.asarray(cell)
-        self.names, self.where = tuple(names), where
+        self.names, self.where, self.targets = tuple(names), where, tuple(targets)
         self._on: dict = {}  # (rows, cells) as tensors per device
 
     @classmethod
-    def of(cls, selection) -> ValidationCells:
-        """From a split's :class:`~belka_lab.dataset.folds.Selection`."""
-        return cls(selection.val, selection.cell, selection.names, selection.where)
+    def of(cls, selection, targets: tuple[str, ...]) -> ValidationCells:
+        """From a split's :class:`~belka_lab.dataset.folds.Selection` over a dataset with ``targets``."""
+        return cls(selection.val, selection.cell, selection.names, selection.where, targets)
 
     @classmethod
-    def single(cls) -> ValidationCells:
+    def single(cls, targets: tuple[str, ...] = BELKA_TARGETS) -> ValidationCells:
         """One cell named ``val``: every validation molecule scored together."""
-        return cls(np.zeros(0, np.int64), np.zeros(0, np.int8), ("val",), "val")
+        return cls(np.zeros(0, np.int64), np.zeros(0, np.int8), ("val",), "val", targets)
 
     def of_rows(self, index: torch.Tensor) -> torch.Tensor:
         """The cell (an index into ``names``) of each validation molecule row, where ``index`` is."""
@@ -153,8 +161,8 @@ class ValidationCells:
 
     def scores(self, labels: torch.Tensor, probs: torch.Tensor, index: torch.Tensor) -> dict[str, float]:
         """Every logged key with a defined AP (:func:`values`), from the epoch's gathered predictions."""
-        return values(cell_ap(labels, probs, self.of_rows(index), len(self.names)), self.names)
+        return values(cell_ap(labels, probs, self.of_rows(index), len(self.names)), self.names, self.targets)
 
     def check(self, labels: np.ndarray, monitors, say: bool = True) -> None:
-        """:func:`check` for these cells; ``labels`` [len(val), 3] of the validation molecules."""
-        check(counts(labels, self.cell, len(self.names)), self.names, self.where, monitors, say)
+        """:func:`check` for these cells; ``labels`` [len(val), T] of the validation molecules."""
+        check(counts(labels, self.cell, len(self.names)), self.names, self.targets, self.where, monitors, say)

@@ -16,8 +16,6 @@ import numpy as np
 import pandas as pd
 import torch
 
-from belka_lab.dataset.schema import PROTEINS
-
 
 def check_probabilities(p, what: str = "predictions"):
     """Reject non-finite values and values outside [0, 1]. A tensor is checked where it is and
@@ -67,14 +65,17 @@ def as_tensor(x) -> torch.Tensor:
     return torch.from_numpy(x if x.flags.writeable else x.copy())
 
 
-def ap_table(y: np.ndarray, p: np.ndarray, protein: np.ndarray, group: np.ndarray | None = None) -> pd.DataFrame:
-    """One row per (group, protein) cell present: rows, positives, AP. Rows with y < 0 are ignored."""
+def ap_table(
+    y: np.ndarray, p: np.ndarray, protein: np.ndarray, targets: tuple[str, ...], group: np.ndarray | None = None
+) -> pd.DataFrame:
+    """One row per (group, target) cell present: rows, positives, AP; ``protein`` indexes ``targets``.
+    Rows with y < 0 are ignored."""
     y, p, protein = np.asarray(y), check_probabilities(p), np.asarray(protein)
     group = np.asarray(group, dtype=object) if group is not None else np.full(len(y), "all", dtype=object)
     known = y >= 0
     out = []
     for g in sorted(set(group[known])):
-        for k, name in enumerate(PROTEINS):
+        for k, name in enumerate(targets):
             sel = known & (group == g) & (protein == k)
             if sel.any():
                 out.append(
@@ -97,6 +98,8 @@ def mean_defined(values) -> float:
     return float(defined.mean()) if len(defined) else float("nan")
 
 
-def competition_score(y: np.ndarray, p: np.ndarray, protein: np.ndarray, group: np.ndarray | None = None) -> float:
-    """Mean AP over the (protein × split group) cells present (NaN cells left out)."""
-    return mean_defined(ap_table(y, p, protein, group)["ap"]) if len(y) else float("nan")
+def competition_score(
+    y: np.ndarray, p: np.ndarray, protein: np.ndarray, targets: tuple[str, ...], group: np.ndarray | None = None
+) -> float:
+    """Mean AP over the (target × split group) cells present (NaN cells left out)."""
+    return mean_defined(ap_table(y, p, protein, targets, group)["ap"]) if len(y) else float("nan")

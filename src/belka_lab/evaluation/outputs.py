@@ -1,11 +1,13 @@
 """What every run leaves in its directory: predictions, submission, results table, plots.
 
-predictions/val.parquet   molecule, fold, cell, BRD4, HSA, sEH (probabilities), label_BRD4, …
-predictions/test.parquet  molecule, BRD4, HSA, sEH
-submission.csv            id,binds for every test row
-results.csv / results.md  AP per protein and validation cell (``evaluation/cells.py``) or test split group, means,
+predictions/val.parquet   molecule, fold, cell, one column per target (BRD4, HSA, sEH …: probabilities), label_<target>…
+predictions/test.parquet  molecule, one column per target
+submission.csv            id,binds for every test row (a Kaggle-format test file)
+results.csv / results.md  AP per target and validation cell (``evaluation/cells.py``) or test split group, means,
                           and the AP a random ranking would get (the positive rate)
-plots/pr_<protein>.png    precision-recall curves, validation cells and test groups
+plots/pr_<target>.png     precision-recall curves, validation cells and test groups
+
+The targets are the dataset's; a frame names them by its ``label_<target>`` columns (:func:`targets_of`).
 """
 
 from __future__ import annotations
@@ -18,7 +20,6 @@ import pandas as pd
 from omegaconf import OmegaConf
 
 from belka_lab.core.io import atomic_path
-from belka_lab.dataset.schema import PROTEINS
 from belka_lab.evaluation import cells, metrics, plots, submission
 
 
@@ -39,28 +40,38 @@ def write_config(run_dir: Path, cfg) -> None:
         tmp.write_text(OmegaConf.to_yaml(cfg, resolve=True))
 
 
+def targets_of(val: pd.DataFrame) -> tuple[str, ...]:
+    """The targets of a validation frame, in its column order."""
+    return tuple(c.removeprefix("label_") for c in val.columns if c.startswith("label_"))
+
+
 def val_frame(
-    index: np.ndarray, probs: np.ndarray, labels: np.ndarray, fold: int, cell: np.ndarray | None = None
+    index: np.ndarray,
+    probs: np.ndarray,
+    labels: np.ndarray,
+    fold: int,
+    targets: tuple[str, ...],
+    cell: np.ndarray | None = None,
 ) -> pd.DataFrame:
     """Validation predictions by molecule row; ``cell`` names each molecule's validation cell."""
     order = np.argsort(index)
     df = pd.DataFrame({"molecule": index[order].astype(np.int64), "fold": np.full(len(index), fold, np.int16)})
     if cell is not None:
         df["cell"] = np.asarray(cell, dtype=object)[order]
-    for k, p in enumerate(PROTEINS):
+    for k, p in enumerate(targets):
         df[p] = probs[order, k].astype(np.float32)
-    for k, p in enumerate(PROTEINS):
+    for k, p in enumerate(targets):
         df[f"label_{p}"] = labels[order, k].astype(np.int8)
     return df
 
 
-def test_frame(index: np.ndarray, probs: np.ndarray, n_molecules: int) -> pd.DataFrame:
-    full = np.full((n_molecules, len(PROTEINS)), np.nan, np.float32)
+def test_frame(index: np.ndarray, probs: np.ndarray, n_molecules: int, targets: tuple[str, ...]) -> pd.DataFrame:
+    full = np.full((n_molecules, len(targets)), np.nan, np.float32)
     full[index] = probs
     if np.isnan(full).any():
         raise RuntimeError(f"{int(np.isnan(full).any(axis=1).sum())} test molecules got no prediction")
     df = pd.DataFrame({"molecule": np.arange(n_molecules, dtype=np.int64)})
-    for k, p in enumerate(PROTEINS):
+    for k, p in enumerate(targets):
         df[p] = full[:, k]
     return df
 
@@ -68,14 +79,15 @@ def test_frame(index: np.ndarray, probs: np.ndarray, n_molecules: int) -> pd.Dat
 def results(
     val: pd.DataFrame, split_column: str, fold: int, test_rows: pd.DataFrame | None, test: pd.DataFrame | None
 ) -> pd.DataFrame:
-    """The results table: validation AP per protein and cell + their mean (the competition's mean over
+    """The results table: validation AP per target and cell + their mean (the competition's mean over
     the cells with a positive); test AP per split group when labelled."""
     where = f"{split_column}={fold}"
+    targets = targets_of(val)
     cell = val["cell"].to_numpy() if "cell" in val else np.full(len(val), where, dtype=object)
-    y = np.concatenate([val[f"label_{p}"].to_numpy() for p in PROTEINS])
-    probs = np.concatenate([val[p].to_numpy() for p in PROTEINS])
-    protein = np.repeat(np.arange(len(PROTEINS)), len(val))
-    table = metrics.ap_table(y, probs, protein, np.tile(cell, len(PROTEINS)))
+    y = np.concatenate([val[f"label_{p}"].to_numpy() for p in targets])
+    probs = np.concatenate([val[p].to_numpy() for p in targets])
+    protein = np.repeat(np.arange(len(targets)), len(val))
+    table = metrics.ap_table(y, probs, protein, targets, np.tile(cell, len(targets)))
     order = sorted(range(len(table)), key=lambda i: (cells.order(table["group"].iloc[i]), i))
     rows = [{"set": "val", **r} for r in table.iloc[order].to_dict("records")]
     rows.append(
@@ -89,9 +101,9 @@ def results(
         }
     )
     if test_rows is not None and test is not None and "binds" in test_rows:
-        probs = test[list(PROTEINS)].to_numpy()[test_rows["molecule"].to_numpy(), test_rows["protein"].to_numpy()]
+        probs = test[list(targets)].to_numpy()[test_rows["molecule"].to_numpy(), test_rows["protein"].to_numpy()]
         groups = test_rows["split_group"].to_numpy() if "split_group" in test_rows else None
-        table = metrics.ap_table(test_rows["binds"].to_numpy(), probs, test_rows["protein"].to_numpy(), groups)
+        table = metrics.ap_table(test_rows["binds"].to_numpy(), probs, test_rows["protein"].to_numpy(), targets, groups)
         rows += [{"set": "test", **r} for r in table.to_dict("records")]
         rows.append(
             {
@@ -139,7 +151,9 @@ def write_run(
     write_parquet(val, run_dir / "predictions" / "val.parquet")
     if test is not None:
         write_parquet(test, run_dir / "predictions" / "test.parquet")
-        submission.write(submission.build(test_rows, test[list(PROTEINS)].to_numpy()), run_dir / "submission.csv")
+        submission.write(
+            submission.build(test_rows, test[list(targets_of(val))].to_numpy()), run_dir / "submission.csv"
+        )
     table = results(val, split_column, fold, test_rows, test)
     with atomic_path(run_dir / "results.csv") as tmp:
         table.to_csv(tmp, index=False)
@@ -161,6 +175,7 @@ def finish_run(run_dir: Path, datamodule, val: pd.DataFrame, test: pd.DataFrame,
         **extra,
         "prepared_dir": str(Path(datamodule.prepared_dir).resolve()),
         "fold_column": datamodule.fold_column,
+        "targets": list(datamodule.targets),
     }
     table = write_run(run_dir, val, test, datamodule.store.test_rows(), datamodule.fold_column, datamodule.fold, extra)
     print(f"\nResults ({run_dir}):\n{format_table(table)}\n")
@@ -169,7 +184,7 @@ def finish_run(run_dir: Path, datamodule, val: pd.DataFrame, test: pd.DataFrame,
 
 def _plot(run_dir: Path, val: pd.DataFrame, test: pd.DataFrame | None, test_rows: pd.DataFrame | None) -> None:
     cell = val["cell"].to_numpy() if "cell" in val else np.full(len(val), "", dtype=object)
-    for k, p in enumerate(PROTEINS):
+    for k, p in enumerate(targets_of(val)):
         y = val[f"label_{p}"].to_numpy()
         curves = {}
         for name in sorted(set(cell), key=cells.order):

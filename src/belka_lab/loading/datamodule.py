@@ -7,7 +7,7 @@ read is its ``loader`` (the ``loader`` config group: ``memory`` or ``dali``, see
 
 Batches arrive as uint8/int8 arrays and are expanded on the device after transfer
 (``on_after_batch_transfer``): the model sees ``tokens`` long [B, L], ``mask`` bool [B, L]
-(True on characters), ``labels`` float [B, 3], ``label_mask`` bool [B, 3] (False where the
+(True on characters), ``labels`` float [B, T], ``label_mask`` bool [B, T] (False where the
 label is unknown) and ``index`` long [B] (molecule row; -1 marks padding in evaluation).
 Prediction (``trainer.predict``) runs over :data:`PREDICT_SETS`, one dataloader each.
 """
@@ -106,7 +106,7 @@ class BelkaDataModule(L.LightningDataModule):
         self.selection = self.split.select(self.store, self.fold)
         self.train_idx, self.val_idx = self.selection.train, self.selection.val
         self.fold_column = self.split.column
-        self.cells = ValidationCells.of(self.selection)
+        self.cells = ValidationCells.of(self.selection, self.targets)
         self.feed = self._feed()
         self.loader.setup(self.feed)
 
@@ -123,6 +123,11 @@ class BelkaDataModule(L.LightningDataModule):
     @property
     def n_test(self) -> int:
         return self.store.n_test
+
+    @property
+    def targets(self) -> tuple[str, ...]:
+        """The dataset's targets (its manifest's), in the order of the label columns and model outputs."""
+        return self.store.targets
 
     def files(self, part: str) -> dict[str, Path]:
         """The arrays the models read for ``part`` (train or test): tokens, and labels for train."""

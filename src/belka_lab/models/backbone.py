@@ -1,7 +1,8 @@
 """The model ↔ data contract.
 
 A backbone is an ``nn.Module`` with ``forward(tokens: LongTensor[B, L], mask: BoolTensor[B, L])
--> Tensor[B, 3]`` logits (BRD4, HSA, sEH) and a class attribute ``reads``:
+-> Tensor[B, T]`` logits (one per target of the data; its constructor takes ``n_outputs``, which
+the data module's ``targets`` set when the model is built) and a class attribute ``reads``:
 
 - ``"characters"``: symbols with 0 as padding and no special tokens: the prepared data's
   character codes (``tokenizer=char``) or atom tokens (``tokenizer=atom``). Its constructor takes
@@ -75,9 +76,9 @@ def build_backbone(config, data) -> nn.Module:
                 f"{data.prepared_dir} uses {data.vocab_size} token codes but the model embeds {vocab}: remove "
                 f"model.backbone.vocab_size (the data sets it) or set model.backbone.vocab_size={data.vocab_size}"
             )
-        backbone = instantiate(config, vocab_size=vocab)
+        backbone = instantiate(config, vocab_size=vocab, n_outputs=len(data.targets))
     else:
-        backbone = instantiate(config)
+        backbone = instantiate(config, n_outputs=len(data.targets))
     if reads == "tokenizer" and backbone.pad_token_id != data.pad_id:
         raise InputError(
             f"tokenizer {data.tokenizer.path} pads with id {data.pad_id} but the model with {backbone.pad_token_id}: "

@@ -47,6 +47,7 @@ class ChemBERTa(nn.Module):
         config: dict | None = None,
         pool: str = "cls",
         head_hidden: int = 0,
+        n_outputs: int = 3,
         dropout: float = 0.1,
     ):
         super().__init__()
@@ -86,7 +87,7 @@ class ChemBERTa(nn.Module):
             len(tok.all_special_ids),
             len(tok) - 1,
         )  # random replacements in pretraining: no special tokens
-        self.head = MLPHead(cfg.hidden_size, head_hidden, dropout)
+        self.head = MLPHead(cfg.hidden_size, head_hidden, dropout, n_outputs=n_outputs)
 
     def features(self, tokens: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(per-token outputs [B, L, D], pooled [B, D]: the <s> token's output or the masked mean)."""

@@ -202,6 +202,7 @@ class Mamba1D(nn.Module):
         d_conv: int = 4,
         bidirectional: bool = True,
         head_hidden: int = 0,
+        n_outputs: int = 3,
         dropout: float = 0.1,
         scan_chunk: int = 16,
     ):
@@ -211,7 +212,7 @@ class Mamba1D(nn.Module):
         mixer = {"d_state": d_state, "expand": expand, "d_conv": d_conv, "scan_chunk": scan_chunk}
         self.blocks = nn.ModuleList(MambaBlock(d_model, bidirectional, **mixer) for _ in range(n_layers))
         self.norm = RMSNorm(d_model)
-        self.head = MLPHead(d_model, head_hidden, dropout)
+        self.head = MLPHead(d_model, head_hidden, dropout, n_outputs=n_outputs)
 
     @property
     def symbol_range(self) -> tuple[int, int]:

@@ -36,6 +36,7 @@ class ResNet1D(nn.Module):
         reduction: int = 4,
         pool: str = "meanmax",
         head_hidden: int = 512,
+        n_outputs: int = 3,
         dropout: float = 0.1,
         channels_last: bool = False,
     ):
@@ -53,7 +54,7 @@ class ResNet1D(nn.Module):
             self.stage_config,
         )
         self.pool = MaskedPool(pool)
-        self.head = MLPHead(self.pool.out_features(c_in), head_hidden, dropout)
+        self.head = MLPHead(self.pool.out_features(c_in), head_hidden, dropout, n_outputs=n_outputs)
 
     def forward(self, tokens: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """tokens long [B, L], mask bool [B, L] → logits [B, 3]."""

@@ -33,6 +33,7 @@ class SEXception1D(nn.Module):
         se_reduction: int = 16,
         pool: str = "mean",
         head_hidden: int = 512,
+        n_outputs: int = 3,
         dropout: float = 0.1,
         channels_last: bool = False,
     ):
@@ -48,7 +49,7 @@ class SEXception1D(nn.Module):
             self.stage_config,
         )
         self.pool = MaskedPool(pool)
-        self.head = MLPHead(self.pool.out_features(c_in), head_hidden, dropout)
+        self.head = MLPHead(self.pool.out_features(c_in), head_hidden, dropout, n_outputs=n_outputs)
 
     def forward(self, tokens: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """tokens long [B, L], mask bool [B, L] → logits [B, 3]."""

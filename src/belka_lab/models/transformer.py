@@ -36,6 +36,7 @@ class TransformerEncoder1D(nn.Module):
         max_len: int = MAX_LEN,
         pool: str = "mean",
         head_hidden: int = 0,
+        n_outputs: int = 3,
         head_dropout: float = 0.1,
     ):
         super().__init__()
@@ -53,7 +54,7 @@ class TransformerEncoder1D(nn.Module):
             TransformerBlock(d_model, n_heads, mlp_ratio, dropout, attn_dropout) for _ in range(n_layers)
         )
         self.norm = nn.LayerNorm(d_model)
-        self.head = MLPHead(d_model, head_hidden, head_dropout)
+        self.head = MLPHead(d_model, head_hidden, head_dropout, n_outputs=n_outputs)
 
     @property
     def symbol_range(self) -> tuple[int, int]:

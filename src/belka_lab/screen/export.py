@@ -2,7 +2,7 @@
 Runtime, any language) or TorchScript (PyTorch alone).
 
 The graph takes token ids ``tokens`` [B, L] — uint8 when the vocabulary fits in a byte (the
-character codes, the atom tokens), else int64 — and returns ``probs`` [B, 3] (BRD4, HSA, sEH),
+character codes, the atom tokens), else int64 — and returns ``probs`` [B, T] (one per target of the run),
 the batch size free. Beside ``<name>.onnx|.pt``, ``<name>.json`` holds what encodes a molecule
 for it (tokenizer, width, padding id, vocabulary: the character dictionary inline, any other
 tokenizer saved in ``<name>.tokenizer/``), the training building blocks, and the parity check:
@@ -35,7 +35,7 @@ FORMATS = {"onnx": ".onnx", "torchscript": ".pt"}
 
 
 class Probabilities(nn.Module):
-    """``tokens`` [B, L] (any integer type) → probabilities [B, 3]: the backbone with its padding
+    """``tokens`` [B, L] (any integer type) → probabilities [B, T]: the backbone with its padding
     mask and the sigmoid."""
 
     def __init__(self, backbone: nn.Module, pad_id: int):
@@ -156,7 +156,8 @@ def export(
         "file": path.name,
         "input": "tokens",
         "input_dtype": np.dtype(dtype).name,
-        "output": "probs [batch, 3]: BRD4, HSA, sEH",
+        "output": f"probs [batch, {len(scorer.targets)}]: {', '.join(scorer.targets)}",
+        "targets": list(scorer.targets),
         "tokens": tokens,
         "backbone": type(model.backbone).__name__,
         "run": str(run_dir.resolve()),

@@ -1,4 +1,4 @@
-"""What a screen found, at a glance: per protein, how many molecules reach each probability, by
+"""What a screen found, at a glance: per target, how many molecules reach each probability, by
 applicability group — counted part by part while the output is finished (bounded memory), drawn
 as ``predict.png`` and summed up as ``hits`` in ``predict.json``.
 
@@ -14,25 +14,25 @@ import numpy as np
 import pyarrow as pa
 
 from belka_lab.core import figures
-from belka_lab.dataset.schema import PROTEINS
 
 EDGES = np.linspace(-6.0, 0.0, 61)  # log10(probability), 0.1 apart; lower values fall in the first bin
 THRESHOLDS = (0.5, 0.1)  # hits: molecules at or above these probabilities
 
 
 class Overview:
-    def __init__(self):
-        self.counts: dict[str, np.ndarray] = {}  # group → [proteins, bins]
+    def __init__(self, targets: tuple[str, ...]):
+        self.targets = tuple(targets)
+        self.counts: dict[str, np.ndarray] = {}  # group → [targets, bins]
         self.hits: dict[str, dict[str, dict[str, int]]] = {}
 
     def add(self, table: pa.Table) -> None:
         groups = table.column("group").to_numpy(zero_copy_only=False) if "group" in table.column_names else None
-        probs = np.stack([table.column(p).to_numpy(zero_copy_only=False) for p in PROTEINS], axis=1)
+        probs = np.stack([table.column(p).to_numpy(zero_copy_only=False) for p in self.targets], axis=1)
         for group in ["all"] if groups is None else sorted(set(groups)):
             rows = probs if groups is None else probs[groups == group]
-            counts = self.counts.setdefault(group, np.zeros((len(PROTEINS), len(EDGES) - 1), np.int64))
-            hits = self.hits.setdefault(group, {p: {f">={t}": 0 for t in THRESHOLDS} for p in PROTEINS})
-            for k, p in enumerate(PROTEINS):
+            counts = self.counts.setdefault(group, np.zeros((len(self.targets), len(EDGES) - 1), np.int64))
+            hits = self.hits.setdefault(group, {p: {f">={t}": 0 for t in THRESHOLDS} for p in self.targets})
+            for k, p in enumerate(self.targets):
                 x = rows[:, k]
                 x = x[np.isfinite(x)]
                 counts[k] += np.histogram(np.clip(np.log10(np.maximum(x, 1e-12)), EDGES[0], EDGES[-1]), EDGES)[0]
@@ -43,9 +43,11 @@ class Overview:
 
         if not self.counts:
             return None
-        fig, axes = figures.subplots(1, len(PROTEINS), figsize=(4.2 * len(PROTEINS), 3.6), sharey=True)
+        n = len(self.targets)
+        fig, axes = figures.subplots(1, n, figsize=(4.2 * n, 3.6), sharey=True, squeeze=False)
+        axes = axes[0]
         centres = (EDGES[:-1] + EDGES[1:]) / 2
-        for k, (ax, protein) in enumerate(zip(axes, PROTEINS)):
+        for k, (ax, protein) in enumerate(zip(axes, self.targets)):
             for group, counts in sorted(self.counts.items(), key=lambda kv: _order(kv[0])):
                 shown = np.where(counts[k] > 0, counts[k], np.nan)  # empty bins drawn as gaps, not as 1
                 ax.step(centres, shown, where="mid", label=f"{group} ({counts[k].sum():,})")

@@ -1,7 +1,7 @@
 """What scores a chunk of molecules: a finished training run, a baseline run, a blend of runs,
 or an exported model file.
 
-Every scorer has ``score(smiles) -> Scored`` (probabilities [n, 3] for BRD4, HSA, sEH, NaN on
+Every scorer has ``targets`` (the names of its outputs), ``score(smiles) -> Scored`` (probabilities [n, T], NaN on
 the rows it cannot score, and those rows with why), ``place(fabric)`` (the model onto the
 process's device, in the precision asked for) and ``blocks`` (the building blocks of its
 training molecules, or None when unknown). :func:`load` chooses by what the directory holds:
@@ -30,6 +30,7 @@ from omegaconf import OmegaConf
 
 from belka_lab.core.errors import InputError
 from belka_lab.dataset.read import load_torch, read_json
+from belka_lab.dataset.schema import BELKA_TARGETS
 from belka_lab.features.fingerprints import ECFPConfig, ecfp, to_csr
 from belka_lab.models.backbone import build_backbone
 from belka_lab.screen import runs as finished
@@ -37,19 +38,17 @@ from belka_lab.screen.exported import Exported
 from belka_lab.tokens.encoders import Encoded, encoder
 from belka_lab.tokens.spec import TokenSpec
 
-N_OUT = 3
-
 
 @dataclass
 class Scored:
-    probs: np.ndarray  # float32 [n, 3], NaN on rows that could not be scored
+    probs: np.ndarray  # float32 [n, T], NaN on rows that could not be scored
     bad: np.ndarray  # int64 rows that could not
     why: list[str]
 
 
 def _scored(encoded: Encoded, good_probs: np.ndarray) -> Scored:
     """The probabilities of the rows that could be encoded, NaN on the others."""
-    probs = np.full((len(encoded.ids), N_OUT), np.nan, np.float32)
+    probs = np.full((len(encoded.ids), good_probs.shape[1]), np.nan, np.float32)
     probs[encoded.good] = good_probs
     return Scored(probs, encoded.bad, encoded.why)
 
@@ -58,8 +57,16 @@ def _scored(encoded: Encoded, good_probs: np.ndarray) -> Scored:
 class TorchScorer:
     """A backbone ``forward(tokens, mask) -> logits`` and the encoder of its token ids."""
 
-    def __init__(self, backbone: torch.nn.Module, spec: TokenSpec, batch_size: int, precision: str, what: str):
-        self.model = backbone.eval()
+    def __init__(
+        self,
+        backbone: torch.nn.Module,
+        spec: TokenSpec,
+        batch_size: int,
+        precision: str,
+        what: str,
+        targets: tuple[str, ...],
+    ):
+        self.model, self.targets = backbone.eval(), tuple(targets)
         self.spec, self.encoder = spec, encoder(spec)
         self.batch_size, self.precision, self.what = int(batch_size), precision, what
         self.blocks: list[str] | None = None
@@ -72,7 +79,7 @@ class TorchScorer:
     def score(self, smiles: pa.Array) -> Scored:
         encoded = self.encoder.encode(smiles)
         ids = encoded.ids[encoded.good]
-        out = np.empty((len(ids), N_OUT), np.float32)
+        out = np.empty((len(ids), len(self.targets)), np.float32)
         with torch.inference_mode(), self.autocast():
             for lo in range(0, len(ids), self.batch_size):
                 tokens = torch.from_numpy(ids[lo : lo + self.batch_size]).to(self.device, non_blocking=True).long()
@@ -101,6 +108,7 @@ def _training_run(run_dir: Path, results: dict, batch_size: int | None, precisio
         batch_size or int(dm.eval_batch_size),
         precision or str(cfg.trainer.get("precision", "32-true")),
         f"{type(backbone).__name__} run {run_dir} ({ckpt.name})",
+        dm.targets,
     )
     scorer.blocks = finished.cached_blocks(run_dir, dm)
     return scorer
@@ -112,6 +120,7 @@ class TreeScorer:
 
     def __init__(self, model, ecfp, what: str):
         self.model, self.ecfp, self.what = model, ecfp, what
+        self.targets = tuple(model.targets)
         self.precision = "32-true"
         self.blocks: list[str] | None = None
 
@@ -126,7 +135,9 @@ class TreeScorer:
         why = ["missing SMILES" if i in missing else "RDKit cannot parse it" for i in bad.tolist()]
         encoded = Encoded(np.zeros((len(values), 0)), bad, why)
         good = encoded.good
-        probs = self.model.predict(to_csr(bits[good], self.ecfp.n_bits)) if good.any() else np.zeros((0, N_OUT))
+        probs = (
+            self.model.predict(to_csr(bits[good], self.ecfp.n_bits)) if good.any() else np.zeros((0, len(self.targets)))
+        )
         return _scored(encoded, probs)
 
 
@@ -153,6 +164,13 @@ class BlendScorer:
         self.scorers, self.weights, self.what = scorers, np.asarray(weights, np.float64), what
         self.precision = scorers[0].precision
         self.blocks = scorers[0].blocks
+        self.targets = scorers[0].targets
+        for s in scorers[1:]:
+            if s.targets != self.targets:
+                raise InputError(
+                    f"{s.what} predicts {', '.join(s.targets)} but {scorers[0].what} predicts "
+                    f"{', '.join(self.targets)}: blend runs of the same targets"
+                )
 
     def place(self, fabric) -> None:
         for s in self.scorers:
@@ -204,6 +222,7 @@ class ExportedScorer:
         self.batch_size = int(batch_size or info.get("batch_size", 4096))
         self.precision, self.what = "32-true", f"{info['format']} file {path}"
         self.blocks = info.get("training_blocks")
+        self.targets = tuple(info.get("targets", BELKA_TARGETS))  # exports of 0.6.0 and earlier: BELKA's three
         self.run = Exported(path)
 
     def place(self, fabric) -> None:  # exported files run on the CPU here
@@ -212,7 +231,7 @@ class ExportedScorer:
     def score(self, smiles: pa.Array) -> Scored:
         encoded = self.encoder.encode(smiles)
         ids = encoded.ids[encoded.good].astype(self.dtype)
-        out = np.empty((len(ids), N_OUT), np.float32)
+        out = np.empty((len(ids), len(self.targets)), np.float32)
         with torch.inference_mode():
             for lo in range(0, len(ids), self.batch_size):
                 out[lo : lo + self.batch_size] = self.run(np.ascontiguousarray(ids[lo : lo + self.batch_size]))

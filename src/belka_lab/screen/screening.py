@@ -24,7 +24,6 @@ from lightning.fabric import Fabric
 
 from belka_lab.core.errors import InputError, preview
 from belka_lab.core.progress import bar as progress_bar
-from belka_lab.dataset.schema import PROTEINS
 from belka_lab.screen import applicability
 from belka_lab.screen.overview import Overview
 from belka_lab.screen.parts import Output
@@ -59,14 +58,20 @@ class Job:
 
 
 def output_table(
-    chunk: Chunk, probs: np.ndarray, keep: np.ndarray | None, has_id: bool, columns: Columns, blocks
+    chunk: Chunk,
+    probs: np.ndarray,
+    targets: tuple[str, ...],
+    keep: np.ndarray | None,
+    has_id: bool,
+    columns: Columns,
+    blocks,
 ) -> pa.Table:
-    """id, BRD4, HSA, sEH, the passthrough columns, and blocks_seen + group when the input has
+    """id, one column per target (the model's), the passthrough columns, and blocks_seen + group when the input has
     building-block columns and the scorer knows its training blocks; ``keep`` drops rows."""
     t = chunk.table
     ids = t.column("id") if has_id else pa.array(np.arange(chunk.start, chunk.start + len(chunk)), pa.int64())
     out = {"id": ids}
-    out |= {p: pa.array(probs[:, k], pa.float32()) for k, p in enumerate(PROTEINS)}
+    out |= {p: pa.array(probs[:, k], pa.float32()) for k, p in enumerate(targets)}
     out |= {name: t.column(name) for name in columns.passthrough}
     if blocks is not None and all(b in t.column_names for b in columns.blocks):
         seen = applicability.blocks_seen([t.column(b) for b in columns.blocks], blocks)
@@ -144,7 +149,7 @@ def screen(job: Job, scorer, fabric) -> dict | None:
         if len(result.bad) and job.on_invalid == "skip":
             keep = np.ones(len(chunk), bool)
             keep[result.bad] = False
-        table = output_table(chunk, result.probs, keep, has_id, job.columns, blocks)
+        table = output_table(chunk, result.probs, scorer.targets, keep, has_id, job.columns, blocks)
         invalid = invalid_table(chunk, result.bad, result.why, has_id) if len(result.bad) else None
         output.write(chunk.number, table, invalid)
         scored += len(chunk)
@@ -157,9 +162,15 @@ def screen(job: Job, scorer, fabric) -> dict | None:
         return None
     output.wait_for(n_chunks)
     seconds = time.perf_counter() - t0
-    summary = {"model": scorer.what, "input": str(job.input), "on_invalid": job.on_invalid, "processes": world}
+    summary = {
+        "model": scorer.what,
+        "targets": list(scorer.targets),
+        "input": str(job.input),
+        "on_invalid": job.on_invalid,
+        "processes": world,
+    }
     summary["trimmed"] = reader.trimmed  # SMILES that had whitespace around them (every chunk is read here)
-    overview = Overview()
+    overview = Overview(scorer.targets)
     counts = output.finish(n_chunks, summary, overview.add)
     rows = total if total is not None else _rows_written(counts, job)
     return {

@@ -35,7 +35,7 @@ import pyarrow.parquet as pq
 from belka_lab.core.errors import InputError
 from belka_lab.core.io import staged
 from belka_lab.core.progress import bar as progress_bar
-from belka_lab.dataset.schema import PROTEINS
+from belka_lab.dataset.schema import BELKA_TARGETS as PROTEINS
 from belka_lab.synth.blocks import CORES
 from belka_lab.synth.config import SynthConfig
 from belka_lab.synth.rule import Library, build_library, build_other_library, scores, shared_blocks_library

@@ -10,7 +10,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from belka_lab.core.errors import InputError
-from belka_lab.dataset.schema import PROTEINS
+from belka_lab.dataset.schema import BELKA_TARGETS as PROTEINS
 from belka_lab.synth.blocks import OTHER_LIBRARY_LINKERS, bb1_forms, canonical, enumerate_amines, enumerate_amino_acids
 from belka_lab.synth.config import SynthConfig
 from belka_lab.tokens.characters import CHAR_VOCAB

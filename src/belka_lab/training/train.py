@@ -69,9 +69,10 @@ def _fit_and_predict(
         val["probs"],
         store.train("labels")[val["index"]],
         datamodule.fold,
+        datamodule.targets,
         datamodule.cells.names_of(val["index"]),
     )
-    test_df = outputs.test_frame(test["index"], test["probs"], datamodule.n_test)
+    test_df = outputs.test_frame(test["index"], test["probs"], datamodule.n_test, datamodule.targets)
     result = outputs.finish_run(
         run_dir, datamodule, val_df, test_df, {"checkpoint": ckpt, **info, "seconds": round(time.time() - t0, 1)}
     )
