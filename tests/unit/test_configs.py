@@ -45,7 +45,7 @@ def test_every_option_composes_with_every_command(command, group, option):
         overrides.append("data.tokenizer.path=/tmp/tok")
     if group == "model" and option == "chemberta":
         overrides.append("tokenizer=bpe")  # it reads its own tokenizer's ids, as experiment=chemberta sets
-    if group == "data" and option == "belka":
+    if group == "data" and option in ("belka", "counts"):
         overrides.append("data.root=/tmp/belka")
     register_resolvers()  # what the commands do before composing (logger=wandb reads two)
     cfg = compose(command, overrides)

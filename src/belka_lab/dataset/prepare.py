@@ -11,49 +11,28 @@ the offending ids.
 from __future__ import annotations
 
 import os
-import platform
-import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
-import numpy
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
-import sklearn
 
 from belka_lab.core.errors import InputError, preview, warn
 from belka_lab.core.io import staged
 from belka_lab.core.progress import bar as progress_bar
-from belka_lab.dataset import folds, read, repeats, store
+from belka_lab.dataset import counts, read, repeats, store
+from belka_lab.dataset.molecules import Blocks, announce, check_smiles, encode, finish_blocks, versions
+from belka_lab.dataset.options import PrepareOptions
 from belka_lab.dataset.schema import check_targets
-from belka_lab.tokens.characters import CHAR_VOCAB, MAX_LEN, VOCAB_SIZE, EncodeError, encode_arrow
+from belka_lab.tokens.characters import CHAR_VOCAB, MAX_LEN, VOCAB_SIZE
 
 BB_COLUMNS = ["buildingblock1_smiles", "buildingblock2_smiles", "buildingblock3_smiles"]
 TEST_COLUMNS = ["id", *BB_COLUMNS, "molecule_smiles", "protein_name"]
 TRAIN_COLUMNS = [*TEST_COLUMNS, "binds"]
 NOT_NULL = ("id", *BB_COLUMNS)  # missing SMILES, proteins and labels get their own messages, with ids
-
-
-@dataclass(frozen=True)
-class PrepareOptions:
-    """unknown_chars: 'error' (default), 'unk' (map to an extra code 37; models then need
-    vocab_size 38) or 'skip' (drop train molecules with such characters; ids in the manifest)."""
-
-    batch_rows: int = 2_000_000
-    unknown_chars: str = "error"
-    n_stratified_folds: int = 15
-    stratified_seed: int = 42
-    n_bb_groups: int = 5
-    bb_seed: int = 42
-    targets: list[str] | None = None
-    progress: bool = True
-
-    def __post_init__(self):
-        if self.targets is not None:  # a list, as the manifest's JSON reads it back
-            object.__setattr__(self, "targets", list(check_targets(self.targets, "data.prepare.targets")))
 
 
 # ----------------------------------------------------------------------------- checks
@@ -103,64 +82,17 @@ def _binds(path: Path, table: pa.Table) -> np.ndarray:
     return values.astype(np.int8)
 
 
-def _check_smiles(path: Path, smiles, ids: np.ndarray) -> None:
-    """Every row needs a molecule: a missing or empty molecule_smiles names its ids."""
-    bad = pc.or_(pc.is_null(smiles), pc.equal(pc.utf8_length(smiles), 0))
-    bad = pc.fill_null(bad, True).to_numpy(zero_copy_only=False)
-    if bad.any():
-        raise InputError(
-            f"{path}: {bad.sum()} rows have a missing or empty molecule_smiles (ids {preview(ids[bad].tolist())}); "
-            f"fix or drop those rows"
-        )
-
-
-def _encode(path: Path, smiles: pa.Array, ids: np.ndarray, unknown: str) -> tuple[np.ndarray, int, np.ndarray]:
-    """(tokens, unknown-character count, rows dropped by unknown='skip')."""
-    try:
-        tokens, n_unk = encode_arrow(smiles, MAX_LEN, "unk" if unknown in ("unk", "skip") else "error")
-    except EncodeError as e:
-        raise InputError(
-            f"{path}: {e} (ids {preview(ids[e.rows].tolist())}); fix those rows{_unk_hint(str(e))}"
-        ) from None
-    if n_unk and unknown == "skip":
-        drop = np.flatnonzero((tokens == VOCAB_SIZE).any(axis=1))
-        return tokens, 0, drop
-    return tokens, n_unk, np.zeros(0, np.int64)
-
-
-def _unk_hint(msg: str) -> str:
-    if "outside the dictionary" in msg:
-        return " or prepare with prepare.unknown_chars=unk (map them to an extra code) or =skip (drop them)"
-    return ""
-
-
 # ----------------------------------------------------------------------------- train
 
 
-class _Blocks:
-    """Global building-block dictionary: SMILES → id, in order of first appearance."""
-
-    def __init__(self):
-        self.ids: dict[str, int] = {}
-
-    def lookup(self, arr: pa.Array) -> np.ndarray:
-        enc = (
-            pc.dictionary_encode(arr).combine_chunks()
-            if isinstance(arr, pa.ChunkedArray)
-            else pc.dictionary_encode(arr)
-        )
-        local = np.array([self.ids.setdefault(s, len(self.ids)) for s in enc.dictionary.to_pylist()], dtype=np.int32)
-        return local[enc.indices.to_numpy(zero_copy_only=False)]
-
-
-def _merge_runs(path: Path, table: pa.Table, blocks: _Blocks, targets: tuple[str, ...], opts: PrepareOptions):
+def _merge_runs(path: Path, table: pa.Table, blocks: Blocks, targets: tuple[str, ...], opts: PrepareOptions):
     """One batch of train rows → molecule-level arrays (consecutive equal SMILES merged)."""
     n, n_t = table.num_rows, len(targets)
     ids = table["id"].to_numpy(zero_copy_only=False).astype(np.int64)
     prot = _protein_index(path, table, targets)
     binds = _binds(path, table)
     smiles = table["molecule_smiles"]
-    _check_smiles(path, smiles, ids)
+    check_smiles(path, smiles, ids)
     new_run = np.ones(n, bool)
     if n > 1:
         new_run[1:] = pc.not_equal(smiles.slice(1), smiles.slice(0, n - 1)).to_numpy(zero_copy_only=False)
@@ -179,7 +111,7 @@ def _merge_runs(path: Path, table: pa.Table, blocks: _Blocks, targets: tuple[str
         )
     labels = np.where(total > 0, (pos > 0).astype(np.int8), np.int8(-1)).reshape(-1, n_t).astype(np.int8)
     first = pa.array(starts)
-    tokens, n_unk, drop = _encode(path, smiles.take(first), ids[starts], opts.unknown_chars)
+    tokens, n_unk, drop = encode(path, smiles.take(first), ids[starts], opts.unknown_chars)
     bb = np.stack([blocks.lookup(table[c].take(first)) for c in BB_COLUMNS], axis=1)
     dup_rows = int((total - 1).clip(0).sum())  # rows repeating a molecule/protein pair of this run
     keep = np.ones(len(starts), bool)
@@ -187,7 +119,7 @@ def _merge_runs(path: Path, table: pa.Table, blocks: _Blocks, targets: tuple[str
     return tokens[keep], labels[keep], bb[keep], ids[starts][keep], ids[starts][drop], n_unk, dup_rows
 
 
-def _ingest_train(path: Path, tmp: Path, blocks: _Blocks, targets: tuple[str, ...], opts: PrepareOptions) -> dict:
+def _ingest_train(path: Path, tmp: Path, blocks: Blocks, targets: tuple[str, ...], opts: PrepareOptions) -> dict:
     batches, total = read.table_batches(path, TRAIN_COLUMNS, opts.batch_rows, not_null=NOT_NULL)
     writers = {
         "tokens": store.NpyAppender(tmp / "train" / "tokens.npy", np.uint8, (MAX_LEN,)),
@@ -230,7 +162,7 @@ def _ingest_train(path: Path, tmp: Path, blocks: _Blocks, targets: tuple[str, ..
     for w in writers.values():
         w.close()
     row_ids.close()
-    _stage(opts, "checking ids, merging molecules repeated later in the file")
+    announce(opts, "checking ids, merging molecules repeated later in the file")
     stats["repeated_ids"], examples = repeats.repeated_ids(store.load(row_ids.path), max(opts.batch_rows, 1))
     os.remove(row_ids.path)
     merged = repeats.merge_repeats(path, tmp, chunk=max(opts.batch_rows // 3, 1))
@@ -249,28 +181,11 @@ def _ingest_train(path: Path, tmp: Path, blocks: _Blocks, targets: tuple[str, ..
     return stats
 
 
-def _renumber_blocks(path: Path, new_id: np.ndarray, groups: np.ndarray, chunk: int):
-    """Rewrite the train block ids at `path` through `new_id`, a chunk at a time; returns the
-    molecules' (fold_bb, bb_group_mask)."""
-    old, chunk = store.load(path), max(chunk, 1)
-    n = len(old)
-    fold, mask = np.empty(n, np.int8), np.empty(n, np.uint8)
-    out = store.NpyAppender(path.with_name(path.name + ".new"), np.int32, (3,))
-    for i in range(0, n, chunk):
-        ids = new_id[np.asarray(old[i : i + chunk])]
-        out.append(ids)
-        fold[i : i + chunk], mask[i : i + chunk] = folds.bb_folds(ids, groups)
-    out.close()
-    del old
-    os.replace(out.path, path)
-    return fold, mask
-
-
 # ----------------------------------------------------------------------------- test
 
 
 def _ingest_test(
-    path: Path, solution: Path | None, tmp: Path, blocks: _Blocks, targets: tuple[str, ...], opts: PrepareOptions
+    path: Path, solution: Path | None, tmp: Path, blocks: Blocks, targets: tuple[str, ...], opts: PrepareOptions
 ) -> dict:
     batches, _ = read.table_batches(path, TEST_COLUMNS, opts.batch_rows, not_null=NOT_NULL)
     table = pa.Table.from_batches(list(batches)).combine_chunks()
@@ -281,14 +196,14 @@ def _ingest_test(
             f"{path}: {int((counts > 1).sum())} ids appear more than once (ids {preview(uniq[counts > 1].tolist())}); "
             f"each test id must be unique"
         )
-    _check_smiles(path, table["molecule_smiles"], ids)
+    check_smiles(path, table["molecule_smiles"], ids)
     prot = _protein_index(path, table, targets)
     enc = pc.dictionary_encode(table["molecule_smiles"]).combine_chunks()
     molecule = enc.indices.to_numpy(zero_copy_only=False).astype(np.int32)
     first = np.full(len(enc.dictionary), -1, np.int64)
     first[molecule[::-1]] = np.arange(len(molecule))[::-1]
     unknown = "unk" if opts.unknown_chars == "unk" else "error"
-    tokens, n_unk, _ = _encode(path, enc.dictionary, ids[first], unknown)
+    tokens, n_unk, _ = encode(path, enc.dictionary, ids[first], unknown)
     bb = np.stack([blocks.lookup(table[c].take(pa.array(first))) for c in BB_COLUMNS], axis=1)
     np.save(tmp / "test" / "tokens.npy", tokens)
     np.save(tmp / "test" / "bb_ids.npy", bb)
@@ -326,10 +241,12 @@ def _ingest_test(
 # ----------------------------------------------------------------------------- entry
 
 
-def prepare(train_file, test_file, out_dir, solution_file=None, options: PrepareOptions = PrepareOptions()) -> Path:
-    """Build the prepared directory at `out_dir` (atomically; see :mod:`belka_lab.dataset.store`)."""
-    if options.unknown_chars not in ("error", "unk", "skip"):
-        raise InputError(f"prepare.unknown_chars must be error, unk or skip (got {options.unknown_chars!r})")
+def prepare(train_file, test_file, out_dir, solution_file=None, options: PrepareOptions | None = None) -> Path:
+    """Build the prepared directory at `out_dir` (atomically; see :mod:`belka_lab.dataset.store`)
+    from files of ``options.format``: Kaggle-format rows here, a count table in ``dataset/counts.py``."""
+    options = options or PrepareOptions()
+    if options.format == "counts":
+        return counts.prepare_counts(train_file, test_file, out_dir, options)
     train_file, test_file, out = Path(train_file), Path(test_file), Path(out_dir)
     solution = Path(solution_file) if solution_file else None
     t0 = time.time()
@@ -337,40 +254,18 @@ def prepare(train_file, test_file, out_dir, solution_file=None, options: Prepare
         tmp = stage.path
         (tmp / "train").mkdir()
         (tmp / "test").mkdir()
-        blocks = _Blocks()
+        blocks = Blocks()
         targets = find_targets(train_file, options)
         tr = _ingest_train(train_file, tmp, blocks, targets, options)
         n_train_blocks = len(blocks.ids)
-        _stage(options, f"reading {test_file.name}")
+        announce(options, f"reading {test_file.name}")
         te = _ingest_test(test_file, solution, tmp, blocks, targets, options)
-        # block ids = rank of the block's SMILES, so they do not depend on batch boundaries
-        first_seen = list(blocks.ids)
-        new_id = np.argsort(np.argsort(np.array(first_seen, dtype=object))).astype(np.int32)
-        groups = folds.building_block_groups(len(blocks.ids), options.n_bb_groups, options.bb_seed)
-        _stage(options, "building-block ids and folds")
-        fold_b, mask_b = _renumber_blocks(tmp / "train" / "bb_ids.npy", new_id, groups, options.batch_rows)
-        np.save(tmp / "test" / "bb_ids.npy", new_id[np.load(tmp / "test" / "bb_ids.npy")])
-        smiles = sorted(first_seen)
-        in_train = np.zeros(len(smiles), bool)
-        in_train[new_id[:n_train_blocks]] = True
+        made = finish_blocks(tmp, blocks, n_train_blocks, options)
         labels = store.load(tmp / "train" / "labels.npy")
-        fold_s = folds.stratified_folds(labels, options.n_stratified_folds, options.stratified_seed)
-        for name, arr in [("fold_stratified", fold_s), ("fold_bb", fold_b), ("bb_group_mask", mask_b)]:
-            np.save(tmp / "train" / f"{name}.npy", arr)
-        pq.write_table(
-            pa.table(
-                {
-                    "bb_id": np.arange(len(smiles), dtype=np.int32),
-                    "smiles": smiles,
-                    "in_train": in_train,
-                    "group": groups,
-                }
-            ),
-            tmp / "building_blocks.parquet",
-        )
         any_unk = tr["unknown_chars"] + te["unknown_chars"] > 0
         manifest = {
             "format_version": store.FORMAT_VERSION,
+            "format": "kaggle",
             "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             "seconds": round(time.time() - t0, 1),
             "targets": list(targets),
@@ -385,62 +280,29 @@ def prepare(train_file, test_file, out_dir, solution_file=None, options: Prepare
                 "repeated_molecules_merged": tr["repeated_molecules_merged"],
                 "test_rows": te["rows"],
                 "test_molecules": te["molecules"],
-                "building_blocks": len(smiles),
-                "building_blocks_test_only": len(smiles) - n_train_blocks,
+                "building_blocks": made["building_blocks"],
+                "building_blocks_test_only": made["building_blocks_test_only"],
             },
             "positives": {p: int((labels[:, i] == 1).sum()) for i, p in enumerate(targets)},
             "unknown_labels": {p: int((labels[:, i] < 0).sum()) for i, p in enumerate(targets)},
             "unknown_chars": {"train": tr["unknown_chars"], "test": te["unknown_chars"]},
             "skipped": {"count": len(tr["skipped_ids"]), "first_row_ids": tr["skipped_ids"][:1000]},
-            "folds": {
-                "fold_stratified": {
-                    "n_folds": options.n_stratified_folds,
-                    "sizes": np.bincount(fold_s, minlength=options.n_stratified_folds).tolist(),
-                },
-                "fold_bb": {
-                    "n_folds": options.n_bb_groups,
-                    "sizes": np.bincount(fold_b[fold_b >= 0], minlength=options.n_bb_groups).tolist(),
-                    "mixed": int((fold_b < 0).sum()),
-                },
-            },
+            "folds": made["folds"],
             "test": {"split_groups": te["split_groups"], "has_labels": te["has_labels"]},
-            "sources": {
-                "train": read.file_signature(train_file),
-                "test": read.file_signature(test_file),
-                "solution": read.file_signature(solution) if solution else None,
-            },
+            "sources": read.sources(train_file, test_file, solution),
             "options": asdict(options) | {"progress": None},
-            "versions": _versions(),
+            "versions": versions(),
         }
         stage.manifest = manifest
     return out
 
 
-def is_current(out_dir, train_file, test_file, solution_file=None, options: PrepareOptions = PrepareOptions()) -> bool:
+def is_current(out_dir, train_file, test_file, solution_file=None, options: PrepareOptions | None = None) -> bool:
     """True when out_dir holds a complete prepared dataset of these files with these options."""
+    options = options or PrepareOptions()
     try:
         m = store.read_manifest(out_dir)
     except InputError:
         return False
-    want = {
-        "train": read.file_signature(Path(train_file)),
-        "test": read.file_signature(Path(test_file)),
-        "solution": read.file_signature(Path(solution_file)) if solution_file else None,
-    }
+    want = read.sources(train_file, test_file, solution_file)
     return m.get("sources") == want and m.get("options") == asdict(options) | {"progress": None}
-
-
-def _versions() -> dict:
-
-    return {
-        "python": sys.version.split()[0],
-        "numpy": numpy.__version__,
-        "pyarrow": pa.__version__,
-        "sklearn": sklearn.__version__,
-        "platform": platform.platform(),
-    }
-
-
-def _stage(opts: PrepareOptions, what: str) -> None:
-    if opts.progress:
-        print(f"prepare: {what}", file=sys.stderr, flush=True)

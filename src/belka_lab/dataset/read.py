@@ -173,6 +173,19 @@ def check_columns(path: Path, present: list[str], required: list[str], what: str
         )
 
 
+def column_names(path: Path) -> list[str]:
+    """The columns of a parquet or CSV (optionally gzip-compressed) file, read from its header."""
+    check_file(path)
+    check_kind(path)
+    suffixes = "".join(path.suffixes).lower()
+    with reading(path):
+        if ".parquet" in suffixes or suffixes.endswith(".pq"):
+            return list(pq.ParquetFile(path).schema_arrow.names)
+        if ".csv" in suffixes:
+            return list(pacsv.open_csv(path, read_options=pacsv.ReadOptions(block_size=1 << 20)).schema.names)
+    raise InputError(f"{path}: unsupported file type; give a .parquet or .csv file")
+
+
 def table_batches(
     path: Path, columns: list[str], batch_rows: int, optional: tuple[str, ...] = (), not_null: tuple[str, ...] = ()
 ):
@@ -282,4 +295,13 @@ def file_signature(path: Path) -> dict:
         "bytes": st.st_size,
         "mtime_ns": st.st_mtime_ns,
         "blake2b_head_tail": h.hexdigest(),
+    }
+
+
+def sources(train_file, test_file, solution=None) -> dict:
+    """The input files' signatures, by which a prepared directory is known to be current."""
+    return {
+        "train": file_signature(Path(train_file)),
+        "test": file_signature(Path(test_file)) if test_file else None,
+        "solution": file_signature(Path(solution)) if solution else None,
     }

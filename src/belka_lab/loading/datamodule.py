@@ -27,6 +27,8 @@ from belka_lab.evaluation.cells import ValidationCells
 from belka_lab.loading.loader import Feed, Loader, MemoryLoader, Place
 from belka_lab.synth.config import SynthConfig
 from belka_lab.synth.generate import generate
+from belka_lab.synth.selection import SelectionConfig
+from belka_lab.synth.selection import simulate as simulate_selection
 from belka_lab.tokens.cache import build_cache, cache_info
 from belka_lab.tokens.characters import PAD
 from belka_lab.tokens.spec import TokenizerConfig, TokenSpec
@@ -39,11 +41,12 @@ class BelkaDataModule(L.LightningDataModule):
         self,
         prepared_dir: str,
         train_file: str,
-        test_file: str,
+        test_file: str | None,
         split,
         fold: int = 0,
         solution_file: str | None = None,
         synth: dict | None = None,
+        simulate: dict | None = None,
         prepare: dict | None = None,
         batch_size: int = 1024,
         eval_batch_size: int = 4096,
@@ -55,9 +58,11 @@ class BelkaDataModule(L.LightningDataModule):
         super().__init__()
         self.root = Path(root) if root else None  # the directory the file paths default into
         self.prepared_dir = Path(prepared_dir)
-        self.train_file, self.test_file = Path(train_file), Path(test_file)
+        self.train_file = Path(train_file)
+        self.test_file = Path(test_file) if test_file else None  # a count table's affinity file is optional
         self.solution_file = Path(solution_file) if solution_file else None
         self.synth = SynthConfig(**{k: tuple(v) if k == "rates" else v for k, v in synth.items()}) if synth else None
+        self.simulation = SelectionConfig(**simulate) if simulate else None
         self.prepare_options = PrepareOptions(**(prepare or {}))
         self.split, self.fold = split, int(fold)
         self.batch_size, self.eval_batch_size = int(batch_size), int(eval_batch_size)
@@ -73,12 +78,15 @@ class BelkaDataModule(L.LightningDataModule):
 
     # ------------------------------------------------------------------ data on disk
     def prepare_data(self) -> None:
-        """Generate the synthetic library (if configured) and prepare it, unless already current;
-        then what the tokenizer and the loader read."""
+        """Generate the synthetic library or simulate the selection (if configured) and prepare it,
+        unless already current; then what the tokenizer and the loader read."""
         if self.synth is not None:
             generate(self.train_file.parent, self.synth, progress=self.prepare_options.progress)
+        if self.simulation is not None:
+            simulate_selection(self.train_file.parent, self.simulation, progress=self.prepare_options.progress)
         self.train_file = find_input(self.train_file, "train_file")
-        self.test_file = find_input(self.test_file, "test_file")
+        if self.test_file is not None:
+            self.test_file = find_input(self.test_file, "test_file")
         if not is_current(self.prepared_dir, self.train_file, self.test_file, self.solution_file, self.prepare_options):
             prepare(self.train_file, self.test_file, self.prepared_dir, self.solution_file, self.prepare_options)
         if not self.tokenizer.is_char:

@@ -44,7 +44,7 @@ from belka_lab.tokens.characters import MAX_LEN
 SYNTH_MARKER = "synth.json"
 
 
-class _Taken:
+class Taken:
     """One bit for every (bb1, bb2, bb3) index triple of the pools: which molecules are drawn."""
 
     def __init__(self, lib: Library):
@@ -58,7 +58,7 @@ class _Taken:
         np.bitwise_or.at(self.bits, keys >> 3, np.left_shift(np.uint8(1), (keys & 7).astype(np.uint8)))
 
 
-def _sample_triples(rng, n, pool1, pool2, pool3, lib: Library, core: str, taken: _Taken, chunk: int, bar=None):
+def sample_triples(rng, n, pool1, pool2, pool3, lib: Library, core: str, taken: Taken, chunk: int, bar=None):
     """n distinct (bb1, bb2, bb3) index triples whose molecules fit in MAX_LEN and are not yet in
     `taken` (they are added to it). Drawn `chunk` candidates at a time: the memory is the
     triples themselves (int16, 6 bytes a molecule) and `taken`'s bitmap."""
@@ -92,7 +92,7 @@ def _sample_triples(rng, n, pool1, pool2, pool3, lib: Library, core: str, taken:
     return out
 
 
-def _molecules(lib: Library, t: np.ndarray, core: str) -> pa.Array:
+def molecules(lib: Library, t: np.ndarray, core: str) -> pa.Array:
     a, b, c = CORES[core]
     parts = [
         pa.array(lib.bb1_mol[t[:, 0]], pa.string()),
@@ -116,7 +116,7 @@ def _write_rows(
 ) -> None:
     """Write one row per (molecule, protein) pair; `proteins` is a [M, 3] bool pairing mask."""
     mol_idx, prot_idx = np.nonzero(proteins)
-    smiles = _molecules(lib, t, core).take(pa.array(mol_idx))
+    smiles = molecules(lib, t, core).take(pa.array(mol_idx))
     cols = {
         "id": pa.array(ids, pa.int64()),
         "buildingblock1_smiles": pa.array(lib.bb1_smiles[t[mol_idx, 0]], pa.string()),
@@ -168,19 +168,19 @@ def generate(out_dir: str | os.PathLike, cfg: SynthConfig | None = None, progres
         n_am = len(lib.amine_mol)
         chunk = max(1, cfg.chunk_molecules)
         bar = progress_bar(cfg.n_train + cfg.n_test, "synthetic molecules", enabled=progress)
-        taken = _Taken(lib)  # train and share draw from one bitmap: no share molecule is in train
-        train = _sample_triples(
+        taken = Taken(lib)  # train and share draw from one bitmap: no share molecule is in train
+        train = sample_triples(
             rng, cfg.n_train, lib.bb1_train, lib.amine_train, lib.amine_train, lib, "triazine", taken, chunk, bar
         )
         sizes = np.full(3, cfg.n_test // 3) + (np.arange(3) < cfg.n_test % 3)
         groups = {
-            "share": _sample_triples(
+            "share": sample_triples(
                 rng, sizes[0], lib.bb1_train, lib.amine_train, lib.amine_train, lib, "triazine", taken, chunk, bar
             ),
-            "non_share": _sample_triples(
-                rng, sizes[1], lib.bb1_held, lib.amine_held, lib.amine_held, lib, "triazine", _Taken(lib), chunk, bar
+            "non_share": sample_triples(
+                rng, sizes[1], lib.bb1_held, lib.amine_held, lib.amine_held, lib, "triazine", Taken(lib), chunk, bar
             ),
-            "other_core": _sample_triples(
+            "other_core": sample_triples(
                 rng,
                 sizes[2],
                 np.arange(len(other.bb1_mol)),
@@ -188,7 +188,7 @@ def generate(out_dir: str | os.PathLike, cfg: SynthConfig | None = None, progres
                 np.arange(len(other.amine_mol)),
                 other,
                 "pyrimidine",
-                _Taken(other),
+                Taken(other),
                 chunk,
                 bar,
             ),

@@ -1,0 +1,427 @@
+"""A DEL count table → the prepared directory (``data.prepare.format=counts``).
+
+The table has one row per compound: an id, its SMILES, the building blocks of its 2–4 cycles
+(SMILES or ids), and read counts — for each target its replicates, for each no-target control
+(beads, matrix) its replicates, and optionally the library load. Columns are found by
+:class:`CountTable`'s pattern: KinDEL's names (``seq_target_1..3``, ``seq_matrix_1..3``,
+``seq_load``) work without a mapping; ``docs/del_counts.md`` gives the mapping of a DELi output.
+
+Streamed in record batches like Kaggle files. Besides the tokens and block ids every format
+writes, a count library gets::
+
+    train/counts.npy   int32 [N, S]  every count column (targets' replicates, controls', load)
+    train/scores.npy   float32 [N, T] the configured enrichment score per target, on the scale
+                                      models regress on (log10 of a ratio; a z-score as is)
+    train/labels.npy   int8 [N, T]    1 where the score reaches the threshold (the hits)
+
+and a manifest entry ``count_table`` naming the columns, each target's replicates and control,
+the totals (each column's summed reads) and the score. The test part is the held-out affinity
+file when one is given (``smiles``, ``target``, ``kd`` and optionally the id column and
+``blocks``): its compounds are predicted and scored against −log Kd.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from belka_lab.core.errors import InputError, preview
+from belka_lab.core.io import staged
+from belka_lab.core.progress import bar as progress_bar
+from belka_lab.dataset import enrichment, read, store
+from belka_lab.dataset.molecules import Blocks, announce, check_smiles, encode, finish_blocks, versions
+from belka_lab.dataset.options import PrepareOptions
+from belka_lab.dataset.schema import check_targets
+from belka_lab.tokens.characters import CHAR_VOCAB, MAX_LEN, VOCAB_SIZE
+
+KINDEL_COUNTS = r"^seq_(?P<sample>.+)_(?P<replicate>\d+)$"
+AFFINITY_COLUMNS = ("smiles", "target", "kd")
+
+
+@dataclass(frozen=True)
+class CountTable:
+    """The count table's columns and how its compounds are scored.
+
+    ``counts`` is a regular expression with groups ``sample`` and ``replicate``: every column it
+    matches is a count column. Samples named in ``controls`` are no-target controls; every other
+    sample is a target (``targets`` keeps and orders a subset), renamed by ``names`` (KinDEL's
+    one-target files call theirs ``target``: ``names={target: MAPK14}``). Each target's control is
+    ``control_of[target]``, else the first control. ``load`` is the pre-selection count column (or
+    null). ``score`` is one of :data:`belka_lab.dataset.enrichment.SCORES`; a compound is a hit
+    (label 1) for a target where the score reaches ``threshold``, or, with no threshold, where it
+    is in the top ``hit_fraction`` of that target's scores."""
+
+    id: str | None = "molecule_hash"
+    smiles: str = "smiles"
+    blocks: list[str] = field(default_factory=lambda: ["smiles_a", "smiles_b", "smiles_c"])
+    counts: str = KINDEL_COUNTS
+    controls: list[str] = field(default_factory=lambda: ["matrix"])
+    load: str | None = "seq_load"
+    targets: list[str] | None = None
+    names: dict = field(default_factory=dict)
+    control_of: dict = field(default_factory=dict)
+    score: str = "ratio_lb"
+    threshold: float | None = None
+    hit_fraction: float = 0.01
+
+    def __post_init__(self):
+        if not 2 <= len(self.blocks) <= 4:
+            raise InputError(f"data.prepare.counts.blocks={list(self.blocks)}: give the block columns of 2 to 4 cycles")
+        if self.score not in enrichment.SCORES:
+            raise InputError(f"data.prepare.counts.score={self.score!r}: choose one of {', '.join(enrichment.SCORES)}")
+        if not 0.0 < self.hit_fraction < 1.0:
+            raise InputError(f"data.prepare.counts.hit_fraction={self.hit_fraction}: must be between 0 and 1")
+        try:
+            pattern = re.compile(self.counts)
+        except re.error as e:
+            raise InputError(f"data.prepare.counts.counts={self.counts!r} is not a regular expression: {e}") from None
+        if not {"sample", "replicate"} <= set(pattern.groupindex):
+            raise InputError(
+                f"data.prepare.counts.counts={self.counts!r} needs the named groups (?P<sample>…) and (?P<replicate>…)"
+            )
+
+
+@dataclass
+class Layout:
+    """Which count column is what: ``columns`` in counts.npy order; per target its replicate
+    columns (indices into ``columns``) and its control; per control its replicate columns."""
+
+    columns: list[str]
+    targets: dict[str, list[int]]
+    control_of: dict[str, str]
+    controls: dict[str, list[int]]
+    load: int | None
+
+    def to_json(self, totals: list[int], table: CountTable, threshold: dict) -> dict:
+        return {
+            "columns": self.columns,
+            "targets": {t: {"columns": c, "control": self.control_of[t]} for t, c in self.targets.items()},
+            "controls": self.controls,
+            "load": self.load,
+            "totals": totals,
+            "score": table.score,
+            "threshold": threshold,
+        }
+
+
+def layout(path: Path, names: list[str], table: CountTable) -> Layout:
+    """The count columns of a file with columns ``names``, or one InputError saying what is missing."""
+    pattern = re.compile(table.counts)
+    samples: dict[str, list[tuple[int, str]]] = {}
+    for name in names:
+        m = pattern.match(name)
+        if m and name != table.load:
+            samples.setdefault(m.group("sample"), []).append((int(m.group("replicate")), name))
+    if not samples:
+        raise InputError(
+            f"{path}: no column matches the count pattern {table.counts!r} (columns: {preview(names)}); set "
+            f"data.prepare.counts.counts to a pattern with (?P<sample>…) and (?P<replicate>…) that does"
+        )
+    missing = [c for c in table.controls if c not in samples]
+    if missing:
+        raise InputError(
+            f"{path}: no count columns for the control(s) {missing} (samples found: {sorted(samples)}); name the "
+            f"file's controls in data.prepare.counts.controls"
+        )
+    found = [s for s in samples if s not in table.controls]
+    wanted = list(table.targets) if table.targets is not None else sorted(found)
+    lacking = [t for t in wanted if t not in samples]
+    if lacking or not wanted:
+        raise InputError(
+            f"{path}: no count columns for the target(s) {lacking or '(none)'} (samples found: {sorted(samples)})"
+        )
+    if table.load is not None and table.load not in names:
+        raise InputError(
+            f"{path}: the load column {table.load!r} is missing (columns: {preview(names)}); set "
+            f"data.prepare.counts.load to its name, or to null when the selection has no load counts"
+        )
+    columns: list[str] = []
+
+    def take(sample: str) -> list[int]:
+        reps = sorted(samples[sample])
+        numbers = [r for r, _ in reps]
+        if len(set(numbers)) != len(numbers):
+            raise InputError(f"{path}: sample {sample!r} has two columns for one replicate ({[c for _, c in reps]})")
+        start = len(columns)
+        columns.extend(c for _, c in reps)
+        return list(range(start, len(columns)))
+
+    targets = {table.names.get(t, t): take(t) for t in wanted}
+    check_targets(list(targets), f"{path} (count targets)")
+    controls = {c: take(c) for c in table.controls}
+    control_of = {}
+    for t in targets:
+        c = table.control_of.get(t, table.controls[0] if table.controls else None)
+        if c is None or c not in controls:
+            raise InputError(
+                f"target {t} has no control: name the file's no-target samples in data.prepare.counts.controls "
+                f"(control_of: {dict(table.control_of)})"
+            )
+        control_of[t] = c
+    load = None
+    if table.load is not None:
+        columns.append(table.load)
+        load = len(columns) - 1
+    return Layout(columns, targets, control_of, controls, load)
+
+
+def _counts(path: Path, batch: pa.RecordBatch, columns: list[str], first_row: int) -> np.ndarray:
+    """int32 [rows, columns] counts; one InputError naming the column and rows of a count that is
+    missing, negative, fractional or not a number."""
+    out = np.empty((batch.num_rows, len(columns)), np.int32)
+    for j, name in enumerate(columns):
+        col = batch.column(name)
+        if not (pa.types.is_integer(col.type) or pa.types.is_floating(col.type)):
+            raise InputError(f"{path}: count column {name!r} holds {col.type}, not numbers; counts are whole numbers")
+        missing = col.is_null().to_numpy(zero_copy_only=False)
+        values = pc.fill_null(col, 0).to_numpy(zero_copy_only=False).astype(np.float64)
+        bad = missing | (values < 0) | (values != np.floor(values)) | (values > np.iinfo(np.int32).max)
+        if bad.any():
+            rows = first_row + np.flatnonzero(bad)
+            what = "missing" if missing[bad].all() else "negative or fractional" if not missing.any() else "invalid"
+            raise InputError(
+                f"{path}: count column {name!r} has {int(bad.sum())} {what} values (rows {preview(rows.tolist())}, "
+                f"e.g. {preview(values[bad][:3].tolist())}); counts are whole numbers >= 0"
+            )
+        out[:, j] = values
+    return out
+
+
+def _blocks_of(path: Path, batch: pa.RecordBatch, table: CountTable, first_row: int) -> list[pa.Array]:
+    """The block column of each cycle as strings; a compound missing a cycle's block is named."""
+    out = []
+    for name in table.blocks:
+        col = batch.column(name)
+        if not pa.types.is_string(col.type):
+            col = pc.cast(col, pa.string())
+        missing = pc.fill_null(pc.equal(pc.utf8_length(col), 0), True).to_numpy(zero_copy_only=False)
+        if missing.any():
+            rows = first_row + np.flatnonzero(missing)
+            raise InputError(
+                f"{path}: {int(missing.sum())} compounds have no block in cycle column {name!r} (rows "
+                f"{preview(rows.tolist())}): every row needs one block per cycle ({len(table.blocks)} cycles); give "
+                f"compounds with fewer cycles their own table, or a placeholder block"
+            )
+        out.append(col)
+    return out
+
+
+def _ingest(path: Path, tmp: Path, blocks: Blocks, table: CountTable, options: PrepareOptions, wanted_ids: set):
+    names = read.column_names(path)
+    lay = layout(path, names, table)
+    needed = [table.smiles, *table.blocks] + ([table.id] if table.id else [])
+    batches, total = read.table_batches(path, needed + lay.columns, options.batch_rows)
+    cycles = len(table.blocks)
+    writers = {
+        "tokens": store.NpyAppender(tmp / "train" / "tokens.npy", np.uint8, (MAX_LEN,)),
+        "counts": store.NpyAppender(tmp / "train" / "counts.npy", np.int32, (len(lay.columns),)),
+        "bb_ids": store.NpyAppender(tmp / "train" / "bb_ids.npy", np.int32, (cycles,)),
+    }
+    totals = np.zeros(len(lay.columns), np.int64)
+    unknown = 0
+    found: set = set()
+    bar = progress_bar(total, f"prepare {path.name}", "compound", options.progress)
+    row = 0
+    for batch in batches:
+        n = batch.num_rows
+        rows = np.arange(row, row + n)
+        smiles = batch.column(table.smiles)
+        check_smiles(path, smiles, rows)
+        tokens, n_unk, _ = encode(path, smiles, rows, "unk" if options.unknown_chars == "unk" else "error")
+        counts = _counts(path, batch, lay.columns, row)
+        bb = np.stack([blocks.lookup(col) for col in _blocks_of(path, batch, table, row)], axis=1)
+        if table.id and wanted_ids:
+            ids = batch.column(table.id).cast(pa.string())
+            found.update(pc.filter(ids, pc.is_in(ids, pa.array(sorted(wanted_ids)))).to_pylist())
+        writers["tokens"].append(tokens)
+        writers["counts"].append(counts)
+        writers["bb_ids"].append(bb)
+        totals += counts.sum(axis=0, dtype=np.int64)
+        unknown += n_unk
+        row += n
+        bar.update(n)
+    bar.close()
+    for w in writers.values():
+        w.close()
+    return lay, totals, row, unknown, found
+
+
+def _check_totals(path: Path, lay: Layout, totals: np.ndarray) -> None:
+    for sample, cols in [*lay.targets.items(), *lay.controls.items()]:
+        if totals[cols].sum() == 0:
+            raise InputError(
+                f"{path}: {sample}'s counts ({', '.join(lay.columns[c] for c in cols)}) sum to zero: nothing was read "
+                f"for it; check the column mapping (data.prepare.counts) or leave that sample out"
+            )
+
+
+def compound_scores(counts: np.ndarray, lay: Layout, totals: np.ndarray, score: str, n_compounds: int) -> np.ndarray:
+    """float64 [n, T]: the raw ``score`` of each compound for each target (enrichment.py)."""
+    out = np.empty((len(counts), len(lay.targets)), np.float64)
+    for k, (target, cols) in enumerate(lay.targets.items()):
+        ctrl = lay.controls[lay.control_of[target]]
+        k_t, n_t = counts[:, cols].sum(axis=1, dtype=np.int64), float(totals[cols].sum())
+        k_c, n_c = counts[:, ctrl].sum(axis=1, dtype=np.int64), float(totals[ctrl].sum())
+        if score == "ratio":
+            out[:, k] = enrichment.ratio(k_t, n_t, k_c, n_c)
+        elif score == "ratio_lb":
+            out[:, k] = enrichment.ratio_bound(k_t, n_t, k_c, n_c, 2.0)
+        elif score == "poisson_ratio":
+            out[:, k] = enrichment.poisson_ratio(k_t, n_t, len(cols), k_c, n_c, len(ctrl))
+        else:
+            out[:, k] = enrichment.normalized_z(k_t, n_t, n_compounds)
+    return out
+
+
+def regression_scale(raw: np.ndarray, score: str) -> np.ndarray:
+    """What models regress on: log10 of a ratio (floored at 0.01: a bound or a Poisson ratio is 0
+    for compounds never read on the target), a z-score as it is."""
+    if score == "normalized_z":
+        return raw.astype(np.float32)
+    return np.log10(np.maximum(raw, 1e-2)).astype(np.float32)
+
+
+def _scores_and_labels(tmp: Path, lay: Layout, totals: np.ndarray, table: CountTable, n: int, chunk: int) -> dict:
+    counts = store.load(tmp / "train" / "counts.npy")
+    raw = np.empty((n, len(lay.targets)), np.float32)
+    for lo in range(0, n, chunk):
+        raw[lo : lo + chunk] = compound_scores(np.asarray(counts[lo : lo + chunk]), lay, totals, table.score, n)
+    if table.threshold is not None:
+        threshold = {t: float(table.threshold) for t in lay.targets}
+    else:
+        threshold = {t: float(np.quantile(raw[:, k], 1.0 - table.hit_fraction)) for k, t in enumerate(lay.targets)}
+    cut = np.array(list(threshold.values()), np.float32)
+    labels = (raw >= cut).astype(np.int8)
+    if table.threshold is None:  # ties at the quantile: a score shared by most compounds is no hit
+        for k in range(labels.shape[1]):
+            if labels[:, k].mean() > 0.5:
+                labels[:, k] = raw[:, k] > cut[k]
+    np.save(tmp / "train" / "labels.npy", labels)
+    np.save(tmp / "train" / "scores.npy", regression_scale(raw, table.score))
+    return threshold
+
+
+def _affinity(path: Path, tmp: Path, targets: tuple[str, ...], table: CountTable, options) -> dict:
+    """The held-out affinity file as the test part: its compounds' tokens and one row per
+    (compound, target) with ``kd``; returns the ids it names and what the manifest records."""
+    batches, _ = read.table_batches(
+        path, list(AFFINITY_COLUMNS), options.batch_rows, optional=tuple(c for c in (table.id, "blocks") if c)
+    )
+    t = pa.Table.from_batches(list(batches)).combine_chunks()
+    rows = np.arange(t.num_rows)
+    check_smiles(path, t["smiles"], rows)
+    kd = t["kd"]
+    if not (pa.types.is_integer(kd.type) or pa.types.is_floating(kd.type)):
+        raise InputError(
+            f"{path}: column `kd` holds {kd.type}; it must hold positive numbers (the dissociation constant)"
+        )
+    kd_values = pc.fill_null(kd, -1).to_numpy(zero_copy_only=False).astype(np.float64)
+    bad = ~(kd_values > 0) | ~np.isfinite(kd_values)
+    if bad.any():
+        raise InputError(
+            f"{path}: {int(bad.sum())} rows have a missing, zero or negative kd (rows {preview(rows[bad].tolist())}); "
+            f"a dissociation constant is a positive number"
+        )
+    idx = pc.index_in(t["target"].cast(pa.string()), value_set=pa.array(targets))
+    if idx.null_count:
+        names = pc.unique(pc.filter(t["target"], idx.is_null())).to_pylist()
+        raise InputError(
+            f"{path}: targets {names[:5]} (rows {preview(rows[idx.is_null().to_numpy(zero_copy_only=False)].tolist())})"
+            f" are not in the count table, whose targets are {', '.join(targets)}"
+        )
+    enc = pc.dictionary_encode(t["smiles"]).combine_chunks()
+    molecule = enc.indices.to_numpy(zero_copy_only=False).astype(np.int32)
+    tokens, n_unk, _ = encode(
+        path, enc.dictionary, rows[: len(enc.dictionary)], "unk" if options.unknown_chars == "unk" else "error"
+    )
+    np.save(tmp / "test" / "tokens.npy", tokens)
+    np.save(tmp / "test" / "bb_ids.npy", np.full((len(tokens), len(table.blocks)), -1, np.int32))
+    out = {
+        "id": rows.astype(np.int64),
+        "molecule": molecule,
+        "protein": idx.to_numpy(zero_copy_only=False).astype(np.int16),
+    }
+    out["kd"] = kd_values
+    groups = None
+    if "blocks" in t.column_names:
+        out["split_group"] = np.asarray(t["blocks"].cast(pa.string()).to_pylist(), dtype=object)
+        groups = sorted(set(out["split_group"]) - {None})
+    ids = set()
+    if table.id and table.id in t.column_names:
+        named = t[table.id].cast(pa.string()).to_pylist()
+        ids = {v for v in named if v}
+    pq.write_table(pa.table(out), tmp / "test" / "rows.parquet")
+    return {"rows": t.num_rows, "molecules": len(tokens), "unknown_chars": n_unk, "split_groups": groups, "ids": ids}
+
+
+def _empty_test(tmp: Path, cycles: int) -> dict:
+    np.save(tmp / "test" / "tokens.npy", np.zeros((0, MAX_LEN), np.uint8))
+    np.save(tmp / "test" / "bb_ids.npy", np.zeros((0, cycles), np.int32))
+    rows = {"id": np.zeros(0, np.int64), "molecule": np.zeros(0, np.int32), "protein": np.zeros(0, np.int16)}
+    pq.write_table(pa.table(rows), tmp / "test" / "rows.parquet")
+    return {"rows": 0, "molecules": 0, "unknown_chars": 0, "split_groups": None, "ids": set()}
+
+
+def prepare_counts(train_file, affinity_file, out_dir, options: PrepareOptions) -> Path:
+    """Build the prepared directory of a count table at ``out_dir`` (atomically)."""
+    table = CountTable(**(options.counts or {}))
+    train_file, out = Path(train_file), Path(out_dir)
+    affinity = Path(affinity_file) if affinity_file else None
+    t0 = time.time()
+    with staged(out, store.MANIFEST) as stage:
+        tmp = stage.path
+        (tmp / "train").mkdir()
+        (tmp / "test").mkdir()
+        blocks = Blocks()
+        targets = layout(train_file, read.column_names(train_file), table).targets
+        targets = tuple(targets)
+        te = _affinity(affinity, tmp, targets, table, options) if affinity else _empty_test(tmp, len(table.blocks))
+        lay, totals, n, unknown, found = _ingest(train_file, tmp, blocks, table, options, te["ids"])
+        absent = sorted(te["ids"] - found)
+        if absent:
+            raise InputError(
+                f"{affinity}: {len(absent)} compounds name an {table.id} that is not in {train_file} "
+                f"({preview(absent)}); leave the id empty for compounds outside the library, or give the affinity "
+                f"file of this selection"
+            )
+        _check_totals(train_file, lay, totals)
+        announce(options, "enrichment scores and labels")
+        threshold = _scores_and_labels(tmp, lay, totals, table, n, max(options.batch_rows, 1))
+        made = finish_blocks(tmp, blocks, len(blocks.ids), options)
+        labels = store.load(tmp / "train" / "labels.npy")
+        stage.manifest = {
+            "format_version": store.FORMAT_VERSION,
+            "format": "counts",
+            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "seconds": round(time.time() - t0, 1),
+            "targets": list(targets),
+            "vocab": CHAR_VOCAB,
+            "max_len": MAX_LEN,
+            "vocab_size": VOCAB_SIZE + int(unknown + te["unknown_chars"] > 0),
+            "count_table": lay.to_json(totals.tolist(), table, threshold),
+            "counts": {
+                "train_rows": n,
+                "train_molecules": n,
+                "test_rows": te["rows"],
+                "test_molecules": te["molecules"],
+                "building_blocks": made["building_blocks"],
+                "building_blocks_test_only": 0,
+                "cycles": len(table.blocks),
+            },
+            "positives": {t: int((labels[:, i] == 1).sum()) for i, t in enumerate(targets)},
+            "unknown_labels": {t: 0 for t in targets},
+            "unknown_chars": {"train": unknown, "test": te["unknown_chars"]},
+            "folds": made["folds"],
+            "test": {"split_groups": te["split_groups"], "has_labels": False, "has_affinity": affinity is not None},
+            "sources": read.sources(train_file, affinity),
+            "options": asdict(options) | {"progress": None},
+            "versions": versions(),
+        }
+    return out

@@ -1,0 +1,125 @@
+"""Count tables in: KinDEL's format prepared as it is, scores and hits as configured, every bad
+input one clear error with nothing half-written."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from belka_lab.core.errors import InputError
+from belka_lab.dataset import enrichment
+from belka_lab.dataset.prepare import PrepareOptions, prepare
+from belka_lab.dataset.store import PreparedDataset
+from belka_lab.synth.selection import SelectionConfig, simulate
+
+
+@pytest.fixture(scope="module")
+def selection(tmp_path_factory):
+    return simulate(tmp_path_factory.mktemp("sel") / "s", SelectionConfig(n_compounds=3000, n_heldout=200), False)
+
+
+def _options(**counts) -> PrepareOptions:
+    return PrepareOptions(format="counts", counts=counts, n_bb_groups=3, batch_rows=700, progress=False)
+
+
+def test_a_simulated_selection_prepares_with_kindels_names(selection, tmp_path):
+    out = prepare(selection / "selection.parquet", selection / "heldout.csv", tmp_path / "p", options=_options())
+    d = PreparedDataset(out)
+    table = pd.read_parquet(selection / "selection.parquet")
+    layout = d.manifest["count_table"]
+    assert d.targets == ("BRD4", "HSA", "sEH")
+    assert layout["columns"][:3] == ["seq_BRD4_1", "seq_BRD4_2", "seq_BRD4_3"] and layout["load"] == 12
+    counts = np.asarray(d.train("counts"))
+    assert np.array_equal(counts, table[layout["columns"]].to_numpy())  # every batch, in order
+    assert layout["totals"] == table[layout["columns"]].sum().tolist()
+    # the stored score is log10 of del_qsar's lower bound, from the summed replicates
+    k_t, k_c = counts[:, 0:3].sum(1), counts[:, 9:12].sum(1)
+    n_t, n_c = sum(layout["totals"][0:3]), sum(layout["totals"][9:12])
+    expected = np.log10(np.maximum(enrichment.ratio_bound(k_t, n_t, k_c, n_c, 2.0), 1e-2))
+    assert np.allclose(d.train("scores")[:, 0], expected, atol=1e-5)
+    hits = np.asarray(d.train("labels"))
+    assert 0.005 <= hits.mean(axis=0).min() and hits.mean(axis=0).max() <= 0.02  # the top 1% (ties decide)
+    rows = d.test_rows()
+    heldout = pd.read_csv(selection / "heldout.csv")
+    assert len(rows) == len(heldout) and np.allclose(rows["kd"], heldout["kd"])
+    assert set(rows["split_group"]) == {"seen", "unseen"}
+    assert d.n_test == heldout["smiles"].nunique()
+
+
+def test_a_one_target_kindel_file_in_csv_with_a_threshold(selection, tmp_path):
+    t = pd.read_parquet(selection / "selection.parquet")
+    kindel = t[["molecule_hash", "smiles", "smiles_a", "smiles_b", "smiles_c"]].copy()
+    for r in (1, 2, 3):
+        kindel[f"seq_target_{r}"] = t[f"seq_sEH_{r}"]
+        kindel[f"seq_matrix_{r}"] = t[f"seq_matrix_{r}"]
+    kindel["seq_load"] = t["seq_load"]
+    kindel.to_csv(tmp_path / "kindel.csv", index=False)
+    out = prepare(
+        tmp_path / "kindel.csv",
+        None,
+        tmp_path / "p",
+        options=_options(names={"target": "sEH"}, score="ratio", threshold=3.0),
+    )
+    d = PreparedDataset(out)
+    assert d.targets == ("sEH",) and d.n_test == 0
+    raw = 10 ** np.asarray(d.train("scores"))[:, 0]
+    assert np.array_equal(np.asarray(d.train("labels"))[:, 0] == 1, raw >= 3.0 * (1 - 1e-6))
+
+
+BAD = {
+    "a negative count": (
+        lambda t: t.assign(seq_HSA_2=t["seq_HSA_2"].where(t.index != 5, -1)),
+        "seq_HSA_2.*negative or fractional.*rows 5\\b",
+    ),
+    "a fractional count": (
+        lambda t: t.assign(seq_BRD4_1=t["seq_BRD4_1"].astype(float).where(t.index != 7, 2.5)),
+        "seq_BRD4_1.*rows 7\\b",
+    ),
+    "a count that is not a number": (lambda t: t.assign(seq_load=t["seq_load"].astype(str)), "seq_load.*not numbers"),
+    "a missing control": (
+        lambda t: t.drop(columns=["seq_matrix_1", "seq_matrix_2", "seq_matrix_3"]),
+        "control.*matrix",
+    ),
+    "a target read zero times": (
+        lambda t: t.assign(seq_sEH_1=0, seq_sEH_2=0, seq_sEH_3=0),
+        "sEH's counts.*sum to zero",
+    ),
+    "a compound missing a cycle": (
+        lambda t: t.assign(smiles_c=t["smiles_c"].where(t.index != 11, None)),
+        "cycle column 'smiles_c'.*rows 11\\b",
+    ),
+    "a missing load column": (lambda t: t.drop(columns=["seq_load"]), "load column 'seq_load' is missing"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD))
+def test_bad_count_tables_are_one_clear_error(selection, tmp_path, case):
+    change, message = BAD[case]
+    change(pd.read_parquet(selection / "selection.parquet")).to_parquet(tmp_path / "bad.parquet")
+    with pytest.raises(InputError, match=message):
+        prepare(tmp_path / "bad.parquet", None, tmp_path / "p", options=_options())
+    assert not (tmp_path / "p").exists()
+
+
+@pytest.mark.parametrize(
+    "case, change, message",
+    [
+        (
+            "non-positive kd",
+            lambda h: h.assign(kd=h["kd"].where(h.index != 3, 0.0)),
+            "zero or negative kd.*rows 3\\b",
+        ),
+        (
+            "an id not in the library",
+            lambda h: h.assign(molecule_hash=h["molecule_hash"].where(h.index != 0, "feedfeedfeedfeed")),
+            "feedfeedfeedfeed",
+        ),
+        ("an unknown target", lambda h: h.assign(target=h["target"].where(h.index != 2, "KRAS")), "KRAS"),
+    ],
+)
+def test_a_bad_affinity_file_is_one_clear_error(selection, tmp_path, case, change, message):
+    change(pd.read_csv(selection / "heldout.csv")).to_csv(tmp_path / "heldout.csv", index=False)
+    with pytest.raises(InputError, match=message):
+        prepare(selection / "selection.parquet", tmp_path / "heldout.csv", tmp_path / "p", options=_options())
+    assert not (tmp_path / "p").exists()
