@@ -18,6 +18,7 @@ from belka_lab.core.runtime import set_malloc_top_pad
 from belka_lab.loading.datamodule import BelkaDataModule
 from belka_lab.models.backbone import build_backbone
 from belka_lab.models.init_from import check_tokens
+from belka_lab.models.losses import n_outputs
 
 
 def start(cfg: DictConfig) -> None:
@@ -60,13 +61,16 @@ def datamodule(cfg: DictConfig) -> BelkaDataModule:
 
 
 def backbone(cfg: DictConfig, dm) -> torch.nn.Module:
-    return build_backbone(cfg.model.backbone, dm)
+    """The backbone for ``dm``'s tokens, with the outputs ``model.loss`` needs for ``dm``'s targets."""
+    outputs = n_outputs(cfg.model.get("loss", "bce"), len(dm.targets), dm.count_spec)
+    return build_backbone(cfg.model.backbone, dm, outputs)
 
 
 def model(cfg: DictConfig, dm) -> L.LightningModule:
-    """``cfg.model`` (BelkaModule) around the backbone built for ``dm``, scoring ``dm``'s validation cells."""
+    """``cfg.model`` (BelkaModule) around the backbone built for ``dm``, scoring ``dm``'s validation
+    cells, with ``dm``'s count table (for the count losses)."""
     check_init_from(cfg, dm)
-    return instantiate(module_config(cfg), backbone=backbone(cfg, dm), cells=dm.cells)
+    return instantiate(module_config(cfg), backbone=backbone(cfg, dm), cells=dm.cells, counts=dm.count_spec)
 
 
 def check_init_from(cfg: DictConfig, dm) -> None:

@@ -46,7 +46,10 @@ def fit_baseline(cfg: DictConfig) -> dict:
     model.save(run_dir / "model")  # what belka predict scores new molecules with
     outputs.write_config(run_dir, cfg)
     n_test = store.n_test
-    val_df = outputs.val_frame(val_idx, val_probs, labels[val_idx], dm.fold, dm.targets, dm.cells.names_of(val_idx))
+    observed = outputs.observed(store, val_idx)
+    val_df = outputs.val_frame(
+        val_idx, val_probs, labels[val_idx], dm.fold, dm.targets, dm.cells.names_of(val_idx), observed
+    )
     test_df = outputs.test_frame(np.arange(n_test), test_probs, n_test, dm.targets)
     extra = {
         "baseline": cfg.baseline._target_,

@@ -425,3 +425,40 @@ def prepare_counts(train_file, affinity_file, out_dir, options: PrepareOptions) 
             "versions": versions(),
         }
     return out
+
+
+class CountSpec:
+    """Where each sample's replicates sit in a batch's ``counts`` [B, S] and how deep each was read.
+    (A plain class: Hydra would turn a dataclass argument into a config node.)"""
+
+    def __init__(self, target_cols, control_cols, control_of, load_col, totals, n_compounds):
+        self.target_cols: list[list[int]] = [list(c) for c in target_cols]  # per target
+        self.control_cols: list[list[int]] = [list(c) for c in control_cols]  # per control
+        self.control_of: list[int] = list(control_of)  # per target: its control's index
+        self.load_col: int | None = load_col
+        self.totals: list[float] = [float(x) for x in totals]  # per count column: its summed reads
+        self.n_compounds = int(n_compounds)
+
+    @classmethod
+    def of(cls, manifest: dict) -> CountSpec | None:
+        """From a prepared count table's manifest (None for data without counts)."""
+        table = manifest.get("count_table")
+        if table is None:
+            return None
+        controls = list(table["controls"])
+        return cls(
+            target_cols=[table["targets"][t]["columns"] for t in manifest["targets"]],
+            control_cols=[table["controls"][c] for c in controls],
+            control_of=[controls.index(table["targets"][t]["control"]) for t in manifest["targets"]],
+            load_col=table["load"],
+            totals=[float(x) for x in table["totals"]],
+            n_compounds=int(manifest["counts"]["train_molecules"]),
+        )
+
+    @property
+    def n_targets(self) -> int:
+        return len(self.target_cols)
+
+    @property
+    def n_controls(self) -> int:
+        return len(self.control_cols)

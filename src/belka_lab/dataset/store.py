@@ -87,11 +87,15 @@ def read_manifest(path: str | os.PathLike) -> dict:
 
 def arrays(path: str | os.PathLike, part: str, tokens: str = "tokens") -> dict[str, Path]:
     """The arrays the models read for ``part`` (train or test): ``tokens`` (the character codes, or
-    a tokenizer's cached ids such as ``tokens_atom``), and the labels for train."""
+    a tokenizer's cached ids such as ``tokens_atom``), and for train the labels and, of a count
+    table, the enrichment scores and read counts."""
     base = Path(path) / part
     files = {"tokens": base / f"{tokens}.npy"}
     if part == "train":
         files["labels"] = base / "labels.npy"
+        for name in ("scores", "counts"):
+            if (base / f"{name}.npy").exists():
+                files[name] = base / f"{name}.npy"
     return files
 
 

@@ -218,7 +218,8 @@ def run_blend(cfg: DictConfig) -> pd.DataFrame:
     targets = outputs.targets_of(base)
     labels = base[[f"label_{p}" for p in targets]].to_numpy()
     cell = base["cell"].to_numpy() if "cell" in base else None
-    val_df = outputs.val_frame(base["molecule"].to_numpy(), val_p, labels, fold, targets, cell)
+    observed = base[[f"score_{p}" for p in targets]].to_numpy() if f"score_{targets[0]}" in base else None
+    val_df = outputs.val_frame(base["molecule"].to_numpy(), val_p, labels, fold, targets, cell, observed)
     test_df = outputs.test_frame(runs[0]["test"]["molecule"].to_numpy(), test_p, len(runs[0]["test"]), targets)
     out = Path(cfg.paths.output_dir)
     extra = {
@@ -229,7 +230,8 @@ def run_blend(cfg: DictConfig) -> pd.DataFrame:
         "targets": list(targets),
         **details,
     }
-    table = outputs.write_run(out, val_df, test_df, test_rows, split_column, fold, extra)
+    kaggle = store.manifest.get("format", "kaggle") == "kaggle"
+    table = outputs.write_run(out, val_df, test_df, test_rows, split_column, fold, extra, kaggle)
     rows.append(_row(f"blend ({cfg.method})", table))
     summary = pd.DataFrame(rows)
     with atomic_path(out / "blend.csv") as tmp:

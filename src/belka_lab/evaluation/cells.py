@@ -26,7 +26,7 @@ import torch
 from belka_lab.core.errors import InputError, warn
 from belka_lab.dataset.folds import CELLS
 from belka_lab.dataset.schema import BELKA_TARGETS
-from belka_lab.evaluation.metrics import as_tensor, average_precision, check_probabilities, mean_defined
+from belka_lab.evaluation.metrics import as_tensor, average_precision, check_finite, mean_defined, rank_table
 
 
 def keys(names: tuple[str, ...], targets: tuple[str, ...]) -> dict[str, list[tuple[int, int]]]:
@@ -41,10 +41,17 @@ def keys(names: tuple[str, ...], targets: tuple[str, ...]) -> dict[str, list[tup
     return out
 
 
+def rank_keys(names: tuple[str, ...], targets: tuple[str, ...]) -> list[str]:
+    """The keys a count table's validation logs besides the APs (:meth:`ValidationCells.rank_scores`)."""
+    one = len(names) == 1
+    per = [f"val/spearman_{t.lower()}" + ("" if one else f"_{n}") for n in names for t in targets]
+    return ["val/spearman", "val/top_recall", *per]
+
+
 def cell_ap(labels, probs, cell, n_cells: int) -> dict[tuple[int, int], float]:
     """AP of each (cell, target) with a positive; ``labels`` [N, T] (-1 unknown), ``probs`` [N, T],
     ``cell`` [N]: arrays, or tensors on the device they were computed on."""
-    probs = as_tensor(check_probabilities(probs))
+    probs = as_tensor(check_finite(probs))
     labels, cell = (torch.as_tensor(np.asarray(x)).to(probs.device) for x in (labels, cell))
     out = {}
     for c in range(n_cells):
@@ -84,6 +91,7 @@ def check(
     where: str,
     monitors,
     say: bool = True,
+    ranked: bool = False,
 ) -> None:
     """Say which cells have no positive (a warning each, when `say`), and stop when a key in `monitors`
     (the checkpoint's, early stopping's) is not logged by these cells or has no cell with a positive."""
@@ -101,7 +109,7 @@ def check(
             )
     known = keys(names, targets)
     for monitor in monitors:
-        if not monitor.startswith("val/") or monitor == "val/loss":
+        if not monitor.startswith("val/") or monitor == "val/loss" or (ranked and monitor in rank_keys(names, targets)):
             continue
         if monitor not in known:
             raise InputError(
@@ -125,15 +133,25 @@ class ValidationCells:
     fold, as messages name it), the cell of each validation molecule row ``val`` (sorted), and
     the dataset's ``targets``."""
 
-    def __init__(self, val: np.ndarray, cell: np.ndarray, names: tuple[str, ...], where: str, targets: tuple[str, ...]):
+    def __init__(
+        self,
+        val: np.ndarray,
+        cell: np.ndarray,
+        names: tuple[str, ...],
+        where: str,
+        targets: tuple[str, ...],
+        ranked: bool = False,
+    ):
         self.val, self.cell = np.asarray(val), np.asarray(cell)
         self.names, self.where, self.targets = tuple(names), where, tuple(targets)
+        self.ranked = ranked  # a count table: the observed enrichment is ranked too
         self._on: dict = {}  # (rows, cells) as tensors per device
 
     @classmethod
-    def of(cls, selection, targets: tuple[str, ...]) -> ValidationCells:
-        """From a split's :class:`~belka_lab.dataset.folds.Selection` over a dataset with ``targets``."""
-        return cls(selection.val, selection.cell, selection.names, selection.where, targets)
+    def of(cls, selection, targets: tuple[str, ...], ranked: bool = False) -> ValidationCells:
+        """From a split's :class:`~belka_lab.dataset.folds.Selection` over a dataset with ``targets``
+        (``ranked``: with enrichment scores)."""
+        return cls(selection.val, selection.cell, selection.names, selection.where, targets, ranked)
 
     @classmethod
     def single(cls, targets: tuple[str, ...] = BELKA_TARGETS) -> ValidationCells:
@@ -163,6 +181,24 @@ class ValidationCells:
         """Every logged key with a defined AP (:func:`values`), from the epoch's gathered predictions."""
         return values(cell_ap(labels, probs, self.of_rows(index), len(self.names)), self.names, self.targets)
 
+    def rank_scores(self, observed: torch.Tensor, predicted: torch.Tensor, index: torch.Tensor) -> dict[str, float]:
+        """A count table's epoch: ``val/spearman_<target>`` (per cell: ``…_<cell>``), their mean
+        ``val/spearman`` and ``val/top_recall`` (the observed top 1% found in the predicted top 1%)."""
+        names = np.asarray(self.names, dtype=object)[self.of_rows(index).cpu().numpy()]
+        table = rank_table(observed.float().cpu().numpy(), predicted.float().cpu().numpy(), self.targets, names)
+        one = len(self.names) == 1
+        out = {}
+        for r in table.itertuples():
+            if not np.isnan(r.spearman):
+                out[f"val/spearman_{r.protein.lower()}" + ("" if one else f"_{r.group}")] = r.spearman
+        defined = table["spearman"].dropna()
+        if len(defined):
+            out["val/spearman"] = float(defined.mean())
+            out["val/top_recall"] = float(table["top_recall"].mean())
+        return out
+
     def check(self, labels: np.ndarray, monitors, say: bool = True) -> None:
         """:func:`check` for these cells; ``labels`` [len(val), T] of the validation molecules."""
-        check(counts(labels, self.cell, len(self.names)), self.names, self.targets, self.where, monitors, say)
+        check(
+            counts(labels, self.cell, len(self.names)), self.names, self.targets, self.where, monitors, say, self.ranked
+        )

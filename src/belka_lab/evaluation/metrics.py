@@ -15,6 +15,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import torch
+from scipy.stats import kendalltau, pearsonr, spearmanr
 
 
 def check_probabilities(p, what: str = "predictions"):
@@ -28,6 +29,76 @@ def check_probabilities(p, what: str = "predictions"):
         rows = torch.unique(torch.nonzero(bad)[:, 0])[:5].tolist()
         raise ValueError(f"{what}: {int(bad.sum())} values are not probabilities in [0, 1] (first rows {rows})")
     return p
+
+
+def check_finite(p, what: str = "predictions"):
+    """Reject non-finite values (a ranking metric reads any finite score: probabilities or log
+    enrichment). A tensor is checked where it is and returned as it is; anything else is returned
+    as a float64 array."""
+    if not isinstance(p, torch.Tensor):
+        p = np.asarray(p, dtype=np.float64)
+    bad = ~torch.isfinite(as_tensor(p))
+    if bool(bad.any()):
+        rows = torch.unique(torch.nonzero(bad)[:, 0])[:5].tolist()
+        raise ValueError(f"{what}: {int(bad.sum())} values are not finite numbers (first rows {rows})")
+    return p
+
+
+def rank_table(
+    observed: np.ndarray, predicted: np.ndarray, targets: tuple[str, ...], group: np.ndarray | None = None, top=0.01
+) -> pd.DataFrame:
+    """Per (group, target): Spearman and Pearson of the predictions with the observed enrichment
+    ([N, T] each), and the recall of the observed top ``top`` fraction within the predicted top
+    fraction. Groups with fewer than 3 compounds are left out (no correlation is defined)."""
+    observed, predicted = np.asarray(observed, np.float64), np.asarray(check_finite(predicted), np.float64)
+    group = np.asarray(group, dtype=object) if group is not None else np.full(len(observed), "all", dtype=object)
+    out = []
+    for g in sorted(set(group)):
+        sel = group == g
+        if sel.sum() < 3:
+            continue
+        for k, name in enumerate(targets):
+            o, p = observed[sel, k], predicted[sel, k]
+            n_top = max(1, int(round(top * len(o))))
+            top_o = set(np.argsort(-o, kind="stable")[:n_top].tolist())
+            top_p = set(np.argsort(-p, kind="stable")[:n_top].tolist())
+            constant = np.ptp(o) == 0 or np.ptp(p) == 0
+            out.append(
+                {
+                    "group": g,
+                    "protein": name,
+                    "rows": int(sel.sum()),
+                    "spearman": float("nan") if constant else float(spearmanr(o, p).statistic),
+                    "pearson": float("nan") if constant else float(pearsonr(o, p).statistic),
+                    "top_recall": len(top_o & top_p) / n_top,
+                }
+            )
+    return pd.DataFrame(out, columns=["group", "protein", "rows", "spearman", "pearson", "top_recall"])
+
+
+def affinity_table(kd: np.ndarray, predicted: np.ndarray, target: np.ndarray, targets, group=None) -> pd.DataFrame:
+    """Per (group, target) of a held-out affinity file: Spearman and Kendall of the predictions
+    with −log Kd (a higher prediction should mean a tighter binder), over its compounds."""
+    kd, predicted, target = np.asarray(kd, np.float64), np.asarray(predicted, np.float64), np.asarray(target)
+    group = np.asarray(group, dtype=object) if group is not None else np.full(len(kd), "all", dtype=object)
+    out = []
+    for g in [*sorted(set(group)), *(["all"] if len(set(group)) > 1 else [])]:
+        for k, name in enumerate(targets):
+            sel = (target == k) & ((group == g) if g != "all" or len(set(group)) == 1 else True)
+            if sel.sum() < 3:
+                continue
+            y, p = -np.log10(kd[sel]), predicted[sel]
+            constant = np.ptp(y) == 0 or np.ptp(p) == 0
+            out.append(
+                {
+                    "group": g,
+                    "protein": name,
+                    "rows": int(sel.sum()),
+                    "spearman": float("nan") if constant else float(spearmanr(y, p).statistic),
+                    "kendall": float("nan") if constant else float(kendalltau(y, p).statistic),
+                }
+            )
+    return pd.DataFrame(out, columns=["group", "protein", "rows", "spearman", "kendall"])
 
 
 def pr_curve(y, p) -> tuple[torch.Tensor, torch.Tensor]:
@@ -70,7 +141,7 @@ def ap_table(
 ) -> pd.DataFrame:
     """One row per (group, target) cell present: rows, positives, AP; ``protein`` indexes ``targets``.
     Rows with y < 0 are ignored."""
-    y, p, protein = np.asarray(y), check_probabilities(p), np.asarray(protein)
+    y, p, protein = np.asarray(y), check_finite(p), np.asarray(protein)
     group = np.asarray(group, dtype=object) if group is not None else np.full(len(y), "all", dtype=object)
     known = y >= 0
     out = []

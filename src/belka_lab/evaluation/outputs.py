@@ -45,6 +45,13 @@ def targets_of(val: pd.DataFrame) -> tuple[str, ...]:
     return tuple(c.removeprefix("label_") for c in val.columns if c.startswith("label_"))
 
 
+def observed(store, index: np.ndarray) -> np.ndarray | None:
+    """A count table's observed enrichment scores of molecule rows ``index`` (None without counts)."""
+    if not (store.path / "train" / "scores.npy").exists():
+        return None
+    return np.asarray(store.train("scores")[np.asarray(index)])
+
+
 def val_frame(
     index: np.ndarray,
     probs: np.ndarray,
@@ -52,8 +59,10 @@ def val_frame(
     fold: int,
     targets: tuple[str, ...],
     cell: np.ndarray | None = None,
+    scores: np.ndarray | None = None,
 ) -> pd.DataFrame:
-    """Validation predictions by molecule row; ``cell`` names each molecule's validation cell."""
+    """Validation predictions by molecule row; ``cell`` names each molecule's validation cell;
+    ``scores`` (a count table's) are the observed enrichment, written as ``score_<target>``."""
     order = np.argsort(index)
     df = pd.DataFrame({"molecule": index[order].astype(np.int64), "fold": np.full(len(index), fold, np.int16)})
     if cell is not None:
@@ -62,6 +71,9 @@ def val_frame(
         df[p] = probs[order, k].astype(np.float32)
     for k, p in enumerate(targets):
         df[f"label_{p}"] = labels[order, k].astype(np.int8)
+    if scores is not None:
+        for k, p in enumerate(targets):
+            df[f"score_{p}"] = np.asarray(scores)[order, k].astype(np.float32)
     return df
 
 
@@ -115,7 +127,37 @@ def results(
                 "ap": metrics.mean_defined(table["ap"]),
             }
         )
-    table = pd.DataFrame(rows, columns=["set", "group", "protein", "rows", "positives", "ap"])
+    columns = ["set", "group", "protein", "rows", "positives", "ap"]
+    if f"score_{targets[0]}" in val:  # a count table: rank correlation with the observed enrichment
+        observed = val[[f"score_{p}" for p in targets]].to_numpy()
+        ranked = metrics.rank_table(observed, val[list(targets)].to_numpy(), targets, cell)
+        rows = _merge(rows, ranked, "val")
+        defined = ranked["spearman"].dropna()
+        for r in rows:
+            if r["set"] == "val" and r["protein"] == "mean":
+                r["spearman"] = float(defined.mean()) if len(defined) else float("nan")
+                r["top_recall"] = float(ranked["top_recall"].mean())
+        columns += ["spearman", "pearson", "top_recall"]
+    if test_rows is not None and test is not None and "kd" in test_rows:  # a held-out affinity file
+        predicted = test[list(targets)].to_numpy()[test_rows["molecule"].to_numpy(), test_rows["protein"].to_numpy()]
+        groups = test_rows["split_group"].to_numpy() if "split_group" in test_rows else None
+        table = metrics.affinity_table(
+            test_rows["kd"].to_numpy(), predicted, test_rows["protein"].to_numpy(), targets, groups
+        )
+        rows += [{"set": "affinity", **r} for r in table.to_dict("records")]
+        overall = table[table["group"] == "all"] if (table["group"] == "all").any() else table
+        rows.append(
+            {
+                "set": "affinity",
+                "group": "all",
+                "protein": "mean",
+                "rows": len(test_rows),
+                "spearman": mean_or_nan(overall["spearman"]),
+                "kendall": mean_or_nan(overall["kendall"]),
+            }
+        )
+        columns += [c for c in ("spearman", "kendall") if c not in columns]
+    table = pd.DataFrame(rows, columns=columns)
     table["random_ap"] = table["positives"].astype(float) / table["rows"]  # AP of a random ranking
     for s in table["set"].unique():
         per_cell = (table["set"] == s) & (table["protein"] != "mean")
@@ -125,15 +167,34 @@ def results(
     return table
 
 
+def _merge(rows: list[dict], ranked: pd.DataFrame, set_name: str) -> list[dict]:
+    """The AP rows with the rank metrics of their (group, target) added."""
+    by = {(r.group, r.protein): r for r in ranked.itertuples()}
+    for r in rows:
+        got = by.get((r["group"], r["protein"]))
+        if r["set"] == set_name and got is not None:
+            r |= {"spearman": got.spearman, "pearson": got.pearson, "top_recall": got.top_recall}
+    return rows
+
+
+def mean_or_nan(values) -> float:
+    values = pd.Series(values, dtype=float).dropna()
+    return float(values.mean()) if len(values) else float("nan")
+
+
 def format_table(table: pd.DataFrame) -> str:
     """The table as text; an AP that cannot be computed (no positive in the cell) reads ``n/a``
     and a line under the table says why."""
     t = table.copy()
     t["positives"] = t["positives"].map(lambda v: "" if v is None or pd.isna(v) else str(int(v)))
-    for col in ("ap", "random_ap"):
-        t[col] = t[col].map(lambda v: "n/a" if pd.isna(v) else f"{v:.4f}")
+    affinity = t["set"] == "affinity"  # rank correlations with Kd: no AP
+    for col in ("ap", "random_ap", "spearman", "pearson", "top_recall", "kendall"):
+        if col in t:
+            blank = "n/a" if col == "ap" else ""
+            t[col] = [("" if a else blank) if pd.isna(v) else f"{v:.4f}" for v, a in zip(t[col], affinity)]
+    t["rows"] = t["rows"].map(lambda v: "" if pd.isna(v) else str(int(v)))
     text = t.to_string(index=False)
-    if table["ap"].isna().any():
+    if table.loc[table["set"] != "affinity", "ap"].isna().any():
         text += "\nn/a: the cell has no positive, so its AP is undefined; means are over the cells that have one"
     return text
 
@@ -146,11 +207,13 @@ def write_run(
     split_column: str,
     fold: int,
     extra: dict | None = None,
+    kaggle: bool = True,
 ) -> pd.DataFrame:
     run_dir = Path(run_dir)
     write_parquet(val, run_dir / "predictions" / "val.parquet")
     if test is not None:
         write_parquet(test, run_dir / "predictions" / "test.parquet")
+    if test is not None and kaggle:  # BELKA's submission: of Kaggle-format test rows only
         submission.write(
             submission.build(test_rows, test[list(targets_of(val))].to_numpy()), run_dir / "submission.csv"
         )
@@ -159,13 +222,30 @@ def write_run(
         table.to_csv(tmp, index=False)
     with atomic_path(run_dir / "results.md") as tmp:
         tmp.write_text("```\n" + format_table(table) + "\n```\n")
-    summary = {"val_map": float(table.query("set == 'val' and protein == 'mean'")["ap"].iloc[0])}
-    score = table.query("set == 'test' and group == 'score'")
-    if len(score):
-        summary["test_score"] = float(score["ap"].iloc[0])
+    summary = headline(table)
     write_json(run_dir / "results.json", summary | (extra or {}))
     _plot(run_dir, val, test, test_rows)
     return table
+
+
+def headline(table: pd.DataFrame) -> dict:
+    """The results table's summary numbers: val_map, test_score (labelled Kaggle test rows);
+    val_spearman (a count table); affinity_spearman and affinity_kendall overall and per group
+    (``affinity_spearman_unseen``) of a held-out affinity file."""
+    mean = table[table["protein"] == "mean"]
+    out = {"val_map": float(mean.query("set == 'val'")["ap"].iloc[0])}
+    score = table.query("set == 'test' and group == 'score'")
+    if len(score):
+        out["test_score"] = float(score["ap"].iloc[0])
+    if "spearman" in table and mean.query("set == 'val'")["spearman"].notna().any():
+        out["val_spearman"] = float(mean.query("set == 'val'")["spearman"].iloc[0])
+    affinity = table[table["set"] == "affinity"]
+    if len(affinity):
+        overall = affinity[affinity["protein"] == "mean"].iloc[0]
+        out["affinity_spearman"], out["affinity_kendall"] = float(overall["spearman"]), float(overall["kendall"])
+        for g, rows in affinity[(affinity["protein"] != "mean") & (affinity["group"] != "all")].groupby("group"):
+            out[f"affinity_spearman_{g}"] = mean_or_nan(rows["spearman"])
+    return out
 
 
 def finish_run(run_dir: Path, datamodule, val: pd.DataFrame, test: pd.DataFrame, extra: dict) -> dict:
@@ -177,9 +257,11 @@ def finish_run(run_dir: Path, datamodule, val: pd.DataFrame, test: pd.DataFrame,
         "fold_column": datamodule.fold_column,
         "targets": list(datamodule.targets),
     }
-    table = write_run(run_dir, val, test, datamodule.store.test_rows(), datamodule.fold_column, datamodule.fold, extra)
+    kaggle = datamodule.store.manifest.get("format", "kaggle") == "kaggle"
+    rows = datamodule.store.test_rows()
+    table = write_run(run_dir, val, test, rows, datamodule.fold_column, datamodule.fold, extra, kaggle)
     print(f"\nResults ({run_dir}):\n{format_table(table)}\n")
-    return {"val_map": float(table.query("set == 'val' and protein == 'mean'")["ap"].iloc[0]), **extra}
+    return {**headline(table), **extra}
 
 
 def _plot(run_dir: Path, val: pd.DataFrame, test: pd.DataFrame | None, test_rows: pd.DataFrame | None) -> None:

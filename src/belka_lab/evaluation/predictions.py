@@ -10,7 +10,9 @@ from lightning.pytorch.callbacks import BasePredictionWriter
 
 
 def gather(
-    module, outputs: list[dict[str, torch.Tensor]], rows: tuple[str, ...] = ("probs", "index", "labels", "label_mask")
+    module,
+    outputs: list[dict[str, torch.Tensor]],
+    rows: tuple[str, ...] = ("probs", "index", "labels", "label_mask", "scores"),
 ) -> dict[str, torch.Tensor]:
     """Batch outputs concatenated, from every process (equal batch counts: evaluation pads with
     index -1), padding rows dropped from the per-molecule tensors ``rows``; on the module's device."""

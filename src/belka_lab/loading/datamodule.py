@@ -20,6 +20,7 @@ import lightning as L
 import numpy as np
 
 from belka_lab.core.errors import InputError
+from belka_lab.dataset.counts import CountSpec
 from belka_lab.dataset.prepare import PrepareOptions, is_current, prepare
 from belka_lab.dataset.read import find_input
 from belka_lab.dataset.store import PreparedDataset, arrays
@@ -114,7 +115,7 @@ class BelkaDataModule(L.LightningDataModule):
         self.selection = self.split.select(self.store, self.fold)
         self.train_idx, self.val_idx = self.selection.train, self.selection.val
         self.fold_column = self.split.column
-        self.cells = ValidationCells.of(self.selection, self.targets)
+        self.cells = ValidationCells.of(self.selection, self.targets, ranked=self.count_spec is not None)
         self.feed = self._feed()
         self.loader.setup(self.feed)
 
@@ -131,6 +132,11 @@ class BelkaDataModule(L.LightningDataModule):
     @property
     def n_test(self) -> int:
         return self.store.n_test
+
+    @property
+    def count_spec(self) -> CountSpec | None:
+        """A count table's columns and depths (None for data without counts)."""
+        return CountSpec.of(self.store.manifest)
 
     @property
     def targets(self) -> tuple[str, ...]:
@@ -206,4 +212,7 @@ class BelkaDataModule(L.LightningDataModule):
             labels = batch["labels"]
             out["label_mask"] = labels >= 0
             out["labels"] = labels.clamp_min(0).float()
+        for name in ("scores", "counts"):  # a count table's, for the losses that read them
+            if name in batch:
+                out[name] = batch[name].float()
         return out

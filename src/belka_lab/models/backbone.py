@@ -49,9 +49,11 @@ class LayerGroups(Protocol):
         ...
 
 
-def build_backbone(config, data) -> nn.Module:
+def build_backbone(config, data, n_outputs: int | None = None) -> nn.Module:
     """Instantiate ``config`` (a ``model.backbone`` node) for the token arrays of ``data`` (a set-up
-    BelkaDataModule): checks what it reads against what the data serves and passes ``vocab_size``."""
+    BelkaDataModule): checks what it reads against what the data serves and passes ``vocab_size``
+    and ``n_outputs`` (default: one per target; a count likelihood asks for more)."""
+    n_outputs = n_outputs or len(data.targets)
     cls = get_class(config._target_)
     reads = getattr(cls, "reads", None)
     if reads not in READS:
@@ -76,9 +78,9 @@ def build_backbone(config, data) -> nn.Module:
                 f"{data.prepared_dir} uses {data.vocab_size} token codes but the model embeds {vocab}: remove "
                 f"model.backbone.vocab_size (the data sets it) or set model.backbone.vocab_size={data.vocab_size}"
             )
-        backbone = instantiate(config, vocab_size=vocab, n_outputs=len(data.targets))
+        backbone = instantiate(config, vocab_size=vocab, n_outputs=n_outputs)
     else:
-        backbone = instantiate(config, n_outputs=len(data.targets))
+        backbone = instantiate(config, n_outputs=n_outputs)
     if reads == "tokenizer" and backbone.pad_token_id != data.pad_id:
         raise InputError(
             f"tokenizer {data.tokenizer.path} pads with id {data.pad_id} but the model with {backbone.pad_token_id}: "

@@ -1,4 +1,4 @@
-"""Training objectives over the [B, 3] logits, masked where a label is unknown.
+"""Training objectives over a network's outputs [B, n_outputs], masked where a label is unknown.
 
 Each returns (sum over known labels, count of known labels), so a batch's mean and an epoch's
 mean are the same computation (``models/train_loss.py`` sums them on the device).
@@ -8,14 +8,27 @@ mean are the same computation (``models/train_loss.py`` sums them on the device)
   probability given to the true label and ``alpha_t`` is ``alpha`` for positives and ``1 - alpha``
   for negatives (``alpha=None``: 1 for both); ``gamma=0, alpha=None`` is BCE. It down-weights the
   easy negatives that make up 99.5% of BELKA's labels (the 1st-place solution's loss).
+- ``mse``: squared error on a count table's enrichment score (``scores``: log10 of the configured
+  ratio, ``dataset/counts.py``).
+- ``enrichment_z``, ``poisson``, ``zip``, ``nb``: the count likelihoods of ``models/counts.py``,
+  on a count table's read counts.
+
+What a loss reads from the batch is in :data:`NEEDS`; what the network predicts is its
+:class:`~belka_lab.models.counts.Readout`.
 """
 
 from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 
-LOSSES = ("bce", "focal")
+from belka_lab.core.errors import InputError
+from belka_lab.dataset.counts import CountSpec
+from belka_lab.models.counts import COUNT_LOSSES, CountLikelihood, Readout, enrichment_z_nll
+
+LOSSES = ("bce", "focal", "mse", "enrichment_z", *COUNT_LOSSES)
+NEEDS = {"mse": "scores", "enrichment_z": "counts", **{name: "counts" for name in COUNT_LOSSES}}
 
 
 def masked_bce(
@@ -42,19 +55,77 @@ def masked_focal(
     return (loss * mask).sum(), mask.sum()
 
 
-class Objective:
-    """The configured training loss: ``name`` in :data:`LOSSES`, with its options."""
+def n_outputs(loss: str, n_targets: int, spec: CountSpec | None) -> int:
+    """How many values the network gives per compound for ``loss`` (the targets', plus a count
+    likelihood's control and zero-inflation heads)."""
+    if loss in COUNT_LOSSES and spec is not None:
+        return CountLikelihood.n_outputs(loss, n_targets, spec.n_controls)
+    return n_targets
 
-    def __init__(self, name: str = "bce", gamma: float = 2.0, alpha: float | None = None):
+
+def masked_mse(pred: torch.Tensor, target: torch.Tensor, known: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(sum of squared errors over known pairs, their count)."""
+    mask = known.to(torch.float32)
+    return (((pred.float() - target.float()) ** 2) * mask).sum(), mask.sum()
+
+
+class Objective(nn.Module):
+    """The configured training loss: ``name`` in :data:`LOSSES`, with its options (``gamma``,
+    ``alpha`` for focal; ``beta`` for the count likelihoods' control term). ``spec`` describes a
+    count table's columns (None for data without counts)."""
+
+    def __init__(
+        self,
+        name: str = "bce",
+        gamma: float = 2.0,
+        alpha: float | None = None,
+        beta: float = 1.0,
+        spec: CountSpec | None = None,
+        n_targets: int | None = None,
+    ):
+        super().__init__()
         if name not in LOSSES:
-            raise ValueError(f"model.loss={name!r}: choose one of {', '.join(LOSSES)}")
+            raise InputError(f"model.loss={name!r}: choose one of {', '.join(LOSSES)}")
         if alpha is not None and not 0.0 <= alpha <= 1.0:
-            raise ValueError(f"model.focal.alpha={alpha}: must be between 0 and 1 (or null)")
+            raise InputError(f"model.focal.alpha={alpha}: must be between 0 and 1 (or null)")
+        if name in NEEDS and spec is None:
+            raise InputError(
+                f"model.loss={name} learns from a count table's {NEEDS[name]}, and this data has none: prepare a count "
+                f"table (data=counts or data=selection), or use model.loss=bce"
+            )
         self.name, self.gamma, self.alpha = name, float(gamma), alpha
+        self.spec = spec
+        self.n_targets = spec.n_targets if spec is not None else int(n_targets or 0)
+        n_controls = spec.n_controls if spec is not None else 0
+        self.counts = CountLikelihood(name, spec, beta) if name in COUNT_LOSSES else None
+        self.readout = Readout(name, self.n_targets, n_controls)
 
-    def __call__(self, logits, labels, label_mask, pos_weight=None) -> tuple[torch.Tensor, torch.Tensor]:
+    @property
+    def n_outputs(self) -> int:
+        return n_outputs(self.name, self.n_targets, self.spec)
+
+    def forward(self, out, batch: dict, pos_weight=None) -> tuple[torch.Tensor, torch.Tensor]:
+        """(summed loss, count of known labels) of a batch's network outputs."""
+        known = batch["label_mask"]
+        if "index" in batch:  # evaluation pads its last batch with index -1
+            known = known & (batch["index"] >= 0)[:, None]
         if self.name == "focal":
             if pos_weight is not None:
-                raise ValueError("model.pos_weight weighs BCE; with model.loss=focal use model.focal.alpha instead")
-            return masked_focal(logits, labels, label_mask, self.gamma, self.alpha)
-        return masked_bce(logits, labels, label_mask, pos_weight)
+                raise InputError("model.pos_weight weighs BCE; with model.loss=focal use model.focal.alpha instead")
+            return masked_focal(out, batch["labels"], known, self.gamma, self.alpha)
+        if self.name == "bce":
+            return masked_bce(out, batch["labels"], known, pos_weight)
+        if self.name == "mse":
+            return masked_mse(out, batch["scores"], known)
+        if self.counts is not None:
+            return self.counts(out, batch["counts"], known)
+        return self._enrichment_z(out, batch["counts"], known)
+
+    def _enrichment_z(self, out, counts, known) -> tuple[torch.Tensor, torch.Tensor]:
+        s, total = self.spec, out.new_zeros((), dtype=torch.float32)
+        for t, cols in enumerate(s.target_cols):
+            ctrl = s.control_cols[s.control_of[t]]
+            n_t, n_c = float(sum(s.totals[c] for c in cols)), float(sum(s.totals[c] for c in ctrl))
+            nll = enrichment_z_nll(out[:, t].float(), counts[:, cols].sum(1), n_t, counts[:, ctrl].sum(1), n_c)
+            total = total + (nll * known[:, t].float()).sum()
+        return total, known.float().sum()

@@ -1,8 +1,10 @@
 """BelkaModule: the one LightningModule every backbone trains in.
 
-It owns the training objective (masked BCE or focal loss, unknown labels ignored), the
-optimizer and scheduler (partials from config), and the metrics. Validation AP is computed
-once per epoch on the predictions of the whole epoch, gathered from every process.
+It owns the training objective (``models/losses.py``: BCE or focal loss on the labels, squared
+error on a count table's enrichment scores, or a count likelihood on its reads; unknown labels
+ignored), the optimizer and scheduler (partials from config), and the metrics. Validation AP
+(and, for a count table, the rank correlation with the observed enrichment) is computed once per
+epoch on the predictions of the whole epoch, gathered from every process.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from belka_lab.dataset.counts import CountSpec
 from belka_lab.evaluation.cells import ValidationCells
 from belka_lab.evaluation.predictions import gather
 from belka_lab.models.backbone import LayerGroups
@@ -37,13 +40,20 @@ class BelkaModule(L.LightningModule):
         loss: str = "bce",
         focal: dict | None = None,
         cells: ValidationCells | None = None,
+        count_beta: float = 1.0,
+        counts: CountSpec | None = None,
     ):
-        """``loss`` is the training objective (``bce`` or ``focal`` with ``focal={gamma, alpha}``,
-        ``models/losses.py``); validation reports BCE whatever it is, so runs compare. ``cells``
-        scores each validation epoch in the split's cells (the data module's; one cell when None)."""
+        """``loss`` is the training objective (``models/losses.py``: ``bce``, ``focal`` with
+        ``focal={gamma, alpha}``, ``mse``, ``enrichment_z``, ``poisson``, ``zip``, ``nb`` with
+        ``count_beta`` on the control term); validation reports BCE for ``bce``/``focal`` (so runs
+        compare) and the loss itself otherwise. ``cells`` scores each validation epoch in the
+        split's cells (the data module's; one cell when None); ``counts`` is the data's count table."""
         super().__init__()
-        self.objective = Objective(loss, **(focal or {}))
         self.cells = cells if cells is not None else ValidationCells.single()
+        self.objective = Objective(
+            loss, **(focal or {}), beta=count_beta, spec=counts, n_targets=len(self.cells.targets)
+        )
+        self.readout = self.objective.readout
         self.backbone = backbone
         self.init_report = None
         if init_from:  # a pretrained encoder (python -m belka_lab pretrain): report what it filled
@@ -65,8 +75,8 @@ class BelkaModule(L.LightningModule):
 
     # ------------------------------------------------------------------ train
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
-        logits = self(batch["tokens"], batch["mask"])
-        total, count = self.objective(logits, batch["labels"], batch["label_mask"], self.pos_weight)
+        out = self(batch["tokens"], batch["mask"])
+        total, count = self.objective(out, batch, self.pos_weight)
         # summed on the device, logged when written; not on the progress bar (it reads its values back every step)
         self.train_loss.update(self, total, count, batch_idx)
         return total / count.clamp_min(1.0)
@@ -76,17 +86,24 @@ class BelkaModule(L.LightningModule):
 
     # ------------------------------------------------------------------ eval: accumulate, gather once
     def _outputs_of(self, batch: dict) -> dict[str, torch.Tensor]:
-        """The batch's probabilities and indices (and, with labels, what the validation loss needs)."""
+        """The batch's predictions and indices (and, with labels, what the validation loss and the
+        metrics need)."""
         logits = self(batch["tokens"], batch["mask"]).float()
-        out = {"probs": torch.sigmoid(logits), "index": batch["index"]}
+        out = {"probs": self.readout(logits), "index": batch["index"]}
         if "labels" in batch:
-            total, count = masked_bce(logits, batch["labels"], batch["label_mask"] & (batch["index"] >= 0)[:, None])
+            if self.readout.is_probability:
+                known = batch["label_mask"] & (batch["index"] >= 0)[:, None]
+                total, count = masked_bce(logits[:, : self.objective.n_targets], batch["labels"], known)
+            else:
+                total, count = self.objective(logits, batch)
             out |= {
                 "labels": batch["labels"],
                 "label_mask": batch["label_mask"],
                 "loss_sum": total[None],
                 "loss_count": count[None],
             }
+            if "scores" in batch:
+                out["scores"] = batch["scores"]
         return out
 
     def validation_step(self, batch: dict, batch_idx: int) -> None:
@@ -101,13 +118,16 @@ class BelkaModule(L.LightningModule):
         metrics = {"val/loss": float(out["loss_sum"].sum() / out["loss_count"].sum().clamp_min(1.0))}
         # on the device, one sort per protein and cell; a cell without a positive is not logged (said before training)
         metrics |= self.cells.scores(labels, probs, index)
+        if "scores" in out:  # a count table: how well the predictions rank the observed enrichment
+            metrics |= self.cells.rank_scores(out["scores"], probs, index)
         self.log_dict({k: v for k, v in metrics.items() if k != "val/map"})
         if "val/map" in metrics:
             self.log("val/map", metrics["val/map"], prog_bar=True)
 
     def predict_step(self, batch: dict, batch_idx: int, dataloader_idx: int = 0) -> dict[str, torch.Tensor]:
-        """{probs, index}: collected per dataloader by the prediction writer (``predictions.Predictions``)."""
-        return {"probs": torch.sigmoid(self(batch["tokens"], batch["mask"]).float()), "index": batch["index"]}
+        """{probs, index}: collected per dataloader by the prediction writer (``predictions.Predictions``);
+        ``probs`` are the readout's values (probabilities, or log10 enrichment)."""
+        return {"probs": self.readout(self(batch["tokens"], batch["mask"])), "index": batch["index"]}
 
     # ------------------------------------------------------------------ resume exactly
     def on_save_checkpoint(self, checkpoint: dict) -> None:
@@ -136,7 +156,8 @@ class BelkaModule(L.LightningModule):
         """Weight decay on matrices only; with ``lr_decay`` each of the backbone's layer groups
         (input first) gets lr × lr_decay^(layers above it), the head the full rate."""
         layers = self.backbone.layer_groups() if self.lr_decay is not None else None
-        return param_groups(self.backbone.named_parameters(), layers, self.lr_decay)
+        named = [*self.backbone.named_parameters(), *self.objective.named_parameters(prefix="objective")]
+        return param_groups(named, layers, self.lr_decay)
 
     def configure_optimizers(self):
         optimizer = build_optimizer(self.optimizer_factory, self.param_groups())

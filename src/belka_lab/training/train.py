@@ -48,8 +48,8 @@ def _fit_and_predict(
         r = model.init_report
         info["init_from"] = {"path": r.path, "loaded": len(r.loaded), "new": r.new}
     best = trainer.checkpoint_callback.best_model_score if trainer.checkpoint_callback else None
-    if best is not None:
-        info["best_val_map"] = float(best)
+    if best is not None:  # the best checkpoint's monitored value: best_val_map, best_val_spearman, …
+        info["best_" + trainer.checkpoint_callback.monitor.replace("/", "_")] = float(best)
     if "train/samples_per_s" in metrics:
         info["samples_per_s"] = round(float(metrics["train/samples_per_s"]), 1)
     if not cfg.get("predict", True) or trainer.fast_dev_run:
@@ -71,6 +71,7 @@ def _fit_and_predict(
         datamodule.fold,
         datamodule.targets,
         datamodule.cells.names_of(val["index"]),
+        outputs.observed(store, val["index"]),
     )
     test_df = outputs.test_frame(test["index"], test["probs"], datamodule.n_test, datamodule.targets)
     result = outputs.finish_run(
