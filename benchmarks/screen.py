@@ -72,7 +72,9 @@ def run(args) -> list[Row]:
     n = len(smiles)
     src = work / "molecules.parquet"
     pq.write_table(pa.table({"molecule_smiles": smiles}), src)
-    scorer = TorchScorer(module.backbone, dm.token_spec, dm.eval_batch_size, "32-true", "bench", dm.targets)
+    scorer = TorchScorer(
+        module.backbone, dm.token_spec, dm.eval_batch_size, "32-true", "bench", dm.targets, module.readout
+    )
     fabric = processes(cfg.trainer, str(cfg.trainer.get("precision", "32-true")))  # where the Trainer runs
 
     def in_process():

@@ -17,6 +17,7 @@ from belka_lab.core.config import register_resolvers
 from belka_lab.core.runtime import set_malloc_top_pad
 from belka_lab.loading.datamodule import BelkaDataModule
 from belka_lab.models.backbone import build_backbone
+from belka_lab.models.counts import Readout
 from belka_lab.models.init_from import check_tokens
 from belka_lab.models.losses import n_outputs
 
@@ -64,6 +65,12 @@ def backbone(cfg: DictConfig, dm) -> torch.nn.Module:
     """The backbone for ``dm``'s tokens, with the outputs ``model.loss`` needs for ``dm``'s targets."""
     outputs = n_outputs(cfg.model.get("loss", "bce"), len(dm.targets), dm.count_spec)
     return build_backbone(cfg.model.backbone, dm, outputs)
+
+
+def readout(cfg: DictConfig, dm) -> torch.nn.Module:
+    """What the network's outputs become for ``model.loss``: probabilities, or log10 enrichment."""
+    spec = dm.count_spec
+    return Readout(cfg.model.get("loss", "bce"), len(dm.targets), spec.n_controls if spec else 0)
 
 
 def model(cfg: DictConfig, dm) -> L.LightningModule:

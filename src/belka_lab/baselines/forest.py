@@ -1,5 +1,7 @@
-"""scikit-learn random forest on fingerprints, one classifier per target (molecules whose
-label is unknown for that target are left out; ``class_weight`` handles the imbalance)."""
+"""scikit-learn random forest on fingerprints, one model per target: a classifier of the labels
+(molecules whose label is unknown for that target are left out; ``class_weight`` handles the
+imbalance), or with ``learn=scores`` (a count table) a regressor of the enrichment score, which
+predicts log10 enrichment."""
 
 from __future__ import annotations
 
@@ -7,9 +9,10 @@ from pathlib import Path
 
 import joblib
 import numpy as np
-from sklearn.ensemble import RandomForestClassifier
+from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
 
 from belka_lab.baselines import saved
+from belka_lab.core.errors import InputError
 from belka_lab.core.io import atomic_path
 
 
@@ -23,7 +26,11 @@ class RandomForestPerProtein:
         class_weight: str | None = "balanced_subsample",
         n_jobs: int = -1,
         seed: int = 42,
+        learn: str = "labels",
     ):
+        if learn not in ("labels", "scores"):
+            raise InputError(f"baseline.learn={learn!r}: a random forest learns labels or scores")
+        self.learn = learn
         self.kwargs = dict(
             n_estimators=n_estimators,
             max_depth=max_depth,
@@ -41,6 +48,12 @@ class RandomForestPerProtein:
         """Y: int8 [N, T] with 1/0 and -1 for unknown (skipped); one forest per target."""
         self.forests, self.targets = [], tuple(targets)
         for k, protein in enumerate(self.targets):
+            if self.learn == "scores":
+                print(f"random forest {protein}: {len(Y):,} molecules (regressing the enrichment score)")
+                kwargs = {key: v for key, v in self.kwargs.items() if key != "class_weight"}
+                self.forests.append(RandomForestRegressor(**kwargs).fit(X, Y[:, k]))
+                self.info[protein] = {"trees": self.kwargs["n_estimators"]}
+                continue
             known = Y[:, k] >= 0
             y = Y[known, k]
             print(f"random forest {protein}: {int(known.sum()):,} molecules ({int((y == 1).sum()):,} positive)")
@@ -48,7 +61,13 @@ class RandomForestPerProtein:
             self.info[protein] = {"trees": self.kwargs["n_estimators"]}
         return self
 
+    @property
+    def values(self) -> str:
+        return "probability" if self.learn == "labels" else "log10 enrichment"
+
     def predict(self, X) -> np.ndarray:
+        if self.learn == "scores":
+            return np.stack([f.predict(X) for f in self.forests], axis=1).astype(np.float32)
         cols = []
         for forest in self.forests:
             p = forest.predict_proba(X)
@@ -59,14 +78,15 @@ class RandomForestPerProtein:
         """The fitted forests (``forests.joblib``; joblib's pickle: load only files you trust)."""
 
         out_dir.mkdir(parents=True, exist_ok=True)
-        saved.write_targets(out_dir, self.targets)
+        saved.write_targets(out_dir, self.targets, self.learn)
         with atomic_path(out_dir / "forests.joblib") as tmp:
             joblib.dump(self.forests, tmp)
 
     @classmethod
     def load(cls, model_dir: Path) -> RandomForestPerProtein:
 
-        model = cls()
-        model.targets = saved.read_targets(model_dir)
+        targets, learn = saved.read_targets(model_dir)
+        model = cls(learn=learn)
+        model.targets = targets
         model.forests = joblib.load(Path(model_dir) / "forests.joblib")
         return model

@@ -1,10 +1,15 @@
-"""LightGBM on fingerprints, one binary model per target.
+"""LightGBM on fingerprints, one model per target, learning what ``learn`` says:
 
-Each target's model trains on the molecules whose label for it is known, with
-``scale_pos_weight`` = negatives / positives ("auto") against the class imbalance, and stops
-early when the validation fold's average precision has not improved for
-``early_stopping_rounds`` rounds (so its validation numbers are slightly optimistic, as for a
-neural run's best checkpoint).
+- ``labels``: binary, on the molecules whose label is known, with ``scale_pos_weight`` =
+  negatives / positives ("auto") against the class imbalance; early stopping on validation AP;
+- ``scores`` (a count table): regression (squared error) on the enrichment score;
+- ``counts`` (a count table): Poisson regression of the summed target reads with the log of
+  the reads a compound would get at enrichment 1 (its control reads, depth-scaled) as offset, so
+  the model's raw score is the log enrichment.
+
+Early stopping waits ``early_stopping_rounds`` rounds for the validation metric to improve (so
+validation numbers are slightly optimistic, as for a neural run's best checkpoint). Regression
+models predict log10 enrichment.
 """
 
 from __future__ import annotations
@@ -14,7 +19,14 @@ from pathlib import Path
 import numpy as np
 
 from belka_lab.baselines import saved
+from belka_lab.core.errors import InputError
 from belka_lab.core.io import atomic_path
+
+LEARN = {  # what a model learns → LightGBM's objective and validation metric
+    "labels": ("binary", "average_precision"),
+    "scores": ("regression", "l2"),
+    "counts": ("poisson", "poisson"),
+}
 
 
 class LightGBMPerProtein:
@@ -25,53 +37,73 @@ class LightGBMPerProtein:
         early_stopping_rounds: int = 50,
         scale_pos_weight: str | float | None = "auto",
         log_every: int = 100,
+        learn: str = "labels",
     ):
-        self.params = {"objective": "binary", "metric": "average_precision", "verbose": -1, **(params or {})}
+        if learn not in LEARN:
+            raise InputError(f"baseline.learn={learn!r}: choose one of {', '.join(LEARN)}")
+        self.learn = learn
+        objective, metric = LEARN[learn]
+        self.params = {"objective": objective, "metric": metric, "verbose": -1, **(params or {})}
         self.num_boost_round, self.early_stopping_rounds = int(num_boost_round), int(early_stopping_rounds)
         self.scale_pos_weight, self.log_every = scale_pos_weight, int(log_every)
         self.boosters: list = []
         self.targets: tuple[str, ...] = ()
         self.info: dict = {}
 
-    def fit(self, X, Y: np.ndarray, X_val, Y_val: np.ndarray, targets: tuple[str, ...]) -> LightGBMPerProtein:
-        """Y, Y_val: int8 [N, T] with 1/0 and -1 for unknown (skipped); one model per target."""
+    @property
+    def values(self) -> str:
+        return "probability" if self.learn == "labels" else "log10 enrichment"
+
+    def fit(self, X, Y, X_val, Y_val, targets: tuple[str, ...]) -> LightGBMPerProtein:
+        """Y, Y_val: what ``learn`` reads (``baselines/fit.py``): int8 labels [N, T] (-1 unknown,
+        skipped), float scores [N, T], or (reads [N, T], log offset [N, T]); one model per target."""
         import lightgbm as lgb  # heavy
 
         self.boosters, self.targets = [], tuple(targets)
         for k, protein in enumerate(self.targets):
-            known, known_val = Y[:, k] >= 0, Y_val[:, k] >= 0
-            y, y_val = Y[known, k], Y_val[known_val, k]
             params = dict(self.params)
-            if self.scale_pos_weight == "auto":
+            offset = offset_val = None
+            if self.learn == "counts":
+                (y, offset), (y_val, offset_val) = (Y[0][:, k], Y[1][:, k]), (Y_val[0][:, k], Y_val[1][:, k])
+                known, known_val = np.ones(len(y), bool), np.ones(len(y_val), bool)
+            else:
+                known, known_val = Y[:, k] >= (0 if self.learn == "labels" else -np.inf), np.ones(len(Y_val), bool)
+                if self.learn == "labels":
+                    known_val = Y_val[:, k] >= 0
+                y, y_val = Y[known, k], Y_val[known_val, k]
+            if self.learn == "labels" and self.scale_pos_weight == "auto":
                 params["scale_pos_weight"] = float((y == 0).sum() / max((y == 1).sum(), 1))
-            elif self.scale_pos_weight is not None:
+            elif self.learn == "labels" and self.scale_pos_weight is not None:
                 params["scale_pos_weight"] = float(self.scale_pos_weight)
-            train = lgb.Dataset(X[known], y, free_raw_data=True)
-            val = lgb.Dataset(X_val[known_val], y_val, reference=train)
+            train = lgb.Dataset(X[known], y, init_score=offset, free_raw_data=True)
+            val = lgb.Dataset(X_val[known_val], y_val, init_score=offset_val, reference=train)
             callbacks = [
                 lgb.early_stopping(self.early_stopping_rounds, verbose=False),
                 lgb.log_evaluation(self.log_every),
             ]
-            print(f"LightGBM {protein}: {int(known.sum()):,} molecules ({int((y == 1).sum()):,} positive)")
+            what = f"{int((y == 1).sum()):,} positive" if self.learn == "labels" else f"learning {self.learn}"
+            print(f"LightGBM {protein}: {int(known.sum()):,} molecules ({what})")
             booster = lgb.train(
                 params, train, self.num_boost_round, valid_sets=[val], valid_names=["val"], callbacks=callbacks
             )
             self.boosters.append(booster)
+            metric = self.params["metric"]
             self.info[protein] = {
                 "best_iteration": booster.best_iteration,
-                "val_ap": booster.best_score["val"]["average_precision"],
+                f"val_{metric}": booster.best_score["val"][metric],
             }
         return self
 
     def predict(self, X) -> np.ndarray:
-        return np.stack([b.predict(X, num_iteration=b.best_iteration) for b in self.boosters], axis=1).astype(
-            np.float32
-        )
+        """Probabilities (``labels``) or log10 enrichment (the raw score of ``counts``, ``scores`` as learnt)."""
+        raw = self.learn == "counts"
+        out = np.stack([b.predict(X, num_iteration=b.best_iteration, raw_score=raw) for b in self.boosters], axis=1)
+        return (out / np.log(10.0) if raw else out).astype(np.float32)
 
     def save(self, out_dir: Path) -> None:
         """One LightGBM text model per target (``<target>.txt``, its best iteration) in ``out_dir``."""
         out_dir.mkdir(parents=True, exist_ok=True)
-        saved.write_targets(out_dir, self.targets)
+        saved.write_targets(out_dir, self.targets, self.learn)
         for protein, booster in zip(self.targets, self.boosters):
             with atomic_path(out_dir / f"{protein}.txt") as tmp:
                 booster.save_model(str(tmp), num_iteration=booster.best_iteration)
@@ -80,8 +112,9 @@ class LightGBMPerProtein:
     def load(cls, model_dir: Path) -> LightGBMPerProtein:
         import lightgbm as lgb  # heavy
 
-        model = cls()
-        model.targets = saved.read_targets(model_dir)
+        targets, learn = saved.read_targets(model_dir)
+        model = cls(learn=learn)
+        model.targets = targets
         model.boosters = [lgb.Booster(model_file=str(Path(model_dir) / f"{p}.txt")) for p in model.targets]
         for b in model.boosters:
             b.best_iteration = 0  # the saved model holds exactly the best iterations

@@ -34,17 +34,17 @@ from belka_lab.tokens.characters import CHAR_VOCAB
 FORMATS = {"onnx": ".onnx", "torchscript": ".pt"}
 
 
-class Probabilities(nn.Module):
-    """``tokens`` [B, L] (any integer type) → probabilities [B, T]: the backbone with its padding
-    mask and the sigmoid."""
+class Predicting(nn.Module):
+    """``tokens`` [B, L] (any integer type) → the run's predictions [B, T]: the backbone with its
+    padding mask and its loss's readout (probabilities, or log10 enrichment of a count model)."""
 
-    def __init__(self, backbone: nn.Module, pad_id: int):
+    def __init__(self, backbone: nn.Module, pad_id: int, readout: nn.Module):
         super().__init__()
-        self.backbone, self.pad_id = backbone, int(pad_id)
+        self.backbone, self.pad_id, self.readout = backbone, int(pad_id), readout
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
         tokens = tokens.long()
-        return torch.sigmoid(self.backbone(tokens, tokens != self.pad_id).float())
+        return self.readout(self.backbone(tokens, tokens != self.pad_id))
 
 
 @contextlib.contextmanager
@@ -74,7 +74,7 @@ def _quiet():
             logging.getLogger(name).setLevel(level)
 
 
-def write_model(model: Probabilities, fmt: str, path: Path, example: torch.Tensor) -> None:
+def write_model(model: Predicting, fmt: str, path: Path, example: torch.Tensor) -> None:
     """The exported file at ``path`` (atomically); an InputError naming why it cannot be exported."""
     blocker = getattr(model.backbone, "export_blocker", None)
     if blocker:
@@ -127,7 +127,7 @@ def export(
     scorer = scorers.load(run=str(run_dir), precision="32-true")
     spec = scorer.spec
     dtype = np.uint8 if spec.vocab_size <= 256 else np.int64
-    model = Probabilities(scorer.model.float().eval(), spec.pad_id).eval()
+    model = Predicting(scorer.model.float().eval(), spec.pad_id, scorer.readout).eval()
     ids = _check_ids(run_dir, check_molecules).astype(dtype)
     path = Path(out) if out else run_dir / "export" / f"model{FORMATS[fmt]}"
     if path.suffix != FORMATS[fmt]:
@@ -157,6 +157,7 @@ def export(
         "input": "tokens",
         "input_dtype": np.dtype(dtype).name,
         "output": f"probs [batch, {len(scorer.targets)}]: {', '.join(scorer.targets)}",
+        "values": "probability" if scorer.readout.is_probability else "log10 enrichment",
         "targets": list(scorer.targets),
         "tokens": tokens,
         "backbone": type(model.backbone).__name__,

@@ -28,11 +28,11 @@ import torch
 from hydra.utils import get_class
 from omegaconf import OmegaConf
 
+from belka_lab import run
 from belka_lab.core.errors import InputError
 from belka_lab.dataset.read import load_torch, read_json
 from belka_lab.dataset.schema import BELKA_TARGETS
 from belka_lab.features.fingerprints import ECFPConfig, ecfp, to_csr
-from belka_lab.models.backbone import build_backbone
 from belka_lab.screen import runs as finished
 from belka_lab.screen.exported import Exported
 from belka_lab.tokens.encoders import Encoded, encoder
@@ -65,8 +65,10 @@ class TorchScorer:
         precision: str,
         what: str,
         targets: tuple[str, ...],
+        readout: torch.nn.Module,
     ):
-        self.model, self.targets = backbone.eval(), tuple(targets)
+        self.model, self.targets, self.readout = backbone.eval(), tuple(targets), readout
+        self.values = "probability" if readout.is_probability else "log10 enrichment"
         self.spec, self.encoder = spec, encoder(spec)
         self.batch_size, self.precision, self.what = int(batch_size), precision, what
         self.blocks: list[str] | None = None
@@ -84,14 +86,14 @@ class TorchScorer:
             for lo in range(0, len(ids), self.batch_size):
                 tokens = torch.from_numpy(ids[lo : lo + self.batch_size]).to(self.device, non_blocking=True).long()
                 logits = self.model(tokens, tokens != self.spec.pad_id)
-                out[lo : lo + len(tokens)] = torch.sigmoid(logits.float()).cpu().numpy()
+                out[lo : lo + len(tokens)] = self.readout(logits).cpu().numpy()
         return _scored(encoded, out)
 
 
 def _training_run(run_dir: Path, results: dict, batch_size: int | None, precision: str | None) -> TorchScorer:
     cfg = finished.run_config(run_dir)
     dm = finished.run_data(cfg, run_dir)
-    backbone = build_backbone(cfg.model.backbone, dm)
+    backbone = run.backbone(cfg, dm)
     ckpt = finished.checkpoint(run_dir, results)
     state = load_torch(ckpt, "a readable checkpoint").get("state_dict")
     if state is None:
@@ -109,6 +111,7 @@ def _training_run(run_dir: Path, results: dict, batch_size: int | None, precisio
         precision or str(cfg.trainer.get("precision", "32-true")),
         f"{type(backbone).__name__} run {run_dir} ({ckpt.name})",
         dm.targets,
+        run.readout(cfg, dm),
     )
     scorer.blocks = finished.cached_blocks(run_dir, dm)
     return scorer
@@ -121,6 +124,7 @@ class TreeScorer:
     def __init__(self, model, ecfp, what: str):
         self.model, self.ecfp, self.what = model, ecfp, what
         self.targets = tuple(model.targets)
+        self.values = getattr(model, "values", "probability")
         self.precision = "32-true"
         self.blocks: list[str] | None = None
 
@@ -164,8 +168,13 @@ class BlendScorer:
         self.scorers, self.weights, self.what = scorers, np.asarray(weights, np.float64), what
         self.precision = scorers[0].precision
         self.blocks = scorers[0].blocks
-        self.targets = scorers[0].targets
+        self.targets, self.values = scorers[0].targets, scorers[0].values
         for s in scorers[1:]:
+            if s.values != self.values:
+                raise InputError(
+                    f"{s.what} predicts {s.values} but {scorers[0].what} predicts {self.values}: a weighted blend "
+                    f"needs one kind of value (belka blend method=rank ranks them instead)"
+                )
             if s.targets != self.targets:
                 raise InputError(
                     f"{s.what} predicts {', '.join(s.targets)} but {scorers[0].what} predicts "
@@ -223,6 +232,7 @@ class ExportedScorer:
         self.precision, self.what = "32-true", f"{info['format']} file {path}"
         self.blocks = info.get("training_blocks")
         self.targets = tuple(info.get("targets", BELKA_TARGETS))  # exports of 0.6.0 and earlier: BELKA's three
+        self.values = info.get("values", "probability")
         self.run = Exported(path)
 
     def place(self, fabric) -> None:  # exported files run on the CPU here

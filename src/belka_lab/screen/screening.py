@@ -165,12 +165,13 @@ def screen(job: Job, scorer, fabric) -> dict | None:
     summary = {
         "model": scorer.what,
         "targets": list(scorer.targets),
+        "values": scorer.values,
         "input": str(job.input),
         "on_invalid": job.on_invalid,
         "processes": world,
     }
     summary["trimmed"] = reader.trimmed  # SMILES that had whitespace around them (every chunk is read here)
-    overview = Overview(scorer.targets)
+    overview = Overview(scorer.targets, scorer.values == "probability")
     counts = output.finish(n_chunks, summary, overview.add)
     rows = total if total is not None else _rows_written(counts, job)
     return {
