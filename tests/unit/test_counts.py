@@ -123,3 +123,27 @@ def test_a_bad_affinity_file_is_one_clear_error(selection, tmp_path, case, chang
     with pytest.raises(InputError, match=message):
         prepare(selection / "selection.parquet", tmp_path / "heldout.csv", tmp_path / "p", options=_options())
     assert not (tmp_path / "p").exists()
+
+
+def test_a_deli_cube_prepares_with_samples_named_by_column(selection, tmp_path):
+    t = pd.read_parquet(selection / "selection.parquet")
+    cube = pd.DataFrame({"DEL_ID": [f"DEL003-{i}" for i in range(len(t))], "SMILES": t["smiles"]})
+    for i, c in enumerate(("smiles_a", "smiles_b", "smiles_c")):
+        cube[f"BB{i + 1}_SMILES"] = t[c]
+    for r in (1, 2, 3):
+        cube[f"corrected_index{r + 3}"] = t[f"seq_HSA_{r}"]
+    cube["corrected_index7"] = t["seq_matrix_1"]
+    cube.to_csv(tmp_path / "cube.csv", index=False)
+    mapping = dict(
+        id="DEL_ID",
+        smiles="SMILES",
+        blocks=["BB1_SMILES", "BB2_SMILES", "BB3_SMILES"],
+        samples={"HSA": ["corrected_index4", "corrected_index5", "corrected_index6"], "beads": ["corrected_index7"]},
+        controls=["beads"],
+        load=None,
+    )
+    d = PreparedDataset(prepare(tmp_path / "cube.csv", None, tmp_path / "p", options=_options(**mapping)))
+    assert d.targets == ("HSA",)
+    layout = d.manifest["count_table"]
+    assert layout["targets"]["HSA"] == {"columns": [0, 1, 2], "control": "beads"} and layout["load"] is None
+    assert np.array_equal(np.asarray(d.train("counts"))[:, 3], t["seq_matrix_1"].to_numpy())

@@ -50,8 +50,10 @@ class CountTable:
     """The count table's columns and how its compounds are scored.
 
     ``counts`` is a regular expression with groups ``sample`` and ``replicate``: every column it
-    matches is a count column. Samples named in ``controls`` are no-target controls; every other
-    sample is a target (``targets`` keeps and orders a subset), renamed by ``names`` (KinDEL's
+    matches is a count column. ``samples`` names them instead, sample → its replicate columns
+    (``{PTMOD: [corrected_index4, corrected_index5], beads: [corrected_index7]}``, a DELi cube).
+    Samples named in ``controls`` are no-target controls; every other sample is a target
+    (``targets`` keeps and orders a subset), renamed by ``names`` (KinDEL's
     one-target files call theirs ``target``: ``names={target: MAPK14}``). Each target's control is
     ``control_of[target]``, else the first control. ``load`` is the pre-selection count column (or
     null). ``score`` is one of :data:`belka_lab.dataset.enrichment.SCORES`; a compound is a hit
@@ -62,6 +64,7 @@ class CountTable:
     smiles: str = "smiles"
     blocks: list[str] = field(default_factory=lambda: ["smiles_a", "smiles_b", "smiles_c"])
     counts: str = KINDEL_COUNTS
+    samples: dict | None = None
     controls: list[str] = field(default_factory=lambda: ["matrix"])
     load: str | None = "seq_load"
     targets: list[str] | None = None
@@ -115,7 +118,15 @@ def layout(path: Path, names: list[str], table: CountTable) -> Layout:
     """The count columns of a file with columns ``names``, or one InputError saying what is missing."""
     pattern = re.compile(table.counts)
     samples: dict[str, list[tuple[int, str]]] = {}
-    for name in names:
+    if table.samples:
+        absent = [c for cols in table.samples.values() for c in cols if c not in names]
+        if absent:
+            raise InputError(
+                f"{path}: the count columns {absent[:5]} named in data.prepare.counts.samples are missing (columns: "
+                f"{preview(names)})"
+            )
+        samples = {s: [(r + 1, c) for r, c in enumerate(cols)] for s, cols in table.samples.items()}
+    for name in names if not table.samples else []:
         m = pattern.match(name)
         if m and name != table.load:
             samples.setdefault(m.group("sample"), []).append((int(m.group("replicate")), name))
