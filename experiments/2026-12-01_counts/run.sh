@@ -4,10 +4,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 OUT=${OUT:-logs/counts}
-N=${N:-30000}
+N=${N:-20000}
 PY=${PY:-.venv/bin/python}
 COMMON=(data=selection "data.simulate.n_compounds=$N" data.prepare.progress=false "paths.root_dir=$PWD")
-TRAIN=(trainer.max_epochs=2 data.batch_size=256 trainer.enable_progress_bar=false trainer.enable_model_summary=false)
+TRAIN=(trainer.max_epochs=2 data.batch_size=256 "model.backbone.hidden=[256,256]" trainer.enable_progress_bar=false
+       trainer.enable_model_summary=false)
 for depth in 10.0 1.0; do
   for seed in 1 2 3; do
     for loss in bce mse zip; do
@@ -19,7 +20,7 @@ for depth in 10.0 1.0; do
     done
     run="$OUT/depth$depth/lgbm_poisson-seed$seed"
     [ -f "$run/results.json" ] || $PY -m belka_lab baseline "${COMMON[@]}" "data.simulate.depth=$depth" \
-      "seed=$seed" baseline=lgbm baseline.learn=counts baseline.log_every=0 "hydra.run.dir=$run" > /dev/null
+      "seed=$seed" baseline=lgbm baseline.learn=counts baseline.log_every=0 baseline.num_boost_round=300 "hydra.run.dir=$run" > /dev/null
   done
 done
 $PY - "$OUT" <<'PY'
