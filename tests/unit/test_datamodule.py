@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 import torch
 
+from belka_lab.core.errors import InputError
 from belka_lab.dataset.folds import StratifiedSplit
 from belka_lab.loading.batches import OrderedBatches, ShuffledBatches
 from belka_lab.loading.loader import MemoryLoader
@@ -148,3 +149,21 @@ def test_automatic_residency_needs_the_budget_and_half_the_free_device_memory(mo
 
     monkeypatch.setattr(torch.accelerator, "get_memory_info", unknown)
     assert not fits_on(device, 1, budget_bytes=10_000)  # e.g. an XLA device: stays on the host
+
+
+def test_the_disynthon_split_trains_on_no_pair_of_blocks_of_validation(tiny_prepared):
+    from belka_lab.dataset.folds import DisynthonSplit
+    from belka_lab.dataset.store import PreparedDataset
+
+    store = PreparedDataset(tiny_prepared)
+    bb = np.asarray(store.train("bb_ids"))
+    split = DisynthonSplit(fraction=0.05)
+    first = split.select(store, 0)
+    assert len(first.val) > 0 and len(first.train) > 0
+    for i, j in ((0, 1), (0, 2), (1, 2)):
+        val_pairs = set(map(tuple, bb[first.val][:, [i, j]].tolist()))
+        assert not val_pairs & set(map(tuple, bb[first.train][:, [i, j]].tolist()))
+    second = split.select(store, 1)
+    assert first.where == "disynthon=0" and not np.array_equal(first.val, second.val)
+    with pytest.raises(InputError, match="fold=20 does not exist for disynthon"):
+        split.select(store, 20)

@@ -12,6 +12,10 @@ leaderboard's cells (:class:`BuildingBlockSplit`): ``non_share`` (``fold_bb == g
 ``partial`` (a sample of the molecules with some, not all, blocks in g) and ``share`` (a
 sample of the molecules with no block in g, taken out of training).
 
+``disynthon`` (:class:`DisynthonSplit`, KinDEL's): a share of the pairs of building blocks of
+each two cycles is held out; every molecule with a held pair validates, and no molecule sharing
+any pair of blocks with a validation molecule trains.
+
 A split's :meth:`select` returns a :class:`Selection`: the train and validation molecules
 and each validation molecule's cell.
 """
@@ -180,6 +184,64 @@ class BuildingBlockSplit:
         cell = np.concatenate([np.full(len(idx), k, np.int8) for k, (_, idx) in enumerate(parts)])
         order = np.argsort(val, kind="stable")
         return Selection(train, val[order], cell[order], tuple(name for name, _ in parts), f"{self.column}={fold}")
+
+
+class DisynthonSplit:
+    """Validate on the molecules holding a held-out disynthon; train on those sharing no pair of
+    building blocks (of the same two cycles) with any validation molecule.
+
+    For each pair of cycles, every disynthon present gets a uniform number (``seed``); fold f holds
+    those in [f·fraction, (f + 1)·fraction), so folds are disjoint and there are ⌊1/fraction⌋ of
+    them. Molecules that share a pair with validation but hold none are in neither set: the
+    selection says how many. One validation cell."""
+
+    column = "disynthon"
+    shard_key = None
+
+    def __init__(self, fraction: float = 0.02, seed: int = 0):
+        if not 0.0 < fraction <= 0.5:
+            raise InputError(f"data.split.fraction={fraction}: hold between 0 and half of the disynthons")
+        self.fraction, self.seed = float(fraction), int(seed)
+
+    def shard_parts(self, keys: np.ndarray, fold: int):
+        raise InputError("loader=dali reads whole shards, which split=disynthon does not define; use loader=memory")
+
+    def _keys(self, bb: np.ndarray, i: int, j: int, n_blocks: int) -> np.ndarray:
+        return bb[:, i].astype(np.int64) * n_blocks + bb[:, j]
+
+    def select(self, store, fold: int) -> Selection:
+        n_folds = int(1.0 / self.fraction)
+        _check_fold(fold, n_folds, self.column)
+        bb = np.asarray(store.train("bb_ids"))
+        n_blocks = int(store.manifest["counts"]["building_blocks"])
+        pairs = [(i, j) for i in range(bb.shape[1]) for j in range(i + 1, bb.shape[1])]
+        val = np.zeros(len(bb), bool)
+        for p, (i, j) in enumerate(pairs):
+            keys = self._keys(bb, i, j, n_blocks)
+            present = np.unique(keys)
+            u = np.random.default_rng([self.seed, p]).random(len(present))
+            held = present[(u >= fold * self.fraction) & (u < (fold + 1) * self.fraction)]
+            val |= np.isin(keys, held)
+        if not val.any():
+            raise InputError(f"disynthon={fold} holds no molecule: raise data.split.fraction or use a bigger library")
+        shared = np.zeros(len(bb), bool)
+        for i, j in pairs:
+            keys = self._keys(bb, i, j, n_blocks)
+            shared |= np.isin(keys, np.unique(keys[val]))
+        train = np.flatnonzero(~shared)
+        val_idx = np.flatnonzero(val)
+        left_out = int(shared.sum() - val.sum())
+        if len(train) == 0:
+            raise InputError(
+                f"disynthon={fold}: every molecule shares a pair of blocks with validation; lower data.split.fraction"
+            )
+        if left_out > len(train):
+            warn(
+                f"split=disynthon fold {fold}: {left_out} molecules share a pair of blocks with validation and are "
+                f"left out, more than the {len(train)} that train; lower data.split.fraction"
+            )
+        where = f"{self.column}={fold}"
+        return Selection(train, val_idx, np.zeros(len(val_idx), np.int8), (where,), where)
 
 
 def _sample(rng: np.random.Generator, pool: np.ndarray, size: float) -> np.ndarray:
