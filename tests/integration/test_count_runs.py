@@ -64,7 +64,9 @@ def test_a_count_model_reports_rank_metrics_and_the_held_out_affinities(zip_run)
     assert {"score_BRD4", "label_sEH", "BRD4"} <= set(val.columns)
     assert (val["BRD4"] < 0).any()  # log10 enrichment, not a probability
     assert not (run / "submission.csv").exists()  # a count table has no Kaggle submission
-    assert "val/spearman_brd4" in pd.read_csv(next((run / "csv").rglob("metrics.csv"))).columns
+    logged = pd.read_csv(next((run / "csv").rglob("metrics.csv")))
+    assert {"val/spearman_brd4", "results/affinity_spearman", "results/affinity_spearman_unseen"} <= set(logged)
+    assert logged["results/affinity_spearman"].dropna().iloc[-1] == pytest.approx(result["affinity_spearman"])
 
 
 def test_predict_and_export_carry_the_count_models_targets_and_values(zip_run):

@@ -4,6 +4,7 @@ finish (so each run of a sweep or tuning study is its own tracker run)."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import matplotlib.image
@@ -18,12 +19,26 @@ def log_config(loggers: list, cfg: DictConfig) -> None:
         logger.log_hyperparams(params)
 
 
+HEADLINE = ("val_map", "test_score", "val_spearman", "affinity_spearman", "affinity_kendall")
+
+
 def publish(loggers: list, run_dir: Path) -> None:
-    """The results table and every plot of the run, to the trackers that display them."""
+    """The run's headline results (``results/<name>``: the test score, the held-out affinities'
+    Spearman and Kendall, per group too) to every logger; the results table and every plot to the
+    trackers that display them."""
     run_dir = Path(run_dir)
     table = pd.read_csv(run_dir / "results.csv") if (run_dir / "results.csv").exists() else None
     pngs = sorted((run_dir / "plots").glob("*.png"))
+    summary = json.loads((run_dir / "results.json").read_text()) if (run_dir / "results.json").exists() else {}
+    headline = {
+        f"results/{k}": float(v)
+        for k, v in summary.items()
+        if (k in HEADLINE or k.startswith("affinity_spearman_")) and isinstance(v, (int, float))
+    }
     for logger in loggers:
+        if headline:
+            logger.log_metrics(headline, step=0)
+            logger.save()
         if hasattr(logger, "log_table") and hasattr(logger, "log_image"):  # Weights & Biases
             if table is not None:
                 logger.log_table(key="results", dataframe=table)
