@@ -21,8 +21,11 @@ Suites
             encoder (model=transformer_small unless overridden), in one process, after --warmup
             steps, over --steps steps; the remaining arguments are Hydra overrides of the
             pretraining config.
+  losses    training molecules/s of one backbone under every training loss (bce, mse, enrichment_z,
+            poisson, zip, nb) on the same batches of the simulated selection, in one process;
+            the remaining arguments are Hydra overrides of the training config.
   memory    wall time and peak anonymous memory of the documented commands, each in a child
-            process (--jobs synth,prepare,train,pretrain,baseline; synth and prepare at --rows).
+            process (--jobs synth,prepare,train,pretrain,baseline,counts; synth, prepare and counts at --rows).
   screen    belka predict: its streaming path against the in-process prediction pass on the
             same molecules and weights, ONNX Runtime against PyTorch (CNN, CPU), and peak memory
             of `belka predict` over --screen-rows inputs (a small CNN run trained here).
@@ -53,6 +56,7 @@ SUITES = (
     "outputs",
     "pretrain",
     "screen",
+    "losses",
 )  # one module each
 
 

@@ -15,6 +15,9 @@ Jobs (``--jobs``, comma-separated):
             repeats (its peak; a full run adds only the small prediction arrays)
   pretrain  `belka pretrain model=transformer debug=fdr` the same way
   baseline  `belka baseline baseline=rf` and `baseline=lgbm` on the default library
+  counts    `belka prepare data=counts` of a simulated selection of --rows compounds (three targets
+            × three replicates, a matrix control, load: 13 count columns; the simulation runs
+            first, in its own process, and is not measured)
 The remaining arguments are Hydra overrides of the train and pretrain jobs (`data.batch_size=64`).
 """
 
@@ -32,7 +35,7 @@ from benchmarks.common import Row
 
 KIB = 1024
 CHART = ("peak_anon_gib", "peak anonymous memory (GiB)", False)  # what __main__ draws
-JOBS = ("synth", "prepare", "train", "pretrain", "baseline")
+JOBS = ("synth", "prepare", "train", "pretrain", "baseline", "counts")
 RUN_AS = {"chemberta": "experiment=chemberta"}  # models whose README command is an experiment (it adds the tokenizer)
 
 
@@ -139,6 +142,22 @@ def jobs(args, work: Path) -> list[tuple[str, list[str], int | None]]:
         for b in ("rf", "lgbm"):
             run = _belka("baseline", f"baseline={b}", f"hydra.run.dir={work}/runs/baseline-{b}")
             out.append((f"baseline baseline={b}", run, None))
+    if "counts" in wanted:
+        sel = work / f"selection-{args.rows}"
+        if not (sel / "selection.json").exists():
+            simulate = (
+                "from belka_lab.synth.selection import SelectionConfig, simulate; "
+                f"simulate({str(sel)!r}, SelectionConfig(n_compounds={args.rows}, n_bb1=300, n_amines=700), False)"
+            )
+            subprocess.run([sys.executable, "-c", simulate], check=True)
+        prepare = _belka(
+            "prepare",
+            "data=counts",
+            f"data.root={sel}",
+            "data.test_file=${data.root}/heldout.csv",
+            f"hydra.run.dir={work}/runs/counts",
+        )
+        out.append((f"prepare data=counts: {args.rows:,} compounds, 13 count columns", prepare, args.rows))
     return out
 
 

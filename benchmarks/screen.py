@@ -109,12 +109,12 @@ def run(args) -> list[Row]:
         return rows + (_memory(args, work, cfg, smiles) if args.screen_rows else [])
     import json
 
-    from belka_lab.screen.export import Probabilities, write_model
+    from belka_lab.screen.export import Predicting, write_model
     from belka_lab.screen.scorers import ExportedScorer
 
     onnx = work / "cnn.onnx"
     example = torch.from_numpy(tokens[:8])
-    write_model(Probabilities(module.backbone, dm.pad_id).eval(), "onnx", onnx, example)
+    write_model(Predicting(module.backbone, dm.pad_id, module.readout).eval(), "onnx", onnx, example)
     onnx.with_suffix(".json").write_text(
         json.dumps(
             {
