@@ -300,22 +300,31 @@ def regression_scale(raw: np.ndarray, score: str) -> np.ndarray:
 
 
 def _scores_and_labels(tmp: Path, lay: Layout, totals: np.ndarray, table: CountTable, n: int, chunk: int) -> dict:
+    """scores.npy and labels.npy a chunk at a time; the raw scores [n, T] float32 stay in memory
+    for the hit threshold (1.2 GB for 100M compounds and three targets)."""
     counts = store.load(tmp / "train" / "counts.npy")
-    raw = np.empty((n, len(lay.targets)), np.float32)
+    n_t = len(lay.targets)
+    raw = np.empty((n, n_t), np.float32)
+    scores = store.NpyAppender(tmp / "train" / "scores.npy", np.float32, (n_t,))
     for lo in range(0, n, chunk):
-        raw[lo : lo + chunk] = compound_scores(np.asarray(counts[lo : lo + chunk]), lay, totals, table.score, n)
+        part = compound_scores(np.asarray(counts[lo : lo + chunk]), lay, totals, table.score, n)
+        raw[lo : lo + chunk] = part
+        scores.append(regression_scale(part, table.score))
+    scores.close()
     if table.threshold is not None:
         threshold = {t: float(table.threshold) for t in lay.targets}
     else:
         threshold = {t: float(np.quantile(raw[:, k], 1.0 - table.hit_fraction)) for k, t in enumerate(lay.targets)}
     cut = np.array(list(threshold.values()), np.float32)
-    labels = (raw >= cut).astype(np.int8)
-    if table.threshold is None:  # ties at the quantile: a score shared by most compounds is no hit
-        for k in range(labels.shape[1]):
-            if labels[:, k].mean() > 0.5:
-                labels[:, k] = raw[:, k] > cut[k]
-    np.save(tmp / "train" / "labels.npy", labels)
-    np.save(tmp / "train" / "scores.npy", regression_scale(raw, table.score))
+    # ties at the quantile (a score most compounds share, such as a lower bound of 0): strictly above it
+    strict = np.zeros(n_t, bool)
+    if table.threshold is None:
+        strict = np.array([(raw[:, k] >= cut[k]).mean() > 0.5 for k in range(n_t)])
+    labels = store.NpyAppender(tmp / "train" / "labels.npy", np.int8, (n_t,))
+    for lo in range(0, n, chunk):
+        r = raw[lo : lo + chunk]
+        labels.append(np.where(strict, r > cut, r >= cut).astype(np.int8))
+    labels.close()
     return threshold
 
 
