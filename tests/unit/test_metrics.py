@@ -3,7 +3,7 @@ import pytest
 from sklearn.metrics import average_precision_score
 
 from belka_lab.evaluation.cells import cell_ap
-from belka_lab.evaluation.metrics import ap_table, check_probabilities, competition_score
+from belka_lab.evaluation.metrics import ap_table, check_finite, competition_score
 
 T3 = ("BRD4", "HSA", "sEH")
 
@@ -50,10 +50,11 @@ def test_molecule_ap_ignores_unknown_labels():
     assert ap["map"] == pytest.approx(np.mean([ap["BRD4"], ap["HSA"], ap["sEH"]]))
 
 
-@pytest.mark.parametrize("bad", [np.nan, np.inf, 1.5, -0.1])
-def test_non_probabilities_are_rejected(bad):
-    with pytest.raises(ValueError, match="not probabilities"):
-        check_probabilities(np.array([0.1, bad, 0.3]))
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_predictions_that_are_not_finite_are_rejected(bad):
+    with pytest.raises(ValueError, match="not finite numbers"):
+        check_finite(np.array([0.1, bad, 0.3]))
+    assert np.array_equal(check_finite(np.array([1.5, -0.1])), [1.5, -0.1])  # log enrichment ranks too
 
 
 @pytest.mark.parametrize("case", ["continuous", "ties", "float32", "one positive", "all tied", "all positive"])
@@ -89,8 +90,10 @@ def test_molecule_ap_on_tensors_equals_it_on_arrays():
     assert from_tensors == pytest.approx(from_arrays, abs=1e-12)
     known = labels[:, 0] >= 0
     assert from_arrays["BRD4"] == pytest.approx(average_precision_score(labels[known, 0], probs[known, 0]), abs=1e-12)
-    with pytest.raises(ValueError, match="not probabilities"):
-        molecule_ap(torch.from_numpy(labels), torch.from_numpy(probs) + 1)
+    # AP reads ranks: log10 enrichment (any finite value) scores as the probabilities it orders alike
+    assert molecule_ap(torch.from_numpy(labels), torch.from_numpy(probs) * 7 - 3) == pytest.approx(
+        from_arrays, abs=1e-9
+    )
 
 
 @pytest.mark.parametrize("limit", [100_000, 300])

@@ -18,19 +18,6 @@ import torch
 from scipy.stats import kendalltau, pearsonr, spearmanr
 
 
-def check_probabilities(p, what: str = "predictions"):
-    """Reject non-finite values and values outside [0, 1]. A tensor is checked where it is and
-    returned as it is; anything else is returned as a float64 array."""
-    if not isinstance(p, torch.Tensor):
-        p = np.asarray(p, dtype=np.float64)
-    bad = as_tensor(p)
-    bad = ~torch.isfinite(bad) | (bad < 0) | (bad > 1)
-    if bool(bad.any()):
-        rows = torch.unique(torch.nonzero(bad)[:, 0])[:5].tolist()
-        raise ValueError(f"{what}: {int(bad.sum())} values are not probabilities in [0, 1] (first rows {rows})")
-    return p
-
-
 def check_finite(p, what: str = "predictions"):
     """Reject non-finite values (a ranking metric reads any finite score: probabilities or log
     enrichment). A tensor is checked where it is and returned as it is; anything else is returned
