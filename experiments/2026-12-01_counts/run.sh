@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Count models against binary labels on the simulated selection (see README.md here).
-# bash experiments/2026-12-01_counts/run.sh   — writes logs/counts/<depth>/<recipe>-seed<s>/ and summary.csv
+# bash experiments/2026-12-01_counts/run.sh   (about 45 min on 2 CPU cores) — writes logs/counts/<depth>/<recipe>-seed<s>/ and summary.csv
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 OUT=${OUT:-logs/counts}

@@ -75,6 +75,7 @@ class LightGBMPerProtein:
                 params["scale_pos_weight"] = float((y == 0).sum() / max((y == 1).sum(), 1))
             elif self.learn == "labels" and self.scale_pos_weight is not None:
                 params["scale_pos_weight"] = float(self.scale_pos_weight)
+            offset, offset_val = (None if o is None else np.ascontiguousarray(o) for o in (offset, offset_val))
             train = lgb.Dataset(X[known], y, init_score=offset, free_raw_data=True)
             val = lgb.Dataset(X_val[known_val], y_val, init_score=offset_val, reference=train)
             callbacks = [
