@@ -90,6 +90,10 @@ BAD = {
         "cycle column 'smiles_c'.*rows 11\\b",
     ),
     "a missing load column": (lambda t: t.drop(columns=["seq_load"]), "load column 'seq_load' is missing"),
+    "a repeated id": (
+        lambda t: t.assign(molecule_hash=t["molecule_hash"].where(t.index != 2500, t["molecule_hash"][4])),
+        "1 rows repeat the molecule_hash of an earlier row",
+    ),
 }
 
 

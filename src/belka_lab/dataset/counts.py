@@ -28,6 +28,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -35,7 +36,7 @@ import pyarrow.parquet as pq
 from belka_lab.core.errors import InputError, preview
 from belka_lab.core.io import staged
 from belka_lab.core.progress import bar as progress_bar
-from belka_lab.dataset import enrichment, read, store
+from belka_lab.dataset import enrichment, read, repeats, store
 from belka_lab.dataset.molecules import Blocks, announce, check_smiles, encode, finish_blocks, versions
 from belka_lab.dataset.options import PrepareOptions
 from belka_lab.dataset.schema import check_targets
@@ -236,6 +237,7 @@ def _ingest(path: Path, tmp: Path, blocks: Blocks, table: CountTable, options: P
         "bb_ids": store.NpyAppender(tmp / "train" / "bb_ids.npy", np.int32, (cycles,)),
     }
     totals = np.zeros(len(lay.columns), np.int64)
+    id_hashes = store.NpyAppender(tmp / "id_hashes.npy", np.int64)  # every row's id, hashed: repeats are refused
     unknown = 0
     found: set = set()
     bar = progress_bar(total, f"prepare {path.name}", "compound", options.progress)
@@ -248,9 +250,11 @@ def _ingest(path: Path, tmp: Path, blocks: Blocks, table: CountTable, options: P
         tokens, n_unk, _ = encode(path, smiles, rows, "unk" if options.unknown_chars == "unk" else "error")
         counts = _counts(path, batch, lay.columns, row)
         bb = np.stack([blocks.lookup(col) for col in _blocks_of(path, batch, table, row)], axis=1)
-        if table.id and wanted_ids:
+        if table.id:
             ids = batch.column(table.id).cast(pa.string())
-            found.update(pc.filter(ids, pc.is_in(ids, pa.array(sorted(wanted_ids)))).to_pylist())
+            id_hashes.append(_hash_ids(ids))
+            if wanted_ids:
+                found.update(pc.filter(ids, pc.is_in(ids, pa.array(sorted(wanted_ids)))).to_pylist())
         writers["tokens"].append(tokens)
         writers["counts"].append(counts)
         writers["bb_ids"].append(bb)
@@ -261,7 +265,35 @@ def _ingest(path: Path, tmp: Path, blocks: Blocks, table: CountTable, options: P
     bar.close()
     for w in writers.values():
         w.close()
+    id_hashes.close()
+    if table.id:
+        _check_repeats(path, table, store.load(id_hashes.path), options)
+    id_hashes.path.unlink()
     return lay, totals, row, unknown, found
+
+
+def _hash_ids(ids: pa.Array) -> np.ndarray:
+    """int64 hashes of id strings (pandas' hash of each value; a null hashes as the empty id)."""
+    values = np.asarray(pc.fill_null(ids, "").to_pylist(), dtype=object)
+    return pd.util.hash_array(values).view(np.int64)
+
+
+def _check_repeats(path: Path, table: CountTable, hashes: np.ndarray, options) -> None:
+    """A compound is one row: an id on two rows is named, with whether their counts differ."""
+    repeated, examples = repeats.repeated_ids(hashes, max(options.batch_rows, 1))
+    if not repeated:
+        return
+    wanted = set(examples)
+    named: list[str] = []
+    batches, _ = read.table_batches(path, [table.id], options.batch_rows)
+    for batch in batches:
+        ids = batch.column(0).cast(pa.string())
+        hit = np.isin(_hash_ids(ids), list(wanted))
+        named += [v for v, h in zip(ids.to_pylist(), hit) if h and v not in named]
+    raise InputError(
+        f"{path}: {repeated} rows repeat the {table.id} of an earlier row (ids {preview(named)}); a count table has "
+        f"one row per compound: sum the counts of a compound's rows into one, or give distinct compounds distinct ids"
+    )
 
 
 def _check_totals(path: Path, lay: Layout, totals: np.ndarray) -> None:
