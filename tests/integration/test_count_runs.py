@@ -126,3 +126,19 @@ def test_lightgbm_learns_the_reads_with_a_poisson_objective(zip_run):
     assert np.isfinite(result["val_spearman"]) and np.isfinite(result["affinity_spearman"])
     saved = json.loads((tmp / "lgbm" / "model" / "targets.json").read_text())
     assert saved == {"targets": ["BRD4", "HSA", "sEH"], "learn": "counts"}
+
+
+def test_a_rank_blend_of_a_count_model_and_a_tree_scores_the_affinities(zip_run):
+    from belka_lab.evaluation.blending import run_blend
+
+    tmp, _ = zip_run
+    if not (tmp / "lgbm" / "results.json").exists():
+        test_lightgbm_learns_the_reads_with_a_poisson_objective(zip_run)
+    with initialize_config_dir(CONFIG_DIR, version_base="1.3"):
+        cfg = compose(
+            "blend", overrides=[f"paths.output_dir={tmp}/blend", f"runs=[{tmp}/zip,{tmp}/lgbm]", "method=rank"]
+        )
+    run_blend(cfg)
+    result = json.loads((tmp / "blend" / "results.json").read_text())
+    assert np.isfinite(result["val_spearman"]) and np.isfinite(result["affinity_spearman"])
+    assert not (tmp / "blend" / "submission.csv").exists()
