@@ -225,9 +225,7 @@ def _blocks_of(path: Path, batch: pa.RecordBatch, table: CountTable, first_row: 
     return out
 
 
-def _ingest(path: Path, tmp: Path, blocks: Blocks, table: CountTable, options: PrepareOptions, wanted_ids: set):
-    names = read.column_names(path)
-    lay = layout(path, names, table)
+def _ingest(path: Path, tmp: Path, blocks: Blocks, table: CountTable, lay: Layout, options, wanted_ids: set):
     needed = [table.smiles, *table.blocks] + ([table.id] if table.id else [])
     batches, total = read.table_batches(path, needed + lay.columns, options.batch_rows)
     cycles = len(table.blocks)
@@ -269,7 +267,7 @@ def _ingest(path: Path, tmp: Path, blocks: Blocks, table: CountTable, options: P
     if table.id:
         _check_repeats(path, table, store.load(id_hashes.path), options)
     id_hashes.path.unlink()
-    return lay, totals, row, unknown, found
+    return totals, row, unknown, found
 
 
 def _hash_ids(ids: pa.Array) -> np.ndarray:
@@ -432,10 +430,10 @@ def prepare_counts(train_file, affinity_file, out_dir, options: PrepareOptions) 
         (tmp / "train").mkdir()
         (tmp / "test").mkdir()
         blocks = Blocks()
-        targets = layout(train_file, read.column_names(train_file), table).targets
-        targets = tuple(targets)
+        lay = layout(train_file, read.column_names(train_file), table)
+        targets = tuple(lay.targets)
         te = _affinity(affinity, tmp, targets, table, options) if affinity else _empty_test(tmp, len(table.blocks))
-        lay, totals, n, unknown, found = _ingest(train_file, tmp, blocks, table, options, te["ids"])
+        totals, n, unknown, found = _ingest(train_file, tmp, blocks, table, lay, options, te["ids"])
         absent = sorted(te["ids"] - found)
         if absent:
             raise InputError(
