@@ -75,9 +75,11 @@ def readout(cfg: DictConfig, dm) -> torch.nn.Module:
 
 def model(cfg: DictConfig, dm) -> L.LightningModule:
     """``cfg.model`` (BelkaModule) around the backbone built for ``dm``, scoring ``dm``'s validation
-    cells, with ``dm``'s count table (for the count losses)."""
+    cells (and its held-out affinity file), with ``dm``'s count table (for the count losses)."""
     check_init_from(cfg, dm)
-    return instantiate(module_config(cfg), backbone=backbone(cfg, dm), cells=dm.cells, counts=dm.count_spec)
+    return instantiate(
+        module_config(cfg), backbone=backbone(cfg, dm), cells=dm.cells, counts=dm.count_spec, affinity=dm.affinity
+    )
 
 
 def check_init_from(cfg: DictConfig, dm) -> None:

@@ -205,6 +205,42 @@ def test_prepare_reads_each_malformed_train_file_or_names_it(case, train_cases, 
     assert not list(tmp_path.glob(".prepared.tmp-*")), "nothing half-written is left"
 
 
+@pytest.fixture(scope="module")
+def selection(tmp_path_factory):
+    from belka_lab.synth.selection import SelectionConfig, simulate
+
+    return simulate(tmp_path_factory.mktemp("sel") / "s", SelectionConfig(n_compounds=1500, n_heldout=100), False)
+
+
+@pytest.mark.parametrize("case", ["a negative count", "a non-positive kd"])
+def test_prepare_names_a_bad_count_table_or_affinity_file(case, selection, tmp_path, capfd):
+    import pandas as pd
+
+    table, heldout = pd.read_parquet(selection / "selection.parquet"), pd.read_csv(selection / "heldout.csv")
+    if case == "a negative count":
+        table.loc[9, "seq_HSA_2"] = -4
+        name, says = "bad.csv", "seq_HSA_2"
+    else:
+        heldout.loc[3, "kd"] = 0.0
+        name, says = "heldout.csv", "rows 3"
+    table.to_csv(tmp_path / "bad.csv", index=False)
+    heldout.to_csv(tmp_path / "heldout.csv", index=False)
+    out = tmp_path / "prepared"
+    code, err, said = command(
+        capfd,
+        "prepare",
+        "data=counts",
+        f"data.root={tmp_path}",
+        f"data.train_file={tmp_path}/bad.csv",
+        f"data.test_file={tmp_path}/heldout.csv",
+        f"data.prepared_dir={out}",
+        "data.prepare.progress=false",
+        f"hydra.run.dir={tmp_path}/run",
+    )
+    assert says in assert_clean_error(code, err, name)
+    assert not out.exists()
+
+
 def test_prepare_into_a_full_disk_or_under_a_file_is_one_error_and_leaves_nothing(kaggle, tmp_path, capfd, monkeypatch):
     from belka_lab.dataset import store
 

@@ -92,9 +92,11 @@ def check(
     monitors,
     say: bool = True,
     ranked: bool = False,
+    also=(),
 ) -> None:
     """Say which cells have no positive (a warning each, when `say`), and stop when a key in `monitors`
-    (the checkpoint's, early stopping's) is not logged by these cells or has no cell with a positive."""
+    (the checkpoint's, early stopping's) is not logged by these cells or has no cell with a positive.
+    ``also``: keys logged besides the cells' (a held-out affinity file's)."""
     advice = (
         "use fewer building-block groups (data.prepare.n_bb_groups), another fold, or a bigger library (or sample)"
         if len(names) > 1 or where.startswith("fold_bb")
@@ -109,12 +111,13 @@ def check(
             )
     known = keys(names, targets)
     for monitor in monitors:
-        if not monitor.startswith("val/") or monitor == "val/loss" or (ranked and monitor in rank_keys(names, targets)):
+        others = [*(rank_keys(names, targets) if ranked else []), *also]
+        if not monitor.startswith("val/") or monitor == "val/loss" or monitor in others:
             continue
         if monitor not in known:
             raise InputError(
                 f"the monitored metric {monitor!r} is not logged by this split's validation cells ({where}); choose "
-                f"one of {', '.join(known)} or val/loss"
+                f"one of {', '.join([*known, *others])} or val/loss"
             )
         if not any(cell_counts[pair][1] for pair in known[monitor]):
             raise InputError(
@@ -197,8 +200,7 @@ class ValidationCells:
             out["val/top_recall"] = float(table["top_recall"].mean())
         return out
 
-    def check(self, labels: np.ndarray, monitors, say: bool = True) -> None:
+    def check(self, labels: np.ndarray, monitors, say: bool = True, also=()) -> None:
         """:func:`check` for these cells; ``labels`` [len(val), T] of the validation molecules."""
-        check(
-            counts(labels, self.cell, len(self.names)), self.names, self.targets, self.where, monitors, say, self.ranked
-        )
+        cell_counts = counts(labels, self.cell, len(self.names))
+        check(cell_counts, self.names, self.targets, self.where, monitors, say, self.ranked, also)

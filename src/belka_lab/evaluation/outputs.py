@@ -20,7 +20,8 @@ import pandas as pd
 from omegaconf import OmegaConf
 
 from belka_lab.core.io import atomic_path
-from belka_lab.evaluation import cells, metrics, plots, submission
+from belka_lab.evaluation import affinity, cells, metrics, plots, submission
+from belka_lab.evaluation.affinity import HeldOutAffinity
 
 
 def write_parquet(df: pd.DataFrame, path: Path) -> None:
@@ -139,21 +140,19 @@ def results(
                 r["top_recall"] = float(ranked["top_recall"].mean())
         columns += ["spearman", "pearson", "top_recall"]
     if test_rows is not None and test is not None and "kd" in test_rows:  # a held-out affinity file
-        predicted = test[list(targets)].to_numpy()[test_rows["molecule"].to_numpy(), test_rows["protein"].to_numpy()]
         groups = test_rows["split_group"].to_numpy() if "split_group" in test_rows else None
-        table = metrics.affinity_table(
-            test_rows["kd"].to_numpy(), predicted, test_rows["protein"].to_numpy(), targets, groups
-        )
+        held = HeldOutAffinity(test_rows["molecule"], test_rows["protein"], test_rows["kd"], targets, groups)
+        table = held.table(test[list(targets)].to_numpy())
         rows += [{"set": "affinity", **r} for r in table.to_dict("records")]
-        overall = table[table["group"] == "all"] if (table["group"] == "all").any() else table
+        overall = affinity.summary(table)
         rows.append(
             {
                 "set": "affinity",
                 "group": "all",
                 "protein": "mean",
                 "rows": len(test_rows),
-                "spearman": mean_or_nan(overall["spearman"]),
-                "kendall": mean_or_nan(overall["kendall"]),
+                "spearman": overall.get("spearman", float("nan")),
+                "kendall": overall.get("kendall", float("nan")),
             }
         )
         columns += [c for c in ("spearman", "kendall") if c not in columns]
@@ -175,11 +174,6 @@ def _merge(rows: list[dict], ranked: pd.DataFrame, set_name: str) -> list[dict]:
         if r["set"] == set_name and got is not None:
             r |= {"spearman": got.spearman, "pearson": got.pearson, "top_recall": got.top_recall}
     return rows
-
-
-def mean_or_nan(values) -> float:
-    values = pd.Series(values, dtype=float).dropna()
-    return float(values.mean()) if len(values) else float("nan")
 
 
 def format_table(table: pd.DataFrame) -> str:
@@ -239,12 +233,9 @@ def headline(table: pd.DataFrame) -> dict:
         out["test_score"] = float(score["ap"].iloc[0])
     if "spearman" in table and mean.query("set == 'val'")["spearman"].notna().any():
         out["val_spearman"] = float(mean.query("set == 'val'")["spearman"].iloc[0])
-    affinity = table[table["set"] == "affinity"]
-    if len(affinity):
-        overall = affinity[affinity["protein"] == "mean"].iloc[0]
-        out["affinity_spearman"], out["affinity_kendall"] = float(overall["spearman"]), float(overall["kendall"])
-        for g, rows in affinity[(affinity["protein"] != "mean") & (affinity["group"] != "all")].groupby("group"):
-            out[f"affinity_spearman_{g}"] = mean_or_nan(rows["spearman"])
+    per_target = table[(table["set"] == "affinity") & (table["protein"] != "mean")]
+    if len(per_target):
+        out |= affinity.summary(per_target, "affinity_")
     return out
 
 

@@ -24,6 +24,7 @@ from belka_lab.dataset.counts import CountSpec
 from belka_lab.dataset.prepare import PrepareOptions, is_current, prepare
 from belka_lab.dataset.read import find_input
 from belka_lab.dataset.store import PreparedDataset, arrays
+from belka_lab.evaluation.affinity import HeldOutAffinity
 from belka_lab.evaluation.cells import ValidationCells
 from belka_lab.loading.loader import Feed, Loader, MemoryLoader, Place
 from belka_lab.synth.config import SynthConfig
@@ -71,6 +72,7 @@ class BelkaDataModule(L.LightningDataModule):
         self.tokenizer = TokenizerConfig(**(tokenizer or {}))
         self.pad_id, self.vocab_size = PAD, None  # of the token arrays the models read (set in setup)
         self.store: PreparedDataset | None = None
+        self.affinity: HeldOutAffinity | None = None  # a count table's held-out affinity file (set in setup)
         self._checked_for = None
         self._feed_cache: Feed | None = None  # the trainer whose monitors were checked against the validation cells
         if loader is not None and not all(hasattr(loader, m) for m in ("prepare", "setup", "train", "evaluate")):
@@ -116,6 +118,7 @@ class BelkaDataModule(L.LightningDataModule):
         self.train_idx, self.val_idx = self.selection.train, self.selection.val
         self.fold_column = self.split.column
         self.cells = ValidationCells.of(self.selection, self.targets, ranked=self.count_spec is not None)
+        self.affinity = HeldOutAffinity.of(self.store)
         self.feed = self._feed()
         self.loader.setup(self.feed)
 
@@ -126,7 +129,8 @@ class BelkaDataModule(L.LightningDataModule):
         monitors = [cb.monitor for cb in trainer.callbacks if isinstance(getattr(cb, "monitor", None), str)]
         labels = np.asarray(self.store.train("labels")[self.selection.val])
         # warnings from the main process; every process stops on an error
-        self.cells.check(labels, monitors, say=trainer.is_global_zero)
+        also = self.affinity.keys() if self.affinity is not None else []
+        self.cells.check(labels, monitors, say=trainer.is_global_zero, also=also)
 
     # ------------------------------------------------------------------ what the loaders are handed
     @property
@@ -198,7 +202,9 @@ class BelkaDataModule(L.LightningDataModule):
         return self.loader.train(self.feed, self.place())
 
     def val_dataloader(self):
-        return self.loader.evaluate(self.feed, self.place(), "val")
+        """The validation fold; with a held-out affinity file, its compounds (the test part) too."""
+        val = self.loader.evaluate(self.feed, self.place(), "val")
+        return val if self.affinity is None else [val, self.loader.evaluate(self.feed, self.place(), "test")]
 
     def predict_dataloader(self) -> list:
         """One dataloader per set of :data:`PREDICT_SETS`."""

@@ -3,8 +3,9 @@
 It owns the training objective (``models/losses.py``: BCE or focal loss on the labels, squared
 error on a count table's enrichment scores, or a count likelihood on its reads; unknown labels
 ignored), the optimizer and scheduler (partials from config), and the metrics. Validation AP
-(and, for a count table, the rank correlation with the observed enrichment) is computed once per
-epoch on the predictions of the whole epoch, gathered from every process.
+(and, for a count table, the rank correlation with the observed enrichment, and with the measured
+affinities of a held-out affinity file) is computed once per epoch on the predictions of the whole
+epoch, gathered from every process.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import torch
 from torch import nn
 
 from belka_lab.dataset.counts import CountSpec
+from belka_lab.evaluation.affinity import HeldOutAffinity
 from belka_lab.evaluation.cells import ValidationCells
 from belka_lab.evaluation.predictions import gather
 from belka_lab.models.backbone import LayerGroups
@@ -42,12 +44,15 @@ class BelkaModule(L.LightningModule):
         cells: ValidationCells | None = None,
         count_beta: float = 1.0,
         counts: CountSpec | None = None,
+        affinity: HeldOutAffinity | None = None,
     ):
         """``loss`` is the training objective (``models/losses.py``: ``bce``, ``focal`` with
         ``focal={gamma, alpha}``, ``mse``, ``enrichment_z``, ``poisson``, ``zip``, ``nb`` with
         ``count_beta`` on the control term); validation reports BCE for ``bce``/``focal`` (so runs
         compare) and the loss itself otherwise. ``cells`` scores each validation epoch in the
-        split's cells (the data module's; one cell when None); ``counts`` is the data's count table."""
+        split's cells (the data module's; one cell when None); ``counts`` is the data's count table;
+        ``affinity`` its held-out affinity file, scored each epoch on the second validation dataloader
+        (the test part: ``val/affinity_spearman``…)."""
         super().__init__()
         self.cells = cells if cells is not None else ValidationCells.single()
         self.objective = Objective(
@@ -68,7 +73,9 @@ class BelkaModule(L.LightningModule):
             "pos_weight", torch.tensor(pos_weight, dtype=torch.float32) if pos_weight else None, persistent=False
         )
         self.train_loss = TrainLoss("train/loss")
+        self.affinity = affinity
         self._outputs: list[dict[str, torch.Tensor]] = []
+        self._affinity_outputs: list[dict[str, torch.Tensor]] = []
 
     def forward(self, tokens: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         return self.backbone(tokens, mask)
@@ -106,10 +113,17 @@ class BelkaModule(L.LightningModule):
                 out["scores"] = batch["scores"]
         return out
 
-    def validation_step(self, batch: dict, batch_idx: int) -> None:
-        self._outputs.append(self._outputs_of(batch))  # kept on the device for the epoch's end
+    def validation_step(self, batch: dict, batch_idx: int, dataloader_idx: int = 0) -> None:
+        if dataloader_idx == 1:  # the held-out affinity file's compounds (the test part)
+            logits = self(batch["tokens"], batch["mask"]).float()
+            self._affinity_outputs.append({"probs": self.readout(logits), "index": batch["index"]})
+        else:
+            self._outputs.append(self._outputs_of(batch))  # kept on the device for the epoch's end
 
     def on_validation_epoch_end(self) -> None:
+        if self._affinity_outputs:
+            held, self._affinity_outputs = gather(self, self._affinity_outputs), []
+            self.log_dict(self.affinity.scores(held["probs"], held["index"]))
         if not self._outputs:
             return
         out, self._outputs = gather(self, self._outputs), []
