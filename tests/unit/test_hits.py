@@ -1,0 +1,67 @@
+"""The hit list: selectivity and control filters, and diversity that keeps one of a series."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from belka_lab.analysis.hits import HitListConfig, control_enrichment, pick
+from belka_lab.core.errors import InputError
+from belka_lab.dataset.counts import CountSpec
+
+# a series of five close analogues scores best; five unrelated compounds follow
+SERIES = [f"CCCCCCCCc1ccc(C(=O)N{'C' * k})cc1" for k in range(1, 6)]
+OTHERS = ["O=C(O)c1ccncc1", "CC(C)(C)OC(=O)N1CCCC1", "FC(F)(F)c1ccc(Br)cc1", "OCC1OC(O)C(O)C1O", "C1CCC2(CC1)OCCO2"]
+
+
+def _frame():
+    return pd.DataFrame(
+        {
+            "smiles": SERIES + OTHERS,
+            "BRD4": np.linspace(3.0, 0.0, 10),
+            "HSA": [0.0, 5.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0],
+        }
+    )
+
+
+def test_butina_takes_one_of_a_series_before_the_next_best():
+    out = pick(_frame(), ("BRD4", "HSA"), HitListConfig(n=4, diversity="butina", cutoff=0.6))
+    assert out["smiles"].iloc[0] == SERIES[0]  # the best first
+    assert sum(s in SERIES for s in out["smiles"]) == 1  # its analogues wait until every cluster gave one
+    assert list(out["rank"]) == [1, 2, 3, 4] and out["cluster"].is_unique
+    ranked = pick(_frame(), ("BRD4", "HSA"), HitListConfig(n=4, diversity="none"))
+    assert list(ranked["smiles"]) == SERIES[:4]  # without diversity: the series fills the list
+
+
+def test_maxmin_starts_from_the_best_and_spreads():
+    out = pick(_frame(), ("BRD4", "HSA"), HitListConfig(n=3, diversity="maxmin"))
+    assert SERIES[0] in set(out["smiles"]) and sum(s in SERIES for s in out["smiles"]) == 1
+
+
+def test_selectivity_drops_what_binds_the_other_target_and_control_binders_go():
+    out = pick(_frame(), ("BRD4", "HSA"), HitListConfig(n=3, diversity="none", over=["HSA"], margin=0.1))
+    assert SERIES[1] not in set(out["smiles"]) and (out["selectivity"] > 0.1).all()
+    control = np.array([[50.0, 0]] + [[1.0, 0]] * 9)
+    out = pick(_frame(), ("BRD4", "HSA"), HitListConfig(n=3, diversity="none", max_control=5.0), control)
+    assert SERIES[0] not in set(out["smiles"])
+
+
+def test_control_enrichment_against_the_load():
+    spec = CountSpec([[0]], [[1]], [0], 2, [100, 100, 100], 3)
+    counts = np.array([[0, 30, 10], [0, 10, 10], [0, 0, 10]])
+    ratio = control_enrichment(counts, spec)[:, 0]
+    assert ratio[0] == pytest.approx(30.375 / 10.375) and ratio[0] > ratio[1] > ratio[2]
+
+
+@pytest.mark.parametrize(
+    "config, says",
+    [
+        (HitListConfig(n=11, diversity="none"), "only 10 of 10"),
+        (HitListConfig(by="KRAS"), "'KRAS' is not one of"),
+        (HitListConfig(diversity="random"), "butina, maxmin, none"),
+    ],
+)
+def test_bad_hit_list_requests_are_one_clear_error(config, says):
+    with pytest.raises(InputError, match=says):
+        pick(_frame(), ("BRD4", "HSA"), config)
