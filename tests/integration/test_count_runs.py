@@ -1,5 +1,6 @@
 """A selection's read counts end to end: simulated, prepared, a count model trained and scored
-against the held-out affinities, a Poisson tree baseline, predict and an exported model."""
+against the held-out affinities, a Poisson tree baseline, predict and an exported model, and
+``belka analyze`` (synthon tables, hit list, intervals, report.html opened in a real browser)."""
 
 from __future__ import annotations
 
@@ -145,3 +146,97 @@ def test_a_rank_blend_of_a_count_model_and_a_tree_scores_the_affinities(zip_run)
     result = json.loads((tmp / "blend" / "results.json").read_text())
     assert np.isfinite(result["val_spearman"]) and np.isfinite(result["affinity_spearman"])
     assert not (tmp / "blend" / "submission.csv").exists()
+
+
+# ---------------------------------------------------------------------------- belka analyze
+def _analyze(capfd, *argv):
+    from belka_lab import cli
+
+    try:
+        code = cli.main(["analyze", *argv]) or 0
+    except SystemExit as e:
+        code = e.code if isinstance(e.code, int) else 1
+    return code, capfd.readouterr().err
+
+
+@pytest.fixture(scope="module")
+def analysis(zip_run):
+    tmp, _ = zip_run
+    from belka_lab.analysis.analyze import AnalyzeConfig, analyze
+    from belka_lab.analysis.hits import HitListConfig
+
+    result = json.loads((tmp / "zip" / "results.json").read_text())
+    config = AnalyzeConfig(cube_top=300, cube_sample=300, hits=HitListConfig(n=12, pool=5))
+    analyze(result["prepared_dir"], [str(tmp / "zip")], tmp / "analysis", config)
+    return tmp, tmp / "analysis"
+
+
+def test_analyze_sums_each_blocks_reads_and_lists_diverse_hits_with_intervals(analysis):
+    tmp, out = analysis
+    table = pd.read_parquet(next(tmp.glob("data/selection-*/selection.parquet")))
+    mono = pd.read_parquet(out / "synthons_mono.parquet")
+    # cycle 1's blocks, summed from the raw table by their SMILES: the same reads
+    by_block = table.groupby("smiles_a")[["seq_HSA_1", "seq_HSA_2", "seq_HSA_3"]].sum().sum(axis=1)
+    rows = mono[(mono["target"] == "HSA") & (mono["cycles"] == "1")].set_index("block_1")
+    assert rows["reads_target"].sort_index().tolist() == by_block.sort_index().tolist()
+    assert rows["compounds"].sum() == len(table)
+    hits = pd.read_parquet(out / "hits.parquet")
+    assert len(hits) == 12 and hits["cluster"].is_unique and (hits["BRD4_lo"] < hits["BRD4_hi"]).all()
+    assert {"block_1", "block_2", "block_3", "cell", "control_enrichment"} <= set(hits.columns)
+    coverage = pd.read_csv(out / "coverage.csv")
+    assert set(coverage["cell"]) == {"all", *pd.read_parquet(tmp / "zip" / "predictions" / "val.parquet")["cell"]}
+    # 90% split-conformal intervals on a few hundred compounds: near 90%, not exact
+    assert coverage.query("cell == 'all'")["coverage"].between(0.8, 0.98).all()
+
+
+def test_the_report_draws_its_cubes_and_pictures_in_a_browser(analysis):
+    import shutil
+
+    sync_playwright = pytest.importorskip("playwright.sync_api").sync_playwright
+    browser = shutil.which("chromium-headless-shell") or shutil.which("chromium")
+    if browser is None:
+        pytest.skip("no Chromium on this machine (make test installs chromium-headless-shell)")
+    _, out = analysis
+    problems = []
+    with sync_playwright() as pw:
+        chrome = pw.chromium.launch(executable_path=browser, args=["--no-sandbox"])
+        page = chrome.new_page(viewport={"width": 1200, "height": 900})
+        page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda e: problems.append(str(e)))
+        page.goto((out / "report.html").as_uri())
+        page.wait_for_selector(".cube .main-svg", timeout=30_000)  # plotly drew, from the file's own script
+        cubes = page.evaluate("document.querySelectorAll('.cube .gl-container canvas, .cube canvas').length")
+        broken = page.evaluate("[...document.images].filter(i => !i.complete || i.naturalWidth === 0).length")
+        images = page.evaluate("document.images.length")
+        shot = page.locator(".cube").first.screenshot()
+        chrome.close()
+    assert not problems, problems
+    assert cubes >= 1 and images >= 5 and broken == 0
+    from io import BytesIO
+
+    from PIL import Image
+
+    pixels = np.asarray(Image.open(BytesIO(shot)).convert("L"), dtype=np.float64)
+    assert pixels.std() > 10  # not blank: points and axes drawn
+
+
+def test_analyze_refuses_a_run_of_another_library_and_unknown_requests(analysis, tmp_path, capfd):
+    tmp, _ = analysis
+    run = str(tmp / "zip")
+    other = tmp_path / "other"
+    (other / "train").mkdir(parents=True)
+    result = json.loads((tmp / "zip" / "results.json").read_text())
+    import shutil
+
+    shutil.copy(f"{result['prepared_dir']}/manifest.json", other / "manifest.json")
+    base = [f"out_dir={tmp_path}/a", f"hydra.run.dir={tmp_path}/h"]
+    code, err = _analyze(capfd, f"library={other}", f"runs=[{run}]", *base)
+    assert code == 2 and "no building-block ids" in err
+    shutil.copytree(f"{result['prepared_dir']}/train", other / "train", dirs_exist_ok=True)
+    code, err = _analyze(capfd, f"library={other}", f"runs=[{run}]", *base)
+    assert code == 2 and "was trained on" in err and "Traceback" not in err
+    code, err = _analyze(capfd, f"runs=[{run}]", "hits.by=KRAS", *base)
+    assert code == 2 and "'KRAS' is not one of" in err
+    code, err = _analyze(capfd, f"runs=[{run}]", "hits.n=1000000", *base)
+    assert code == 2 and "has 6,000 compounds" in err
+    assert not (tmp_path / "a" / "report.html").exists()

@@ -88,9 +88,8 @@ def butina_order(fps: list, cutoff: float) -> tuple[list[int], np.ndarray]:
     return order, cluster
 
 
-def pick(frame: pd.DataFrame, targets: tuple[str, ...], config: HitListConfig, control=None) -> pd.DataFrame:
-    """The hit list from ``frame`` (one row per candidate: ``smiles`` and one value column per
-    target); ``control`` [len(frame), T] their control enrichment (for ``max_control``)."""
+def check(targets: tuple[str, ...], config: HitListConfig) -> str:
+    """The target ranked on, once the request is known to make sense for ``targets``."""
     by = config.by or targets[0]
     for name in [by, *config.over]:
         if name not in targets:
@@ -99,6 +98,13 @@ def pick(frame: pd.DataFrame, targets: tuple[str, ...], config: HitListConfig, c
         raise InputError(f"hit list: diversity={config.diversity!r}; choose one of {', '.join(DIVERSITY)}")
     if config.n < 1:
         raise InputError(f"hit list: n={config.n}; ask for at least one compound")
+    return by
+
+
+def passing(frame: pd.DataFrame, targets: tuple[str, ...], config: HitListConfig, control=None) -> pd.DataFrame:
+    """The candidates that pass the filters, best first (with ``selectivity`` and
+    ``control_enrichment`` columns where those filters apply)."""
+    by = check(targets, config)
     keep = np.ones(len(frame), bool)
     if config.over:
         others = frame[list(config.over)].to_numpy().max(axis=1)
@@ -109,10 +115,20 @@ def pick(frame: pd.DataFrame, targets: tuple[str, ...], config: HitListConfig, c
             raise InputError("hit list: max_control needs read counts (a count table's library)")
         frame = frame.assign(control_enrichment=control[:, targets.index(by)])
         keep &= frame["control_enrichment"].to_numpy() <= config.max_control
-    candidates = frame[keep].sort_values(by, ascending=False, kind="stable").reset_index(drop=True)
+    elif control is not None:
+        frame = frame.assign(control_enrichment=control[:, targets.index(by)])
+    return frame[keep].sort_values(by, ascending=False, kind="stable").reset_index(drop=True)
+
+
+def pick(frame: pd.DataFrame, targets: tuple[str, ...], config: HitListConfig, control=None, of: int | None = None):
+    """The hit list from ``frame`` (one row per candidate: ``smiles`` and one value column per
+    target); ``control`` [len(frame), T] their control enrichment (for ``max_control``); ``of``:
+    how many compounds the candidates were drawn from (for the message when too few pass)."""
+    by = check(targets, config)
+    candidates = passing(frame, targets, config, control)
     if config.n > len(candidates):
         raise InputError(
-            f"hit list: n={config.n} but only {len(candidates)} of {len(frame)} compounds pass the filters; "
+            f"hit list: n={config.n} but only {len(candidates)} of {of or len(frame)} compounds pass the filters; "
             f"ask for fewer or loosen margin / max_control"
         )
     if config.diversity == "none":

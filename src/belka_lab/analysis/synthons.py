@@ -108,6 +108,7 @@ def table(
         columns = _Columns(counts, cols)
     else:
         columns = _Labels(labels)
+    names = np.array([(block_smiles or {}).get(b, "") for b in range(n_bb)], dtype=object)
     frames = []
     for cycles in cycle_sets(n_cycles, order):
         n, sums, p_sum, p_n = _sums(bb_ids, columns, cycles, n_bb, predicted, chunk)
@@ -119,7 +120,7 @@ def table(
             for j, c in enumerate(cycles):
                 f[f"bb_{c + 1}"] = blocks[:, j]
                 if block_smiles is not None:
-                    f[f"block_{c + 1}"] = [block_smiles.get(int(b), "") for b in blocks[:, j]]
+                    f[f"block_{c + 1}"] = names[blocks[:, j]]
             f["compounds"] = n[present]
             if counts is not None:
                 f = _enrichment(f, sums, present, spec, t)

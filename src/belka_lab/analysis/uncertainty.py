@@ -31,8 +31,9 @@ def ensemble(frames: list[pd.DataFrame], targets: tuple[str, ...]) -> pd.DataFra
     long = pd.concat([f[["molecule", *targets]] for f in frames], ignore_index=True)
     g = long.groupby("molecule", sort=True)
     out = g[list(targets)].mean()
-    spread = g[list(targets)].std(ddof=0).where(g.size().to_numpy()[:, None] > 1)
-    out[[f"{t}_std" for t in targets]] = spread.to_numpy()
+    spread = g[list(targets)].std(ddof=0).to_numpy(dtype=np.float64, copy=True)
+    spread[g.size().to_numpy() < 2] = np.nan
+    out[[f"{t}_std" for t in targets]] = spread
     out["models"] = g.size().astype(np.int64)
     return out.reset_index()
 

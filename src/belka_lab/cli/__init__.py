@@ -23,6 +23,7 @@ COMMANDS = {
     "synth": "write a synthetic DEL library in the Kaggle format",
     "predict": "score a molecule file (CSV, parquet, .smi) with a run, a blend or an exported model",
     "export": "a run's network as ONNX or TorchScript, checked against PyTorch",
+    "analyze": "synthon tables, cube plots, a diverse hit list with uncertainty, report.html",
 }
 
 

@@ -1,0 +1,368 @@
+"""``belka analyze``: a prepared library, optionally with finished runs over it, read the way a
+DEL chemist reads a selection.
+
+It writes, under ``out_dir``:
+
+- ``synthons_mono.parquet|csv``, ``synthons_di.parquet|csv`` (``synthons.py``; the CSVs hold the
+  best ``csv_rows`` of each target and set of cycles);
+- ``cube_<target>.png`` and, in the report, the same cube to turn (three cycles or more);
+  ``disynthons_<target>_<a>x<b>.png`` per pair of cycles;
+- ``hits.parquet|csv`` and ``hits.png`` (``hits.py``): candidates ranked by the runs' mean
+  prediction (without runs: the observed enrichment or hits), with the runs' spread and a
+  conformal interval;
+- ``coverage.csv|png`` (enrichment) or ``calibration.csv`` and ``reliability_<target>.png``
+  (probabilities) (``uncertainty.py``);
+- ``analysis.json`` (the summary) and ``report.html`` (``report.py``), which opens from the file system.
+
+A run's predictions are its validation compounds' (``predictions/val.parquet``): several runs over
+the folds of one split cover the library, several seeds on one fold give a spread.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from belka_lab.analysis import figures, hits, report, synthons, uncertainty
+from belka_lab.analysis.hits import HitListConfig, control_enrichment
+from belka_lab.core.errors import InputError
+from belka_lab.core.io import atomic_path
+from belka_lab.dataset.counts import CountSpec
+from belka_lab.dataset.store import PreparedDataset
+from belka_lab.screen.runs import run_config, run_results
+from belka_lab.tokens.characters import decode
+
+
+@dataclass
+class AnalyzeConfig:
+    min_compounds: int = 1  # synthons with fewer compounds are left out of the tables
+    csv_rows: int = 1000  # the synthon CSVs hold the best of each target and cycles (the parquet files: all)
+    cube_top: int = 2000  # compounds a cube draws: the top by value …
+    cube_sample: int = 3000  # … and a random sample of the rest
+    confidence: float = 0.9  # of the conformal intervals
+    seed: int = 0
+    hits: HitListConfig = field(default_factory=HitListConfig)
+
+
+@dataclass
+class Library:
+    """What the analysis reads of a prepared directory."""
+
+    store: PreparedDataset
+    bb_ids: np.ndarray
+    spec: CountSpec | None
+    block_smiles: dict[int, str]
+
+    @property
+    def targets(self) -> tuple[str, ...]:
+        return self.store.targets
+
+    @classmethod
+    def open(cls, prepared_dir) -> Library:
+        path = Path(prepared_dir)
+        if not (path / "manifest.json").exists():
+            raise InputError(f"{path} is not a prepared directory (no manifest.json): give data.prepared_dir of a run")
+        store = PreparedDataset(path)
+        bb_file = path / "train" / "bb_ids.npy"
+        bb_ids = store.train("bb_ids") if bb_file.exists() else None
+        if bb_ids is None or bb_ids.ndim != 2 or bb_ids.shape[1] < 2 or (np.asarray(bb_ids[:1000]) < 0).any():
+            raise InputError(
+                f"{path}: the library has no building-block ids per cycle (train/bb_ids.npy); synthon analysis "
+                f"needs a table with 2–4 cycles of blocks (data.prepare.counts.blocks, docs/del_counts.md)"
+            )
+        blocks = (
+            pd.read_parquet(path / "building_blocks.parquet") if (path / "building_blocks.parquet").exists() else None
+        )
+        smiles = dict(zip(blocks["bb_id"].astype(int), blocks["smiles"])) if blocks is not None else {}
+        return cls(store, bb_ids, CountSpec.of(store.manifest), smiles)
+
+
+@dataclass
+class RunPredictions:
+    """The runs' validation predictions, ensembled (``uncertainty.ensemble``), and what they are."""
+
+    frame: pd.DataFrame  # molecule, <target>, <target>_std, models, cell, score_<target>/label_<target>
+    values: str  # probability | log10 enrichment
+    runs: list[str]
+
+
+def _values_of(run_dir: Path) -> str:
+    cfg = run_config(run_dir)
+    if "baseline" in cfg:
+        return "probability" if cfg.baseline.get("learn", "labels") == "labels" else "log10 enrichment"
+    loss = cfg.model.get("loss", "bce") if "model" in cfg else "bce"
+    return "probability" if loss in ("bce", "focal") else "log10 enrichment"
+
+
+def read_runs(runs: list[str], library: Library) -> RunPredictions:
+    """Every run's validation predictions over ``library``: each must have been trained on it and
+    predict the same targets in the same unit."""
+    frames, values = [], set()
+    here = library.store.path.resolve()
+    for r in runs:
+        run_dir = Path(r)
+        results = run_results(run_dir)
+        trained_on = Path(results.get("prepared_dir", "")).resolve() if results.get("prepared_dir") else None
+        if trained_on != here:
+            raise InputError(
+                f"run {run_dir} was trained on {trained_on or 'an unrecorded library'}, not on {here}: give the "
+                f"runs of this library (or library= the run's data.prepared_dir)"
+            )
+        targets = tuple(results.get("targets", library.targets))
+        if targets != library.targets:
+            raise InputError(
+                f"run {run_dir} predicts {', '.join(targets)}; the library's targets are {library.targets}"
+            )
+        f = run_dir / "predictions" / "val.parquet"
+        if not f.exists():
+            raise InputError(f"run {run_dir} has no predictions/val.parquet: give finished runs (predict=true)")
+        frames.append(pd.read_parquet(f))
+        values.add(_values_of(run_dir))
+    if len(values) > 1:
+        raise InputError(f"the runs predict different things ({', '.join(sorted(values))}): analyze runs of one kind")
+    targets = library.targets
+    mean = uncertainty.ensemble(frames, targets)
+    first = pd.concat(frames).drop_duplicates("molecule").set_index("molecule")
+    keep = [c for c in first.columns if c == "cell" or c.startswith(("score_", "label_"))]
+    frame = mean.join(first[keep], on="molecule")
+    return RunPredictions(frame, values.pop(), [str(r) for r in runs])
+
+
+def run_analysis(cfg) -> dict:
+    """``belka analyze``: the config (conf/analyze.yaml) → :func:`analyze`."""
+    runs = list(cfg.get("runs") or [])
+    library = cfg.get("library")
+    if library is None:
+        if not runs:
+            raise InputError("analyze: give library=<prepared directory>, runs=[<run dir>,…], or both")
+        library = run_results(Path(runs[0])).get("prepared_dir")
+        if not library:
+            raise InputError(f"run {runs[0]} does not record its prepared directory: give library=")
+    hits = HitListConfig(**{k: (list(v) if k == "over" else v) for k, v in cfg.hits.items()})
+    keys = ("min_compounds", "csv_rows", "cube_top", "cube_sample", "confidence", "seed")
+    config = AnalyzeConfig(**{k: cfg[k] for k in keys}, hits=hits)
+    return analyze(library, runs, cfg.out_dir, config)
+
+
+def analyze(prepared_dir, runs: list[str] | None, out_dir, config: AnalyzeConfig | None = None) -> dict:
+    """The analysis of ``prepared_dir`` (with ``runs``), written under ``out_dir``; returns its summary."""
+    config = config or AnalyzeConfig()
+    final = Path(out_dir)
+    final.mkdir(parents=True, exist_ok=True)
+    stage = final / ".analyze-partial"  # every file is written here and moved out once all are complete
+    shutil.rmtree(stage, ignore_errors=True)
+    stage.mkdir()
+    try:
+        summary = _analyze(prepared_dir, runs, stage, config)
+        for f in sorted(stage.iterdir()):
+            os.replace(f, final / f.name)
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+    print(f"analyze: {final / 'report.html'} ({summary['seconds']} s)", flush=True)
+    return summary
+
+
+def _analyze(prepared_dir, runs, out: Path, config: AnalyzeConfig) -> dict:
+    t0 = time.time()
+    lib = Library.open(prepared_dir)
+    targets, n = lib.targets, len(lib.bb_ids)
+    pred = read_runs(list(runs), lib) if runs else None
+    hits.check(targets, config.hits)  # before any work: a target it does not know, a list longer than the library
+    if config.hits.n > n:
+        raise InputError(f"hits.n={config.hits.n} but the library {lib.store.path} has {n:,} compounds")
+    predicted = None
+    if pred is not None:
+        predicted = np.full((n, len(targets)), np.nan, np.float32)
+        predicted[pred.frame["molecule"].to_numpy()] = pred.frame[list(targets)].to_numpy()
+    counts = lib.store.train("counts") if lib.spec is not None else None
+    labels = lib.store.train("labels")
+    common = dict(
+        counts=counts,
+        spec=lib.spec,
+        labels=None if counts is not None else labels,
+        predicted=predicted,
+        block_smiles=lib.block_smiles,
+        min_compounds=config.min_compounds,
+    )
+    print(f"analyze: {n:,} compounds, {lib.bb_ids.shape[1]} cycles, targets {', '.join(targets)}", flush=True)
+    mono = synthons.table(lib.bb_ids, targets, 1, **common)
+    di = synthons.table(lib.bb_ids, targets, 2, **common)
+    _write_table(mono, out / "synthons_mono", config.csv_rows)
+    _write_table(di, out / "synthons_di", config.csv_rows)
+    print(f"analyze: {len(mono):,} monosynthon and {len(di):,} disynthon rows ({time.time() - t0:.1f} s)", flush=True)
+
+    observed = lib.store.train("scores") if counts is not None else None  # memory-mapped
+    summary: dict = {
+        "library": str(lib.store.path.resolve()),
+        "runs": pred.runs if pred else [],
+        "compounds": n,
+        "cycles": int(lib.bb_ids.shape[1]),
+        "targets": list(targets),
+        "values": pred.values if pred else ("observed log10 enrichment" if counts is not None else "observed hits"),
+    }
+    pictures = _pictures(lib, out, mono, di, predicted, observed, labels, config, summary)
+    checks, fitted = _uncertainty(out, pred, targets, config, summary) if pred is not None else ({}, {})
+    listed = _hit_list(lib, out, pred, observed, labels, counts, config, summary, fitted)
+    summary["seconds"] = round(time.time() - t0, 1)
+    with atomic_path(out / "analysis.json") as tmp:
+        tmp.write_text(json.dumps(summary, indent=1, default=float))
+    report.write(out / "report.html", summary, mono, di, listed, pictures, checks)
+    return summary
+
+
+def _write_table(table: pd.DataFrame, stem: Path, csv_rows: int | None = None) -> None:
+    """``stem``.parquet (every row) and ``stem``.csv (with ``csv_rows``: the best ``csv_rows`` of
+    each target and set of cycles, the rows a spreadsheet opens)."""
+    with atomic_path(stem.with_suffix(".parquet")) as tmp:
+        table.to_parquet(tmp, index=False)
+    if csv_rows is not None:
+        table = table[table["rank"] <= csv_rows]
+    with atomic_path(stem.with_suffix(".csv")) as tmp:
+        table.to_csv(tmp, index=False)
+
+
+def _compound_values(predicted, observed, labels, t: int) -> tuple[np.ndarray, str]:
+    if predicted is not None:
+        return predicted[:, t], "predicted"
+    if observed is not None:
+        return np.asarray(observed[:, t], np.float32), "log10 enrichment"
+    return np.asarray(labels[:, t], np.float32), "binds"
+
+
+def _pictures(lib, out, mono, di, predicted, observed, labels, config, summary) -> dict:
+    """Cubes and heatmaps per target: {"cubes": [(target, png, figure)], "heatmaps": [(title, png)]}."""
+    bb = lib.bb_ids
+    where = [figures.positions(bb, c) for c in range(bb.shape[1])]
+    cubes, heatmaps = [], []
+    value = "enrichment" if "enrichment" in di else "hit_rate"
+    for t, name in enumerate(lib.targets):
+        if bb.shape[1] >= 3:
+            values, label = _compound_values(predicted, observed, labels, t)
+            points = figures.cube_points(bb, values, config.cube_top, config.cube_sample, config.seed)
+            valued = int(np.isfinite(values).sum())
+            title = (
+                f"{name}: top {int(points['top'].sum()):,} and {int((~points['top']).sum()):,} sampled of {valued:,}"
+            )
+            png = figures.cube_png(points, where, title, label, out / f"cube_{name}.png")
+            cubes.append((name, png, figures.cube_figure(points, where, title, label)))
+        for cycles, rows in di[di["target"] == name].groupby("cycles"):
+            a, b = (int(x) - 1 for x in cycles.split("+"))
+            png = out / f"disynthons_{name}_{a + 1}x{b + 1}.png"
+            heatmaps.append(
+                (
+                    f"{name}, cycles {cycles}",
+                    figures.heatmap_png(rows, a, b, value, f"{name}: disynthons {cycles}", png, where),
+                )
+            )
+    summary["cube"] = {"top": config.cube_top, "sample": config.cube_sample, "drawn": bb.shape[1] >= 3}
+    return {"cubes": cubes, "heatmaps": heatmaps}
+
+
+def _candidates(lib, pred, observed, labels, by: str):
+    """(how many candidates, ``first(k)``: the best ``k`` for ``by`` as a frame of molecule and values
+    per target, with the runs' spread, cell and observed values where there are runs). Without runs
+    only the ranked column is read whole; the rows of the best are read when asked for."""
+    targets = lib.targets
+    if pred is not None:
+        every = pred.frame.iloc[np.argsort(-pred.frame[by].to_numpy(), kind="stable")].reset_index(drop=True)
+        return len(every), lambda k: every.head(k).copy()
+    source = observed if observed is not None else labels
+    order = np.argsort(-np.asarray(source[:, targets.index(by)], np.float32), kind="stable")
+
+    def first(k: int) -> pd.DataFrame:
+        rows = order[:k]
+        values = _take(source, rows).astype(np.float32)
+        return pd.DataFrame({"molecule": rows, **{t: values[:, i] for i, t in enumerate(targets)}})
+
+    return len(order), first
+
+
+def _hit_list(lib, out, pred, observed, labels, counts, config, summary, fitted) -> pd.DataFrame:
+    """The hit list: drawn from the best candidates, twice as many each time until enough pass the
+    filters (SMILES are decoded and controls read for those only)."""
+    targets, h = lib.targets, config.hits
+    by = hits.check(targets, h)
+    total, first = _candidates(lib, pred, observed, labels, by)
+    wanted = max(h.n, h.pool * h.n)
+    size = wanted
+    while True:
+        frame = first(size)
+        rows = frame["molecule"].to_numpy()
+        control = control_enrichment(_take(counts, rows), lib.spec) if counts is not None else None
+        if size >= total or len(hits.passing(frame.assign(smiles=""), targets, h, control)) >= wanted:
+            break
+        size *= 2
+    frame.insert(1, "smiles", [s.rstrip("\x00") for s in decode(_take(lib.store.train("tokens"), rows))])
+    ids = _take(lib.bb_ids, rows)
+    for c in range(ids.shape[1]):
+        frame[f"bb_{c + 1}"] = ids[:, c]
+        frame[f"block_{c + 1}"] = [lib.block_smiles.get(int(b), "") for b in ids[:, c]]
+    listed = hits.pick(frame, targets, h, control, of=total)
+    for t, add in fitted.items():  # each target's interval or calibrated probability
+        listed = add(listed, t)
+    _write_table(listed, out / "hits")
+    legends = [f"#{r} {by} {v:.2f}" for r, v in zip(listed["rank"], listed[by])]
+    figures.structures_png(list(listed["smiles"][:20]), legends[:20], out / "hits.png")
+    summary["hits"] = asdict(h) | {"listed": len(listed), "by": by}
+    return listed
+
+
+def _take(array, rows: np.ndarray) -> np.ndarray:
+    """``array[rows]`` in the order of ``rows``, read from a memory map in row order."""
+    order = np.argsort(rows, kind="stable")
+    out = np.empty((len(rows), *array.shape[1:]), array.dtype)
+    out[order] = np.asarray(array[rows[order]])
+    return out
+
+
+def _uncertainty(out, pred, targets, config, summary) -> dict:
+    frame = pred.frame
+    cells = frame["cell"].to_numpy() if "cell" in frame else np.full(len(frame), "val", object)
+    checks: dict = {}
+    fitted: dict = {}
+    if pred.values == "probability":
+        rows = []
+        for t in targets:
+            y = frame[f"label_{t}"].to_numpy()
+            result, points, iso = uncertainty.calibration(frame[t].to_numpy(), y, config.seed)
+            fitted[t] = lambda h, t, iso=iso: h.assign(**{f"{t}_calibrated": iso.predict(h[t].to_numpy())})
+            rows.append({"target": t, **result})
+            figures.reliability_png(points, f"{t}: reliability (held-out half)", out / f"reliability_{t}.png")
+            checks.setdefault("reliability", []).append((t, out / f"reliability_{t}.png"))
+        table = pd.DataFrame(rows)
+        _write_table(table, out / "calibration")
+        checks["calibration"] = table
+        summary["calibration"] = table.to_dict("records")
+    else:
+        tables = []
+        for t in targets:
+            spread = frame[f"{t}_std"].to_numpy()
+            spread = spread if np.isfinite(spread).all() else None
+            table, fit = uncertainty.intervals(
+                frame[t].to_numpy(), frame[f"score_{t}"].to_numpy(), cells, spread, config.confidence, config.seed
+            )
+            tables.append(table.assign(target=t))
+            fitted[t] = lambda h, t, fit=fit: _with_interval(h, t, fit)
+        table = pd.concat(tables, ignore_index=True)[
+            ["target", "cell", "compounds", "coverage", "width", "spread_error_spearman", "confidence"]
+        ]
+        _write_table(table, out / "coverage")
+        figures.coverage_png(table, out / "coverage.png")
+        checks["coverage"] = table
+        summary["coverage"] = table.to_dict("records")
+    return checks, fitted
+
+
+def _with_interval(listed: pd.DataFrame, t: str, fit: uncertainty.Intervals) -> pd.DataFrame:
+    """``<t>_lo``, ``<t>_hi``: the conformal interval of each listed compound's observed score."""
+    cells = listed["cell"].to_numpy() if "cell" in listed else np.full(len(listed), "val", object)
+    spread = listed[f"{t}_std"].to_numpy() if fit.scale is not None else None
+    bounds = fit.predict(listed[t].to_numpy(), cells, spread)
+    return listed.assign(**{f"{t}_lo": bounds[:, 0], f"{t}_hi": bounds[:, 1]})

@@ -1,0 +1,137 @@
+"""The pictures of an analysis: cube plots (PNG and interactive), disynthon heatmaps, the hit
+list's structures, reliability and coverage.
+
+PNGs go through ``core/figures.save``; the interactive cube is a plotly figure whose JavaScript is
+written into the page (it opens without a network). Structures are drawn by RDKit.
+"""
+
+from __future__ import annotations
+
+import base64
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+from rdkit import Chem
+from rdkit.Chem import Draw
+
+from belka_lab.core.figures import save, subplots
+from belka_lab.core.io import atomic_path
+
+
+def cube_points(bb_ids, values: np.ndarray, top: int, sample: int, seed: int = 0) -> pd.DataFrame:
+    """The compounds a cube draws for one target: the ``top`` by value and a random ``sample`` of
+    rest that have a value (not NaN), each with its block ids per cycle."""
+    have = np.flatnonzero(np.isfinite(values))
+    n = len(have)
+    order = have[np.argsort(-values[have], kind="stable")]
+    best = order[: min(top, n)]
+    rest = order[min(top, n) :]
+    rng = np.random.default_rng(seed)
+    extra = np.sort(rng.choice(rest, size=min(sample, len(rest)), replace=False)) if len(rest) else rest
+    rows = np.sort(np.concatenate([best, extra]))
+    ids = np.asarray(bb_ids[rows])
+    out = pd.DataFrame({"molecule": rows, "value": values[rows], "top": np.isin(rows, best)})
+    for c in range(ids.shape[1]):
+        out[f"cycle_{c + 1}"] = ids[:, c]
+    return out
+
+
+def positions(bb_ids, cycle: int) -> dict[int, int]:
+    """Block id → its position among the blocks of ``cycle`` (ids sorted)."""
+    ids = np.unique(np.asarray(bb_ids[:, cycle]))
+    return {int(b): i for i, b in enumerate(ids)}
+
+
+def _sizes(v: np.ndarray) -> np.ndarray:
+    lo, hi = np.nanmin(v), np.nanmax(v)
+    return 4 + 36 * (v - lo) / (hi - lo if hi > lo else 1.0)
+
+
+def cube_png(points: pd.DataFrame, where: list[dict[int, int]], title: str, label: str, path: Path) -> Path:
+    fig = subplots(figsize=(6.4, 5.6))[0]
+    fig.clf()
+    ax = fig.add_subplot(projection="3d")
+    xyz = [points[f"cycle_{c + 1}"].map(where[c]).to_numpy() for c in range(3)]
+    order = np.argsort(points["value"].to_numpy())  # the enriched on top
+    v = points["value"].to_numpy()[order]
+    art = ax.scatter(*(a[order] for a in xyz), c=v, s=_sizes(v), cmap="viridis", alpha=0.8, linewidths=0)
+    ax.set_xlabel("cycle 1 block")
+    ax.set_ylabel("cycle 2 block")
+    ax.set_zlabel("cycle 3 block")
+    ax.set_title(title, fontsize=10)
+    fig.colorbar(art, ax=ax, shrink=0.6, label=label)
+    return save(fig, path)
+
+
+def cube_figure(points: pd.DataFrame, where: list[dict[int, int]], title: str, label: str) -> go.Figure:
+    xyz = [points[f"cycle_{c + 1}"].map(where[c]).to_numpy() for c in range(3)]
+    v = points["value"].to_numpy()
+    text = [f"molecule {m}<br>{label} {x:.3g}" for m, x in zip(points["molecule"], v)]
+    marker = {"size": _sizes(v) / 4 + 1.5, "color": v, "colorscale": "Viridis", "colorbar": {"title": label}}
+    scatter = go.Scatter3d(x=xyz[0], y=xyz[1], z=xyz[2], mode="markers", marker=marker, text=text, hoverinfo="text")
+    fig = go.Figure(scatter)
+    axes = {f"{a}axis_title": f"cycle {i + 1} block" for i, a in enumerate("xyz")}
+    fig.update_layout(title=title, scene=axes, margin={"l": 0, "r": 0, "t": 40, "b": 0}, height=560)
+    return fig
+
+
+def heatmap_png(di: pd.DataFrame, a: int, b: int, value: str, title: str, path: Path, where) -> Path:
+    """One pair of cycles' disynthons: blocks of cycle ``a`` × cycle ``b`` (positions), coloured by
+    log10 of ``value``; pairs without compounds blank."""
+    grid = np.full((len(where[a]), len(where[b])), np.nan)
+    rows = di[f"bb_{a + 1}"].map(where[a]).to_numpy()
+    cols = di[f"bb_{b + 1}"].map(where[b]).to_numpy()
+    grid[rows, cols] = np.log10(np.maximum(di[value].to_numpy(np.float64), 1e-6)) if value != "hit_rate" else di[value]
+    fig, ax = subplots(figsize=(6.0, 5.0))
+    art = ax.imshow(grid, aspect="auto", cmap="magma", interpolation="nearest")
+    ax.set_xlabel(f"cycle {b + 1} block")
+    ax.set_ylabel(f"cycle {a + 1} block")
+    ax.set_title(title, fontsize=10)
+    fig.colorbar(art, ax=ax, label=f"log10 {value}" if value != "hit_rate" else value)
+    return save(fig, path)
+
+
+def structures_png(smiles: list[str], legends: list[str], path: Path, per_row: int = 5) -> Path:
+    mols = [Chem.MolFromSmiles(s) or Chem.MolFromSmiles("") for s in smiles]
+    image = Draw.MolsToGridImage(mols, molsPerRow=per_row, subImgSize=(260, 220), legends=legends)
+    with atomic_path(path) as tmp:
+        image.save(tmp, format="PNG")
+    return Path(path)
+
+
+def reliability_png(points: pd.DataFrame, title: str, path: Path) -> Path:
+    fig, ax = subplots(figsize=(4.8, 4.4))
+    ax.plot([0, 1], [0, 1], color="0.6", lw=1, ls="--", label="calibrated")
+    for stage, rows in points.groupby("stage", sort=False):
+        ax.plot(rows["predicted"], rows["observed"], marker="o", label=stage)
+    ax.set_xlabel("predicted probability")
+    ax.set_ylabel("observed rate of hits")
+    ax.set_title(title, fontsize=10)
+    ax.legend(fontsize=8)
+    return save(fig, path)
+
+
+def coverage_png(table: pd.DataFrame, path: Path) -> Path:
+    """Coverage of the conformal intervals per target and cell against the confidence asked for."""
+    fig, ax = subplots(figsize=(6.0, 3.8))
+    labels = [f"{t}\n{c}" for t, c in zip(table["target"], table["cell"])]
+    ax.bar(range(len(table)), table["coverage"], color="tab:blue")
+    ax.axhline(float(table["confidence"].iloc[0]), color="tab:red", lw=1, ls="--", label="asked for")
+    ax.set_xticks(range(len(table)), labels, fontsize=7)
+    ax.set_ylim(0, 1)
+    ax.set_ylabel("coverage (held-out half)")
+    ax.legend(fontsize=8, loc="lower right")
+    return save(fig, path)
+
+
+def inline_png(path: Path) -> str:
+    """A PNG as an ``<img>`` the page carries (no file beside it needed)."""
+    data = base64.b64encode(Path(path).read_bytes()).decode("ascii")
+    return f'<img alt="{Path(path).stem}" src="data:image/png;base64,{data}">'
+
+
+def figure_html(fig: go.Figure, with_script: bool) -> str:
+    """A plotly figure as a ``<div>``; ``with_script`` writes plotly's JavaScript into the page."""
+    return fig.to_html(full_html=False, include_plotlyjs=with_script)
