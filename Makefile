@@ -21,8 +21,13 @@ $(STAMP): pyproject.toml constraints.txt
 	touch $@
 
 # the tests also exercise the optional extras (DALI loader: a ~420 MB wheel; W&B, Optuna, SLURM, ONNX)
+# and the report test opens report.html in Chromium (Debian's chromium-headless-shell, driven by playwright)
 $(TESTSTAMP): $(STAMP)
 	$(PIP) -e ".[dev,dali,tracking,tune,slurm,export]"
+	@command -v chromium-headless-shell >/dev/null || command -v chromium >/dev/null || \
+	  { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && apt-get update -qq && \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium-headless-shell >/dev/null; } || \
+	  echo "note: no Chromium here (as root: apt-get install chromium-headless-shell); the report's browser test is skipped"
 	touch $@
 
 run: setup            ## train the 1D CNN on the synthetic library; ARGS="model=... trainer=..." to change

@@ -18,6 +18,8 @@ Jobs (``--jobs``, comma-separated):
   counts    `belka prepare data=counts` of a simulated selection of --rows compounds (three targets
             × three replicates, a matrix control, load: 13 count columns; the simulation runs
             first, in its own process, and is not measured)
+  analyze   `belka analyze` of that prepared selection (after `counts`): mono- and disynthon tables,
+            cubes, the hit list and report.html, without runs
 The remaining arguments are Hydra overrides of the train and pretrain jobs (`data.batch_size=64`).
 """
 
@@ -35,7 +37,7 @@ from benchmarks.common import Row
 
 KIB = 1024
 CHART = ("peak_anon_gib", "peak anonymous memory (GiB)", False)  # what __main__ draws
-JOBS = ("synth", "prepare", "train", "pretrain", "baseline", "counts")
+JOBS = ("synth", "prepare", "train", "pretrain", "baseline", "counts", "analyze")
 RUN_AS = {"chemberta": "experiment=chemberta"}  # models whose README command is an experiment (it adds the tokenizer)
 
 
@@ -158,6 +160,12 @@ def jobs(args, work: Path) -> list[tuple[str, list[str], int | None]]:
             f"hydra.run.dir={work}/runs/counts",
         )
         out.append((f"prepare data=counts: {args.rows:,} compounds, 13 count columns", prepare, args.rows))
+    if "analyze" in wanted:
+        prepared = work / f"selection-{args.rows}" / "prepared"
+        analyze = _belka(
+            "analyze", f"library={prepared}", f"out_dir={work}/analysis", f"hydra.run.dir={work}/runs/analyze"
+        )
+        out.append((f"analyze: {args.rows:,} compounds (synthons, cubes, hit list, report)", analyze, args.rows))
     return out
 
 

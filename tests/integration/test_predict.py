@@ -305,6 +305,9 @@ def test_blends_and_tree_models_score_files_like_their_runs(trained, tiny_librar
     _predict(tmp, f"runs=[{run},{tmp / 'run2'}]", "weights=[1,3]", f"input={src}", f"output={tmp / 'ab.parquet'}")
     ab = pd.read_parquet(tmp / "ab.parquet")
     np.testing.assert_allclose(ab[P].to_numpy(), 0.25 * a[P].to_numpy() + 0.75 * b[P].to_numpy(), atol=1e-6)
+    # the ensemble's spread: the weighted standard deviation, √(¼·¾)·|a − b| for two runs
+    spread = np.sqrt(0.25 * 0.75) * np.abs(a[P].to_numpy() - b[P].to_numpy())
+    np.testing.assert_allclose(ab[[f"{p}_std" for p in P]].to_numpy(), spread, atol=1e-5)
     # a blend run's own weights
     from belka_lab.evaluation.blending import run_blend
 

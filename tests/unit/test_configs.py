@@ -11,7 +11,7 @@ from omegaconf import OmegaConf
 
 from belka_lab.core.config import CONFIG_DIR, compose, register_resolvers
 
-COMMANDS = ("train", "pretrain", "predict", "export", "baseline", "blend", "tune", "prepare")
+COMMANDS = ("train", "pretrain", "predict", "export", "baseline", "blend", "tune", "prepare", "analyze")
 PATHS = ["paths.root_dir=/tmp/belka-configs", "paths.output_dir=/tmp/belka-configs/run"]
 NEED = {  # the keys a command cannot compose without (its ??? values)
     "predict": ["run=/tmp/run", "input=/tmp/x.smi"],

@@ -24,6 +24,7 @@ ORDER = [
     "baselines",
     "training",
     "screen",
+    "analysis",
     "cli",
 ]
 

@@ -44,6 +44,7 @@ class Scored:
     probs: np.ndarray  # float32 [n, T], NaN on rows that could not be scored
     bad: np.ndarray  # int64 rows that could not
     why: list[str]
+    spread: np.ndarray | None = None  # a blend's: the weighted standard deviation of its runs [n, T]
 
 
 def _scored(encoded: Encoded, good_probs: np.ndarray) -> Scored:
@@ -162,7 +163,8 @@ def _baseline_run(run_dir: Path, results: dict) -> TreeScorer:
 
 # ---------------------------------------------------------------------- blends
 class BlendScorer:
-    """Σ weight · probability of its scorers; a row any of them cannot score is not scored."""
+    """Σ weight · value of its scorers, and their weighted standard deviation (the ensemble's
+    spread); a row any of them cannot score is not scored."""
 
     def __init__(self, scorers: list, weights: list[float], what: str):
         self.scorers, self.weights, self.what = scorers, np.asarray(weights, np.float64), what
@@ -191,10 +193,14 @@ class BlendScorer:
         for p in parts:
             for row, why in zip(p.bad.tolist(), p.why):
                 reasons.setdefault(row, why)
-        probs = np.tensordot(self.weights, np.stack([p.probs for p in parts]).astype(np.float64), 1).astype(np.float32)
+        values = np.stack([p.probs for p in parts]).astype(np.float64)
+        mean = np.tensordot(self.weights, values, 1)
+        spread = np.sqrt(np.tensordot(self.weights, (values - mean) ** 2, 1)).astype(np.float32)
+        probs = mean.astype(np.float32)
         bad = np.array(sorted(reasons), np.int64)
         probs[bad] = np.nan
-        return Scored(probs, bad, [reasons[r] for r in bad.tolist()])
+        spread[bad] = np.nan
+        return Scored(probs, bad, [reasons[r] for r in bad.tolist()], spread)
 
 
 def _blend(dirs: list[str], weights: list[float] | None, batch_size, precision, what: str | None = None) -> BlendScorer:

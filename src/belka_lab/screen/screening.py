@@ -65,13 +65,17 @@ def output_table(
     has_id: bool,
     columns: Columns,
     blocks,
+    spread: np.ndarray | None = None,
 ) -> pa.Table:
-    """id, one column per target (the model's), the passthrough columns, and blocks_seen + group when the input has
-    building-block columns and the scorer knows its training blocks; ``keep`` drops rows."""
+    """id, one column per target (the model's) and, for a blend of runs, ``<target>_std`` (their
+    spread), the passthrough columns, and blocks_seen + group when the input has building-block
+    columns and the scorer knows its training blocks; ``keep`` drops rows."""
     t = chunk.table
     ids = t.column("id") if has_id else pa.array(np.arange(chunk.start, chunk.start + len(chunk)), pa.int64())
     out = {"id": ids}
     out |= {p: pa.array(probs[:, k], pa.float32()) for k, p in enumerate(targets)}
+    if spread is not None:
+        out |= {f"{p}_std": pa.array(spread[:, k], pa.float32()) for k, p in enumerate(targets)}
     out |= {name: t.column(name) for name in columns.passthrough}
     if blocks is not None and all(b in t.column_names for b in columns.blocks):
         seen = applicability.blocks_seen([t.column(b) for b in columns.blocks], blocks)
@@ -149,7 +153,7 @@ def screen(job: Job, scorer, fabric) -> dict | None:
         if len(result.bad) and job.on_invalid == "skip":
             keep = np.ones(len(chunk), bool)
             keep[result.bad] = False
-        table = output_table(chunk, result.probs, scorer.targets, keep, has_id, job.columns, blocks)
+        table = output_table(chunk, result.probs, scorer.targets, keep, has_id, job.columns, blocks, result.spread)
         invalid = invalid_table(chunk, result.bad, result.why, has_id) if len(result.bad) else None
         output.write(chunk.number, table, invalid)
         scored += len(chunk)
