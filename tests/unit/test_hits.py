@@ -65,3 +65,14 @@ def test_control_enrichment_against_the_load():
 def test_bad_hit_list_requests_are_one_clear_error(config, says):
     with pytest.raises(InputError, match=says):
         pick(_frame(), ("BRD4", "HSA"), config)
+
+
+def test_the_best_rows_read_in_chunks_equal_a_stable_sort_of_the_whole_column():
+    from belka_lab.analysis import rows
+
+    values = np.array([0, 1, 1, np.nan, 3, 1, 0, 2, 1, np.nan, 3], np.float32)  # ties across chunks
+    whole = np.argsort(-np.nan_to_num(values, nan=-np.inf), kind="stable")[:6]
+    assert rows.best(values, 6, chunk=3).tolist() == whole.tolist()
+    picked = rows.sample(values, 3, exclude=whole, seed=0)
+    assert len(picked) == 3 and not set(picked) & set(whole) and np.isfinite(values[picked]).all()
+    assert rows.present(np.array([5, 2, 5, 9]), chunk=2).tolist() == [2, 5, 9]

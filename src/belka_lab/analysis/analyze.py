@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from belka_lab.analysis import figures, hits, report, synthons, uncertainty
+from belka_lab.analysis import figures, hits, report, rows, synthons, uncertainty
 from belka_lab.analysis.hits import HitListConfig, control_enrichment
 from belka_lab.core.errors import InputError
 from belka_lab.core.io import atomic_path
@@ -228,12 +228,13 @@ def _write_table(table: pd.DataFrame, stem: Path, csv_rows: int | None = None) -
         table.to_csv(tmp, index=False)
 
 
-def _compound_values(predicted, observed, labels, t: int) -> tuple[np.ndarray, str]:
+def _compound_values(predicted, observed, labels, t: int):
+    """One target's value of every compound, as a (memory-mapped) column, and its name."""
     if predicted is not None:
         return predicted[:, t], "predicted"
     if observed is not None:
-        return np.asarray(observed[:, t], np.float32), "log10 enrichment"
-    return np.asarray(labels[:, t], np.float32), "binds"
+        return observed[:, t], "log10 enrichment"
+    return labels[:, t], "binds"
 
 
 def _pictures(lib, out, mono, di, predicted, observed, labels, config, summary) -> dict:
@@ -246,19 +247,19 @@ def _pictures(lib, out, mono, di, predicted, observed, labels, config, summary) 
         if bb.shape[1] >= 3:
             values, label = _compound_values(predicted, observed, labels, t)
             points = figures.cube_points(bb, values, config.cube_top, config.cube_sample, config.seed)
-            valued = int(np.isfinite(values).sum())
+            valued = rows.finite(values)
             title = (
                 f"{name}: top {int(points['top'].sum()):,} and {int((~points['top']).sum()):,} sampled of {valued:,}"
             )
             png = figures.cube_png(points, where, title, label, out / f"cube_{name}.png")
             cubes.append((name, png, figures.cube_figure(points, where, title, label)))
-        for cycles, rows in di[di["target"] == name].groupby("cycles"):
+        for cycles, pairs in di[di["target"] == name].groupby("cycles"):
             a, b = (int(x) - 1 for x in cycles.split("+"))
             png = out / f"disynthons_{name}_{a + 1}x{b + 1}.png"
             heatmaps.append(
                 (
                     f"{name}, cycles {cycles}",
-                    figures.heatmap_png(rows, a, b, value, f"{name}: disynthons {cycles}", png, where),
+                    figures.heatmap_png(pairs, a, b, value, f"{name}: disynthons {cycles}", png, where),
                 )
             )
     summary["cube"] = {"top": config.cube_top, "sample": config.cube_sample, "drawn": bb.shape[1] >= 3}
@@ -274,14 +275,14 @@ def _candidates(lib, pred, observed, labels, by: str):
         every = pred.frame.iloc[np.argsort(-pred.frame[by].to_numpy(), kind="stable")].reset_index(drop=True)
         return len(every), lambda k: every.head(k).copy()
     source = observed if observed is not None else labels
-    order = np.argsort(-np.asarray(source[:, targets.index(by)], np.float32), kind="stable")
+    column = source[:, targets.index(by)]
 
     def first(k: int) -> pd.DataFrame:
-        rows = order[:k]
-        values = _take(source, rows).astype(np.float32)
-        return pd.DataFrame({"molecule": rows, **{t: values[:, i] for i, t in enumerate(targets)}})
+        chosen = rows.best(column, k)
+        values = _take(source, chosen).astype(np.float32)
+        return pd.DataFrame({"molecule": chosen, **{t: values[:, i] for i, t in enumerate(targets)}})
 
-    return len(order), first
+    return len(source), first
 
 
 def _hit_list(lib, out, pred, observed, labels, counts, config, summary, fitted) -> pd.DataFrame:
@@ -294,13 +295,13 @@ def _hit_list(lib, out, pred, observed, labels, counts, config, summary, fitted)
     size = wanted
     while True:
         frame = first(size)
-        rows = frame["molecule"].to_numpy()
-        control = control_enrichment(_take(counts, rows), lib.spec) if counts is not None else None
+        chosen = frame["molecule"].to_numpy()
+        control = control_enrichment(_take(counts, chosen), lib.spec) if counts is not None else None
         if size >= total or len(hits.passing(frame.assign(smiles=""), targets, h, control)) >= wanted:
             break
         size *= 2
-    frame.insert(1, "smiles", [s.rstrip("\x00") for s in decode(_take(lib.store.train("tokens"), rows))])
-    ids = _take(lib.bb_ids, rows)
+    frame.insert(1, "smiles", [s.rstrip("\x00") for s in decode(_take(lib.store.train("tokens"), chosen))])
+    ids = _take(lib.bb_ids, chosen)
     for c in range(ids.shape[1]):
         frame[f"bb_{c + 1}"] = ids[:, c]
         frame[f"block_{c + 1}"] = [lib.block_smiles.get(int(b), "") for b in ids[:, c]]

@@ -16,32 +16,29 @@ import plotly.graph_objects as go
 from rdkit import Chem
 from rdkit.Chem import Draw
 
+from belka_lab.analysis import rows
 from belka_lab.core.figures import save, subplots
 from belka_lab.core.io import atomic_path
 
 
-def cube_points(bb_ids, values: np.ndarray, top: int, sample: int, seed: int = 0) -> pd.DataFrame:
-    """The compounds a cube draws for one target: the ``top`` by value and a random ``sample`` of
+def cube_points(bb_ids, values, top: int, sample: int, seed: int = 0) -> pd.DataFrame:
+    """The compounds a cube draws for one target: the ``top`` by value and a random ``sample`` of the
     rest that have a value (not NaN), each with its block ids per cycle."""
-    have = np.flatnonzero(np.isfinite(values))
-    n = len(have)
-    order = have[np.argsort(-values[have], kind="stable")]
-    best = order[: min(top, n)]
-    rest = order[min(top, n) :]
-    rng = np.random.default_rng(seed)
-    extra = np.sort(rng.choice(rest, size=min(sample, len(rest)), replace=False)) if len(rest) else rest
-    rows = np.sort(np.concatenate([best, extra]))
-    ids = np.asarray(bb_ids[rows])
-    out = pd.DataFrame({"molecule": rows, "value": values[rows], "top": np.isin(rows, best)})
+    best = rows.best(values, top)
+    extra = rows.sample(values, sample, best, seed)
+    chosen = np.sort(np.concatenate([best, extra]))
+    ids = np.asarray(bb_ids[chosen])
+    out = pd.DataFrame(
+        {"molecule": chosen, "value": np.asarray(values[chosen], np.float64), "top": np.isin(chosen, best)}
+    )
     for c in range(ids.shape[1]):
         out[f"cycle_{c + 1}"] = ids[:, c]
     return out
 
 
 def positions(bb_ids, cycle: int) -> dict[int, int]:
-    """Block id → its position among the blocks of ``cycle`` (ids sorted)."""
-    ids = np.unique(np.asarray(bb_ids[:, cycle]))
-    return {int(b): i for i, b in enumerate(ids)}
+    """Block id → its position among the blocks present in ``cycle`` (ids sorted)."""
+    return {int(b): i for i, b in enumerate(rows.present(bb_ids[:, cycle]))}
 
 
 def _sizes(v: np.ndarray) -> np.ndarray:
@@ -104,8 +101,8 @@ def structures_png(smiles: list[str], legends: list[str], path: Path, per_row: i
 def reliability_png(points: pd.DataFrame, title: str, path: Path) -> Path:
     fig, ax = subplots(figsize=(4.8, 4.4))
     ax.plot([0, 1], [0, 1], color="0.6", lw=1, ls="--", label="calibrated")
-    for stage, rows in points.groupby("stage", sort=False):
-        ax.plot(rows["predicted"], rows["observed"], marker="o", label=stage)
+    for stage, line in points.groupby("stage", sort=False):
+        ax.plot(line["predicted"], line["observed"], marker="o", label=stage)
     ax.set_xlabel("predicted probability")
     ax.set_ylabel("observed rate of hits")
     ax.set_title(title, fontsize=10)

@@ -52,9 +52,9 @@ def _sums(bb_ids, columns: np.ndarray, cycles: tuple[int, ...], n_bb: int, predi
         for c in range(len(cycles)):
             key = key * n_bb + ids[:, c]
         n += np.bincount(key, minlength=bins)
-        block = np.asarray(columns[lo : lo + chunk], np.float64)
+        block = np.asarray(columns[lo : lo + chunk])  # integer counts: one column at a time becomes float
         for j in range(block.shape[1]):
-            sums[j] += np.bincount(key, weights=block[:, j], minlength=bins)
+            sums[j] += np.bincount(key, weights=block[:, j].astype(np.float64), minlength=bins)
         if predicted is not None:
             p = np.asarray(predicted[lo : lo + chunk], np.float64)
             for t in range(p.shape[1]):
@@ -164,7 +164,7 @@ class _Labels:
 
     def __getitem__(self, rows: slice) -> np.ndarray:
         y = np.asarray(self.labels[rows])
-        return np.concatenate([(y >= 0), (y == 1)], axis=1).astype(np.float64)
+        return np.concatenate([(y >= 0), (y == 1)], axis=1)
 
 
 def _enrichment(f: pd.DataFrame, sums: np.ndarray, present: np.ndarray, spec: CountSpec, t: int):
