@@ -231,21 +231,6 @@ def test_device_resident_data_trains_to_the_same_predictions(tmp_path, tiny_libr
         pd.testing.assert_frame_equal(x, y)
 
 
-def test_a_run_stopped_inside_an_epoch_resumes_to_the_same_result(tmp_path, tiny_library):
-    """Stopped after 7 steps (the last checkpoint is step 5, inside epoch 0), then resumed with
-    ckpt_path=last in the same run directory: the predictions equal an uninterrupted run's."""
-    whole = train(_cfg(tmp_path / "whole", tiny_library, *RESUME))
-    stopped = tmp_path / "part"
-    train(_cfg(stopped, tiny_library, *RESUME, "+trainer.max_steps=7", "predict=false"))
-    import torch
-
-    assert torch.load(stopped / "run" / "checkpoints" / "last.ckpt", weights_only=True)["global_step"] == 5
-    resumed = train(_cfg(stopped, tiny_library, *RESUME, "ckpt_path=last"))
-    assert resumed["val_map"] == whole["val_map"]
-    for x, y in zip(_predictions(tmp_path / "whole" / "run"), _predictions(stopped / "run")):
-        pd.testing.assert_frame_equal(x, y)
-
-
 def test_validation_inside_an_epoch_checkpoints_and_resumes_to_the_same_result(tmp_path, tiny_library):
     """trainer.val_check_interval=0.5: every validation scores all validation molecules, the best
     checkpoint can come from inside an epoch, and a run stopped between two validations resumes to

@@ -76,3 +76,12 @@ def test_the_best_rows_read_in_chunks_equal_a_stable_sort_of_the_whole_column():
     picked = rows.sample(values, 3, exclude=whole, seed=0)
     assert len(picked) == 3 and not set(picked) & set(whole) and np.isfinite(values[picked]).all()
     assert rows.present(np.array([5, 2, 5, 9]), chunk=2).tolist() == [2, 5, 9]
+
+
+def test_a_sample_of_sparse_values_draws_until_it_has_enough():
+    from belka_lab.analysis import rows
+
+    values = np.full(100_000, np.nan, np.float32)
+    values[::50] = 1.0  # 2% have a value, as a run's validation fold of a library
+    picked = rows.sample(values, 1500, exclude=np.zeros(0, np.int64), seed=1)
+    assert len(picked) == 1500 and np.isfinite(values[picked]).all()

@@ -34,9 +34,12 @@ def sample(values, k: int, exclude: np.ndarray, seed: int = 0) -> np.ndarray:
     rng = np.random.default_rng(seed)
     n = len(values)
     want = min(n, 2 * (k + len(exclude)) + 1000)
-    rows = np.sort(rng.choice(n, size=want, replace=False))
-    rows = rows[~np.isin(rows, exclude) & np.isfinite(np.asarray(values[rows], np.float32))]
-    return np.sort(rng.permutation(rows)[:k])
+    while True:  # draw more while too few of the drawn rows have a value (a run predicts only its fold)
+        rows = np.sort(rng.choice(n, size=want, replace=False))
+        rows = rows[~np.isin(rows, exclude) & np.isfinite(np.asarray(values[rows], np.float32))]
+        if len(rows) >= k or want == n:
+            return np.sort(rng.permutation(rows)[:k])
+        want = min(n, 4 * want)
 
 
 def present(ids, chunk: int = CHUNK) -> np.ndarray:
