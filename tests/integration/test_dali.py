@@ -280,7 +280,7 @@ def test_training_with_dali_reaches_the_memory_backends_metrics(tmp_path, rich_l
             loader,
             f"loader={loader}",
             "data.batch_size=128",
-            "trainer.max_epochs=2",
+            "trainer.max_epochs=1",
             "data.eval_batch_size=2048",
             *QUIET_TRAINER,
         )
@@ -293,7 +293,7 @@ def test_training_with_dali_reaches_the_memory_backends_metrics(tmp_path, rich_l
         results["dali"]["val_map"]
     )
     base = np.mean([(val[f"label_{p}"] == 1).mean() for p in ("BRD4", "HSA", "sEH")])  # AP of a random ranking (~0.05)
-    assert results["dali"]["val_map"] > 2 * base, (results, base)  # it learned (0.134 vs memory 0.142 when written)
+    assert results["dali"]["val_map"] > 2 * base, (results, base)  # it learned, from its own batches
     assert abs(results["dali"]["val_map"] - results["memory"]["val_map"]) < 0.05, results
 
 

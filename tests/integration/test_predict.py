@@ -215,7 +215,7 @@ def _big_input(tiny_library: Path, path: Path, copies: int = 20) -> None:
 def test_a_screen_killed_with_sigkill_resumes_to_the_uninterrupted_output_byte_for_byte(trained, tiny_library):
     tmp, run = trained
     src = tmp / "big.parquet"
-    _big_input(tiny_library, src)
+    _big_input(tiny_library, src, copies=8)
     args = [f"run={run}", f"input={src}", "chunk_rows=400", "progress=false"]
     out = tmp / "killed.parquet"
     parts = tmp / ".killed.parquet.parts"

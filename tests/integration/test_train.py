@@ -202,7 +202,10 @@ def _predictions(run):
     return pd.read_parquet(run / "predictions" / "val.parquet"), pd.read_parquet(run / "predictions" / "test.parquet")
 
 
+# a small CNN: what these tests check (same seed, same predictions; resumes) holds at any size
+SMALL_CNN = ["model.backbone.embed_dim=32", "model.backbone.channels=[16,32,32]", "model.backbone.hidden=[128]"]
 RESUME = [
+    *SMALL_CNN,
     "data.batch_size=128",
     "model.backbone.dropout=0.3",
     "callbacks.resume_checkpoint.every_n_steps=5",
@@ -211,8 +214,8 @@ RESUME = [
 
 
 def test_same_seed_on_cpu_gives_identical_predictions(tmp_path, tiny_library):
-    a = train(_cfg(tmp_path / "a", tiny_library, "data.batch_size=128", "trainer.max_epochs=1"))
-    b = train(_cfg(tmp_path / "b", tiny_library, "data.batch_size=128", "trainer.max_epochs=1"))
+    a = train(_cfg(tmp_path / "a", tiny_library, *SMALL_CNN, "data.batch_size=128", "trainer.max_epochs=1"))
+    b = train(_cfg(tmp_path / "b", tiny_library, *SMALL_CNN, "data.batch_size=128", "trainer.max_epochs=1"))
     assert a["val_map"] == b["val_map"]
     for x, y in zip(_predictions(tmp_path / "a" / "run"), _predictions(tmp_path / "b" / "run")):
         pd.testing.assert_frame_equal(x, y)
@@ -220,12 +223,9 @@ def test_same_seed_on_cpu_gives_identical_predictions(tmp_path, tiny_library):
 
 def test_device_resident_data_trains_to_the_same_predictions(tmp_path, tiny_library):
     # data.loader.resident=true is the path a GPU takes by default (arrays on the device, batches gathered there)
-    a = train(
-        _cfg(tmp_path / "a", tiny_library, "data.batch_size=128", "trainer.max_epochs=2", "data.loader.resident=false")
-    )
-    b = train(
-        _cfg(tmp_path / "b", tiny_library, "data.batch_size=128", "trainer.max_epochs=2", "data.loader.resident=true")
-    )
+    common = [*SMALL_CNN, "data.batch_size=128", "trainer.max_epochs=2"]
+    a = train(_cfg(tmp_path / "a", tiny_library, *common, "data.loader.resident=false"))
+    b = train(_cfg(tmp_path / "b", tiny_library, *common, "data.loader.resident=true"))
     assert a["val_map"] == b["val_map"]
     for x, y in zip(_predictions(tmp_path / "a" / "run"), _predictions(tmp_path / "b" / "run")):
         pd.testing.assert_frame_equal(x, y)

@@ -34,7 +34,7 @@ def _args(tmp_path, library, n_trials) -> list[str]:
         "+tune.params={model.optimizer.lr:{type:categorical,choices:[0.003,0.002,0.0]}}",
         "data.batch_size=128",
         "trainer.max_epochs=2",
-        "+trainer.limit_train_batches=40",
+        "+trainer.limit_train_batches=25",
         "data.eval_batch_size=2048",
         *QUIET_TRAINER,
     ]

@@ -6,6 +6,7 @@ import time
 from pathlib import Path
 
 import lightning as L
+from lightning.pytorch.callbacks import Checkpoint
 
 from belka_lab.core.curves import training_curves
 from belka_lab.core.io import atomic_path
@@ -35,16 +36,22 @@ class Throughput(L.Callback):
             pl_module.log("train/samples_per_s", rate, on_epoch=True, on_step=False)
 
 
-class ResumeCheckpoint(L.Callback):
+class ResumeCheckpoint(Checkpoint):
     """Keeps ``<dirpath>/last.ckpt`` = the latest training state: written every
     ``every_n_steps`` optimizer steps and at the end of every epoch (after its validation),
     under a temporary name and then renamed. A run killed at any point resumes from it with
     ``hydra.run.dir=<its run dir> ckpt_path=last`` (or ``ckpt_path=<dir>/checkpoints/last.ckpt``);
     the data module continues inside the epoch and the module restores its random-number
-    states, so on a CPU the resumed run ends where the uninterrupted one would."""
+    states, so on a CPU the resumed run ends where the uninterrupted one would.
+
+    When a validation runs after the step that is due (``trainer.val_check_interval``), the state
+    is written after it, once the best checkpoint has been chosen: a state written before it would
+    resume past a validation that never ran (Lightning counts it as done), and choose another best
+    checkpoint. (A ``Checkpoint``, so Lightning calls it after ``ModelCheckpoint``.)"""
 
     def __init__(self, dirpath: str, every_n_steps: int = 1000):
         self.dirpath, self.every_n_steps = dirpath, int(every_n_steps)
+        self._after_validation: int | None = None  # the step whose state waits for its validation
 
     def _save(self, trainer) -> None:
         if trainer.sanity_checking or trainer.fast_dev_run:
@@ -55,6 +62,14 @@ class ResumeCheckpoint(L.Callback):
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         if self.every_n_steps > 0 and trainer.global_step % self.every_n_steps == 0:
+            if _validates_now(trainer):
+                self._after_validation = trainer.global_step
+            else:
+                self._save(trainer)
+
+    def on_validation_end(self, trainer, pl_module) -> None:
+        if self._after_validation is not None and self._after_validation == trainer.global_step:
+            self._after_validation = None
             self._save(trainer)
 
     def on_train_epoch_end(self, trainer, pl_module) -> None:
@@ -67,6 +82,15 @@ class ResumeCheckpoint(L.Callback):
         ):
             return  # stopped inside the epoch (max_steps, max_time): the last step checkpoint stands
         self._save(trainer)
+
+
+def _validates_now(trainer) -> bool:
+    """Whether a validation runs at the end of the batch that just ended (Lightning's own rule)."""
+    loop = trainer.fit_loop.epoch_loop
+    check = getattr(loop, "_should_check_val_fx", None)
+    if check is None or trainer.sanity_checking:
+        return False
+    return bool(check(trainer.fit_loop._data_fetcher))
 
 
 class EpochCurves(L.Callback):
