@@ -103,6 +103,8 @@ def reliability_png(points: pd.DataFrame, title: str, path: Path) -> Path:
     ax.plot([0, 1], [0, 1], color="0.6", lw=1, ls="--", label="calibrated")
     for stage, line in points.groupby("stage", sort=False):
         ax.plot(line["predicted"], line["observed"], marker="o", label=stage)
+        for x, y, n in zip(line["predicted"], line["observed"], line["compounds"]):  # a bin of 3 is not a rate
+            ax.annotate(f"{n:,}", (x, y), textcoords="offset points", xytext=(4, 4), fontsize=6, color="0.35")
     ax.set_xlabel("predicted probability")
     ax.set_ylabel("observed rate of hits")
     ax.set_title(title, fontsize=10)
