@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from lightning.pytorch.callbacks import ModelCheckpoint
 from omegaconf import DictConfig
 
 from belka_lab import run
@@ -35,6 +36,12 @@ def train(cfg: DictConfig, callbacks: list | None = None) -> dict:
         tracking.finish(loggers)
 
 
+def _best_checkpoint(trainer) -> ModelCheckpoint | None:
+    """The callback that chooses the best checkpoint (``callbacks.model_checkpoint``), if configured;
+    not ``last.ckpt``'s writer, which Lightning also counts as a checkpoint callback."""
+    return next((c for c in trainer.checkpoint_callbacks if isinstance(c, ModelCheckpoint)), None)
+
+
 def _fit_and_predict(
     cfg: DictConfig, trainer, model, datamodule, predictions: Predictions, loggers: list, t0: float
 ) -> dict:
@@ -47,9 +54,10 @@ def _fit_and_predict(
     if model.init_report is not None:
         r = model.init_report
         info["init_from"] = {"path": r.path, "loaded": len(r.loaded), "new": r.new}
-    best = trainer.checkpoint_callback.best_model_score if trainer.checkpoint_callback else None
+    chooser = _best_checkpoint(trainer)
+    best = chooser.best_model_score if chooser else None
     if best is not None:  # the best checkpoint's monitored value: best_val_map, best_val_spearman, …
-        info["best_" + trainer.checkpoint_callback.monitor.replace("/", "_")] = float(best)
+        info["best_" + chooser.monitor.replace("/", "_")] = float(best)
     if "train/samples_per_s" in metrics:
         info["samples_per_s"] = round(float(metrics["train/samples_per_s"]), 1)
     if not cfg.get("predict", True) or trainer.fast_dev_run:
@@ -58,7 +66,7 @@ def _fit_and_predict(
             outputs.write_json(run_dir / "results.json", result)
         return result
 
-    ckpt = (trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else None) or None
+    ckpt = (chooser.best_model_path if chooser else None) or None
     trainer.predict(model, datamodule=datamodule, ckpt_path=ckpt, return_predictions=False)
     if not trainer.is_global_zero:
         return {}
