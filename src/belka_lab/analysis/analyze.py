@@ -32,10 +32,12 @@ import pandas as pd
 
 from belka_lab.analysis import figures, hits, report, rows, synthons, uncertainty
 from belka_lab.analysis.hits import HitListConfig, control_enrichment
+from belka_lab.baselines.saved import read_targets
 from belka_lab.core.errors import InputError
 from belka_lab.core.io import atomic_path
 from belka_lab.dataset.counts import CountSpec
 from belka_lab.dataset.store import PreparedDataset
+from belka_lab.models.counts import Readout
 from belka_lab.screen.runs import run_config, run_results
 from belka_lab.tokens.characters import decode
 
@@ -94,11 +96,13 @@ class RunPredictions:
 
 
 def _values_of(run_dir: Path) -> str:
+    """What a run predicts: ``probability`` or ``log10 enrichment`` — its readout's kind (a train
+    run's ``model.loss``) or what its trees learnt (a baseline's saved ``learn``)."""
     cfg = run_config(run_dir)
     if "baseline" in cfg:
-        return "probability" if cfg.baseline.get("learn", "labels") == "labels" else "log10 enrichment"
+        return "probability" if read_targets(run_dir / "model")[1] == "labels" else "log10 enrichment"
     loss = cfg.model.get("loss", "bce") if "model" in cfg else "bce"
-    return "probability" if loss in ("bce", "focal") else "log10 enrichment"
+    return "probability" if Readout(loss, 1).is_probability else "log10 enrichment"
 
 
 def read_runs(runs: list[str], library: Library) -> RunPredictions:
@@ -174,7 +178,7 @@ def _analyze(prepared_dir, runs, out: Path, config: AnalyzeConfig) -> dict:
     lib = Library.open(prepared_dir)
     targets, n = lib.targets, len(lib.bb_ids)
     pred = read_runs(list(runs), lib) if runs else None
-    hits.check(targets, config.hits)  # before any work: a target it does not know, a list longer than the library
+    by = hits.check(targets, config.hits)  # before any work: a target it does not know, a list longer than the library
     if config.hits.n > n:
         raise InputError(f"hits.n={config.hits.n} but the library {lib.store.path} has {n:,} compounds")
     predicted = None
@@ -209,7 +213,7 @@ def _analyze(prepared_dir, runs, out: Path, config: AnalyzeConfig) -> dict:
     }
     pictures = _pictures(lib, out, mono, di, predicted, observed, labels, config, summary)
     checks, fitted = _uncertainty(out, pred, targets, config, summary) if pred is not None else ({}, {})
-    listed = _hit_list(lib, out, pred, observed, labels, counts, config, summary, fitted)
+    listed = _hit_list(lib, out, pred, observed, labels, counts, config, summary, fitted, by)
     summary["seconds"] = round(time.time() - t0, 1)
     with atomic_path(out / "analysis.json") as tmp:
         tmp.write_text(json.dumps(summary, indent=1, default=float))
@@ -285,11 +289,10 @@ def _candidates(lib, pred, observed, labels, by: str):
     return len(source), first
 
 
-def _hit_list(lib, out, pred, observed, labels, counts, config, summary, fitted) -> pd.DataFrame:
-    """The hit list: drawn from the best candidates, twice as many each time until enough pass the
-    filters (SMILES are decoded and controls read for those only)."""
+def _hit_list(lib, out, pred, observed, labels, counts, config, summary, fitted, by: str) -> pd.DataFrame:
+    """The hit list, ranked on ``by``: drawn from the best candidates, twice as many each time until
+    enough pass the filters (SMILES are decoded and controls read for those only)."""
     targets, h = lib.targets, config.hits
-    by = hits.check(targets, h)
     total, first = _candidates(lib, pred, observed, labels, by)
     wanted = max(h.n, h.pool * h.n)
     size = wanted
@@ -297,7 +300,7 @@ def _hit_list(lib, out, pred, observed, labels, counts, config, summary, fitted)
         frame = first(size)
         chosen = frame["molecule"].to_numpy()
         control = control_enrichment(_take(counts, chosen), lib.spec) if counts is not None else None
-        if size >= total or len(hits.passing(frame.assign(smiles=""), targets, h, control)) >= wanted:
+        if size >= total or len(hits.passing(frame, targets, h, control)) >= wanted:
             break
         size *= 2
     frame.insert(1, "smiles", [s.rstrip("\x00") for s in decode(_take(lib.store.train("tokens"), chosen))])

@@ -47,9 +47,7 @@ def _sizes(v: np.ndarray) -> np.ndarray:
 
 
 def cube_png(points: pd.DataFrame, where: list[dict[int, int]], title: str, label: str, path: Path) -> Path:
-    fig = subplots(figsize=(6.4, 5.6))[0]
-    fig.clf()
-    ax = fig.add_subplot(projection="3d")
+    fig, ax = subplots(figsize=(6.4, 5.6), subplot_kw={"projection": "3d"})
     xyz = [points[f"cycle_{c + 1}"].map(where[c]).to_numpy() for c in range(3)]
     order = np.argsort(points["value"].to_numpy())  # the enriched on top
     v = points["value"].to_numpy()[order]

@@ -105,33 +105,23 @@ def intervals(values, observed, cells, spread=None, confidence: float = 0.9, see
     return table, fit_intervals(values, observed, cells, spread, confidence)
 
 
-def expected_calibration_error(p, y, bins: int = 10) -> float:
-    """ECE: the compounds-weighted mean |observed rate − mean probability| over equal-width bins."""
-    p, y = np.asarray(p, np.float64), np.asarray(y, np.float64)
-    which = np.minimum((p * bins).astype(int), bins - 1)
-    total = 0.0
-    for b in range(bins):
-        sel = which == b
-        if sel.any():
-            total += sel.sum() * abs(y[sel].mean() - p[sel].mean())
-    return total / len(p)
-
-
 def reliability(p, y, bins: int = 10) -> pd.DataFrame:
-    """The reliability diagram's points: per non-empty bin, mean probability, observed rate, compounds."""
+    """The reliability diagram's points: per non-empty equal-width bin, mean probability, observed
+    rate, compounds."""
     p, y = np.asarray(p, np.float64), np.asarray(y, np.float64)
     which = np.minimum((p * bins).astype(int), bins - 1)
     rows = [
-        {
-            "bin": b,
-            "predicted": p[which == b].mean(),
-            "observed": y[which == b].mean(),
-            "compounds": int((which == b).sum()),
-        }
+        {"bin": b, "predicted": p[sel].mean(), "observed": y[sel].mean(), "compounds": int(sel.sum())}
         for b in range(bins)
-        if (which == b).any()
+        if (sel := which == b).any()
     ]
     return pd.DataFrame(rows, columns=["bin", "predicted", "observed", "compounds"])
+
+
+def expected_calibration_error(p, y, bins: int = 10) -> float:
+    """ECE: the compounds-weighted mean |observed rate − mean probability| over the reliability bins."""
+    r = reliability(p, y, bins)
+    return float((r["compounds"] * (r["observed"] - r["predicted"]).abs()).sum() / r["compounds"].sum())
 
 
 def calibration(p, y, seed: int = 0):
