@@ -239,4 +239,10 @@ def test_analyze_refuses_a_run_of_another_library_and_unknown_requests(analysis,
     assert code == 2 and "'KRAS' is not one of" in err
     code, err = _analyze(capfd, f"runs=[{run}]", "hits.n=1000000", *base)
     assert code == 2 and "has 6,000 compounds" in err
+    broken = tmp_path / "broken"  # a run whose predictions file was cut short
+    shutil.copytree(run, broken)
+    val = broken / "predictions" / "val.parquet"
+    val.write_bytes(val.read_bytes()[:300])
+    code, err = _analyze(capfd, f"library={result['prepared_dir']}", f"runs=[{broken}]", *base)
+    assert code == 2 and "val.parquet" in err and "Traceback" not in err
     assert not (tmp_path / "a" / "report.html").exists()

@@ -35,6 +35,7 @@ from belka_lab.analysis.hits import HitListConfig, control_enrichment
 from belka_lab.baselines.saved import read_targets
 from belka_lab.core.errors import InputError
 from belka_lab.core.io import atomic_path
+from belka_lab.dataset import read
 from belka_lab.dataset.counts import CountSpec
 from belka_lab.dataset.store import PreparedDataset
 from belka_lab.models.counts import Readout
@@ -127,7 +128,9 @@ def read_runs(runs: list[str], library: Library) -> RunPredictions:
         f = run_dir / "predictions" / "val.parquet"
         if not f.exists():
             raise InputError(f"run {run_dir} has no predictions/val.parquet: give finished runs (predict=true)")
-        frames.append(pd.read_parquet(f))
+        read.check_kind(read.check_file(f, "run's validation predictions"))
+        with read.reading(f):
+            frames.append(pd.read_parquet(f))
         values.add(_values_of(run_dir))
     if len(values) > 1:
         raise InputError(f"the runs predict different things ({', '.join(sorted(values))}): analyze runs of one kind")
