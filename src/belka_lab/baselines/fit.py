@@ -22,7 +22,8 @@ from belka_lab.features.fingerprints import ECFPConfig, cached_ecfp, to_csr
 def learnt(dm, learn: str, rows: np.ndarray):
     """What a tree model learns of molecule ``rows``: ``labels`` [n, T]; a count table's ``scores``
     [n, T]; or its ``counts``: (summed target reads [n, T], the log of the reads at enrichment 1 —
-    the control's reads, depth-scaled, +½ — [n, T])."""
+    the control's reads +½, depth-scaled, or without a control the load's or an even share:
+    ``CountSpec.null_reads`` — [n, T])."""
     store, spec = dm.store, dm.count_spec
     if learn != "labels" and spec is None:
         raise InputError(
@@ -35,10 +36,8 @@ def learnt(dm, learn: str, rows: np.ndarray):
     counts = np.asarray(store.train("counts")[rows], np.float64)
     reads, offset = np.empty((len(rows), spec.n_targets)), np.empty((len(rows), spec.n_targets))
     for t, cols in enumerate(spec.target_cols):
-        ctrl = spec.control_cols[spec.control_of[t]]
-        depth = sum(spec.totals[c] for c in cols) / sum(spec.totals[c] for c in ctrl)
         reads[:, t] = counts[:, cols].sum(axis=1)
-        offset[:, t] = np.log((counts[:, ctrl].sum(axis=1) + 0.5) * depth)
+        offset[:, t] = np.log(spec.null_reads(counts, t, pseudo=0.5))
     return reads, offset
 
 

@@ -36,6 +36,8 @@ def publish(loggers: list, run_dir: Path) -> None:
         if (k in HEADLINE or k.startswith("affinity_spearman_")) and isinstance(v, (int, float))
     }
     for logger in loggers:
+        if "heldout" in summary:  # "none": no held-out affinity file was given
+            logger.log_hyperparams({"heldout_affinity_file": summary["heldout"]})
         if headline:
             logger.log_metrics(headline, step=0)
             logger.save()

@@ -31,19 +31,17 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
 from belka_lab.core.errors import InputError, preview
 from belka_lab.core.io import staged
 from belka_lab.core.progress import bar as progress_bar
-from belka_lab.dataset import enrichment, read, repeats, store
+from belka_lab.dataset import affinity_file, enrichment, read, repeats, store
 from belka_lab.dataset.molecules import Blocks, announce, check_smiles, encode, finish_blocks, versions
 from belka_lab.dataset.options import PrepareOptions
 from belka_lab.dataset.schema import check_targets
 from belka_lab.tokens.characters import CHAR_VOCAB, MAX_LEN, VOCAB_SIZE
 
 KINDEL_COUNTS = r"^seq_(?P<sample>.+)_(?P<replicate>\d+)$"
-AFFINITY_COLUMNS = ("smiles", "target", "kd")
 
 
 @dataclass(frozen=True)
@@ -56,21 +54,23 @@ class CountTable:
     Samples named in ``controls`` are no-target controls; every other sample is a target
     (``targets`` keeps and orders a subset), renamed by ``names`` (KinDEL's
     one-target files call theirs ``target``: ``names={target: MAPK14}``). Each target's control is
-    ``control_of[target]``, else the first control. ``load`` is the pre-selection count column (or
-    null). ``score`` is one of :data:`belka_lab.dataset.enrichment.SCORES`; a compound is a hit
-    (label 1) for a target where the score reaches ``threshold``, or, with no threshold, where it
-    is in the top ``hit_fraction`` of that target's scores."""
+    ``control_of[target]``, else the first control; a table without controls (``controls: []``)
+    leaves its targets without one, and only ``normalized_z`` and the count likelihoods apply.
+    ``load`` is the pre-selection count column (or null). ``score`` is one of
+    :data:`belka_lab.dataset.enrichment.SCORES`; a compound is a hit (label 1) for a target where
+    the score reaches ``threshold``, or, with no threshold, where it is in the top
+    ``hit_fraction`` of that target's scores."""
 
     id: str | None = "molecule_hash"
     smiles: str = "smiles"
     blocks: list[str] = field(default_factory=lambda: ["smiles_a", "smiles_b", "smiles_c"])
     counts: str = KINDEL_COUNTS
     samples: dict | None = None
-    controls: list[str] = field(default_factory=lambda: ["matrix"])
+    controls: list[str] | None = field(default_factory=lambda: ["matrix"])
     load: str | None = "seq_load"
     targets: list[str] | None = None
-    names: dict = field(default_factory=dict)
-    control_of: dict = field(default_factory=dict)
+    names: dict | None = None
+    control_of: dict | None = None
     score: str = "ratio_lb"
     threshold: float | None = None
     hit_fraction: float = 0.01
@@ -99,7 +99,7 @@ class Layout:
 
     columns: list[str]
     targets: dict[str, list[int]]
-    control_of: dict[str, str]
+    control_of: dict[str, str | None]  # None: the target has no no-target control
     controls: dict[str, list[int]]
     load: int | None
 
@@ -136,13 +136,15 @@ def layout(path: Path, names: list[str], table: CountTable) -> Layout:
             f"{path}: no column matches the count pattern {table.counts!r} (columns: {preview(names)}); set "
             f"data.prepare.counts.counts to a pattern with (?P<sample>…) and (?P<replicate>…) that does"
         )
-    missing = [c for c in table.controls if c not in samples]
+    controls_named = list(table.controls or [])
+    missing = [c for c in controls_named if c not in samples]
     if missing:
         raise InputError(
             f"{path}: no count columns for the control(s) {missing} (samples found: {sorted(samples)}); name the "
-            f"file's controls in data.prepare.counts.controls"
+            f"file's no-target controls in data.prepare.counts.controls, or set data.prepare.counts.controls=[] "
+            f"when the selection has none"
         )
-    found = [s for s in samples if s not in table.controls]
+    found = [s for s in samples if s not in controls_named]
     wanted = list(table.targets) if table.targets is not None else sorted(found)
     lacking = [t for t in wanted if t not in samples]
     if lacking or not wanted:
@@ -165,18 +167,28 @@ def layout(path: Path, names: list[str], table: CountTable) -> Layout:
         columns.extend(c for _, c in reps)
         return list(range(start, len(columns)))
 
-    targets = {table.names.get(t, t): take(t) for t in wanted}
+    names, pairs = dict(table.names or {}), dict(table.control_of or {})
+    targets = {names.get(t, t): take(t) for t in wanted}
     check_targets(list(targets), f"{path} (count targets)")
-    controls = {c: take(c) for c in table.controls}
-    control_of = {}
+    controls = {c: take(c) for c in controls_named}
+    control_of: dict[str, str | None] = {}
     for t in targets:
-        c = table.control_of.get(t, table.controls[0] if table.controls else None)
-        if c is None or c not in controls:
+        c = pairs.get(t, controls_named[0] if controls_named else None)
+        if c is not None and c not in controls:
             raise InputError(
-                f"target {t} has no control: name the file's no-target samples in data.prepare.counts.controls "
-                f"(control_of: {dict(table.control_of)})"
+                f"{path}: data.prepare.counts.control_of pairs target {t} with {c!r}, which is not one of the "
+                f"controls {controls_named or '(none)'}; name it in data.prepare.counts.controls"
             )
         control_of[t] = c
+    uncontrolled = [t for t, c in control_of.items() if c is None]
+    if uncontrolled and table.score in enrichment.NEEDS_CONTROL:
+        verb = "has" if len(uncontrolled) == 1 else "have"
+        raise InputError(
+            f"{path}: score={table.score} compares target reads with a no-target control, and "
+            f"{', '.join(uncontrolled)} {verb} none (samples found: {sorted(samples)}); set "
+            f"data.prepare.counts.score=normalized_z (no control needed), or name the control in "
+            f"data.prepare.counts.controls"
+        )
     load = None
     if table.load is not None:
         columns.append(table.load)
@@ -307,17 +319,18 @@ def compound_scores(counts: np.ndarray, lay: Layout, totals: np.ndarray, score: 
     """float64 [n, T]: the raw ``score`` of each compound for each target (enrichment.py)."""
     out = np.empty((len(counts), len(lay.targets)), np.float64)
     for k, (target, cols) in enumerate(lay.targets.items()):
-        ctrl = lay.controls[lay.control_of[target]]
         k_t, n_t = counts[:, cols].sum(axis=1, dtype=np.int64), float(totals[cols].sum())
+        if score == "normalized_z":
+            out[:, k] = enrichment.normalized_z(k_t, n_t, n_compounds)
+            continue
+        ctrl = lay.controls[lay.control_of[target]]
         k_c, n_c = counts[:, ctrl].sum(axis=1, dtype=np.int64), float(totals[ctrl].sum())
         if score == "ratio":
             out[:, k] = enrichment.ratio(k_t, n_t, k_c, n_c)
         elif score == "ratio_lb":
             out[:, k] = enrichment.ratio_bound(k_t, n_t, k_c, n_c, 2.0)
-        elif score == "poisson_ratio":
-            out[:, k] = enrichment.poisson_ratio(k_t, n_t, len(cols), k_c, n_c, len(ctrl))
         else:
-            out[:, k] = enrichment.normalized_z(k_t, n_t, n_compounds)
+            out[:, k] = enrichment.poisson_ratio(k_t, n_t, len(cols), k_c, n_c, len(ctrl))
     return out
 
 
@@ -358,72 +371,11 @@ def _scores_and_labels(tmp: Path, lay: Layout, totals: np.ndarray, table: CountT
     return threshold
 
 
-def _affinity(path: Path, tmp: Path, targets: tuple[str, ...], table: CountTable, options) -> dict:
-    """The held-out affinity file as the test part: its compounds' tokens and one row per
-    (compound, target) with ``kd``; returns the ids it names and what the manifest records."""
-    batches, _ = read.table_batches(
-        path, list(AFFINITY_COLUMNS), options.batch_rows, optional=tuple(c for c in (table.id, "blocks") if c)
-    )
-    t = pa.Table.from_batches(list(batches)).combine_chunks()
-    rows = np.arange(t.num_rows)
-    check_smiles(path, t["smiles"], rows)
-    kd = t["kd"]
-    if not (pa.types.is_integer(kd.type) or pa.types.is_floating(kd.type)):
-        raise InputError(
-            f"{path}: column `kd` holds {kd.type}; it must hold positive numbers (the dissociation constant)"
-        )
-    kd_values = pc.fill_null(kd, -1).to_numpy(zero_copy_only=False).astype(np.float64)
-    bad = ~(kd_values > 0) | ~np.isfinite(kd_values)
-    if bad.any():
-        raise InputError(
-            f"{path}: {int(bad.sum())} rows have a missing, zero or negative kd (rows {preview(rows[bad].tolist())}); "
-            f"a dissociation constant is a positive number"
-        )
-    idx = pc.index_in(t["target"].cast(pa.string()), value_set=pa.array(targets))
-    if idx.null_count:
-        names = pc.unique(pc.filter(t["target"], idx.is_null())).to_pylist()
-        raise InputError(
-            f"{path}: targets {names[:5]} (rows {preview(rows[idx.is_null().to_numpy(zero_copy_only=False)].tolist())})"
-            f" are not in the count table, whose targets are {', '.join(targets)}"
-        )
-    enc = pc.dictionary_encode(t["smiles"]).combine_chunks()
-    molecule = enc.indices.to_numpy(zero_copy_only=False).astype(np.int32)
-    tokens, n_unk, _ = encode(
-        path, enc.dictionary, rows[: len(enc.dictionary)], "unk" if options.unknown_chars == "unk" else "error"
-    )
-    np.save(tmp / "test" / "tokens.npy", tokens)
-    np.save(tmp / "test" / "bb_ids.npy", np.full((len(tokens), len(table.blocks)), -1, np.int32))
-    out = {
-        "id": rows.astype(np.int64),
-        "molecule": molecule,
-        "protein": idx.to_numpy(zero_copy_only=False).astype(np.int16),
-    }
-    out["kd"] = kd_values
-    groups = None
-    if "blocks" in t.column_names:
-        out["split_group"] = np.asarray(t["blocks"].cast(pa.string()).to_pylist(), dtype=object)
-        groups = sorted(set(out["split_group"]) - {None})
-    ids = set()
-    if table.id and table.id in t.column_names:
-        named = t[table.id].cast(pa.string()).to_pylist()
-        ids = {v for v in named if v}
-    pq.write_table(pa.table(out), tmp / "test" / "rows.parquet")
-    return {"rows": t.num_rows, "molecules": len(tokens), "unknown_chars": n_unk, "split_groups": groups, "ids": ids}
-
-
-def _empty_test(tmp: Path, cycles: int) -> dict:
-    np.save(tmp / "test" / "tokens.npy", np.zeros((0, MAX_LEN), np.uint8))
-    np.save(tmp / "test" / "bb_ids.npy", np.zeros((0, cycles), np.int32))
-    rows = {"id": np.zeros(0, np.int64), "molecule": np.zeros(0, np.int32), "protein": np.zeros(0, np.int16)}
-    pq.write_table(pa.table(rows), tmp / "test" / "rows.parquet")
-    return {"rows": 0, "molecules": 0, "unknown_chars": 0, "split_groups": None, "ids": set()}
-
-
-def prepare_counts(train_file, affinity_file, out_dir, options: PrepareOptions) -> Path:
+def prepare_counts(train_file, heldout_file, out_dir, options: PrepareOptions) -> Path:
     """Build the prepared directory of a count table at ``out_dir`` (atomically)."""
     table = CountTable(**(options.counts or {}))
     train_file, out = Path(train_file), Path(out_dir)
-    affinity = Path(affinity_file) if affinity_file else None
+    affinity = Path(heldout_file) if heldout_file else None
     t0 = time.time()
     with staged(out, store.MANIFEST) as stage:
         tmp = stage.path
@@ -432,7 +384,11 @@ def prepare_counts(train_file, affinity_file, out_dir, options: PrepareOptions) 
         blocks = Blocks()
         lay = layout(train_file, read.column_names(train_file), table)
         targets = tuple(lay.targets)
-        te = _affinity(affinity, tmp, targets, table, options) if affinity else _empty_test(tmp, len(table.blocks))
+        te = (
+            affinity_file.ingest(affinity, tmp, targets, table, options)
+            if affinity
+            else affinity_file.empty(tmp, len(table.blocks))
+        )
         totals, n, unknown, found = _ingest(train_file, tmp, blocks, table, lay, options, te["ids"])
         absent = sorted(te["ids"] - found)
         if absent:
@@ -481,13 +437,14 @@ class CountSpec:
     """Where each sample's replicates sit in a batch's ``counts`` [B, S] and how deep each was read.
     (A plain class: Hydra would turn a dataclass argument into a config node.)"""
 
-    def __init__(self, target_cols, control_cols, control_of, load_col, totals, n_compounds):
+    def __init__(self, target_cols, control_cols, control_of, load_col, totals, n_compounds, target_names=None):
         self.target_cols: list[list[int]] = [list(c) for c in target_cols]  # per target
         self.control_cols: list[list[int]] = [list(c) for c in control_cols]  # per control
-        self.control_of: list[int] = list(control_of)  # per target: its control's index
+        self.control_of: list[int | None] = list(control_of)  # per target: its control's index, or None
         self.load_col: int | None = load_col
         self.totals: list[float] = [float(x) for x in totals]  # per count column: its summed reads
         self.n_compounds = int(n_compounds)
+        self.target_names: list[str] = list(target_names or [f"target {t}" for t in range(len(self.target_cols))])
 
     @classmethod
     def of(cls, manifest: dict) -> CountSpec | None:
@@ -499,11 +456,35 @@ class CountSpec:
         return cls(
             target_cols=[table["targets"][t]["columns"] for t in manifest["targets"]],
             control_cols=[table["controls"][c] for c in controls],
-            control_of=[controls.index(table["targets"][t]["control"]) for t in manifest["targets"]],
+            control_of=[
+                controls.index(c) if (c := table["targets"][t]["control"]) is not None else None
+                for t in manifest["targets"]
+            ],
             load_col=table["load"],
             totals=[float(x) for x in table["totals"]],
             n_compounds=int(manifest["counts"]["train_molecules"]),
+            target_names=list(manifest["targets"]),
         )
+
+    def null_reads(self, counts: np.ndarray, t: int, pseudo: float = 0.0) -> np.ndarray:
+        """float64 [n]: the reads target ``t`` would give each compound at enrichment 1 — its
+        control's reads (+ ``pseudo``) scaled to the target's depth; without a control, its load's
+        share of the target's reads; without a load either, an even share (the target's reads ÷
+        the compounds)."""
+        n_t = sum(self.totals[c] for c in self.target_cols[t])
+        c = self.control_of[t]
+        if c is not None:
+            ctrl = self.control_cols[c]
+            return (counts[:, ctrl].sum(axis=1) + pseudo) * (n_t / sum(self.totals[j] for j in ctrl))
+        if self.load_col is not None:
+            return (counts[:, self.load_col] + pseudo) * (n_t / self.totals[self.load_col])
+        return np.full(len(counts), n_t / self.n_compounds)
+
+    def reference(self, t: int) -> str:
+        """What target ``t``'s reads are compared with: its control, the load, or an even share."""
+        if self.control_of[t] is not None:
+            return "control"
+        return "load" if self.load_col is not None else "even share"
 
     @property
     def n_targets(self) -> int:

@@ -28,6 +28,7 @@ from scipy.stats import chi2
 
 PSEUDO = 3.0 / 8.0  # del_qsar's (Anscombe's) pseudo-count
 SCORES = ("ratio", "ratio_lb", "poisson_ratio", "normalized_z")
+NEEDS_CONTROL = ("ratio", "ratio_lb", "poisson_ratio")  # the scores that compare with a no-target control
 
 
 def ratio(k_t, n_t, k_c, n_c) -> np.ndarray:

@@ -239,6 +239,12 @@ def headline(table: pd.DataFrame) -> dict:
     return out
 
 
+NO_HELDOUT = (
+    "No held-out affinity file was given (data.test_file): the results rank the observed enrichment of the "
+    "validation fold only, and nothing is scored against measured affinities."
+)
+
+
 def finish_run(run_dir: Path, datamodule, val: pd.DataFrame, test: pd.DataFrame, extra: dict) -> dict:
     """Write a run's outputs for `datamodule`'s fold (recording its prepared data and fold
     column, which blending checks), print the table, return val_map + extra."""
@@ -248,10 +254,15 @@ def finish_run(run_dir: Path, datamodule, val: pd.DataFrame, test: pd.DataFrame,
         "fold_column": datamodule.fold_column,
         "targets": list(datamodule.targets),
     }
-    kaggle = datamodule.store.manifest.get("format", "kaggle") == "kaggle"
+    manifest = datamodule.store.manifest
+    kaggle = manifest.get("format", "kaggle") == "kaggle"
+    note = ""
+    if not kaggle and not manifest.get("test", {}).get("has_affinity"):
+        extra["heldout"] = "none"
+        note = f"{NO_HELDOUT}\n"
     rows = datamodule.store.test_rows()
     table = write_run(run_dir, val, test, rows, datamodule.fold_column, datamodule.fold, extra, kaggle)
-    print(f"\nResults ({run_dir}):\n{format_table(table)}\n")
+    print(f"\nResults ({run_dir}):\n{format_table(table)}\n{note}")
     return {**headline(table), **extra}
 
 

@@ -32,6 +32,10 @@ class Predictions(BasePredictionWriter):
         self.names = tuple(names)
         self.sets: dict[str, dict[str, np.ndarray]] = {}
 
+    def on_predict_start(self, trainer, pl_module) -> None:
+        """The data module names its prediction dataloaders (``predict_sets``: an empty part has none)."""
+        self.names = tuple(getattr(trainer.datamodule, "predict_sets", self.names))
+
     def write_on_epoch_end(self, trainer, pl_module, predictions, batch_indices) -> None:
         per_loader = predictions if len(self.names) > 1 else [predictions]
         if len(per_loader) != len(self.names):
@@ -41,3 +45,9 @@ class Predictions(BasePredictionWriter):
             for name, batches in zip(self.names, per_loader)
             if batches
         }
+
+    def of(self, name: str, n_rows: int, n_targets: int) -> dict[str, np.ndarray]:
+        """The set ``name``; an empty part (no rows, so no batches) as empty arrays."""
+        if name in self.sets or n_rows:
+            return self.sets[name]
+        return {"index": np.zeros(0, np.int64), "probs": np.zeros((0, n_targets), np.float32)}

@@ -206,9 +206,14 @@ class BelkaDataModule(L.LightningDataModule):
         val = self.loader.evaluate(self.feed, self.place(), "val")
         return val if self.affinity is None else [val, self.loader.evaluate(self.feed, self.place(), "test")]
 
+    @property
+    def predict_sets(self) -> tuple[str, ...]:
+        """The sets of :data:`PREDICT_SETS` that have molecules (a count table may have no test part)."""
+        return tuple(part for part in PREDICT_SETS if part == "val" or self.n_test)
+
     def predict_dataloader(self) -> list:
-        """One dataloader per set of :data:`PREDICT_SETS`."""
-        return [self.loader.evaluate(self.feed, self.place(), part) for part in PREDICT_SETS]
+        """One dataloader per set of :attr:`predict_sets`."""
+        return [self.loader.evaluate(self.feed, self.place(), part) for part in self.predict_sets]
 
     # ------------------------------------------------------------------ device-side expansion
     def on_after_batch_transfer(self, batch: dict, dataloader_idx: int) -> dict:

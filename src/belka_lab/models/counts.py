@@ -7,6 +7,8 @@ target. The expected reads of replicate j of a sample are
 
     control: load · e_c · d_j          target: load · e_c · e_t · d_j
 
+(a target without a no-target control: load · e_t · d_j, the target term alone)
+
 with d_j the replicate's depth (its total reads ÷ the number of compounds) and ``load`` the
 compound's pre-selection reads relative to their mean (+½ each, so a compound never read in
 the load is not zero; 1 without load counts). The loss is β·NLL(control) + NLL(target) summed
@@ -123,7 +125,9 @@ class CountLikelihood(nn.Module):
             nll = self._nll(counts[:, cols], rate, None, t_n + c)
             total = total + self.beta * (nll.sum(dim=1) * uses).sum()
         for t, cols in enumerate(s.target_cols):
-            rate = (log_load + log_e_c[:, s.control_of[t]] + log_e_t[:, t])[:, None] + self.log_depth[cols]
+            c = s.control_of[t]
+            log_e = log_e_t[:, t] if c is None else log_e_c[:, c] + log_e_t[:, t]
+            rate = (log_load + log_e)[:, None] + self.log_depth[cols]
             z = zero[:, t : t + 1].expand_as(rate) if self.name != "poisson" else None
             nll = self._nll(counts[:, cols], rate, z, t)
             total = total + (nll.sum(dim=1) * known_f[:, t]).sum()

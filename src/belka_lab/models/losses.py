@@ -28,6 +28,7 @@ from belka_lab.dataset.counts import CountSpec
 from belka_lab.models.counts import COUNT_LOSSES, CountLikelihood, Readout, enrichment_z_nll
 
 LOSSES = ("bce", "focal", "mse", "enrichment_z", *COUNT_LOSSES)
+NEEDS_CONTROL = ("enrichment_z",)  # del_qsar's z compares the target's reads with its control's
 NEEDS = {"mse": "scores", "enrichment_z": "counts", **{name: "counts" for name in COUNT_LOSSES}}
 
 
@@ -92,6 +93,14 @@ class Objective(nn.Module):
             raise InputError(
                 f"model.loss={name} learns from a count table's {NEEDS[name]}, and this data has none: prepare a count "
                 f"table (data=counts or data=selection), or use model.loss=bce"
+            )
+        if name in NEEDS_CONTROL and spec is not None and None in spec.control_of:
+            lacking = [t for t, c in zip(spec.target_names, spec.control_of) if c is None]
+            verb = "has" if len(lacking) == 1 else "have"
+            raise InputError(
+                f"model.loss={name} compares target reads with a no-target control, and {', '.join(lacking)} {verb} "
+                f"none in this count table: use model.loss=poisson, zip or nb (the target term alone, with load and "
+                f"depth offsets) or mse"
             )
         self.name, self.gamma, self.alpha = name, float(gamma), alpha
         self.spec = spec

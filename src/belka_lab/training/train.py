@@ -70,7 +70,7 @@ def _fit_and_predict(
     trainer.predict(model, datamodule=datamodule, ckpt_path=ckpt, return_predictions=False)
     if not trainer.is_global_zero:
         return {}
-    val, test = predictions.sets["val"], predictions.sets["test"]
+    val, test = predictions.sets["val"], predictions.of("test", datamodule.n_test, len(datamodule.targets))
     store = datamodule.store
     val_df = outputs.val_frame(
         val["index"],
