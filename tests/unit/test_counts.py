@@ -70,16 +70,28 @@ def test_a_one_target_kindel_file_in_csv_with_a_threshold(selection, tmp_path):
 BAD = {
     "a negative count": (
         lambda t: t.assign(seq_HSA_2=t["seq_HSA_2"].where(t.index != 5, -1)),
-        "seq_HSA_2.*negative or fractional.*rows 5\\b",
+        "seq_HSA_2.*has 1 negative .*rows 5\\b.*e.g. -1",
     ),
     "a fractional count": (
         lambda t: t.assign(seq_BRD4_1=t["seq_BRD4_1"].astype(float).where(t.index != 7, 2.5)),
-        "seq_BRD4_1.*rows 7\\b",
+        "seq_BRD4_1.*has 1 fractional .*rows 7\\b.*e.g. 2.5",
+    ),
+    "a count above the int32 range": (
+        lambda t: t.assign(seq_BRD4_1=t["seq_BRD4_1"].astype("int64").where(t.index != 8, 2**31)),
+        "seq_BRD4_1.*has 1 above 2,147,483,647.*rows 8\\b.*e.g. 2.14748e\\+09",
+    ),
+    "a missing count": (
+        lambda t: t.assign(seq_BRD4_1=t["seq_BRD4_1"].astype("Int64").where(t.index != 9, None)),
+        "seq_BRD4_1.*has 1 missing .*rows 9\\b.*e.g. null",
+    ),
+    "a missing SMILES": (
+        lambda t: t.assign(smiles=t["smiles"].where(t.index != 3, None)),
+        "missing or empty smiles \\(rows 3\\)",
     ),
     "a count that is not a number": (lambda t: t.assign(seq_load=t["seq_load"].astype(str)), "seq_load.*not numbers"),
     "a missing control": (
         lambda t: t.drop(columns=["seq_matrix_1", "seq_matrix_2", "seq_matrix_3"]),
-        "control.*matrix",
+        "control.*matrix.*controls=\\[\\] when the selection has none",
     ),
     "a target read zero times": (
         lambda t: t.assign(seq_sEH_1=0, seq_sEH_2=0, seq_sEH_3=0),

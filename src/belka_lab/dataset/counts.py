@@ -196,9 +196,12 @@ def layout(path: Path, names: list[str], table: CountTable) -> Layout:
     return Layout(columns, targets, control_of, controls, load)
 
 
+INT32_MAX = int(np.iinfo(np.int32).max)
+
+
 def _counts(path: Path, batch: pa.RecordBatch, columns: list[str], first_row: int) -> np.ndarray:
-    """int32 [rows, columns] counts; one InputError naming the column and rows of a count that is
-    missing, negative, fractional or not a number."""
+    """int32 [rows, columns] counts; one InputError naming the column, the rows and what is wrong
+    with a count that is missing, negative, fractional, too large or not a number."""
     out = np.empty((batch.num_rows, len(columns)), np.int32)
     for j, name in enumerate(columns):
         col = batch.column(name)
@@ -206,13 +209,21 @@ def _counts(path: Path, batch: pa.RecordBatch, columns: list[str], first_row: in
             raise InputError(f"{path}: count column {name!r} holds {col.type}, not numbers; counts are whole numbers")
         missing = col.is_null().to_numpy(zero_copy_only=False)
         values = pc.fill_null(col, 0).to_numpy(zero_copy_only=False).astype(np.float64)
-        bad = missing | (values < 0) | (values != np.floor(values)) | (values > np.iinfo(np.int32).max)
+        kinds = {
+            "missing": missing,
+            "not a number": ~missing & np.isnan(values),
+            "negative": ~missing & (values < 0),
+            "fractional": ~missing & np.isfinite(values) & (values != np.floor(values)),
+            f"above {INT32_MAX:,} (the largest count a table holds)": ~missing & (values > INT32_MAX),
+        }
+        bad = np.logical_or.reduce(list(kinds.values()))
         if bad.any():
             rows = first_row + np.flatnonzero(bad)
-            what = "missing" if missing[bad].all() else "negative or fractional" if not missing.any() else "invalid"
+            shown = ["null" if m else f"{v:g}" for m, v in zip(missing[bad][:3], values[bad][:3])]
+            what = ", ".join(f"{int(m.sum())} {kind}" for kind, m in kinds.items() if m.any())
             raise InputError(
-                f"{path}: count column {name!r} has {int(bad.sum())} {what} values (rows {preview(rows.tolist())}, "
-                f"e.g. {preview(values[bad][:3].tolist())}); counts are whole numbers >= 0"
+                f"{path}: count column {name!r} has {what} (rows {preview(rows.tolist())}, e.g. {', '.join(shown)}); "
+                f"counts are whole numbers from 0 to {INT32_MAX:,}"
             )
         out[:, j] = values
     return out
@@ -256,7 +267,7 @@ def _ingest(path: Path, tmp: Path, blocks: Blocks, table: CountTable, lay: Layou
         n = batch.num_rows
         rows = np.arange(row, row + n)
         smiles = batch.column(table.smiles)
-        check_smiles(path, smiles, rows)
+        check_smiles(path, smiles, rows, table.smiles, "rows")
         tokens, n_unk, _ = encode(path, smiles, rows, "unk" if options.unknown_chars == "unk" else "error")
         counts = _counts(path, batch, lay.columns, row)
         bb = np.stack([blocks.lookup(col) for col in _blocks_of(path, batch, table, row)], axis=1)

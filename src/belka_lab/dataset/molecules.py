@@ -21,13 +21,14 @@ from belka_lab.dataset import folds, store
 from belka_lab.tokens.characters import MAX_LEN, VOCAB_SIZE, EncodeError, encode_arrow
 
 
-def check_smiles(path: Path, smiles, ids: np.ndarray) -> None:
-    """Every row needs a molecule: a missing or empty molecule_smiles names its ids."""
+def check_smiles(path: Path, smiles, ids: np.ndarray, column: str = "molecule_smiles", named: str = "ids") -> None:
+    """Every row needs a molecule: a missing or empty SMILES (in the file's ``column``) names its
+    ``ids`` (or row numbers, ``named="rows"``)."""
     bad = pc.or_(pc.is_null(smiles), pc.equal(pc.utf8_length(smiles), 0))
     bad = pc.fill_null(bad, True).to_numpy(zero_copy_only=False)
     if bad.any():
         raise InputError(
-            f"{path}: {bad.sum()} rows have a missing or empty molecule_smiles (ids {preview(ids[bad].tolist())}); "
+            f"{path}: {bad.sum()} rows have a missing or empty {column} ({named} {preview(ids[bad].tolist())}); "
             f"fix or drop those rows"
         )
 
