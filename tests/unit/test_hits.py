@@ -54,6 +54,28 @@ def test_control_enrichment_against_the_load():
     assert ratio[0] == pytest.approx(30.375 / 10.375) and ratio[0] > ratio[1] > ratio[2]
 
 
+def test_a_target_without_a_control_has_no_control_enrichment_and_max_control_says_so():
+    from belka_lab.analysis.hits import check_control
+
+    spec = CountSpec([[0], [1]], [[2]], [0, None], None, [100, 100, 100], 3)  # HSA has no control
+    counts = np.array([[0, 0, 30], [0, 0, 10], [0, 0, 0]])
+    control = control_enrichment(counts, spec)
+    assert np.isfinite(control[:, 0]).all() and np.isnan(control[:, 1]).all()
+    check_control(("BRD4", "HSA"), HitListConfig(max_control=3.0), spec)  # BRD4 has its control
+    with pytest.raises(InputError, match="max_control needs a no-target control.*none for target HSA"):
+        check_control(("BRD4", "HSA"), HitListConfig(by="HSA", max_control=3.0), spec)
+    with pytest.raises(InputError, match="max_control needs the read counts of a no-target control for target HSA"):
+        pick(_frame(), ("BRD4", "HSA"), HitListConfig(by="HSA", n=3, diversity="none", max_control=3.0), control)
+
+
+def test_diversity_leaves_out_what_rdkit_cannot_parse_without_its_log(capfd):
+    frame = _frame()
+    frame.loc[0, "smiles"] = "C(C)(C)(C)(C)C"  # the best, unparsable
+    out = pick(frame, ("BRD4", "HSA"), HitListConfig(n=3, diversity="butina"))
+    assert "C(C)(C)(C)(C)C" not in set(out["smiles"]) and len(out) == 3
+    assert "valence" not in capfd.readouterr().err.lower()
+
+
 @pytest.mark.parametrize(
     "config, says",
     [

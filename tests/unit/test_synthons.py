@@ -45,3 +45,21 @@ def test_hit_rate_of_binary_labels_with_a_clopper_pearson_interval():
     row = t[(t["cycles"] == "1") & (t["bb_1"] == 1)].iloc[0]
     assert (row["known"], row["positives"], row["block_1"]) == (1, 1, "CN")  # compound 2 unknown
     assert row["hit_rate"] == 1.0 and row["hit_rate_lo"] == pytest.approx(0.025)  # 1 of 1: (α/2)^(1/1)
+
+
+def test_without_a_control_the_reads_are_ranked_against_the_load_or_an_even_share():
+    # the same compounds; no control, the load in column 2 (100 reads, summed 50 + 50 for block 0 of cycle 1)
+    load = np.array([[6, 4, 40], [0, 0, 10], [1, 1, 30], [1, 0, 20]], np.int32)
+    t = synthons.table(BB, ("BRD4",), 1, counts=load, spec=CountSpec([[0, 1]], [], [None], 2, [100, 100, 100], 4))
+    row = t[(t["cycles"] == "1") & (t["bb_1"] == 0)].iloc[0]
+    assert (row["reference"], row["reads_target"], row["reads_load"]) == ("load", 10, 50)
+    assert row["enrichment"] == pytest.approx((10.375 / 200) / (50.375 / 100))
+    no_load = CountSpec([[0, 1]], [], [None], None, [100, 100], 4)
+    t = synthons.table(BB, ("BRD4",), 1, counts=COUNTS[:, :2], spec=no_load)
+    row = t[(t["cycles"] == "1") & (t["bb_1"] == 0)].iloc[0]
+    # two of four compounds: an even share is half the target's 200 reads
+    assert (row["reference"], row["reads_target"], row["expected_reads"]) == ("even share", 10, 100.0)
+    assert row["enrichment"] == pytest.approx(10.375 / 100)
+    # z = 2(√(k + 3/8) − √expected) at ±2: the bounds of an exactly known reference
+    assert row["enrichment_lo"] == pytest.approx((10.375**0.5 - 1) ** 2 / 100)
+    assert row["enrichment_hi"] == pytest.approx((10.375**0.5 + 1) ** 2 / 100)

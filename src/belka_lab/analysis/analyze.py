@@ -5,11 +5,13 @@ It writes, under ``out_dir``:
 
 - ``synthons_mono.parquet|csv``, ``synthons_di.parquet|csv`` (``synthons.py``; the CSVs hold the
   best ``csv_rows`` of each target and set of cycles);
-- ``cube_<target>.png`` and, in the report, the same cube to turn (three cycles or more);
+- ``cube_<target>.png|parquet`` and, in the report, the same cube to turn (three cycles or
+  more): the library's observed values and, where the runs predicted compounds, the model's;
   ``disynthons_<target>_<a>x<b>.png`` per pair of cycles;
 - ``hits.parquet|csv`` and ``hits.png`` (``hits.py``): candidates ranked by the runs' mean
   prediction (without runs: the observed enrichment or hits), with the runs' spread and a
-  conformal interval;
+  conformal interval (compounds RDKit cannot parse are counted once and left out of the
+  clustering and the structures drawn);
 - ``coverage.csv|png`` (enrichment) or ``calibration.csv`` and ``reliability_<target>.png``
   (probabilities) (``uncertainty.py``);
 - ``analysis.json`` (the summary) and ``report.html`` (``report.py``), which opens from the file system.
@@ -30,7 +32,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from belka_lab.analysis import figures, hits, report, rows, synthons, uncertainty
+from belka_lab.analysis import figures, hits, molecules, report, rows, synthons, uncertainty
 from belka_lab.analysis.hits import HitListConfig, control_enrichment
 from belka_lab.baselines.saved import read_targets
 from belka_lab.core.errors import InputError
@@ -182,6 +184,7 @@ def _analyze(prepared_dir, runs, out: Path, config: AnalyzeConfig) -> dict:
     targets, n = lib.targets, len(lib.bb_ids)
     pred = read_runs(list(runs), lib) if runs else None
     by = hits.check(targets, config.hits)  # before any work: a target it does not know, a list longer than the library
+    hits.check_control(targets, config.hits, lib.spec)
     if config.hits.n > n:
         raise InputError(f"hits.n={config.hits.n} but the library {lib.store.path} has {n:,} compounds")
     predicted = None
@@ -199,6 +202,14 @@ def _analyze(prepared_dir, runs, out: Path, config: AnalyzeConfig) -> dict:
         min_compounds=config.min_compounds,
     )
     print(f"analyze: {n:,} compounds, {lib.bb_ids.shape[1]} cycles, targets {', '.join(targets)}", flush=True)
+    reference = {t: lib.spec.reference(i) for i, t in enumerate(targets)} if lib.spec else {}
+    uncontrolled = [t for t, r in reference.items() if r != "control"]
+    if uncontrolled:
+        print(
+            f"analyze: no control for {', '.join(uncontrolled)}: synthons ranked against "
+            f"{'the load' if lib.spec.load_col is not None else 'an even share of the reads (no load either)'}",
+            flush=True,
+        )
     mono = synthons.table(lib.bb_ids, targets, 1, **common)
     di = synthons.table(lib.bb_ids, targets, 2, **common)
     _write_table(mono, out / "synthons_mono", config.csv_rows)
@@ -212,9 +223,13 @@ def _analyze(prepared_dir, runs, out: Path, config: AnalyzeConfig) -> dict:
         "compounds": n,
         "cycles": int(lib.bb_ids.shape[1]),
         "targets": list(targets),
-        "values": pred.values if pred else ("observed log10 enrichment" if counts is not None else "observed hits"),
+        "values": pred.values if pred else (f"observed {_score_unit(lib)}" if counts is not None else "observed hits"),
     }
-    pictures = _pictures(lib, out, mono, di, predicted, observed, labels, config, summary)
+    if reference:
+        summary["synthons_against"] = reference
+    pictures = _pictures(
+        lib, out, mono, di, predicted, pred.values if pred else None, observed, labels, config, summary
+    )
     checks, fitted = _uncertainty(out, pred, targets, config, summary) if pred is not None else ({}, {})
     listed = _hit_list(lib, out, pred, observed, labels, counts, config, summary, fitted, by)
     summary["seconds"] = round(time.time() - t0, 1)
@@ -235,31 +250,77 @@ def _write_table(table: pd.DataFrame, stem: Path, csv_rows: int | None = None) -
         table.to_csv(tmp, index=False)
 
 
-def _compound_values(predicted, observed, labels, t: int):
-    """One target's value of every compound, as a (memory-mapped) column, and its name."""
+class _Known:
+    """A column of binary labels read as values: 1 binds, 0 not, NaN unknown (-1)."""
+
+    def __init__(self, column):
+        self.column = column
+
+    def __len__(self) -> int:
+        return len(self.column)
+
+    def __getitem__(self, rows) -> np.ndarray:
+        y = np.asarray(self.column[rows], np.float32)
+        return np.where(y < 0, np.nan, y)
+
+
+def _score_unit(lib: Library) -> str:
+    """What a count table's stored scores are (``train/scores.npy``, what count runs regress on)."""
+    score = lib.store.manifest.get("count_table", {}).get("score")
+    return "normalized z-score" if score == "normalized_z" else "log10 enrichment"
+
+
+def _observed(lib: Library, observed, labels, t: int, predicts: str | None):
+    """One target's observed value of every compound, as a (memory-mapped) column, in the unit the
+    runs predict (``predicts``): the stored score, or binds for probabilities and for libraries
+    without counts; and the unit's name."""
+    if observed is not None and predicts != "probability":
+        return observed[:, t], _score_unit(lib)
+    return _Known(labels[:, t]), "binds (1/0)"
+
+
+def _cube(bb, name, observed, unit, predicted, predicts, config) -> tuple[pd.DataFrame, str, dict, str, dict]:
+    """One target's cube: (points, title, captions per value column, colour-scale label, counts)."""
+    points = figures.cube_points(bb, observed, config.cube_top, config.cube_sample, config.seed, predicted)
+    drawn_obs = int(np.isfinite(points["observed"]).sum())
+    valued = rows.finite(observed)
+    counts = {"drawn": len(points), "observed": drawn_obs, "library_observed": valued}
+    if drawn_obs == valued:
+        names = {"observed": f"observed {unit}: all {valued:,} compounds"}
+    else:
+        best = f"the top {config.cube_top:,} by observed value" + (
+            " and by prediction" if predicted is not None else ""
+        )
+        sampled = int((~points["top"]).sum())
+        names = {"observed": f"observed {unit}: {drawn_obs:,} of {valued:,} compounds ({best}, {sampled:,} sampled)"}
+    title, label = f"{name}: the library's observed values", unit
     if predicted is not None:
-        return predicted[:, t], "predicted"
-    if observed is not None:
-        return observed[:, t], "log10 enrichment"
-    return labels[:, t], "binds"
+        drawn_pred = int(np.isfinite(points["predicted"]).sum())
+        in_runs = rows.finite(predicted)
+        counts |= {"predicted": drawn_pred, "library_predicted": in_runs}
+        said = "all" if drawn_pred == in_runs else f"{drawn_pred:,} of the"
+        predicts = "probability" if predicts == "probability" else unit  # count runs regress on the scores
+        names["predicted"] = f"model's {predicts}: {said} {in_runs:,} compounds the runs predicted (out of fold)"
+        title += f"; the runs' predictions for {in_runs:,} of them"
+        label = f"{unit} / {predicts}" if unit != predicts else unit
+    return points, title, names, label, counts
 
 
-def _pictures(lib, out, mono, di, predicted, observed, labels, config, summary) -> dict:
+def _pictures(lib, out, mono, di, predicted, predicts, observed, labels, config, summary) -> dict:
     """Cubes and heatmaps per target: {"cubes": [(target, png, figure)], "heatmaps": [(title, png)]}."""
     bb = lib.bb_ids
     where = [figures.positions(bb, c) for c in range(bb.shape[1])]
-    cubes, heatmaps = [], []
+    cubes, heatmaps, drawn = [], [], {}
     value = "enrichment" if "enrichment" in di else "hit_rate"
     for t, name in enumerate(lib.targets):
         if bb.shape[1] >= 3:
-            values, label = _compound_values(predicted, observed, labels, t)
-            points = figures.cube_points(bb, values, config.cube_top, config.cube_sample, config.seed)
-            valued = rows.finite(values)
-            title = (
-                f"{name}: top {int(points['top'].sum()):,} and {int((~points['top']).sum()):,} sampled of {valued:,}"
-            )
-            png = figures.cube_png(points, where, title, label, out / f"cube_{name}.png")
-            cubes.append((name, png, figures.cube_figure(points, where, title, label)))
+            column, unit = _observed(lib, observed, labels, t, predicts)
+            model = predicted[:, t] if predicted is not None else None
+            points, title, names, label, drawn[name] = _cube(bb, name, column, unit, model, predicts, config)
+            with atomic_path(out / f"cube_{name}.parquet") as tmp:
+                points.to_parquet(tmp, index=False)
+            png = figures.cube_png(points, where, title, names, label, out / f"cube_{name}.png")
+            cubes.append((name, png, figures.cube_figure(points, where, title, names, label)))
         for cycles, pairs in di[di["target"] == name].groupby("cycles"):
             a, b = (int(x) - 1 for x in cycles.split("+"))
             png = out / f"disynthons_{name}_{a + 1}x{b + 1}.png"
@@ -269,7 +330,12 @@ def _pictures(lib, out, mono, di, predicted, observed, labels, config, summary) 
                     figures.heatmap_png(pairs, a, b, value, f"{name}: disynthons {cycles}", png, where),
                 )
             )
-    summary["cube"] = {"top": config.cube_top, "sample": config.cube_sample, "drawn": bb.shape[1] >= 3}
+    summary["cube"] = {
+        "top": config.cube_top,
+        "sample": config.cube_sample,
+        "drawn": bb.shape[1] >= 3,
+        "targets": drawn,
+    }
     return {"cubes": cubes, "heatmaps": heatmaps}
 
 
@@ -294,19 +360,22 @@ def _candidates(lib, pred, observed, labels, by: str):
 
 def _hit_list(lib, out, pred, observed, labels, counts, config, summary, fitted, by: str) -> pd.DataFrame:
     """The hit list, ranked on ``by``: drawn from the best candidates, twice as many each time until
-    enough pass the filters (SMILES are decoded and controls read for those only)."""
+    enough pass the filters (SMILES are decoded and controls read for those only). Candidates RDKit
+    cannot parse are counted and said once: diversity and the structures drawn leave them out."""
     targets, h = lib.targets, config.hits
     total, first = _candidates(lib, pred, observed, labels, by)
     wanted = max(h.n, h.pool * h.n)
     size = wanted
+    controlled = counts is not None and lib.spec.control_of[targets.index(by)] is not None
     while True:
         frame = first(size)
         chosen = frame["molecule"].to_numpy()
-        control = control_enrichment(_take(counts, chosen), lib.spec) if counts is not None else None
+        control = control_enrichment(_take(counts, chosen), lib.spec) if controlled else None
         if size >= total or len(hits.passing(frame, targets, h, control)) >= wanted:
             break
         size *= 2
     frame.insert(1, "smiles", [s.rstrip("\x00") for s in decode(_take(lib.store.train("tokens"), chosen))])
+    _unparsable(frame, h.diversity, summary)
     ids = _take(lib.bb_ids, chosen)
     for c in range(ids.shape[1]):
         frame[f"bb_{c + 1}"] = ids[:, c]
@@ -316,9 +385,24 @@ def _hit_list(lib, out, pred, observed, labels, counts, config, summary, fitted,
         listed = add(listed, t)
     _write_table(listed, out / "hits")
     legends = [f"#{r} {by} {v:.2f}" for r, v in zip(listed["rank"], listed[by])]
-    figures.structures_png(list(listed["smiles"][:20]), legends[:20], out / "hits.png")
+    figures.structures_png(list(listed["smiles"]), legends, out / "hits.png", most=20)
     summary["hits"] = asdict(h) | {"listed": len(listed), "by": by}
     return listed
+
+
+def _unparsable(frame: pd.DataFrame, diversity: str, summary: dict) -> None:
+    """Count the candidates RDKit cannot parse; say it in one line and in the summary."""
+    bad = frame["molecule"].to_numpy()[[m is None for m in molecules.parse(frame["smiles"])]]
+    clustered = diversity != "none"
+    where = "left out of the clustering (so of the list) and of" if clustered else "listed by value but left out of"
+    said = (
+        f"RDKit cannot parse {len(bad):,} of the {len(frame):,} candidates for the hit list (molecules "
+        f"{', '.join(map(str, bad[:10]))}{', …' if len(bad) > 10 else ''}): {where} the structures drawn"
+    )
+    summary["unparsable"] = {"compounds": len(bad), "of": len(frame), "molecules": bad[:20].tolist()}
+    if len(bad):
+        summary["unparsable"]["said"] = said
+        print(f"analyze: {said}", flush=True)
 
 
 def _take(array, rows: np.ndarray) -> np.ndarray:

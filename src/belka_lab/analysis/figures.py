@@ -2,7 +2,11 @@
 list's structures, reliability and coverage.
 
 PNGs go through ``core/figures.save``; the interactive cube is a plotly figure whose JavaScript is
-written into the page (it opens without a network). Structures are drawn by RDKit.
+written into the page (it opens without a network). Structures are drawn by RDKit; a SMILES it
+cannot parse is left out of the drawing (``molecules.parse``: no RDKit line per molecule).
+
+A cube draws the library's observed values and, where runs predicted compounds, the model's: one
+panel (PNG) or one trace (page) each, on one colour scale.
 """
 
 from __future__ import annotations
@@ -13,24 +17,29 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
-from rdkit import Chem
 from rdkit.Chem import Draw
 
-from belka_lab.analysis import rows
+from belka_lab.analysis import molecules, rows
 from belka_lab.core.figures import save, subplots
 from belka_lab.core.io import atomic_path
 
 
-def cube_points(bb_ids, values, top: int, sample: int, seed: int = 0) -> pd.DataFrame:
-    """The compounds a cube draws for one target: the ``top`` by value and a random ``sample`` of the
-    rest that have a value (not NaN), each with its block ids per cycle."""
-    best = rows.best(values, top)
-    extra = rows.sample(values, sample, best, seed)
+def cube_points(bb_ids, observed, top: int, sample: int, seed: int = 0, predicted=None) -> pd.DataFrame:
+    """The compounds a cube draws for one target, chosen over the whole library: the ``top`` by
+    observed value, the ``top`` by ``predicted`` value (NaN: not predicted) and a random ``sample``
+    of the rest with an observed value. One row each: ``molecule``, ``observed``, ``predicted``
+    (NaN where the runs did not predict it; absent without runs), ``top`` and the block id per
+    cycle (``cycle_<c>``)."""
+    best = rows.best(observed, top)
+    if predicted is not None:
+        best = np.union1d(best, rows.best(predicted, top))
+    extra = rows.sample(observed, sample, best, seed)
     chosen = np.sort(np.concatenate([best, extra]))
     ids = np.asarray(bb_ids[chosen])
-    out = pd.DataFrame(
-        {"molecule": chosen, "value": np.asarray(values[chosen], np.float64), "top": np.isin(chosen, best)}
-    )
+    out = pd.DataFrame({"molecule": chosen, "observed": np.asarray(observed[chosen], np.float64)})
+    if predicted is not None:
+        out["predicted"] = np.asarray(predicted[chosen], np.float64)
+    out["top"] = np.isin(chosen, best)
     for c in range(ids.shape[1]):
         out[f"cycle_{c + 1}"] = ids[:, c]
     return out
@@ -41,34 +50,92 @@ def positions(bb_ids, cycle: int) -> dict[int, int]:
     return {int(b): i for i, b in enumerate(rows.present(bb_ids[:, cycle]))}
 
 
-def _sizes(v: np.ndarray) -> np.ndarray:
-    lo, hi = np.nanmin(v), np.nanmax(v)
+def _range(points: pd.DataFrame) -> tuple[float, float]:
+    """The values' range over both kinds drawn: one colour and size scale for observed and model."""
+    v = points[[c for c in ("observed", "predicted") if c in points]].to_numpy(np.float64)
+    v = v[np.isfinite(v)]
+    return (float(v.min()), float(v.max())) if len(v) else (0.0, 1.0)
+
+
+def _sizes(v: np.ndarray, lo: float, hi: float) -> np.ndarray:
     return 4 + 36 * (v - lo) / (hi - lo if hi > lo else 1.0)
 
 
-def cube_png(points: pd.DataFrame, where: list[dict[int, int]], title: str, label: str, path: Path) -> Path:
-    fig, ax = subplots(figsize=(6.4, 5.6), subplot_kw={"projection": "3d"})
-    xyz = [points[f"cycle_{c + 1}"].map(where[c]).to_numpy() for c in range(3)]
-    order = np.argsort(points["value"].to_numpy())  # the enriched on top
-    v = points["value"].to_numpy()[order]
-    art = ax.scatter(*(a[order] for a in xyz), c=v, s=_sizes(v), cmap="viridis", alpha=0.8, linewidths=0)
-    ax.set_xlabel("cycle 1 block")
-    ax.set_ylabel("cycle 2 block")
-    ax.set_zlabel("cycle 3 block")
-    ax.set_title(title, fontsize=10)
-    fig.colorbar(art, ax=ax, shrink=0.6, label=label)
+def _layers(points: pd.DataFrame, names: dict[str, str]) -> list[tuple[str, str, pd.DataFrame]]:
+    """(column, its caption, the rows with that value) for each kind of value drawn."""
+    return [
+        (column, names[column], points[np.isfinite(points[column].to_numpy(np.float64))])
+        for column in ("observed", "predicted")
+        if column in points and column in names
+    ]
+
+
+def cube_png(points: pd.DataFrame, where: list[dict[int, int]], title: str, names: dict, label: str, path) -> Path:
+    """The cube as a PNG: a panel per kind of value drawn (``names``: column → caption, observed
+    and, with runs, predicted), coloured on one scale named ``label``."""
+    layers = _layers(points, names)
+    fig, axes = subplots(
+        1, len(layers), figsize=(6.4 * len(layers), 5.8), subplot_kw={"projection": "3d"}, squeeze=False
+    )
+    lo, hi = _range(points)
+    for ax, (column, caption, drawn) in zip(axes[0], layers):
+        xyz = [drawn[f"cycle_{c + 1}"].map(where[c]).to_numpy() for c in range(3)]
+        order = np.argsort(drawn[column].to_numpy())  # the enriched on top
+        v = drawn[column].to_numpy()[order]
+        art = ax.scatter(
+            *(a[order] for a in xyz),
+            c=v,
+            s=_sizes(v, lo, hi),
+            cmap="viridis",
+            vmin=lo,
+            vmax=hi,
+            alpha=0.8,
+            linewidths=0,
+        )
+        ax.set_xlabel("cycle 1 block")
+        ax.set_ylabel("cycle 2 block")
+        ax.set_zlabel("cycle 3 block")
+        ax.set_title(caption, fontsize=9)
+    fig.suptitle(title, fontsize=11)
+    fig.colorbar(art, ax=axes[0][-1], shrink=0.6, pad=0.1, label=label)  # one scale: beside the last panel
     return save(fig, path)
 
 
-def cube_figure(points: pd.DataFrame, where: list[dict[int, int]], title: str, label: str) -> go.Figure:
-    xyz = [points[f"cycle_{c + 1}"].map(where[c]).to_numpy() for c in range(3)]
-    v = points["value"].to_numpy()
-    text = [f"molecule {m}<br>{label} {x:.3g}" for m, x in zip(points["molecule"], v)]
-    marker = {"size": _sizes(v) / 4 + 1.5, "color": v, "colorscale": "Viridis", "colorbar": {"title": label}}
-    scatter = go.Scatter3d(x=xyz[0], y=xyz[1], z=xyz[2], mode="markers", marker=marker, text=text, hoverinfo="text")
-    fig = go.Figure(scatter)
+def cube_figure(points: pd.DataFrame, where: list[dict[int, int]], title: str, names: dict, label: str) -> go.Figure:
+    """The cube to turn: a trace per kind of value drawn (``names``: column → legend entry), on one
+    colour scale; the model's trace starts hidden (a click on its legend entry draws it)."""
+    lo, hi = _range(points)
+    fig = go.Figure()
+    for column, caption, drawn in _layers(points, names):
+        xyz = [drawn[f"cycle_{c + 1}"].map(where[c]).to_numpy() for c in range(3)]
+        v = drawn[column].to_numpy()
+        text = [f"molecule {m}<br>{column} {x:.3g}" for m, x in zip(drawn["molecule"], v)]
+        marker = {"size": _sizes(v, lo, hi) / 4 + 1.5, "color": v, "coloraxis": "coloraxis"}
+        if column == "predicted":
+            marker["symbol"] = "diamond"
+        fig.add_trace(
+            go.Scatter3d(
+                x=xyz[0],
+                y=xyz[1],
+                z=xyz[2],
+                mode="markers",
+                marker=marker,
+                text=text,
+                hoverinfo="text",
+                name=caption,
+                visible=True if column == "observed" else "legendonly",
+            )
+        )
     axes = {f"{a}axis_title": f"cycle {i + 1} block" for i, a in enumerate("xyz")}
-    fig.update_layout(title=title, scene=axes, margin={"l": 0, "r": 0, "t": 40, "b": 0}, height=560)
+    fig.update_layout(
+        title=title,
+        scene=axes,
+        margin={"l": 0, "r": 0, "t": 40, "b": 0},
+        height=600,
+        showlegend=True,
+        coloraxis={"colorscale": "Viridis", "cmin": lo, "cmax": hi, "colorbar": {"title": label}},
+        legend={"orientation": "h", "y": -0.02},
+    )
     return fig
 
 
@@ -88,9 +155,17 @@ def heatmap_png(di: pd.DataFrame, a: int, b: int, value: str, title: str, path: 
     return save(fig, path)
 
 
-def structures_png(smiles: list[str], legends: list[str], path: Path, per_row: int = 5) -> Path:
-    mols = [Chem.MolFromSmiles(s) or Chem.MolFromSmiles("") for s in smiles]
-    image = Draw.MolsToGridImage(mols, molsPerRow=per_row, subImgSize=(260, 220), legends=legends)
+def structures_png(smiles: list[str], legends: list[str], path: Path, per_row: int = 5, most: int = 20) -> Path:
+    """The first ``most`` structures RDKit parses, each with its legend (the others are left out)."""
+    drawn = [(m, legend) for m, legend in zip(molecules.parse(smiles), legends) if m is not None][:most]
+    if not drawn:  # RDKit draws no empty grid
+        fig, ax = subplots(figsize=(5.2, 1.2))
+        ax.axis("off")
+        ax.text(0.5, 0.5, f"RDKit parses none of these {len(smiles)} structures", ha="center", va="center")
+        return save(fig, path)
+    image = Draw.MolsToGridImage(
+        [m for m, _ in drawn], molsPerRow=per_row, subImgSize=(260, 220), legends=[legend for _, legend in drawn]
+    )
     with atomic_path(path) as tmp:
         image.save(tmp, format="PNG")
     return Path(path)

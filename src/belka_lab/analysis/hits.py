@@ -8,12 +8,14 @@ Candidates are ranked by the model's value for one target (``by``). Filters come
   probability);
 - **control**: with read counts, a compound whose observed enrichment in its no-target control
   (control reads against the library load, or against an even share of the reads without a load)
-  is above ``max_control`` is a bead/matrix binder and is dropped.
+  is above ``max_control`` is a bead/matrix binder and is dropped. A target whose count table
+  names no control cannot be filtered so: asking is an error.
 
 Diversity is RDKit's: ``butina`` clusters the top ``pool`` × n candidates on Morgan fingerprints
 (Tanimoto distance ``cutoff``) and takes the best of each cluster, clusters in the order of their
 best member, then the second best of each, and so on; ``maxmin`` is RDKit's MaxMin picker started
-from the best candidate; ``none`` keeps the ranking.
+from the best candidate; ``none`` keeps the ranking. Candidates RDKit cannot parse have no
+fingerprint to compare: diversity leaves them out (the caller says how many).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from rdkit.Chem import rdFingerprintGenerator
 from rdkit.ML.Cluster import Butina
 from rdkit.SimDivFilters import MaxMinPicker
 
+from belka_lab.analysis import molecules
 from belka_lab.core.errors import InputError
 from belka_lab.dataset import enrichment
 
@@ -48,10 +51,12 @@ class HitListConfig:
 def control_enrichment(counts: np.ndarray, spec) -> np.ndarray:
     """Each compound's enrichment in the control of each target [N, T]: del_qsar's ratio of its
     control reads against its load reads, or against an even share of the control's reads
-    (1/N of them) without a load column."""
+    (1/N of them) without a load column; NaN for a target without a control."""
     counts = np.asarray(counts)
-    out = np.zeros((len(counts), spec.n_targets))
+    out = np.full((len(counts), spec.n_targets), np.nan)
     for t in range(spec.n_targets):
+        if spec.control_of[t] is None:
+            continue
         cols = spec.control_cols[spec.control_of[t]]
         k_c, n_c = counts[:, cols].sum(1), sum(spec.totals[i] for i in cols)
         if spec.load_col is not None:
@@ -62,13 +67,10 @@ def control_enrichment(counts: np.ndarray, spec) -> np.ndarray:
     return out
 
 
-def fingerprints(smiles) -> list:
+def fingerprints(mols: list[Chem.Mol]) -> list:
+    """Morgan fingerprints (radius 2, 2048 bits) of parsed molecules (``molecules.parse``)."""
     gen = rdFingerprintGenerator.GetMorganGenerator(radius=2, fpSize=2048)
-    out = []
-    for s in smiles:
-        mol = Chem.MolFromSmiles(s)
-        out.append(gen.GetFingerprint(mol) if mol is not None else DataStructs.ExplicitBitVect(2048))
-    return out
+    return [gen.GetFingerprint(m) for m in mols]
 
 
 def butina_order(fps: list, cutoff: float) -> tuple[list[int], np.ndarray]:
@@ -101,6 +103,21 @@ def check(targets: tuple[str, ...], config: HitListConfig) -> str:
     return by
 
 
+def check_control(targets: tuple[str, ...], config: HitListConfig, spec) -> None:
+    """``max_control`` reads the no-target control of the target ranked on: a library without read
+    counts (``spec`` None), or a count table that names no control for that target, cannot give it."""
+    if config.max_control is None:
+        return
+    by = check(targets, config)
+    if spec is None:
+        raise InputError("hit list: max_control needs read counts (a count table's library); leave max_control null")
+    if spec.control_of[targets.index(by)] is None:
+        raise InputError(
+            f"hit list: max_control needs a no-target control, and the count table names none for target {by}; "
+            f"leave hits.max_control null (or prepare the table with its control: data.prepare.counts.controls)"
+        )
+
+
 def passing(frame: pd.DataFrame, targets: tuple[str, ...], config: HitListConfig, control=None) -> pd.DataFrame:
     """The candidates that pass the filters, best first (with ``selectivity`` and
     ``control_enrichment`` columns where those filters apply)."""
@@ -111,11 +128,14 @@ def passing(frame: pd.DataFrame, targets: tuple[str, ...], config: HitListConfig
         frame = frame.assign(selectivity=frame[by].to_numpy() - others)
         keep &= frame["selectivity"].to_numpy() > config.margin
     if config.max_control is not None:
-        if control is None:
-            raise InputError("hit list: max_control needs read counts (a count table's library)")
+        if control is None or np.isnan(control[:, targets.index(by)]).all():
+            raise InputError(
+                f"hit list: max_control needs the read counts of a no-target control for target {by}; "
+                f"leave max_control null"
+            )
         frame = frame.assign(control_enrichment=control[:, targets.index(by)])
         keep &= frame["control_enrichment"].to_numpy() <= config.max_control
-    elif control is not None:
+    elif control is not None and not np.isnan(control[:, targets.index(by)]).all():
         frame = frame.assign(control_enrichment=control[:, targets.index(by)])
     return frame[keep].sort_values(by, ascending=False, kind="stable").reset_index(drop=True)
 
@@ -123,7 +143,8 @@ def passing(frame: pd.DataFrame, targets: tuple[str, ...], config: HitListConfig
 def pick(frame: pd.DataFrame, targets: tuple[str, ...], config: HitListConfig, control=None, of: int | None = None):
     """The hit list from ``frame`` (one row per candidate: ``smiles`` and one value column per
     target); ``control`` [len(frame), T] their control enrichment (for ``max_control``); ``of``:
-    how many compounds the candidates were drawn from (for the message when too few pass)."""
+    how many compounds the candidates were drawn from (for the message when too few pass). With
+    diversity, candidates RDKit cannot parse are left out."""
     by = check(targets, config)
     candidates = passing(frame, targets, config, control)
     if config.n > len(candidates):
@@ -134,8 +155,16 @@ def pick(frame: pd.DataFrame, targets: tuple[str, ...], config: HitListConfig, c
     if config.diversity == "none":
         out = candidates.head(config.n).copy()
     else:
-        pool = candidates.head(max(config.n, config.pool * config.n))
-        fps = fingerprints(pool["smiles"])
+        mols = molecules.parse(candidates["smiles"])
+        parsed = np.array([m is not None for m in mols], bool)
+        if config.n > parsed.sum():
+            raise InputError(
+                f"hit list: n={config.n} but RDKit parses only {int(parsed.sum())} of the {len(candidates)} "
+                f"compounds that pass the filters (diversity compares structures); ask for fewer or use "
+                f"hits.diversity=none"
+            )
+        pool = candidates[parsed].head(max(config.n, config.pool * config.n))
+        fps = fingerprints([m for m in mols if m is not None][: len(pool)])
         if config.diversity == "butina":
             order, cluster = butina_order(fps, config.cutoff)
             out = pool.iloc[order[: config.n]].assign(cluster=cluster[order[: config.n]])

@@ -42,6 +42,11 @@ def _summary(summary: dict) -> str:
         ("values ranked", summary["values"]),
         ("runs", ", ".join(summary["runs"]) or "none: the observed values"),
     ]
+    if "synthons_against" in summary:
+        against = summary["synthons_against"]
+        items.append(("synthons' reads against", ", ".join(f"{t}: {r}" for t, r in against.items())))
+    if "said" in summary.get("unparsable", {}):
+        items.append(("structures", summary["unparsable"]["said"]))
     rows = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(str(v))}</td></tr>" for k, v in items)
     return f"<table>{rows}</table>"
 
@@ -50,7 +55,8 @@ def _synthons(table: pd.DataFrame, kind: str) -> str:
     value = "enrichment_lo" if "enrichment_lo" in table else "hit_rate_lo"
     columns = ["target", "cycles", "rank"]
     columns += [c for c in table.columns if c.startswith("block_")]
-    columns += ["compounds", "reads_target", "reads_control", "enrichment", "enrichment_lo", "enrichment_hi"]
+    columns += ["compounds", "reads_target", "reference", "reads_control", "reads_load", "expected_reads"]
+    columns += ["enrichment", "enrichment_lo", "enrichment_hi"]
     columns += ["known", "positives", "hit_rate", "hit_rate_lo", "hit_rate_hi", "predicted"]
     parts = []
     for (target, cycles), rows in table.groupby(["target", "cycles"], sort=False):
@@ -59,16 +65,36 @@ def _synthons(table: pd.DataFrame, kind: str) -> str:
     return "".join(parts)
 
 
+def _cube_note(summary: dict) -> str:
+    """What the cubes draw: observed values for the library, the runs' predictions where they have one."""
+    cube, runs = summary["cube"], summary["runs"]
+    per = cube["targets"]
+    whole = all(c["observed"] == c["library_observed"] for c in per.values())
+    note = "Each point is a compound at its blocks' positions; size and colour follow its value. Observed values: "
+    if whole:
+        note += f"every compound of the library ({next(iter(per.values()))['library_observed']:,} with a value). "
+    else:
+        by = f"observed value, the top {cube['top']:,} by prediction" if runs else "observed value"
+        note += (
+            f"the top {cube['top']:,} by {by} and a random {cube['sample']:,} of the rest of the library, "
+            f"per target (the page stays responsive on any library size). "
+        )
+    if runs:
+        counts = "; ".join(
+            f"{t}: {c['predicted']:,} drawn of {c['library_predicted']:,} predicted" for t, c in per.items()
+        )
+        note += (
+            f"Model values: the runs' out-of-fold predictions, for the compounds they predicted only ({counts}), "
+            f"on the observed values' colour scale; click 'model' in the legend to draw them (diamonds). "
+        )
+    return note + "Drag to turn, scroll to zoom."
+
+
 def write(path: Path, summary: dict, mono, di, hits: pd.DataFrame, pictures: dict, checks: dict) -> Path:
     body = [f"<h1>Selection analysis: {html.escape(', '.join(summary['targets']))}</h1>", _summary(summary)]
     body.append("<h2>Cube: the three cycles' blocks</h2>")
     if pictures["cubes"]:
-        cube = summary["cube"]
-        body.append(
-            f"<p class='note'>Each point is a compound at its blocks' positions; size and colour follow its "
-            f"value. Drawn: the top {cube['top']:,} and a random {cube['sample']:,} of the rest per target "
-            f"(the page stays responsive on any library size). Drag to turn, scroll to zoom.</p>"
-        )
+        body.append(f"<p class='note'>{html.escape(_cube_note(summary))}</p>")
         for k, (name, _png, fig) in enumerate(pictures["cubes"]):
             body.append(f"<div class='cube' id='cube-{html.escape(name)}'>{figures.figure_html(fig, k == 0)}</div>")
     else:

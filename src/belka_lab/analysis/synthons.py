@@ -7,8 +7,12 @@ signal than one compound's few reads. For each target and each set of ``order`` 
 compounds are grouped by their blocks there and their reads summed; the group's enrichment is
 del_qsar's R of the summed reads (``dataset/enrichment.py``: the control's reads carry how many
 compounds, and how much of each, the group holds), with the interval between the R at which its
-z statistic is +2 and −2. Without read counts (a BELKA-style file of binds) a group's value is its
-hit rate with a Clopper–Pearson 95% interval.
+z statistic is +2 and −2. A target whose count table names no control is read against the
+library load the same way (``reads_load``); without a load either, against an even share of its
+reads (``expected_reads``: the group's compounds / N of them, known exactly, so the interval is the
+limit of del_qsar's as the control's depth grows). ``reference`` says which, per row. Without read
+counts (a BELKA-style file of binds) a group's value is its hit rate with a Clopper–Pearson 95%
+interval.
 
 Groups are formed on the prepared integer arrays (``train/bb_ids.npy``: one global block id per
 cycle) with ``np.bincount`` over a combined key, in chunks of rows: no strings, and memory that
@@ -90,10 +94,11 @@ def table(
     within each (target, cycles) by the lower end of the value's interval.
 
     ``bb_ids`` [N, C] block ids; with ``counts`` [N, S] and ``spec`` the value is the enrichment of the
-    summed reads (``reads_target``, ``reads_control``, ``enrichment``, ``enrichment_lo``,
-    ``enrichment_hi``), else ``labels`` [N, T] (1 binds, 0 not, -1 unknown) give ``positives``,
-    ``hit_rate`` and its interval. ``predicted`` [N, T] (NaN where a compound was not predicted)
-    adds ``predicted`` and ``predicted_compounds``."""
+    summed reads (``reads_target``, ``reference`` and its ``reads_control``, ``reads_load`` or
+    ``expected_reads``, ``enrichment``, ``enrichment_lo``, ``enrichment_hi``), else ``labels``
+    [N, T] (1 binds, 0 not, -1 unknown) give ``positives``, ``hit_rate`` and its interval.
+    ``predicted`` [N, T] (NaN where a compound was not predicted) adds ``predicted`` and
+    ``predicted_compounds``."""
     if counts is None and labels is None:
         raise ValueError("a synthon table needs read counts (with their spec) or labels")
     n_cycles = bb_ids.shape[1]
@@ -105,6 +110,8 @@ def table(
     if counts is not None:
         cols = [c for t in range(len(targets)) for c in spec.target_cols[t]]
         cols += [c for k in range(spec.n_controls) for c in spec.control_cols[k]]
+        if spec.load_col is not None and "load" in {spec.reference(t) for t in range(len(targets))}:
+            cols.append(spec.load_col)  # summed last: the reference of targets without a control
         columns = _Columns(counts, cols)
     else:
         columns = _Labels(labels)
@@ -170,15 +177,36 @@ class _Labels:
 def _enrichment(f: pd.DataFrame, sums: np.ndarray, present: np.ndarray, spec: CountSpec, t: int):
     start = sum(len(spec.target_cols[i]) for i in range(t))
     k_t = sums[start : start + len(spec.target_cols[t]), present].sum(0)
-    c = spec.control_of[t]
-    c_start = sum(len(x) for x in spec.target_cols) + sum(len(spec.control_cols[i]) for i in range(c))
-    k_c = sums[c_start : c_start + len(spec.control_cols[c]), present].sum(0)
     n_t = sum(spec.totals[i] for i in spec.target_cols[t])
-    n_c = sum(spec.totals[i] for i in spec.control_cols[c])
-    f["reads_target"], f["reads_control"] = k_t.astype(np.int64), k_c.astype(np.int64)
+    f["reads_target"] = k_t.astype(np.int64)
+    f["reference"] = against = spec.reference(t)
+    if against == "even share":
+        return _against_share(f, k_t, n_t, f["compounds"].to_numpy() / spec.n_compounds)
+    if against == "control":
+        c = spec.control_of[t]
+        c_start = sum(len(x) for x in spec.target_cols) + sum(len(spec.control_cols[i]) for i in range(c))
+        k_c = sums[c_start : c_start + len(spec.control_cols[c]), present].sum(0)
+        n_c = sum(spec.totals[i] for i in spec.control_cols[c])
+        f["reads_control"] = k_c.astype(np.int64)
+    else:
+        k_c, n_c = sums[-1, present], spec.totals[spec.load_col]  # the load: summed last
+        f["reads_load"] = k_c.astype(np.int64)
     f["enrichment"] = enrichment.ratio(k_t, n_t, k_c, n_c)
     f["enrichment_lo"] = enrichment.ratio_bound(k_t, n_t, k_c, n_c, 2.0)
     f["enrichment_hi"] = enrichment.ratio_bound(k_t, n_t, k_c, n_c, -2.0)
+    return f
+
+
+def _against_share(f: pd.DataFrame, k_t: np.ndarray, n_t: float, share: np.ndarray) -> pd.DataFrame:
+    """Enrichment against an exactly known reference, the group's ``share`` of the library:
+    R = [(k_t + 3/8)/n_t] / share, and the R at which z = 2(√(k_t + 3/8) − √(R·n_t·share)) is ±2
+    (del_qsar's z with a control of unbounded depth)."""
+    expected = n_t * share
+    root = np.sqrt(np.asarray(k_t, np.float64) + enrichment.PSEUDO)
+    f["expected_reads"] = expected
+    f["enrichment"] = root**2 / expected
+    f["enrichment_lo"] = np.maximum(root - 1.0, 0.0) ** 2 / expected
+    f["enrichment_hi"] = (root + 1.0) ** 2 / expected
     return f
 
 

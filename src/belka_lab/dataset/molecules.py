@@ -75,7 +75,7 @@ def renumber_blocks(path: Path, new_id: np.ndarray, groups: np.ndarray, chunk: i
     old, chunk = store.load(path), max(chunk, 1)
     n = len(old)
     fold, mask = np.empty(n, np.int8), np.empty(n, np.uint8)
-    out = store.NpyAppender(path.with_name(path.name + ".new"), np.int32, (3,))
+    out = store.NpyAppender(path.with_name(path.name + ".new"), np.int32, (old.shape[1],))
     for i in range(0, n, chunk):
         ids = new_id[np.asarray(old[i : i + chunk])]
         out.append(ids)
