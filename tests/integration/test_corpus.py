@@ -212,7 +212,7 @@ def selection(tmp_path_factory):
     return simulate(tmp_path_factory.mktemp("sel") / "s", SelectionConfig(n_compounds=1500, n_heldout=100), False)
 
 
-@pytest.mark.parametrize("case", ["a negative count", "a non-positive kd"])
+@pytest.mark.parametrize("case", ["a negative count", "a negative kd"])
 def test_prepare_names_a_bad_count_table_or_affinity_file(case, selection, tmp_path, capfd):
     import pandas as pd
 
@@ -221,7 +221,7 @@ def test_prepare_names_a_bad_count_table_or_affinity_file(case, selection, tmp_p
         table.loc[9, "seq_HSA_2"] = -4
         name, says = "bad.csv", "seq_HSA_2"
     else:
-        heldout.loc[3, "kd"] = 0.0
+        heldout.loc[3, "kd"] = -1.0
         name, says = "heldout.csv", "rows 3"
     table.to_csv(tmp_path / "bad.csv", index=False)
     heldout.to_csv(tmp_path / "heldout.csv", index=False)

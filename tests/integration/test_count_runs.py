@@ -15,8 +15,10 @@ from belka_lab.baselines.fit import fit_baseline
 from belka_lab.core.config import CONFIG_DIR
 from belka_lab.screen.export import export
 from belka_lab.screen.predict import predict
+from belka_lab.synth.selection import SelectionConfig, simulate
 from belka_lab.training.train import train
 from helpers import QUIET_TRAINER
+from kindel_files import kindel_files
 
 SMALL = ["data.simulate.n_compounds=6000", "+data.simulate.n_heldout=300", "data.prepare.progress=false"]
 
@@ -62,7 +64,8 @@ def test_a_count_model_reports_rank_metrics_and_the_held_out_affinities(zip_run)
     assert result["best_val_affinity_spearman_unseen"] == pytest.approx(result["affinity_spearman_unseen"], abs=1e-6)
     table = pd.read_csv(run / "results.csv")
     affinity = table[table["set"] == "affinity"]
-    assert set(affinity["group"]) == {"seen", "unseen", "all"} and affinity["kendall"].notna().all()
+    # the compounds with an id are in the library: scored apart too (lib); the unseen ones have none
+    assert set(affinity["group"]) == {"seen", "unseen", "all", "lib", "seen_lib"} and affinity["kendall"].notna().all()
     val = pd.read_parquet(run / "predictions" / "val.parquet")
     assert {"score_BRD4", "label_sEH", "BRD4"} <= set(val.columns)
     assert (val["BRD4"] < 0).any()  # log10 enrichment, not a probability
@@ -166,7 +169,7 @@ def analysis(zip_run):
     from belka_lab.analysis.hits import HitListConfig
 
     result = json.loads((tmp / "zip" / "results.json").read_text())
-    config = AnalyzeConfig(cube_top=300, cube_sample=300, hits=HitListConfig(n=12, pool=5))
+    config = AnalyzeConfig(cube_top=300, cube_sample=6000, hits=HitListConfig(n=12, pool=5))  # a cube of all
     analyze(result["prepared_dir"], [str(tmp / "zip")], tmp / "analysis", config)
     return tmp, tmp / "analysis"
 
@@ -187,6 +190,28 @@ def test_analyze_sums_each_blocks_reads_and_lists_diverse_hits_with_intervals(an
     assert set(coverage["cell"]) == {"all", *pd.read_parquet(tmp / "zip" / "predictions" / "val.parquet")["cell"]}
     # 90% split-conformal intervals on a few hundred compounds: near 90%, not exact
     assert coverage.query("cell == 'all'")["coverage"].between(0.8, 0.98).all()
+
+
+def test_the_cube_draws_every_compounds_observed_value_and_the_runs_predictions_where_they_ran(analysis):
+    tmp, out = analysis
+    library = json.loads((tmp / "zip" / "results.json").read_text())["prepared_dir"]
+    scores = np.load(f"{library}/train/scores.npy")
+    val = pd.read_parquet(tmp / "zip" / "predictions" / "val.parquet").set_index("molecule")
+    summary = json.loads((out / "analysis.json").read_text())["cube"]["targets"]
+    for k, t in enumerate(("BRD4", "HSA", "sEH")):
+        cube = pd.read_parquet(out / f"cube_{t}.parquet")
+        assert cube["molecule"].tolist() == list(range(len(scores)))  # the library's 6,000, not the run's fold
+        assert np.allclose(cube["observed"], scores[:, k])
+        ran = cube.dropna(subset=["predicted"]).set_index("molecule")["predicted"]
+        assert sorted(ran.index) == sorted(val.index) and np.allclose(ran, val.loc[ran.index, t])
+        assert summary[t] == {
+            "drawn": 6000,
+            "observed": 6000,
+            "library_observed": 6000,
+            "predicted": len(val),
+            "library_predicted": len(val),
+        }
+    assert f"all {len(val):,} compounds the runs predicted" in (out / "report.html").read_text()
 
 
 def test_the_report_draws_its_cubes_and_pictures_in_a_browser(analysis):
@@ -246,3 +271,44 @@ def test_analyze_refuses_a_run_of_another_library_and_unknown_requests(analysis,
     code, err = _analyze(capfd, f"library={result['prepared_dir']}", f"runs=[{broken}]", *base)
     assert code == 2 and "val.parquet" in err and "Traceback" not in err
     assert not (tmp_path / "a" / "report.html").exists()
+
+
+def test_kindels_benchmark_trains_on_its_split_and_reports_lib_and_all_per_set(tmp_path):
+    selection = simulate(tmp_path / "sel", SelectionConfig(n_compounds=2000, n_heldout=40), False)
+    files = kindel_files(selection, tmp_path / "kindel")
+    with initialize_config_dir(CONFIG_DIR, version_base="1.3"):
+        cfg = compose(
+            "train",
+            overrides=[
+                "data=counts",
+                f"data.root={files}",
+                "data.train_file=${data.root}/ddr1_1M.parquet",
+                "data.test_file=${data.root}/heldout",
+                "data.prepare.counts.names={target: DDR1}",
+                "data.prepare.progress=false",
+                "split=kindel",
+                "data.split.index=3",
+                "model.loss=mse",
+                "data.batch_size=64",
+                "trainer.max_epochs=1",
+                "+trainer.limit_train_batches=3",
+                "callbacks.model_checkpoint.monitor=val/spearman",
+                f"paths.root_dir={tmp_path}",
+                f"paths.output_dir={tmp_path}/run",
+                *QUIET_TRAINER,
+            ],
+        )
+    result = train(cfg)
+    keys = [f"affinity_spearman_{s}{lib}" for s in ("ondna", "offdna") for lib in ("", "_lib")]
+    assert all(np.isfinite(result[k]) for k in keys), {k: result.get(k) for k in keys}
+    assert result["fold_column"] == "kindel_random_split3"
+    # validated on exactly the rows split3 marks valid (matched to the table by index label)
+    marks = pd.read_parquet(files / "splits" / "ddr1_random.parquet")["split3"]
+    table = pd.read_parquet(files / "ddr1_1M.parquet", columns=[])
+    valid = np.flatnonzero(marks.reindex(table.index).to_numpy() == "valid")
+    val = pd.read_parquet(tmp_path / "run" / "predictions" / "val.parquet")
+    assert np.array_equal(np.sort(val["molecule"].to_numpy()), valid)
+    read_in = {r["file"]: r for r in result["affinity_files"]}
+    assert set(read_in) == {"ddr1_ondna.csv", "ddr1_offdna.parquet"} and read_in["ddr1_offdna.parquet"]["zero_kd"] == 1
+    rows = pd.read_csv(tmp_path / "run" / "results.csv").query("set == 'affinity'")
+    assert {"ondna", "offdna", "ondna_lib", "offdna_lib", "lib", "all"} <= set(rows["group"])

@@ -11,12 +11,13 @@ from omegaconf import OmegaConf
 
 from belka_lab.core.config import CONFIG_DIR, compose, register_resolvers
 
-COMMANDS = ("train", "pretrain", "predict", "export", "baseline", "blend", "tune", "prepare", "analyze")
+COMMANDS = ("train", "pretrain", "predict", "export", "baseline", "blend", "tune", "prepare", "analyze", "inspect")
 PATHS = ["paths.root_dir=/tmp/belka-configs", "paths.output_dir=/tmp/belka-configs/run"]
 NEED = {  # the keys a command cannot compose without (its ??? values)
     "predict": ["run=/tmp/run", "input=/tmp/x.smi"],
     "export": ["run=/tmp/run"],
     "blend": ["runs=[/tmp/a,/tmp/b]"],
+    "inspect": ["data.root=/tmp/belka"],
 }
 
 

@@ -122,14 +122,9 @@ def test_bad_count_tables_are_one_clear_error(selection, tmp_path, case):
     "case, change, message",
     [
         (
-            "non-positive kd",
-            lambda h: h.assign(kd=h["kd"].where(h.index != 3, 0.0)),
-            "zero or negative kd.*rows 3\\b",
-        ),
-        (
-            "an id not in the library",
-            lambda h: h.assign(molecule_hash=h["molecule_hash"].where(h.index != 0, "feedfeedfeedfeed")),
-            "feedfeedfeedfeed",
+            "a negative kd",
+            lambda h: h.assign(kd=h["kd"].where(h.index != 3, -2.0)),
+            "negative or infinite kd \\(rows 3\\b",
         ),
         ("an unknown target", lambda h: h.assign(target=h["target"].where(h.index != 2, "KRAS")), "KRAS"),
     ],
@@ -139,6 +134,17 @@ def test_a_bad_affinity_file_is_one_clear_error(selection, tmp_path, case, chang
     with pytest.raises(InputError, match=message):
         prepare(selection / "selection.parquet", tmp_path / "heldout.csv", tmp_path / "p", options=_options())
     assert not (tmp_path / "p").exists()
+
+
+def test_held_out_ids_the_table_lacks_are_counted_and_kept(selection, tmp_path, capfd):
+    held = pd.read_csv(selection / "heldout.csv")
+    held.assign(molecule_hash=held["molecule_hash"].where(held.index != 0, "feedfeedfeedfeed")).to_csv(
+        tmp_path / "heldout.csv", index=False
+    )
+    out = prepare(selection / "selection.parquet", tmp_path / "heldout.csv", tmp_path / "p", options=_options())
+    err = capfd.readouterr().err
+    assert "the molecule_hash of 1 compounds is not in" in err and "feedfeedfeedfeed" in err
+    assert PreparedDataset(out).n_test == held["smiles"].nunique()
 
 
 def test_a_deli_cube_prepares_with_samples_named_by_column(selection, tmp_path):

@@ -14,6 +14,7 @@ from belka_lab.cli import command
 COMMANDS = {
     "train": "train one model on one fold, predict validation and test, write the run's outputs",
     "prepare": "Kaggle files → prepared directory (token arrays, labels, folds)",
+    "inspect": "what belka_lab reads in a count table's first rows, and a column mapping when it does not fit",
     "pretrain": "pretrain a sequence backbone's encoder: masked tokens, ECFP bits or RDKit descriptors",
     "baseline": "ECFP fingerprints + a tree model per protein, same folds and outputs",
     "blend": "blend finished runs (mean, rank, Optuna weights)",

@@ -23,6 +23,7 @@ file when one is given (``smiles``, ``target``, ``kd`` and optionally the id col
 from __future__ import annotations
 
 import re
+import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -402,11 +403,12 @@ def prepare_counts(train_file, heldout_file, out_dir, options: PrepareOptions) -
         )
         totals, n, unknown, found = _ingest(train_file, tmp, blocks, table, lay, options, te["ids"])
         absent = sorted(te["ids"] - found)
-        if absent:
-            raise InputError(
-                f"{affinity}: {len(absent)} compounds name an {table.id} that is not in {train_file} "
-                f"({preview(absent)}); leave the id empty for compounds outside the library, or give the affinity "
-                f"file of this selection"
+        if absent:  # KinDEL's held-out library members come from the whole library, not its top 1M rows
+            print(
+                f"prepare: {affinity}: the {table.id} of {len(absent)} compounds is not in {train_file} "
+                f"({preview(absent)}): they are scored as library members this table does not hold; if the ids "
+                f"should all be here, this is another selection's affinity file",
+                file=sys.stderr,
             )
         _check_totals(train_file, lay, totals)
         announce(options, "enrichment scores and labels")
@@ -436,7 +438,12 @@ def prepare_counts(train_file, heldout_file, out_dir, options: PrepareOptions) -
             "unknown_labels": {t: 0 for t in targets},
             "unknown_chars": {"train": unknown, "test": te["unknown_chars"]},
             "folds": made["folds"],
-            "test": {"split_groups": te["split_groups"], "has_labels": False, "has_affinity": affinity is not None},
+            "test": {
+                "split_groups": te["split_groups"],
+                "has_labels": False,
+                "has_affinity": affinity is not None,
+                **te["record"],  # affinity: each file's rows, censored, zero and missing kd, in the library
+            },
             "sources": read.sources(train_file, affinity),
             "options": asdict(options) | {"progress": None},
             "versions": versions(),

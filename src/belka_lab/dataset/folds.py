@@ -123,7 +123,7 @@ CELLS = ("share", "partial", "non_share")  # BuildingBlockSplit's cells, in the 
 class BuildingBlockSplit:
     """Train on molecules with no block in group ``fold``; validate in the leaderboard's cells.
 
-    - ``non_share``: molecules whose three blocks are all in the group (``fold_bb == fold``);
+    - ``non_share``: molecules whose blocks (every cycle's) are all in the group (``fold_bb == fold``);
     - ``partial``: a random sample of the molecules with some but not all blocks in the group,
       ``partial`` times as many as ``non_share`` (never trained on: they hold unseen blocks);
     - ``share``: a random sample of the molecules with no block in the group, ``share`` times as
@@ -163,7 +163,7 @@ class BuildingBlockSplit:
         non_share = np.flatnonzero(mask == bit)
         if len(non_share) == 0:
             raise InputError(
-                f"fold_bb={fold} holds no molecule whose three blocks are all in group {fold}: there is nothing to "
+                f"fold_bb={fold} holds no molecule whose blocks are all in group {fold}: there is nothing to "
                 f"validate on; use fewer building-block groups (data.prepare.n_bb_groups) or a bigger library"
             )
         unseen = np.flatnonzero(mask & bit)
@@ -179,6 +179,12 @@ class BuildingBlockSplit:
                 f"(data.prepare.n_bb_groups)"
             )
         train = np.setdiff1d(train, share, assume_unique=True)
+        if len(train) == 0:
+            raise InputError(
+                f"split=bb fold {fold} leaves nothing to train on: the share cell takes all {len(share)} molecules "
+                f"without a block of group {fold}; lower data.split.share (0: no share cell), or use more "
+                f"building-block groups (data.prepare.n_bb_groups) or a bigger library"
+            )
         parts = [(name, idx) for name, idx in zip(CELLS, (share, partial, non_share)) if len(idx)]
         val = np.concatenate([idx for _, idx in parts])
         cell = np.concatenate([np.full(len(idx), k, np.int8) for k, (_, idx) in enumerate(parts)])

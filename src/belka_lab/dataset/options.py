@@ -18,7 +18,9 @@ class PrepareOptions:
     unknown_chars: 'error' (default), 'unk' (map to an extra code 37; models then need
     vocab_size 38) or 'skip' (drop train molecules with such characters; ids in the manifest).
     targets (kaggle): the ``protein_name`` values to keep, in this column order; None (default)
-    takes every name in the train file, sorted (BELKA's files give BRD4, HSA, sEH)."""
+    takes every name in the train file, sorted (BELKA's files give BRD4, HSA, sEH).
+    affinity (counts): how held-out affinity files are read,
+    :class:`belka_lab.dataset.affinity_file.AffinityOptions`."""
 
     batch_rows: int = 2_000_000
     unknown_chars: str = "error"
@@ -29,6 +31,7 @@ class PrepareOptions:
     targets: list[str] | None = None
     format: str = "kaggle"
     counts: dict | None = None
+    affinity: dict | None = None
     progress: bool = True
 
     def __post_init__(self):
@@ -40,6 +43,8 @@ class PrepareOptions:
             object.__setattr__(self, "targets", list(check_targets(self.targets, "data.prepare.targets")))
         if self.counts is not None:  # plain containers, as the manifest's JSON reads them back
             object.__setattr__(self, "counts", _plain(self.counts))
+        if self.affinity is not None:
+            object.__setattr__(self, "affinity", _plain(self.affinity))
 
 
 def _plain(x):

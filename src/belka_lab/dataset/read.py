@@ -64,6 +64,24 @@ def find_input(path: str | os.PathLike, option: str) -> Path:
     raise InputError(f"neither {tried} exists; check data.root or set data.{option} to the file")
 
 
+def input_files(path: str | os.PathLike, option: str) -> list[Path]:
+    """``path`` as a list of data files: the file itself, or the ``.parquet`` / ``.csv`` (gzip too)
+    files of a directory, sorted by name; a directory without one is an InputError."""
+    path = Path(path)
+    if not path.is_dir():
+        return [check_file(path)]
+    found = sorted(
+        p for p in path.iterdir() if p.is_file() and not p.name.startswith(".") and _is_table(p.name.lower())
+    )
+    if not found:
+        raise InputError(f"{path} holds no .parquet or .csv file; give the file, or a directory of them ({option})")
+    return found
+
+
+def _is_table(name: str) -> bool:
+    return name.endswith((".parquet", ".pq", ".csv", ".csv.gz"))
+
+
 def looks_like(path: Path) -> str:
     """What is at ``path``, in a few words, for a message."""
     if not path.exists():
@@ -298,10 +316,18 @@ def file_signature(path: Path) -> dict:
     }
 
 
+def _signature(path: Path) -> dict:
+    """A file's signature, or a directory's: its data files' (:func:`input_files`)."""
+    if path.is_dir():
+        return {"path": str(path.resolve()), "files": [file_signature(p) for p in input_files(path, "data.test_file")]}
+    return file_signature(path)
+
+
 def sources(train_file, test_file, solution=None) -> dict:
-    """The input files' signatures, by which a prepared directory is known to be current."""
+    """The input files' signatures, by which a prepared directory is known to be current (a
+    directory of test files by each of its files')."""
     return {
         "train": file_signature(Path(train_file)),
-        "test": file_signature(Path(test_file)) if test_file else None,
+        "test": _signature(Path(test_file)) if test_file else None,
         "solution": file_signature(Path(solution)) if solution else None,
     }

@@ -148,6 +148,7 @@ class ValidationCells:
         self.val, self.cell = np.asarray(val), np.asarray(cell)
         self.names, self.where, self.targets = tuple(names), where, tuple(targets)
         self.ranked = ranked  # a count table: the observed enrichment is ranked too
+        self._said_undefined = False
         self._on: dict = {}  # (rows, cells) as tensors per device
 
     @classmethod
@@ -195,9 +196,19 @@ class ValidationCells:
             if not np.isnan(r.spearman):
                 out[f"val/spearman_{r.protein.lower()}" + ("" if one else f"_{r.group}")] = r.spearman
         defined = table["spearman"].dropna()
+        out["val/top_recall"] = float(table["top_recall"].mean())
         if len(defined):
             out["val/spearman"] = float(defined.mean())
-            out["val/top_recall"] = float(table["top_recall"].mean())
+        else:  # logged as nan, which a checkpoint on it ranks last; said, not silent
+            out["val/spearman"] = float("nan")
+            if not self._said_undefined:
+                warn(
+                    f"val/spearman is undefined this epoch: in every validation cell ({self.where}) the observed "
+                    f"scores or the predictions are all equal (e.g. a lower bound of 0 for every compound read a few "
+                    f"times); a bigger validation fold, data.prepare.counts.score=normalized_z or another monitor "
+                    f"(val/loss) gives one"
+                )
+                self._said_undefined = True
         return out
 
     def check(self, labels: np.ndarray, monitors, say: bool = True, also=()) -> None:

@@ -20,6 +20,7 @@ import pandas as pd
 from omegaconf import OmegaConf
 
 from belka_lab.core.io import atomic_path
+from belka_lab.dataset import affinity_file
 from belka_lab.evaluation import affinity, cells, metrics, plots, submission
 from belka_lab.evaluation.affinity import HeldOutAffinity
 
@@ -140,8 +141,7 @@ def results(
                 r["top_recall"] = float(ranked["top_recall"].mean())
         columns += ["spearman", "pearson", "top_recall"]
     if test_rows is not None and test is not None and "kd" in test_rows:  # a held-out affinity file
-        groups = test_rows["split_group"].to_numpy() if "split_group" in test_rows else None
-        held = HeldOutAffinity(test_rows["molecule"], test_rows["protein"], test_rows["kd"], targets, groups)
+        held = HeldOutAffinity.of_rows(test_rows, targets)
         table = held.table(test[list(targets)].to_numpy())
         rows += [{"set": "affinity", **r} for r in table.to_dict("records")]
         overall = affinity.summary(table)
@@ -260,6 +260,10 @@ def finish_run(run_dir: Path, datamodule, val: pd.DataFrame, test: pd.DataFrame,
     if not kaggle and not manifest.get("test", {}).get("has_affinity"):
         extra["heldout"] = "none"
         note = f"{NO_HELDOUT}\n"
+    read_in = manifest.get("test", {}).get("affinity")  # what each held-out affinity file gave
+    if read_in:
+        extra["affinity_files"] = read_in["files"]
+        note += "".join(f"affinity file {affinity_file.describe(r, read_in)}\n" for r in read_in["files"])
     rows = datamodule.store.test_rows()
     table = write_run(run_dir, val, test, rows, datamodule.fold_column, datamodule.fold, extra, kaggle)
     print(f"\nResults ({run_dir}):\n{format_table(table)}\n{note}")

@@ -10,6 +10,12 @@ the winner: ``recipes.csv|png`` (each recipe, i.e. the overrides but ``seed``: m
 validation cells and test groups over its seeds) and ``agreement.csv`` (Spearman's rank
 correlation, across runs, of each validation cell with the matching test group, and whether
 the recipe best on a validation cell is the best on its test group).
+
+A held-out affinity file's numbers (``affinity_spearman…`` of ``results.json``) are columns too.
+KinDEL's benchmark (``split=kindel``, a multirun over ``data.split.index=1,2,3,4,5``): the split
+index is a replicate like the seed, and ``kindel.csv`` is KinDEL's table — Spearman on the
+held-out sets, ``lib`` / ``all`` × on-DNA / off-DNA, mean ± sd over the splits with KinDEL's
+``np.std`` (ddof 0), positive for a model that ranks tight binders high (the sign KinDEL prints).
 """
 
 from __future__ import annotations
@@ -28,6 +34,13 @@ from belka_lab.core.errors import InputError
 from belka_lab.core.io import atomic_path
 
 COLUMNS = ["run", "overrides", "val_map", "test_score", "params", "samples_per_s", "fit_seconds"]
+REPLICATES = ("seed", "data.split.index")  # overrides that repeat a recipe rather than change it
+KINDEL = {  # KinDEL's table, in its order: column → the results.json key
+    "lib_on": "affinity_spearman_ondna_lib",
+    "lib_off": "affinity_spearman_offdna_lib",
+    "all_on": "affinity_spearman_ondna",
+    "all_off": "affinity_spearman_offdna",
+}
 
 
 def collect(sweep_dir: str | Path) -> pd.DataFrame:
@@ -44,6 +57,7 @@ def collect(sweep_dir: str | Path) -> pd.DataFrame:
         overrides = yaml.safe_load(overrides_file.read_text()) if overrides_file.exists() else []
         row = {"run": str(run.relative_to(sweep_dir)), "overrides": " ".join(overrides or [])}
         row |= {k: data.get(k) for k in COLUMNS[2:]}
+        row |= {k: v for k, v in data.items() if k.startswith("affinity_") and isinstance(v, (int, float))}
         table = run / "results.csv"
         if table.exists():
             cells = pd.read_csv(table)
@@ -83,17 +97,43 @@ PAIRS = [  # (validation column, test column) that should rank runs alike
 
 
 def recipes(df: pd.DataFrame) -> pd.DataFrame:
-    """Mean ± sd over seeds of every val_*/test_* column, one row per recipe (overrides but seed)."""
-    parsed = [dict(o.split("=", 1) for o in text.split() if "=" in o) for text in df["overrides"]]
-    df = df.assign(recipe=[" ".join(f"{k}={v}" for k, v in sorted(p.items()) if k != "seed") for p in parsed])
+    """Mean ± sd over seeds (and KinDEL's split indices) of every val_*/test_*/affinity_* column,
+    one row per recipe (the overrides but :data:`REPLICATES`)."""
+    df = df.assign(recipe=_recipes(df))
     short = dict(zip(df["recipe"], _varied(df["recipe"])))
-    cols = [c for c in df if c.startswith(("val_", "test_"))]
+    cols = [c for c in df if c.startswith(("val_", "test_", "affinity_"))]
     stats = df.groupby("recipe")[cols].agg(["mean", "std"])
     stats.columns = [f"{c}_{s}" for c, s in stats.columns]
     out = stats.reset_index()
     out.insert(1, "varied", out["recipe"].map(short))
     out.insert(2, "seeds", df.groupby("recipe").size().reindex(out["recipe"]).to_numpy())
     return out
+
+
+def _recipes(df: pd.DataFrame) -> list[str]:
+    """Each run's recipe: its overrides but :data:`REPLICATES`."""
+    parsed = [dict(o.split("=", 1) for o in text.split() if "=" in o) for text in df["overrides"]]
+    return [" ".join(f"{k}={v}" for k, v in sorted(p.items()) if k not in REPLICATES) for p in parsed]
+
+
+def kindel_table(df: pd.DataFrame) -> pd.DataFrame | None:
+    """KinDEL's table of a sweep: per recipe, its runs and each column of :data:`KINDEL` as
+    ``<column>_mean`` and ``<column>_sd`` over the runs (``np.std``, ddof 0, as KinDEL's
+    ``results.py``); None when no run scored KinDEL's held-out sets."""
+    present = {name: key for name, key in KINDEL.items() if key in df}
+    if not present:
+        return None
+    df = df.assign(recipe=_recipes(df))
+    short = dict(zip(df["recipe"], _varied(df["recipe"])))
+    rows = []
+    for recipe, runs in df.groupby("recipe", sort=False):
+        row = {"recipe": recipe, "varied": short[recipe], "runs": len(runs)}
+        for name, key in present.items():
+            values = runs[key].dropna().to_numpy(float)
+            row[f"{name}_mean"] = float(values.mean()) if len(values) else float("nan")
+            row[f"{name}_sd"] = float(values.std()) if len(values) else float("nan")
+        rows.append(row)
+    return pd.DataFrame(rows)
 
 
 def agreement(df: pd.DataFrame, by_recipe: pd.DataFrame) -> pd.DataFrame:
@@ -122,11 +162,14 @@ def agreement(df: pd.DataFrame, by_recipe: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def plot_recipes(by_recipe: pd.DataFrame, path: Path) -> None:
-    """Grouped bars: each recipe's validation cells and test groups, mean ± sd over its seeds."""
+def plot_recipes(by_recipe: pd.DataFrame, path: Path) -> Path | None:
+    """Grouped bars: each recipe's validation cells and test groups, mean ± sd over its seeds
+    (``path``; None, and no file, when the runs have neither)."""
 
     cols = [c[: -len("_mean")] for c in by_recipe if c.endswith("_mean") and c != "val_map_mean"]
     cols = [c for c in cols if c.startswith("val_")] + [c for c in cols if c.startswith("test_") and c != "test_score"]
+    if not cols:
+        return None
     fig, ax = figures.subplots(figsize=(max(7, 1.4 * len(by_recipe) * len(cols) / 3), 4.5))
     x = np.arange(len(by_recipe))
     width = 0.8 / max(len(cols), 1)
@@ -145,6 +188,7 @@ def plot_recipes(by_recipe: pd.DataFrame, path: Path) -> None:
     ax.grid(axis="y", alpha=0.3)
     ax.legend(fontsize=7, ncol=2)
     figures.save(fig, path)
+    return path
 
 
 def plot(df: pd.DataFrame, path: Path) -> None:
@@ -173,14 +217,10 @@ def report(sweep_dir: str | Path) -> list[Path]:
         print(df.drop(columns=["overrides"]).to_string(index=False, float_format=lambda v: f"{v:.4g}"))
     written = [out / "summary.csv", out / "summary.png"]
     by_recipe = recipes(df)
-    if len(by_recipe) > 1 and len(by_recipe) < len(df):  # several recipes, some with several seeds
-        agree = agreement(df, by_recipe)
+    if len(by_recipe) < len(df):  # a recipe with several runs (seeds, KinDEL's splits)
         with atomic_path(out / "recipes.csv") as tmp:
             by_recipe.to_csv(tmp, index=False)
-        with atomic_path(out / "agreement.csv") as tmp:
-            agree.to_csv(tmp, index=False)
-        plot_recipes(by_recipe, out / "recipes.png")
-        written += [out / "recipes.csv", out / "recipes.png", out / "agreement.csv"]
+        written += [out / "recipes.csv", *filter(None, [plot_recipes(by_recipe, out / "recipes.png")])]
         means = [c for c in by_recipe if c.endswith("_mean")]
         view = by_recipe[["varied", "seeds"]].copy()
         for c in means:
@@ -190,8 +230,25 @@ def report(sweep_dir: str | Path) -> list[Path]:
             ]
         with pd.option_context("display.width", 250, "display.max_columns", 30):
             print("\nrecipes (mean ± sd over seeds):\n" + view.to_string(index=False))
+        if len(by_recipe) > 1:  # several recipes: does validation rank them as the test does?
+            agree = agreement(df, by_recipe)
+            with atomic_path(out / "agreement.csv") as tmp:
+                agree.to_csv(tmp, index=False)
+            written.append(out / "agreement.csv")
+            text = agree.to_string(index=False, float_format=lambda v: f"{v:.3f}")
+            print("\ndoes validation pick the winner?\n" + text)
+    kindel = kindel_table(df)
+    if kindel is not None:
+        with atomic_path(out / "kindel.csv") as tmp:
+            kindel.to_csv(tmp, index=False)
+        written.append(out / "kindel.csv")
+        view = kindel[["varied", "runs"]].copy()
+        for name in (n for n in KINDEL if f"{n}_mean" in kindel):
+            view[name] = [f"{m:.3f} ± {sd:.3f}" for m, sd in zip(kindel[f"{name}_mean"], kindel[f"{name}_sd"])]
+        with pd.option_context("display.width", 250, "display.max_columns", 30):
             print(
-                "\ndoes validation pick the winner?\n" + agree.to_string(index=False, float_format=lambda v: f"{v:.3f}")
+                "\nKinDEL's table (Spearman with the held-out Kd, sign as KinDEL prints it: higher is better; "
+                "mean ± sd over the runs, ddof 0):\n" + view.to_string(index=False)
             )
     print("\nwrote " + ", ".join(str(p) for p in written))
     return written

@@ -13,6 +13,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from belka_lab.core.errors import InputError
+
 
 def _permutation(key: tuple[int, int], indices: np.ndarray) -> np.ndarray:
     return np.random.default_rng(list(key)).permutation(indices)
@@ -59,7 +61,7 @@ class ShuffledBatches:
         self._skip = 0
         self.draw_ahead, self._ahead, self.drawn_ahead_used = draw_ahead, None, 0
         if len(self) == 0:
-            raise ValueError(
+            raise InputError(
                 f"{len(self.indices)} training molecules cannot fill one batch of {batch_size} per process; lower "
                 f"data.batch_size"
             )

@@ -152,7 +152,7 @@ class DaliBatches:
         # this process's share: DALI's shard ``rank`` of ``world_size`` (records start*N//world ...)
         self.own = self.records * (self.rank + 1) // self.world_size - self.records * self.rank // self.world_size
         if self.shuffle and len(self) == 0:
-            raise ValueError(
+            raise InputError(
                 f"{self.records} training molecules cannot fill one batch of {batch_size} per process; lower "
                 f"data.batch_size"
             )

@@ -120,7 +120,10 @@ class CountLikelihood(nn.Module):
         total = out.new_zeros(())
         known_f = known.float()
         for c, cols in enumerate(s.control_cols):  # a control's reads, weighed by the compounds of its targets
-            uses = known_f[:, [t for t in range(t_n) if s.control_of[t] == c]].amax(dim=1)
+            users = [t for t in range(t_n) if s.control_of[t] == c]
+            if not users:  # a control no target is compared with (its head is left untrained)
+                continue
+            uses = known_f[:, users].amax(dim=1)
             rate = (log_load + log_e_c[:, c])[:, None] + self.log_depth[cols]
             nll = self._nll(counts[:, cols], rate, None, t_n + c)
             total = total + self.beta * (nll.sum(dim=1) * uses).sum()
