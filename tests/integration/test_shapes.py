@@ -168,7 +168,7 @@ def test_a_table_of_this_shape_goes_from_prepare_to_a_hit_list(case, tmp_path):
             _compose(
                 "baseline",
                 [*data, f"paths.output_dir={base}", "baseline=lgbm", "baseline.learn=counts", "ecfp.n_bits=256"]
-                + ["baseline.num_boost_round=5", "baseline.log_every=0"],
+                + ["baseline.num_boost_round=5", "baseline.log_every=0", "baseline.params.num_threads=1"],
             )
         )
 

@@ -7,7 +7,7 @@ It writes, under ``out_dir``:
   best ``csv_rows`` of each target and set of cycles);
 - ``cube_<target>.png|parquet`` and, in the report, the same cube to turn (three cycles or
   more): the library's observed values and, where the runs predicted compounds, the model's;
-  ``disynthons_<target>_<a>x<b>.png`` per pair of cycles;
+  ``disynthons_<target>.png`` (a panel per pair of cycles);
 - ``hits.parquet|csv`` and ``hits.png`` (``hits.py``): candidates ranked by the runs' mean
   prediction (without runs: the observed enrichment or hits), with the runs' spread and a
   conformal interval (compounds RDKit cannot parse are counted once and left out of the
@@ -321,15 +321,11 @@ def _pictures(lib, out, mono, di, predicted, predicts, observed, labels, config,
                 points.to_parquet(tmp, index=False)
             png = figures.cube_png(points, where, title, names, label, out / f"cube_{name}.png")
             cubes.append((name, png, figures.cube_figure(points, where, title, names, label)))
-        for cycles, pairs in di[di["target"] == name].groupby("cycles"):
-            a, b = (int(x) - 1 for x in cycles.split("+"))
-            png = out / f"disynthons_{name}_{a + 1}x{b + 1}.png"
-            heatmaps.append(
-                (
-                    f"{name}, cycles {cycles}",
-                    figures.heatmap_png(pairs, a, b, value, f"{name}: disynthons {cycles}", png, where),
-                )
-            )
+        pairs = di[di["target"] == name]
+        if len(pairs):
+            png = out / f"disynthons_{name}.png"
+            title = f"{name}: disynthons, every pair of cycles"
+            heatmaps.append((f"{name}, disynthons", figures.heatmap_png(pairs, value, title, png, where)))
     summary["cube"] = {
         "top": config.cube_top,
         "sample": config.cube_sample,

@@ -139,20 +139,36 @@ def cube_figure(points: pd.DataFrame, where: list[dict[int, int]], title: str, n
     return fig
 
 
-def heatmap_png(di: pd.DataFrame, a: int, b: int, value: str, title: str, path: Path, where) -> Path:
-    """One pair of cycles' disynthons: blocks of cycle ``a`` × cycle ``b`` (positions), coloured by
-    log10 of ``value``; pairs without compounds blank."""
-    grid = np.full((len(where[a]), len(where[b])), np.nan)
-    rows = di[f"bb_{a + 1}"].map(where[a]).to_numpy()
-    cols = di[f"bb_{b + 1}"].map(where[b]).to_numpy()
-    grid[rows, cols] = np.log10(np.maximum(di[value].to_numpy(np.float64), 1e-6)) if value != "hit_rate" else di[value]
-    fig, ax = subplots(figsize=(6.0, 5.0))
-    art = ax.imshow(grid, aspect="auto", cmap="magma", interpolation="nearest")
-    ax.set_xlabel(f"cycle {b + 1} block")
-    ax.set_ylabel(f"cycle {a + 1} block")
-    ax.set_title(title, fontsize=10)
-    fig.colorbar(art, ax=ax, label=f"log10 {value}" if value != "hit_rate" else value)
-    return save(fig, path)
+def heatmap_png(di: pd.DataFrame, value: str, title: str, path: Path, where) -> Path:
+    """A target's disynthons, one panel per pair of cycles (``di``'s ``cycles``, e.g. ``1+2``):
+    blocks of the first cycle × the second (positions), coloured by log10 of ``value`` on one scale;
+    pairs without compounds blank."""
+    grids = {}
+    for cycles, pairs in di.groupby("cycles"):
+        a, b = (int(x) - 1 for x in cycles.split("+"))
+        grid = np.full((len(where[a]), len(where[b])), np.nan)
+        rows, cols = pairs[f"bb_{a + 1}"].map(where[a]).to_numpy(), pairs[f"bb_{b + 1}"].map(where[b]).to_numpy()
+        v = pairs[value].to_numpy(np.float64)
+        grid[rows, cols] = v if value == "hit_rate" else np.log10(np.maximum(v, 1e-6))
+        grids[(a, b)] = grid
+    finite = [g[np.isfinite(g)] for g in grids.values()]
+    values = np.concatenate(finite) if finite else np.zeros(1)
+    lo, hi = (float(values.min()), float(values.max())) if values.size else (0.0, 1.0)
+    n_cols = min(3, len(grids))
+    n_rows = -(-len(grids) // n_cols)
+    fig, axes = subplots(
+        n_rows, n_cols, figsize=(4.2 * n_cols + 0.8, 3.6 * n_rows), squeeze=False, layout="constrained"
+    )
+    for ax, ((a, b), grid) in zip(axes.flat, grids.items()):
+        art = ax.imshow(grid, aspect="auto", cmap="magma", interpolation="nearest", vmin=lo, vmax=hi)
+        ax.set_xlabel(f"cycle {b + 1} block")
+        ax.set_ylabel(f"cycle {a + 1} block")
+        ax.set_title(f"cycles {a + 1}+{b + 1}", fontsize=9)
+    for ax in list(axes.flat)[len(grids) :]:
+        ax.axis("off")
+    fig.suptitle(title, fontsize=10)
+    fig.colorbar(art, ax=axes, label=f"log10 {value}" if value != "hit_rate" else value, shrink=0.8)
+    return save(fig, path, tight=False)
 
 
 def structures_png(smiles: list[str], legends: list[str], path: Path, per_row: int = 5, most: int = 20) -> Path:

@@ -15,8 +15,10 @@ from belka_lab.core.io import atomic_path  # noqa: E402
 subplots = plt.subplots
 
 
-def save(fig, path: str | Path, dpi: int = 110) -> Path:
-    fig.tight_layout()
+def save(fig, path: str | Path, dpi: int = 110, tight: bool = True) -> Path:
+    """``tight=False``: the figure is laid out already (a colorbar shared by several axes)."""
+    if tight:
+        fig.tight_layout()
     with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=dpi, format="png")
     plt.close(fig)
