@@ -184,6 +184,8 @@ def test_a_table_of_this_shape_goes_from_prepare_to_a_hit_list(case, tmp_path):
         assert set(mono["cycles"]) == {str(c + 1) for c in range(shape.cycles)}
         assert len(pd.read_parquet(tmp_path / "analysis" / "hits.parquet")) == 5
         assert (tmp_path / "analysis" / "report.html").stat().st_size > 0
+        said = json.loads((tmp_path / "analysis" / "analysis.json").read_text())
+        assert ("heldout" in said) == (shape.heldout == "none")
 
 
 def _smiles(root: Path, shape: Shape) -> list[str]:

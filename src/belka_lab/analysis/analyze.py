@@ -227,6 +227,13 @@ def _analyze(prepared_dir, runs, out: Path, config: AnalyzeConfig) -> dict:
     }
     if reference:
         summary["synthons_against"] = reference
+    if counts is not None and not lib.store.manifest.get("test", {}).get("has_affinity"):
+        summary["heldout"] = "none"
+        print(
+            "analyze: no held-out affinity file was given: the intervals and the hit list rest on the observed "
+            "enrichment alone",
+            flush=True,
+        )
     pictures = _pictures(
         lib, out, mono, di, predicted, pred.values if pred else None, observed, labels, config, summary
     )
