@@ -172,3 +172,10 @@ def test_scores_are_kindels_spearman_with_kd_negated_on_lib_and_all_per_set():
         assert table.loc[name, "spearman"] == pytest.approx(-spearmanr(p[sel], kd[sel]).statistic)
         assert table.loc[name, "kendall"] == pytest.approx(-kendalltau(p[sel], kd[sel]).statistic)
     assert set(table.index) == {"all", "ondna", "offdna", "lib", "ondna_lib", "offdna_lib"}
+
+
+def test_a_library_subset_holding_a_groups_rows_is_not_scored_twice():
+    kd = np.arange(1.0, 9.0)
+    group = np.array(["seen"] * 4 + ["unseen"] * 4)
+    held = HeldOutAffinity(np.arange(8), np.zeros(8), kd, ("BRD4",), group, group == "seen")
+    assert [name for name, _ in held.subsets()] == ["all", "seen", "unseen"]  # lib = seen; unseen_lib is empty

@@ -63,12 +63,18 @@ class HeldOutAffinity:
 
     def subsets(self) -> list[tuple[str, np.ndarray]]:
         """(name, rows) of each scored subset: ``all``, each group, and with library information
-        ``lib`` and ``<group>_lib``."""
+        ``lib`` and ``<group>_lib`` — each left out when it is empty or holds the same rows as one
+        before it (a group of library members only is its own ``_lib``)."""
         every = np.ones(len(self.kd), bool)
         groups = sorted(set(self.group)) if self.group is not None else []
         out = [("all", every), *((g, self.group == g) for g in groups)]
         if self.library is not None:
-            out += [("lib", self.library), *((f"{g}_lib", (self.group == g) & self.library) for g in groups)]
+            for name, rows in [
+                ("lib", self.library),
+                *((f"{g}_lib", (self.group == g) & self.library) for g in groups),
+            ]:
+                if rows.any() and not any(np.array_equal(rows, seen) for _, seen in out):
+                    out.append((name, rows))
         return out
 
     def keys(self) -> list[str]:
