@@ -36,6 +36,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -95,7 +96,7 @@ def ingest(path: Path, tmp: Path, targets: tuple[str, ...], table, options) -> d
             f"data.prepare.affinity.censored=bound"
         )
     names = np.asarray([s for p in parts for s in p["smiles"]], dtype=object)
-    distinct, molecule = np.unique(names, return_inverse=True)
+    molecule, distinct = pd.factorize(names)  # molecules in the order the files first name them
     # each file's SMILES were encoded (and any error named) in _read: these encode without one
     smiles = pa.array(distinct.tolist(), pa.string())
     tokens, n_unk, _ = encode(path, smiles, np.arange(len(distinct)), _unknown(options))

@@ -129,8 +129,8 @@ class CountLikelihood(nn.Module):
             total = total + self.beta * (nll.sum(dim=1) * uses).sum()
         for t, cols in enumerate(s.target_cols):
             c = s.control_of[t]
-            log_e = log_e_t[:, t] if c is None else log_e_c[:, c] + log_e_t[:, t]
-            rate = (log_load + log_e)[:, None] + self.log_depth[cols]
+            log_base = log_load if c is None else log_load + log_e_c[:, c]  # (load · e_c) · e_t, in this order
+            rate = (log_base + log_e_t[:, t])[:, None] + self.log_depth[cols]
             z = zero[:, t : t + 1].expand_as(rate) if self.name != "poisson" else None
             nll = self._nll(counts[:, cols], rate, z, t)
             total = total + (nll.sum(dim=1) * known_f[:, t]).sum()
