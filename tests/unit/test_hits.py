@@ -8,7 +8,7 @@ import pytest
 
 from belka_lab.analysis.hits import HitListConfig, control_enrichment, pick
 from belka_lab.core.errors import InputError
-from belka_lab.dataset.counts import CountSpec
+from belka_lab.dataset.count_spec import CountSpec
 
 # a series of five close analogues scores best; five unrelated compounds follow
 SERIES = [f"CCCCCCCCc1ccc(C(=O)N{'C' * k})cc1" for k in range(1, 6)]

@@ -16,7 +16,7 @@ from belka_lab.cli import command
 from belka_lab.core.config import compose
 from belka_lab.core.errors import InputError
 from belka_lab.dataset import read
-from belka_lab.dataset.counts import CountTable, layout
+from belka_lab.dataset.count_columns import CountTable, layout
 from belka_lab.dataset.inspect import inspect_table, write_suggestion
 from belka_lab.dataset.prepare import PrepareOptions, prepare
 from belka_lab.dataset.store import PreparedDataset

@@ -114,7 +114,7 @@ def test_del_qsars_loss_matches_its_published_check():
 
 
 def _spec():
-    from belka_lab.dataset.counts import CountSpec
+    from belka_lab.dataset.count_spec import CountSpec
 
     # two targets with 2 replicates each, one control with 2, a load column; 1,000 compounds
     return CountSpec([[0, 1], [2, 3]], [[4, 5]], [0, 0], 6, [5e3, 6e3, 4e3, 4e3, 5e3, 5e3, 2e3], 1000)
@@ -159,7 +159,7 @@ def test_a_count_loss_recovers_the_true_enrichments_of_a_simulated_selection(nam
     from scipy.stats import spearmanr
 
     from belka_lab.dataset import enrichment
-    from belka_lab.dataset.counts import CountSpec
+    from belka_lab.dataset.count_spec import CountSpec
 
     rng = np.random.default_rng(0)
     n = 1000

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from belka_lab.analysis import synthons
-from belka_lab.dataset.counts import CountSpec
+from belka_lab.dataset.count_spec import CountSpec
 
 # four compounds, three cycles; blocks 0-1 in cycle 1, 3-4 in cycle 2, 5-6 in cycle 3
 BB = np.array([[0, 3, 5], [0, 3, 6], [1, 3, 5], [1, 4, 6]], np.int32)

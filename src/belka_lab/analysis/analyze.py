@@ -38,7 +38,7 @@ from belka_lab.baselines.saved import read_targets
 from belka_lab.core.errors import InputError
 from belka_lab.core.io import atomic_path
 from belka_lab.dataset import read
-from belka_lab.dataset.counts import CountSpec
+from belka_lab.dataset.count_spec import CountSpec
 from belka_lab.dataset.store import PreparedDataset
 from belka_lab.models.counts import Readout
 from belka_lab.screen.runs import run_config, run_results

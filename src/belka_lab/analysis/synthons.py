@@ -30,7 +30,7 @@ import pandas as pd
 from scipy.stats import beta
 
 from belka_lab.dataset import enrichment
-from belka_lab.dataset.counts import CountSpec
+from belka_lab.dataset.count_spec import CountSpec
 
 CHUNK = 4_000_000  # rows summed at a time
 

@@ -4,7 +4,7 @@ Reads at most ``rows`` rows (the first record batches, through :mod:`belka_lab.d
 a 100M-row file answers in seconds, and says:
 
 - whether the configured mapping (``data.prepare.counts``) finds the file's columns — the same
-  :func:`belka_lab.dataset.counts.layout` and column check ``prepare`` runs, its error word for
+  :func:`belka_lab.dataset.count_columns.layout` and column check ``prepare`` runs, its error word for
   word when it does not — and otherwise a mapping guessed from the names
   (:mod:`belka_lab.dataset.suggest`), as the ``conf/data/<name>.yaml`` to write;
 - the id and SMILES columns, the cycles and whether their blocks are SMILES or ids;
@@ -29,7 +29,7 @@ import pyarrow.compute as pc
 from belka_lab.core.errors import InputError, preview
 from belka_lab.core.io import atomic_path
 from belka_lab.dataset import read
-from belka_lab.dataset.counts import CountTable, layout
+from belka_lab.dataset.count_columns import CountTable, layout
 from belka_lab.dataset.suggest import MIN_WHOLE_SHARE, ColumnFacts, Suggestion, shown, suggest
 from belka_lab.tokens.characters import MAX_LEN, MISSING, TOO_LONG, UNKNOWN_CHAR, encode_checked
 

@@ -14,7 +14,7 @@ FORMATS = ("kaggle", "counts")
 class PrepareOptions:
     """format: ``kaggle`` (BELKA's rows: one per molecule and protein, with ``binds``) or ``counts``
     (a compound table with read counts per target and replicate; ``counts`` holds its column
-    mapping and scoring, :class:`belka_lab.dataset.counts.CountTable`).
+    mapping and scoring, :class:`belka_lab.dataset.count_columns.CountTable`).
     unknown_chars: 'error' (default), 'unk' (map to an extra code 37; models then need
     vocab_size 38) or 'skip' (drop train molecules with such characters; ids in the manifest).
     targets (kaggle): the ``protein_name`` values to keep, in this column order; None (default)

@@ -20,7 +20,7 @@ import lightning as L
 import numpy as np
 
 from belka_lab.core.errors import InputError
-from belka_lab.dataset.counts import CountSpec
+from belka_lab.dataset.count_spec import CountSpec
 from belka_lab.dataset.prepare import PrepareOptions, is_current, prepare
 from belka_lab.dataset.read import find_input
 from belka_lab.dataset.store import PreparedDataset, arrays

@@ -28,7 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from belka_lab.dataset.counts import CountSpec
+from belka_lab.dataset.count_spec import CountSpec
 from belka_lab.dataset.enrichment import PSEUDO
 
 COUNT_LOSSES = ("poisson", "zip", "nb")

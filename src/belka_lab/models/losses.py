@@ -9,7 +9,7 @@ mean are the same computation (``models/train_loss.py`` sums them on the device)
   for negatives (``alpha=None``: 1 for both); ``gamma=0, alpha=None`` is BCE. It down-weights the
   easy negatives that make up 99.5% of BELKA's labels (the 1st-place solution's loss).
 - ``mse``: squared error on a count table's enrichment score (``scores``: log10 of the configured
-  ratio, ``dataset/counts.py``).
+  ratio, ``dataset/count_scores.py``).
 - ``enrichment_z``, ``poisson``, ``zip``, ``nb``: the count likelihoods of ``models/counts.py``,
   on a count table's read counts.
 
@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from belka_lab.core.errors import InputError
-from belka_lab.dataset.counts import CountSpec
+from belka_lab.dataset.count_spec import CountSpec
 from belka_lab.models.counts import COUNT_LOSSES, CountLikelihood, Readout, enrichment_z_nll
 
 LOSSES = ("bce", "focal", "mse", "enrichment_z", *COUNT_LOSSES)

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from belka_lab.dataset.counts import CountSpec
+from belka_lab.dataset.count_spec import CountSpec
 from belka_lab.evaluation.affinity import HeldOutAffinity
 from belka_lab.evaluation.cells import ValidationCells
 from belka_lab.evaluation.predictions import gather

@@ -1,0 +1,171 @@
+"""A count table's columns: the mapping (``data.prepare.counts``, :class:`CountTable`) and what it
+finds in a file's header (:func:`layout` → :class:`Layout`: each target's and control's replicate
+columns, the load), or one InputError saying what is missing.
+
+KinDEL's names (``seq_<sample>_<replicate>``, a ``matrix`` control, ``seq_load``) need no
+mapping; ``docs/del_counts.md`` gives a DELi cube's and a table without a control or a load.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from belka_lab.core.errors import InputError, preview
+from belka_lab.dataset import enrichment
+from belka_lab.dataset.schema import check_targets
+
+KINDEL_COUNTS = r"^seq_(?P<sample>.+)_(?P<replicate>\d+)$"
+
+
+@dataclass(frozen=True)
+class CountTable:
+    """The count table's columns and how its compounds are scored.
+
+    ``counts`` is a regular expression with groups ``sample`` and ``replicate``: every column it
+    matches is a count column. ``samples`` names them instead, sample → its replicate columns
+    (``{PTMOD: [corrected_index4, corrected_index5], beads: [corrected_index7]}``, a DELi cube).
+    Samples named in ``controls`` are no-target controls; every other sample is a target
+    (``targets`` keeps and orders a subset), renamed by ``names`` (KinDEL's
+    one-target files call theirs ``target``: ``names={target: MAPK14}``). Each target's control is
+    ``control_of[target]``, else the first control; a table without controls (``controls: []``)
+    leaves its targets without one, and only ``normalized_z`` and the count likelihoods apply.
+    ``load`` is the pre-selection count column (or null). ``score`` is one of
+    :data:`belka_lab.dataset.enrichment.SCORES`; a compound is a hit (label 1) for a target where
+    the score reaches ``threshold``, or, with no threshold, where it is in the top
+    ``hit_fraction`` of that target's scores."""
+
+    id: str | None = "molecule_hash"
+    smiles: str = "smiles"
+    blocks: list[str] = field(default_factory=lambda: ["smiles_a", "smiles_b", "smiles_c"])
+    counts: str = KINDEL_COUNTS
+    samples: dict | None = None
+    controls: list[str] | None = field(default_factory=lambda: ["matrix"])
+    load: str | None = "seq_load"
+    targets: list[str] | None = None
+    names: dict | None = None
+    control_of: dict | None = None
+    score: str = "ratio_lb"
+    threshold: float | None = None
+    hit_fraction: float = 0.01
+
+    def __post_init__(self):
+        if not 2 <= len(self.blocks) <= 4:
+            raise InputError(f"data.prepare.counts.blocks={list(self.blocks)}: give the block columns of 2 to 4 cycles")
+        if self.score not in enrichment.SCORES:
+            raise InputError(f"data.prepare.counts.score={self.score!r}: choose one of {', '.join(enrichment.SCORES)}")
+        if not 0.0 < self.hit_fraction < 1.0:
+            raise InputError(f"data.prepare.counts.hit_fraction={self.hit_fraction}: must be between 0 and 1")
+        try:
+            pattern = re.compile(self.counts)
+        except re.error as e:
+            raise InputError(f"data.prepare.counts.counts={self.counts!r} is not a regular expression: {e}") from None
+        if not {"sample", "replicate"} <= set(pattern.groupindex):
+            raise InputError(
+                f"data.prepare.counts.counts={self.counts!r} needs the named groups (?P<sample>…) and (?P<replicate>…)"
+            )
+
+
+@dataclass
+class Layout:
+    """Which count column is what: ``columns`` in counts.npy order; per target its replicate
+    columns (indices into ``columns``) and its control; per control its replicate columns."""
+
+    columns: list[str]
+    targets: dict[str, list[int]]
+    control_of: dict[str, str | None]  # None: the target has no no-target control
+    controls: dict[str, list[int]]
+    load: int | None
+
+    def to_json(self, totals: list[int], table: CountTable, threshold: dict) -> dict:
+        return {
+            "columns": self.columns,
+            "targets": {t: {"columns": c, "control": self.control_of[t]} for t, c in self.targets.items()},
+            "controls": self.controls,
+            "load": self.load,
+            "totals": totals,
+            "score": table.score,
+            "threshold": threshold,
+        }
+
+
+def layout(path: Path, names: list[str], table: CountTable) -> Layout:
+    """The count columns of a file with columns ``names``, or one InputError saying what is missing."""
+    pattern = re.compile(table.counts)
+    samples: dict[str, list[tuple[int, str]]] = {}
+    if table.samples:
+        absent = [c for cols in table.samples.values() for c in cols if c not in names]
+        if absent:
+            raise InputError(
+                f"{path}: the count columns {absent[:5]} named in data.prepare.counts.samples are missing (columns: "
+                f"{preview(names)})"
+            )
+        samples = {s: [(r + 1, c) for r, c in enumerate(cols)] for s, cols in table.samples.items()}
+    for name in names if not table.samples else []:
+        m = pattern.match(name)
+        if m and name != table.load:
+            samples.setdefault(m.group("sample"), []).append((int(m.group("replicate")), name))
+    if not samples:
+        raise InputError(
+            f"{path}: no column matches the count pattern {table.counts!r} (columns: {preview(names)}); set "
+            f"data.prepare.counts.counts to a pattern with (?P<sample>…) and (?P<replicate>…) that does"
+        )
+    controls_named = list(table.controls or [])
+    missing = [c for c in controls_named if c not in samples]
+    if missing:
+        raise InputError(
+            f"{path}: no count columns for the control(s) {missing} (samples found: {sorted(samples)}); name the "
+            f"file's no-target controls in data.prepare.counts.controls, or set data.prepare.counts.controls=[] "
+            f"when the selection has none"
+        )
+    found = [s for s in samples if s not in controls_named]
+    wanted = list(table.targets) if table.targets is not None else sorted(found)
+    lacking = [t for t in wanted if t not in samples]
+    if lacking or not wanted:
+        raise InputError(
+            f"{path}: no count columns for the target(s) {lacking or '(none)'} (samples found: {sorted(samples)})"
+        )
+    if table.load is not None and table.load not in names:
+        raise InputError(
+            f"{path}: the load column {table.load!r} is missing (columns: {preview(names)}); set "
+            f"data.prepare.counts.load to its name, or to null when the selection has no load counts"
+        )
+    columns: list[str] = []
+
+    def take(sample: str) -> list[int]:
+        reps = sorted(samples[sample])
+        numbers = [r for r, _ in reps]
+        if len(set(numbers)) != len(numbers):
+            raise InputError(f"{path}: sample {sample!r} has two columns for one replicate ({[c for _, c in reps]})")
+        start = len(columns)
+        columns.extend(c for _, c in reps)
+        return list(range(start, len(columns)))
+
+    names, pairs = dict(table.names or {}), dict(table.control_of or {})
+    targets = {names.get(t, t): take(t) for t in wanted}
+    check_targets(list(targets), f"{path} (count targets)")
+    controls = {c: take(c) for c in controls_named}
+    control_of: dict[str, str | None] = {}
+    for t in targets:
+        c = pairs.get(t, controls_named[0] if controls_named else None)
+        if c is not None and c not in controls:
+            raise InputError(
+                f"{path}: data.prepare.counts.control_of pairs target {t} with {c!r}, which is not one of the "
+                f"controls {controls_named or '(none)'}; name it in data.prepare.counts.controls"
+            )
+        control_of[t] = c
+    uncontrolled = [t for t, c in control_of.items() if c is None]
+    if uncontrolled and table.score in enrichment.NEEDS_CONTROL:
+        verb = "has" if len(uncontrolled) == 1 else "have"
+        raise InputError(
+            f"{path}: score={table.score} compares target reads with a no-target control, and "
+            f"{', '.join(uncontrolled)} {verb} none (samples found: {sorted(samples)}); set "
+            f"data.prepare.counts.score=normalized_z (no control needed), or name the control in "
+            f"data.prepare.counts.controls"
+        )
+    load = None
+    if table.load is not None:
+        columns.append(table.load)
+        load = len(columns) - 1
+    return Layout(columns, targets, control_of, controls, load)
