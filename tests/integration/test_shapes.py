@@ -105,6 +105,8 @@ def test_a_table_of_this_shape_goes_from_prepare_to_a_hit_list(case, tmp_path):
         "stratified": [],
     }[case["split"]]
     data = [*shape.overrides(root), *split, f"paths.root_dir={tmp_path}"]
+    with stage("inspect", case):
+        _inspect(shape, root, _compose("train", data).data.prepare.counts)
     losses = ["bce", "mse", *COUNT_LOSSES] + (["enrichment_z"] if shape.controls else [])
     main = COUNT_LOSSES[CASES.index(case) % 3]  # each case predicts with one count likelihood, in turn
     runs = {}
@@ -186,6 +188,34 @@ def test_a_table_of_this_shape_goes_from_prepare_to_a_hit_list(case, tmp_path):
         assert (tmp_path / "analysis" / "report.html").stat().st_size > 0
         said = json.loads((tmp_path / "analysis" / "analysis.json").read_text())
         assert ("heldout" in said) == (shape.heldout == "none")
+
+
+def _inspect(shape: Shape, root: Path, mapping) -> None:
+    """``belka inspect`` reads the roles the mapping gives; without a mapping it guesses one that
+    finds the same samples (KinDEL's names: the default fits when the table has its shape)."""
+    from omegaconf import OmegaConf
+
+    from belka_lab.dataset.count_columns import CountTable, layout
+    from belka_lab.dataset.inspect import inspect_table
+
+    path = root / shape.table_file
+    mapped = inspect_table(path, OmegaConf.to_container(mapping), rows=1000, parse=50)
+    assert mapped.mapping_error is None and not mapped.guessed
+    roles = {(s.role, s.name) for s in mapped.samples}
+    assert roles == {
+        *(("target", t) for t in shape.target_names),  # named as the mapping renames them
+        *(("control", c) for c in shape.control_names),
+        *([("load", "seq_load")] if shape.load else []),
+    }
+    guessed = inspect_table(path, None, rows=1000, parse=50)
+    if guessed.mapping_error is None:  # the default mapping fits: KinDEL's shape
+        assert shape.controls and shape.load and shape.cycles == 3 and shape.blocks == "smiles"
+        return
+    table = CountTable(**guessed.suggestion.mapping)
+    assert table.blocks == shape.block_columns  # every cycle, a fourth too (KinDEL's default names three)
+    found = layout(path, [name for name, _ in guessed.columns], table)
+    assert len(found.targets) == shape.targets and len(found.controls) == shape.controls
+    assert (found.load is not None) == shape.load
 
 
 def _smiles(root: Path, shape: Shape) -> list[str]:

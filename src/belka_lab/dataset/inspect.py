@@ -109,6 +109,8 @@ def inspect_table(path, counts: dict | None = None, rows: int = 100_000, parse: 
 
     configured = dict(counts or {})
     mapping_error, lay = _fit(path, names, configured)
+    if mapping_error is None and not kaggle:
+        mapping_error = _cycles_left_out(configured, suggest(facts).mapping)
     suggestion, guess_error, mapping = None, None, configured
     if mapping_error is not None and not kaggle:
         suggestion = suggest(facts)
@@ -224,6 +226,20 @@ def _fit(path: Path, names: list[str], mapping: dict) -> tuple[str | None, objec
     except InputError as e:
         return str(e), None
     return None, lay
+
+
+def _cycles_left_out(configured: dict, guessed: dict) -> str | None:
+    """Columns named like a cycle's blocks that the mapping's ``blocks`` leave out (a fourth cycle
+    under KinDEL's three-cycle default), which ``prepare`` would ignore without a word."""
+    named = list(configured.get("blocks") or CountTable().blocks)
+    left = [b for b in guessed.get("blocks") or [] if b not in named]
+    if not left:
+        return None
+    return (
+        f"data.prepare.counts.blocks names {len(named)} cycles ({', '.join(named)}), and the file has block columns it "
+        f"leaves out: {', '.join(left)}; prepare would ignore them. Name every cycle's column in "
+        f"data.prepare.counts.blocks"
+    )
 
 
 def _samples_only(path: Path, names: list[str], mapping: dict):
