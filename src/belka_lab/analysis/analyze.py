@@ -178,6 +178,27 @@ def analyze(prepared_dir, runs: list[str] | None, out_dir, config: AnalyzeConfig
     return summary
 
 
+@dataclass
+class Context:
+    """One analysis: the library and its runs' values, what is observed, where the outputs go, and
+    ``summary`` (what ``analysis.json`` and the report say), which each step adds to."""
+
+    lib: Library
+    out: Path
+    config: AnalyzeConfig
+    pred: RunPredictions | None
+    predicted: np.ndarray | None  # [n, T] the runs' values; nan where no run predicted the compound
+    observed: np.ndarray | None  # a count table's stored scores (memory-mapped), else None
+    labels: np.ndarray
+    counts: np.ndarray | None
+    summary: dict
+
+    @property
+    def predicts(self) -> str | None:
+        """What the runs' values are (None without runs)."""
+        return self.pred.values if self.pred is not None else None
+
+
 def _analyze(prepared_dir, runs, out: Path, config: AnalyzeConfig) -> dict:
     t0 = time.time()
     lib = Library.open(prepared_dir)
@@ -234,11 +255,10 @@ def _analyze(prepared_dir, runs, out: Path, config: AnalyzeConfig) -> dict:
             "enrichment alone",
             flush=True,
         )
-    pictures = _pictures(
-        lib, out, mono, di, predicted, pred.values if pred else None, observed, labels, config, summary
-    )
-    checks, fitted = _uncertainty(out, pred, targets, config, summary) if pred is not None else ({}, {})
-    listed = _hit_list(lib, out, pred, observed, labels, counts, config, summary, fitted, by)
+    ctx = Context(lib, out, config, pred, predicted, observed, labels, counts, summary)
+    pictures = _pictures(ctx, di)
+    checks, fitted = _uncertainty(ctx) if pred is not None else ({}, {})
+    listed = _hit_list(ctx, fitted, by)
     summary["seconds"] = round(time.time() - t0, 1)
     with atomic_path(out / "analysis.json") as tmp:
         tmp.write_text(json.dumps(summary, indent=1, default=float))
@@ -277,13 +297,13 @@ def _score_unit(lib: Library) -> str:
     return "normalized z-score" if score == "normalized_z" else "log10 enrichment"
 
 
-def _observed(lib: Library, observed, labels, t: int, predicts: str | None):
+def _observed(ctx: Context, t: int):
     """One target's observed value of every compound, as a (memory-mapped) column, in the unit the
-    runs predict (``predicts``): the stored score, or binds for probabilities and for libraries
-    without counts; and the unit's name."""
-    if observed is not None and predicts != "probability":
-        return observed[:, t], _score_unit(lib)
-    return _Known(labels[:, t]), "binds (1/0)"
+    runs predict: the stored score, or binds for probabilities and for libraries without counts;
+    and the unit's name."""
+    if ctx.observed is not None and ctx.predicts != "probability":
+        return ctx.observed[:, t], _score_unit(ctx.lib)
+    return _Known(ctx.labels[:, t]), "binds (1/0)"
 
 
 def _cube(bb, name, observed, unit, predicted, predicts, config) -> tuple[pd.DataFrame, str, dict, str, dict]:
@@ -313,17 +333,18 @@ def _cube(bb, name, observed, unit, predicted, predicts, config) -> tuple[pd.Dat
     return points, title, names, label, counts
 
 
-def _pictures(lib, out, mono, di, predicted, predicts, observed, labels, config, summary) -> dict:
+def _pictures(ctx: Context, di: pd.DataFrame) -> dict:
     """Cubes and heatmaps per target: {"cubes": [(target, png, figure)], "heatmaps": [(title, png)]}."""
+    lib, out, config, predicted = ctx.lib, ctx.out, ctx.config, ctx.predicted
     bb = lib.bb_ids
     where = [figures.positions(bb, c) for c in range(bb.shape[1])]
     cubes, heatmaps, drawn = [], [], {}
     value = "enrichment" if "enrichment" in di else "hit_rate"
     for t, name in enumerate(lib.targets):
         if bb.shape[1] >= 3:
-            column, unit = _observed(lib, observed, labels, t, predicts)
+            column, unit = _observed(ctx, t)
             model = predicted[:, t] if predicted is not None else None
-            points, title, names, label, drawn[name] = _cube(bb, name, column, unit, model, predicts, config)
+            points, title, names, label, drawn[name] = _cube(bb, name, column, unit, model, ctx.predicts, config)
             with atomic_path(out / f"cube_{name}.parquet") as tmp:
                 points.to_parquet(tmp, index=False)
             png = figures.cube_png(points, where, title, names, label, out / f"cube_{name}.png")
@@ -333,7 +354,7 @@ def _pictures(lib, out, mono, di, predicted, predicts, observed, labels, config,
             png = out / f"disynthons_{name}.png"
             title = f"{name}: disynthons, every pair of cycles"
             heatmaps.append((f"{name}, disynthons", figures.heatmap_png(pairs, value, title, png, where)))
-    summary["cube"] = {
+    ctx.summary["cube"] = {
         "top": config.cube_top,
         "sample": config.cube_sample,
         "drawn": bb.shape[1] >= 3,
@@ -342,15 +363,15 @@ def _pictures(lib, out, mono, di, predicted, predicts, observed, labels, config,
     return {"cubes": cubes, "heatmaps": heatmaps}
 
 
-def _candidates(lib, pred, observed, labels, by: str):
+def _candidates(ctx: Context, by: str):
     """(how many candidates, ``first(k)``: the best ``k`` for ``by`` as a frame of molecule and values
     per target, with the runs' spread, cell and observed values where there are runs). Without runs
     only the ranked column is read whole; the rows of the best are read when asked for."""
-    targets = lib.targets
+    targets, pred = ctx.lib.targets, ctx.pred
     if pred is not None:
         every = pred.frame.iloc[np.argsort(-pred.frame[by].to_numpy(), kind="stable")].reset_index(drop=True)
         return len(every), lambda k: every.head(k).copy()
-    source = observed if observed is not None else labels
+    source = ctx.observed if ctx.observed is not None else ctx.labels
     column = source[:, targets.index(by)]
 
     def first(k: int) -> pd.DataFrame:
@@ -361,12 +382,13 @@ def _candidates(lib, pred, observed, labels, by: str):
     return len(source), first
 
 
-def _hit_list(lib, out, pred, observed, labels, counts, config, summary, fitted, by: str) -> pd.DataFrame:
+def _hit_list(ctx: Context, fitted: dict, by: str) -> pd.DataFrame:
     """The hit list, ranked on ``by``: drawn from the best candidates, twice as many each time until
     enough pass the filters (SMILES are decoded and controls read for those only). Candidates RDKit
     cannot parse are counted and said once: diversity and the structures drawn leave them out."""
-    targets, h = lib.targets, config.hits
-    total, first = _candidates(lib, pred, observed, labels, by)
+    lib, counts, summary = ctx.lib, ctx.counts, ctx.summary
+    targets, h = lib.targets, ctx.config.hits
+    total, first = _candidates(ctx, by)
     wanted = max(h.n, h.pool * h.n)
     size = wanted
     controlled = counts is not None and lib.spec.control_of[targets.index(by)] is not None
@@ -386,9 +408,9 @@ def _hit_list(lib, out, pred, observed, labels, counts, config, summary, fitted,
     listed = hits.pick(frame, targets, h, control, of=total)
     for t, add in fitted.items():  # each target's interval or calibrated probability
         listed = add(listed, t)
-    _write_table(listed, out / "hits")
+    _write_table(listed, ctx.out / "hits")
     legends = [f"#{r} {by} {v:.2f}" for r, v in zip(listed["rank"], listed[by])]
-    figures.structures_png(list(listed["smiles"]), legends, out / "hits.png", most=20)
+    figures.structures_png(list(listed["smiles"]), legends, ctx.out / "hits.png", most=20)
     summary["hits"] = asdict(h) | {"listed": len(listed), "by": by}
     return listed
 
@@ -416,7 +438,10 @@ def _take(array, rows: np.ndarray) -> np.ndarray:
     return out
 
 
-def _uncertainty(out, pred, targets, config, summary) -> dict:
+def _uncertainty(ctx: Context) -> tuple[dict, dict]:
+    """The runs' checks (calibration of probabilities, or coverage of conformal intervals) and,
+    per target, what adds its interval or calibrated probability to the hit list."""
+    out, pred, targets, config, summary = ctx.out, ctx.pred, ctx.lib.targets, ctx.config, ctx.summary
     frame = pred.frame
     cells = frame["cell"].to_numpy() if "cell" in frame else np.full(len(frame), "val", object)
     checks: dict = {}
