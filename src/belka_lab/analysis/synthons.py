@@ -177,7 +177,7 @@ class _Labels:
 def _enrichment(f: pd.DataFrame, sums: np.ndarray, present: np.ndarray, spec: CountSpec, t: int):
     start = sum(len(spec.target_cols[i]) for i in range(t))
     k_t = sums[start : start + len(spec.target_cols[t]), present].sum(0)
-    n_t = sum(spec.totals[i] for i in spec.target_cols[t])
+    n_t = spec.reads(spec.target_cols[t])
     f["reads_target"] = k_t.astype(np.int64)
     f["reference"] = against = spec.reference(t)
     if against == "even share":
@@ -186,7 +186,7 @@ def _enrichment(f: pd.DataFrame, sums: np.ndarray, present: np.ndarray, spec: Co
         c = spec.control_of[t]
         c_start = sum(len(x) for x in spec.target_cols) + sum(len(spec.control_cols[i]) for i in range(c))
         k_c = sums[c_start : c_start + len(spec.control_cols[c]), present].sum(0)
-        n_c = sum(spec.totals[i] for i in spec.control_cols[c])
+        n_c = spec.reads(spec.control_cols[c])
         f["reads_control"] = k_c.astype(np.int64)
     else:
         k_c, n_c = sums[-1, present], spec.totals[spec.load_col]  # the load: summed last

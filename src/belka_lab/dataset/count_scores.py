@@ -10,18 +10,19 @@ import numpy as np
 
 from belka_lab.dataset import enrichment, store
 from belka_lab.dataset.count_columns import CountTable, Layout
+from belka_lab.dataset.count_spec import CountSpec
 
 
-def compound_scores(counts: np.ndarray, lay: Layout, totals: np.ndarray, score: str, n_compounds: int) -> np.ndarray:
+def compound_scores(counts: np.ndarray, spec: CountSpec, score: str) -> np.ndarray:
     """float64 [n, T]: the raw ``score`` of each compound for each target (enrichment.py)."""
-    out = np.empty((len(counts), len(lay.targets)), np.float64)
-    for k, (target, cols) in enumerate(lay.targets.items()):
-        k_t, n_t = counts[:, cols].sum(axis=1, dtype=np.int64), float(totals[cols].sum())
+    out = np.empty((len(counts), spec.n_targets), np.float64)
+    for k, cols in enumerate(spec.target_cols):
+        k_t, n_t = counts[:, cols].sum(axis=1, dtype=np.int64), spec.reads(cols)
         if score == "normalized_z":
-            out[:, k] = enrichment.normalized_z(k_t, n_t, n_compounds)
+            out[:, k] = enrichment.normalized_z(k_t, n_t, spec.n_compounds)
             continue
-        ctrl = lay.controls[lay.control_of[target]]
-        k_c, n_c = counts[:, ctrl].sum(axis=1, dtype=np.int64), float(totals[ctrl].sum())
+        ctrl = spec.control_cols[spec.control_of[k]]
+        k_c, n_c = counts[:, ctrl].sum(axis=1, dtype=np.int64), spec.reads(ctrl)
         if score == "ratio":
             out[:, k] = enrichment.ratio(k_t, n_t, k_c, n_c)
         elif score == "ratio_lb":
@@ -43,11 +44,12 @@ def scores_and_labels(tmp: Path, lay: Layout, totals: np.ndarray, table: CountTa
     """scores.npy and labels.npy a chunk at a time; the raw scores [n, T] float32 stay in memory
     for the hit threshold (1.2 GB for 100M compounds and three targets)."""
     counts = store.load(tmp / "train" / "counts.npy")
+    spec = CountSpec.of_layout(lay, totals, n)
     n_t = len(lay.targets)
     raw = np.empty((n, n_t), np.float32)
     scores = store.NpyAppender(tmp / "train" / "scores.npy", np.float32, (n_t,))
     for lo in range(0, n, chunk):
-        part = compound_scores(np.asarray(counts[lo : lo + chunk]), lay, totals, table.score, n)
+        part = compound_scores(np.asarray(counts[lo : lo + chunk]), spec, table.score)
         raw[lo : lo + chunk] = part
         scores.append(regression_scale(part, table.score))
     scores.close()

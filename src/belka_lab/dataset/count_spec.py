@@ -21,6 +21,20 @@ class CountSpec:
         self.target_names: list[str] = list(target_names or [f"target {t}" for t in range(len(self.target_cols))])
 
     @classmethod
+    def of_layout(cls, lay, totals, n_compounds: int) -> CountSpec:
+        """From prepare's :class:`~belka_lab.dataset.count_columns.Layout` and each column's summed reads."""
+        controls = list(lay.controls)
+        return cls(
+            target_cols=list(lay.targets.values()),
+            control_cols=[lay.controls[c] for c in controls],
+            control_of=[controls.index(c) if c is not None else None for c in lay.control_of.values()],
+            load_col=lay.load,
+            totals=totals,
+            n_compounds=n_compounds,
+            target_names=list(lay.targets),
+        )
+
+    @classmethod
     def of(cls, manifest: dict) -> CountSpec | None:
         """From a prepared count table's manifest (None for data without counts)."""
         table = manifest.get("count_table")
@@ -40,16 +54,21 @@ class CountSpec:
             target_names=list(manifest["targets"]),
         )
 
+    def reads(self, cols) -> float:
+        """The reads of count columns ``cols`` (a sample's replicates) summed over the library: the
+        one place a sample's depth is added up."""
+        return float(sum(self.totals[c] for c in cols))
+
     def null_reads(self, counts: np.ndarray, t: int, pseudo: float = 0.0) -> np.ndarray:
         """float64 [n]: the reads target ``t`` would give each compound at enrichment 1 — its
         control's reads (+ ``pseudo``) scaled to the target's depth; without a control, its load's
         share of the target's reads; without a load either, an even share (the target's reads ÷
         the compounds)."""
-        n_t = sum(self.totals[c] for c in self.target_cols[t])
+        n_t = self.reads(self.target_cols[t])
         c = self.control_of[t]
         if c is not None:
             ctrl = self.control_cols[c]
-            return (counts[:, ctrl].sum(axis=1) + pseudo) * (n_t / sum(self.totals[j] for j in ctrl))
+            return (counts[:, ctrl].sum(axis=1) + pseudo) * (n_t / self.reads(ctrl))
         if self.load_col is not None:
             return (counts[:, self.load_col] + pseudo) * (n_t / self.totals[self.load_col])
         return np.full(len(counts), n_t / self.n_compounds)

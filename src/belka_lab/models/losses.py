@@ -134,7 +134,7 @@ class Objective(nn.Module):
         s, total = self.spec, out.new_zeros((), dtype=torch.float32)
         for t, cols in enumerate(s.target_cols):
             ctrl = s.control_cols[s.control_of[t]]
-            n_t, n_c = float(sum(s.totals[c] for c in cols)), float(sum(s.totals[c] for c in ctrl))
+            n_t, n_c = s.reads(cols), s.reads(ctrl)
             nll = enrichment_z_nll(out[:, t].float(), counts[:, cols].sum(1), n_t, counts[:, ctrl].sum(1), n_c)
             total = total + (nll * known[:, t].float()).sum()
         return total, known.float().sum()
