@@ -41,6 +41,7 @@ from belka_lab.dataset import read
 from belka_lab.dataset.count_spec import CountSpec
 from belka_lab.dataset.store import PreparedDataset
 from belka_lab.models.counts import Readout
+from belka_lab.models.values import Values
 from belka_lab.screen.runs import run_config, run_results
 from belka_lab.tokens.characters import decode
 
@@ -98,14 +99,14 @@ class RunPredictions:
     runs: list[str]
 
 
-def _values_of(run_dir: Path) -> str:
+def _values_of(run_dir: Path) -> Values:
     """What a run predicts: ``probability`` or ``log10 enrichment`` — its readout's kind (a train
     run's ``model.loss``) or what its trees learnt (a baseline's saved ``learn``)."""
     cfg = run_config(run_dir)
     if "baseline" in cfg:
-        return "probability" if read_targets(run_dir / "model")[1] == "labels" else "log10 enrichment"
+        return Values.of(read_targets(run_dir / "model")[1] == "labels")
     loss = cfg.model.get("loss", "bce") if "model" in cfg else "bce"
-    return "probability" if Readout(loss, 1).is_probability else "log10 enrichment"
+    return Readout(loss, 1).values
 
 
 def read_runs(runs: list[str], library: Library) -> RunPredictions:
@@ -294,14 +295,14 @@ class _Known:
 def _score_unit(lib: Library) -> str:
     """What a count table's stored scores are (``train/scores.npy``, what count runs regress on)."""
     score = lib.store.manifest.get("count_table", {}).get("score")
-    return "normalized z-score" if score == "normalized_z" else "log10 enrichment"
+    return "normalized z-score" if score == "normalized_z" else str(Values.LOG10_ENRICHMENT)
 
 
 def _observed(ctx: Context, t: int):
     """One target's observed value of every compound, as a (memory-mapped) column, in the unit the
     runs predict: the stored score, or binds for probabilities and for libraries without counts;
     and the unit's name."""
-    if ctx.observed is not None and ctx.predicts != "probability":
+    if ctx.observed is not None and ctx.predicts != Values.PROBABILITY:
         return ctx.observed[:, t], _score_unit(ctx.lib)
     return _Known(ctx.labels[:, t]), "binds (1/0)"
 
@@ -326,7 +327,7 @@ def _cube(bb, name, observed, unit, predicted, predicts, config) -> tuple[pd.Dat
         in_runs = rows.finite(predicted)
         counts |= {"predicted": drawn_pred, "library_predicted": in_runs}
         said = "all" if drawn_pred == in_runs else f"{drawn_pred:,} of the"
-        predicts = "probability" if predicts == "probability" else unit  # count runs regress on the scores
+        predicts = str(Values.PROBABILITY) if predicts == Values.PROBABILITY else unit  # count runs: the scores
         names["predicted"] = f"model's {predicts}: {said} {in_runs:,} compounds the runs predicted (out of fold)"
         title += f"; the runs' predictions for {in_runs:,} of them"
         label = f"{unit} / {predicts}" if unit != predicts else unit
@@ -446,7 +447,7 @@ def _uncertainty(ctx: Context) -> tuple[dict, dict]:
     cells = frame["cell"].to_numpy() if "cell" in frame else np.full(len(frame), "val", object)
     checks: dict = {}
     fitted: dict = {}
-    if pred.values == "probability":
+    if pred.values == Values.PROBABILITY:
         rows = []
         for t in targets:
             y = frame[f"label_{t}"].to_numpy()

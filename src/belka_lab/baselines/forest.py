@@ -14,6 +14,7 @@ from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
 from belka_lab.baselines import saved
 from belka_lab.core.errors import InputError
 from belka_lab.core.io import atomic_path
+from belka_lab.models.values import Values
 
 
 class RandomForestPerProtein:
@@ -62,8 +63,8 @@ class RandomForestPerProtein:
         return self
 
     @property
-    def values(self) -> str:
-        return "probability" if self.learn == "labels" else "log10 enrichment"
+    def values(self) -> Values:
+        return Values.of(self.learn == "labels")
 
     def predict(self, X) -> np.ndarray:
         if self.learn == "scores":

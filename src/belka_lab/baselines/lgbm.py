@@ -21,6 +21,7 @@ import numpy as np
 from belka_lab.baselines import saved
 from belka_lab.core.errors import InputError
 from belka_lab.core.io import atomic_path
+from belka_lab.models.values import Values
 
 LEARN = {  # what a model learns → LightGBM's objective and validation metric
     "labels": ("binary", "average_precision"),
@@ -51,8 +52,8 @@ class LightGBMPerProtein:
         self.info: dict = {}
 
     @property
-    def values(self) -> str:
-        return "probability" if self.learn == "labels" else "log10 enrichment"
+    def values(self) -> Values:
+        return Values.of(self.learn == "labels")
 
     def fit(self, X, Y, X_val, Y_val, targets: tuple[str, ...]) -> LightGBMPerProtein:
         """Y, Y_val: what ``learn`` reads (``baselines/fit.py``): int8 labels [N, T] (-1 unknown,

@@ -30,6 +30,7 @@ from torch import nn
 
 from belka_lab.dataset.count_spec import CountSpec
 from belka_lab.dataset.enrichment import PSEUDO
+from belka_lab.models.values import Values
 
 COUNT_LOSSES = ("poisson", "zip", "nb")
 
@@ -153,6 +154,11 @@ class Readout(nn.Module):
     @property
     def is_probability(self) -> bool:
         return self.kind == "probability"
+
+    @property
+    def values(self) -> Values:
+        """What its outputs are, in the project's one vocabulary."""
+        return Values.of(self.is_probability)
 
     def forward(self, out: torch.Tensor) -> torch.Tensor:
         out = out.float()

@@ -157,7 +157,7 @@ def export(
         "input": "tokens",
         "input_dtype": np.dtype(dtype).name,
         "output": f"probs [batch, {len(scorer.targets)}]: {', '.join(scorer.targets)}",
-        "values": "probability" if scorer.readout.is_probability else "log10 enrichment",
+        "values": str(scorer.readout.values),
         "targets": list(scorer.targets),
         "tokens": tokens,
         "backbone": type(model.backbone).__name__,

@@ -33,6 +33,7 @@ from belka_lab.core.errors import InputError
 from belka_lab.dataset.read import load_torch, read_json
 from belka_lab.dataset.schema import BELKA_TARGETS
 from belka_lab.features.fingerprints import ECFPConfig, ecfp, to_csr
+from belka_lab.models.values import Values
 from belka_lab.screen import runs as finished
 from belka_lab.screen.exported import Exported
 from belka_lab.tokens.encoders import Encoded, encoder
@@ -69,7 +70,7 @@ class TorchScorer:
         readout: torch.nn.Module,
     ):
         self.model, self.targets, self.readout = backbone.eval(), tuple(targets), readout
-        self.values = "probability" if readout.is_probability else "log10 enrichment"
+        self.values = readout.values
         self.spec, self.encoder = spec, encoder(spec)
         self.batch_size, self.precision, self.what = int(batch_size), precision, what
         self.blocks: list[str] | None = None
@@ -125,7 +126,7 @@ class TreeScorer:
     def __init__(self, model, ecfp, what: str):
         self.model, self.ecfp, self.what = model, ecfp, what
         self.targets = tuple(model.targets)
-        self.values = getattr(model, "values", "probability")
+        self.values = Values(getattr(model, "values", Values.PROBABILITY))
         self.precision = "32-true"
         self.blocks: list[str] | None = None
 
@@ -238,7 +239,7 @@ class ExportedScorer:
         self.precision, self.what = "32-true", f"{info['format']} file {path}"
         self.blocks = info.get("training_blocks")
         self.targets = tuple(info.get("targets", BELKA_TARGETS))  # exports of 0.6.0 and earlier: BELKA's three
-        self.values = info.get("values", "probability")
+        self.values = Values(info.get("values", Values.PROBABILITY))
         self.run = Exported(path)
 
     def place(self, fabric) -> None:  # exported files run on the CPU here

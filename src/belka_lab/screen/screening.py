@@ -24,6 +24,7 @@ from lightning.fabric import Fabric
 
 from belka_lab.core.errors import InputError, preview
 from belka_lab.core.progress import bar as progress_bar
+from belka_lab.models.values import Values
 from belka_lab.screen import applicability
 from belka_lab.screen.overview import Overview
 from belka_lab.screen.parts import Output
@@ -175,7 +176,7 @@ def screen(job: Job, scorer, fabric) -> dict | None:
         "processes": world,
     }
     summary["trimmed"] = reader.trimmed  # SMILES that had whitespace around them (every chunk is read here)
-    overview = Overview(scorer.targets, scorer.values == "probability")
+    overview = Overview(scorer.targets, scorer.values == Values.PROBABILITY)
     counts = output.finish(n_chunks, summary, overview.add)
     rows = total if total is not None else _rows_written(counts, job)
     return {
