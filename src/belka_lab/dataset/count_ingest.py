@@ -22,6 +22,27 @@ from belka_lab.tokens.characters import MAX_LEN
 INT32_MAX = int(np.iinfo(np.int32).max)
 
 
+def refused_counts(col) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+    """(the values as float64, missing as 0; which are missing; each kind of value prepare refuses
+    → its rows) of a numeric count column. ``belka inspect`` reports the same kinds."""
+    missing = col.is_null().to_numpy(zero_copy_only=False)
+    values = pc.fill_null(col, 0).to_numpy(zero_copy_only=False).astype(np.float64)
+    kinds = {
+        "missing": missing,
+        "not a number": ~missing & np.isnan(values),
+        "negative": ~missing & (values < 0),
+        "fractional": ~missing & np.isfinite(values) & (values != np.floor(values)),
+        f"above {INT32_MAX:,} (the largest count a table holds)": ~missing & (values > INT32_MAX),
+    }
+    return values, missing, kinds
+
+
+def missing_blocks(col) -> tuple[pa.Array, np.ndarray]:
+    """(a block column as strings, the rows without a block: null or empty)."""
+    text = col if pa.types.is_string(col.type) else pc.cast(col, pa.string())
+    return text, pc.fill_null(pc.equal(pc.utf8_length(text), 0), True).to_numpy(zero_copy_only=False)
+
+
 def _counts(path: Path, batch: pa.RecordBatch, columns: list[str], first_row: int) -> np.ndarray:
     """int32 [rows, columns] counts; one InputError naming the column, the rows and what is wrong
     with a count that is missing, negative, fractional, too large or not a number."""
@@ -30,15 +51,7 @@ def _counts(path: Path, batch: pa.RecordBatch, columns: list[str], first_row: in
         col = batch.column(name)
         if not (pa.types.is_integer(col.type) or pa.types.is_floating(col.type)):
             raise InputError(f"{path}: count column {name!r} holds {col.type}, not numbers; counts are whole numbers")
-        missing = col.is_null().to_numpy(zero_copy_only=False)
-        values = pc.fill_null(col, 0).to_numpy(zero_copy_only=False).astype(np.float64)
-        kinds = {
-            "missing": missing,
-            "not a number": ~missing & np.isnan(values),
-            "negative": ~missing & (values < 0),
-            "fractional": ~missing & np.isfinite(values) & (values != np.floor(values)),
-            f"above {INT32_MAX:,} (the largest count a table holds)": ~missing & (values > INT32_MAX),
-        }
+        values, missing, kinds = refused_counts(col)
         bad = np.logical_or.reduce(list(kinds.values()))
         if bad.any():
             rows = first_row + np.flatnonzero(bad)
@@ -56,10 +69,7 @@ def _blocks_of(path: Path, batch: pa.RecordBatch, table: CountTable, first_row: 
     """The block column of each cycle as strings; a compound missing a cycle's block is named."""
     out = []
     for name in table.blocks:
-        col = batch.column(name)
-        if not pa.types.is_string(col.type):
-            col = pc.cast(col, pa.string())
-        missing = pc.fill_null(pc.equal(pc.utf8_length(col), 0), True).to_numpy(zero_copy_only=False)
+        col, missing = missing_blocks(batch.column(name))
         if missing.any():
             rows = first_row + np.flatnonzero(missing)
             raise InputError(

@@ -30,6 +30,7 @@ from belka_lab.core.errors import InputError, preview
 from belka_lab.core.io import atomic_path
 from belka_lab.dataset import read
 from belka_lab.dataset.count_columns import CountTable, layout
+from belka_lab.dataset.count_ingest import missing_blocks, refused_counts
 from belka_lab.dataset.suggest import MIN_WHOLE_SHARE, ColumnFacts, Suggestion, shown, suggest
 from belka_lab.tokens.characters import MAX_LEN, MISSING, TOO_LONG, UNKNOWN_CHAR, encode_checked
 
@@ -302,9 +303,8 @@ def _count_values(column: pa.ChunkedArray, name: str, ids: np.ndarray) -> tuple[
     t = column.type
     if not (pa.types.is_integer(t) or pa.types.is_floating(t)):
         return None, Problem(f"count column {shown(name)} holds {t}, not numbers", len(column), "prepare needs numbers")
-    missing = column.is_null().to_numpy(zero_copy_only=False)
-    values = pc.fill_null(column, 0).to_numpy().astype(np.float64)
-    bad = missing | (values < 0) | (values != np.floor(values)) | ~np.isfinite(values)
+    values, _, kinds = refused_counts(column)
+    bad = np.logical_or.reduce(list(kinds.values()))
     counts = np.where(bad, 0, values).astype(np.int64)
     if not bad.any():
         return counts, None
@@ -371,8 +371,7 @@ def _repeats(ids: np.ndarray, id_col: str | None) -> list[Problem]:
 
 
 def _missing_blocks(column: pa.ChunkedArray, name: str, ids: np.ndarray) -> Problem | None:
-    text = column if pa.types.is_string(column.type) else column.cast(pa.string())
-    missing = pc.fill_null(pc.equal(pc.utf8_length(text), 0), True).to_numpy(zero_copy_only=False)
+    _, missing = missing_blocks(column)
     if not missing.any():
         return None
     return Problem(
