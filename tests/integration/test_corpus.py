@@ -212,7 +212,10 @@ def selection(tmp_path_factory):
     return simulate(tmp_path_factory.mktemp("sel") / "s", SelectionConfig(n_compounds=1500, n_heldout=100), False)
 
 
-@pytest.mark.parametrize("case", ["a negative count", "a negative kd"])
+@pytest.mark.parametrize(
+    "case",
+    ["a negative count", "a count above int32", "no control under a ratio score", "a negative kd", "a kd not a number"],
+)
 def test_prepare_names_a_bad_count_table_or_affinity_file(case, selection, tmp_path, capfd):
     import pandas as pd
 
@@ -220,9 +223,20 @@ def test_prepare_names_a_bad_count_table_or_affinity_file(case, selection, tmp_p
     if case == "a negative count":
         table.loc[9, "seq_HSA_2"] = -4
         name, says = "bad.csv", "seq_HSA_2"
-    else:
+    elif case == "a count above int32":
+        table["seq_HSA_2"] = table["seq_HSA_2"].astype("int64")
+        table.loc[9, "seq_HSA_2"] = 2**31
+        name, says = "bad.csv", "above 2,147,483,647"
+    elif case == "no control under a ratio score":
+        table = table.drop(columns=["seq_matrix_1", "seq_matrix_2", "seq_matrix_3"])
+        name, says = "bad.csv", "controls=[] when the selection has none"
+    elif case == "a negative kd":
         heldout.loc[3, "kd"] = -1.0
         name, says = "heldout.csv", "rows 3"
+    else:
+        heldout["kd"] = heldout["kd"].astype(str)
+        heldout.loc[5, "kd"] = "about 40"
+        name, says = "heldout.csv", "kd"
     table.to_csv(tmp_path / "bad.csv", index=False)
     heldout.to_csv(tmp_path / "heldout.csv", index=False)
     out = tmp_path / "prepared"
