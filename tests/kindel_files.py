@@ -23,15 +23,22 @@ import pandas as pd
 BLOCKS = ["smiles_a", "smiles_b", "smiles_c"]
 
 
-def kindel_files(selection: Path, out: Path, seed: int = 0) -> Path:
-    """Write the files above into ``out`` from the selection at ``selection``; returns ``out``."""
-    rng = np.random.default_rng(seed)
-    t = pd.read_parquet(selection / "selection.parquet")
+def one_target(t: pd.DataFrame) -> pd.DataFrame:
+    """A simulated selection's table as KinDEL's one-target files have it: the sEH reads as the
+    sample ``target``, the matrix control, the load."""
     table = t[["molecule_hash", "smiles", *BLOCKS]].copy()
     for r in (1, 2, 3):
         table[f"seq_target_{r}"] = t[f"seq_sEH_{r}"]
         table[f"seq_matrix_{r}"] = t[f"seq_matrix_{r}"]
     table["seq_load"] = t["seq_load"]
+    return table
+
+
+def kindel_files(selection: Path, out: Path, seed: int = 0) -> Path:
+    """Write the files above into ``out`` from the selection at ``selection``; returns ``out``."""
+    rng = np.random.default_rng(seed)
+    t = pd.read_parquet(selection / "selection.parquet")
+    table = one_target(t)
     table["target_enrichment"] = (t[["seq_sEH_1", "seq_sEH_2", "seq_sEH_3"]].sum(axis=1) + 0.5) / (t["seq_load"] + 0.5)
     table.index = pd.Index(7 * np.arange(len(table)) + 1_000_003)
     out.mkdir(parents=True, exist_ok=True)

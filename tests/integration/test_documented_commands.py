@@ -560,7 +560,7 @@ def make_fixtures(work: Path) -> None:
     from belka_lab.synth.config import SynthConfig
     from belka_lab.synth.generate import generate
     from belka_lab.synth.selection import SelectionConfig, simulate
-    from kindel_files import kindel_files
+    from kindel_files import kindel_files, one_target
 
     library = generate(work / LIBRARY, SynthConfig(n_train=3000, n_test=600), progress=False)
     test = pd.read_parquet(library / "test.parquet").head(300)
@@ -578,11 +578,7 @@ def make_fixtures(work: Path) -> None:
 
     selection = simulate(work / "data" / "my_selection", SelectionConfig(n_compounds=3000, n_heldout=200), False)
     t = pd.read_parquet(selection / "selection.parquet")
-    kindel = t[["molecule_hash", "smiles", "smiles_a", "smiles_b", "smiles_c"]].copy()
-    for r in (1, 2, 3):
-        kindel[f"seq_target_{r}"] = t[f"seq_sEH_{r}"]
-        kindel[f"seq_matrix_{r}"] = t[f"seq_matrix_{r}"]
-    kindel["seq_load"] = t["seq_load"]
+    kindel = one_target(t)
     (work / "data" / "kindel").mkdir()
     kindel.to_parquet(work / "data" / "kindel" / "mapk14.parquet")
     (work / "data" / "screen").mkdir()

@@ -12,6 +12,7 @@ from belka_lab.dataset import enrichment
 from belka_lab.dataset.prepare import PrepareOptions, prepare
 from belka_lab.dataset.store import PreparedDataset
 from belka_lab.synth.selection import SelectionConfig, simulate
+from kindel_files import one_target
 
 
 @pytest.fixture(scope="module")
@@ -48,12 +49,7 @@ def test_a_simulated_selection_prepares_with_kindels_names(selection, tmp_path):
 
 
 def test_a_one_target_kindel_file_in_csv_with_a_threshold(selection, tmp_path):
-    t = pd.read_parquet(selection / "selection.parquet")
-    kindel = t[["molecule_hash", "smiles", "smiles_a", "smiles_b", "smiles_c"]].copy()
-    for r in (1, 2, 3):
-        kindel[f"seq_target_{r}"] = t[f"seq_sEH_{r}"]
-        kindel[f"seq_matrix_{r}"] = t[f"seq_matrix_{r}"]
-    kindel["seq_load"] = t["seq_load"]
+    kindel = one_target(pd.read_parquet(selection / "selection.parquet"))
     kindel.to_csv(tmp_path / "kindel.csv", index=False)
     out = prepare(
         tmp_path / "kindel.csv",
