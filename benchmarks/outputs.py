@@ -16,6 +16,7 @@ def run(args) -> list[Row]:
     from sklearn.metrics import average_precision_score
 
     from belka_lab.dataset.schema import BELKA_TARGETS as PROTEINS
+    from belka_lab.dataset.supervision import Supervision
     from belka_lab.evaluation import outputs, submission
     from belka_lab.evaluation.cells import cell_ap
 
@@ -59,7 +60,7 @@ def run(args) -> list[Row]:
     timed("predictions/val.parquet + test.parquet", n_val + n_test)
     submission.write(submission.build(test_rows, test[list(PROTEINS)].to_numpy()), work / "submission.csv")
     timed(f"submission.csv, {n_rows:,} rows", n_rows)
-    outputs.results(val, "fold_stratified", 0, test_rows, test)
+    outputs.results(val, "fold_stratified", 0, test_rows, test, Supervision())
     timed("results table (validation AP per protein)", n_val)
     outputs._plot(work, val, test, test_rows)
     timed("precision-recall plots, 3 proteins", n_val)

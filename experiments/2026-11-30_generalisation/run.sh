@@ -32,6 +32,6 @@ sweep cnn model=cnn
 sweep transformer_small "${SMALL[@]}"
 sweep transformer_small_mlm "${SMALL[@]}" model.init_from=$OUT/pretrain/mlm/encoder.pt
 sweep transformer_small_mlm_ecfp "${SMALL[@]}" model.init_from=$OUT/pretrain/ecfp/encoder.pt
-sweep transformer_small_mlm_ecfp_focal "${SMALL[@]}" model.init_from=$OUT/pretrain/ecfp/encoder.pt model.loss=focal
+sweep transformer_small_mlm_ecfp_focal "${SMALL[@]}" model.init_from=$OUT/pretrain/ecfp/encoder.pt loss=focal
 
 $PY -m belka_lab report $OUT/runs

@@ -15,7 +15,7 @@ for depth in 10.0 1.0; do
       run="$OUT/depth$depth/$loss-seed$seed"
       [ -f "$run/results.json" ] && continue
       monitor=(callbacks.model_checkpoint.monitor=val/spearman callbacks.model_checkpoint.mode=max)
-      $PY -m belka_lab "${COMMON[@]}" "data.simulate.depth=$depth" "seed=$seed" "model.loss=$loss" \
+      $PY -m belka_lab "${COMMON[@]}" "data.simulate.depth=$depth" "seed=$seed" "loss=$loss" \
         "${TRAIN[@]}" "${monitor[@]}" "hydra.run.dir=$run" > /dev/null
     done
     run="$OUT/depth$depth/lgbm_poisson-seed$seed"

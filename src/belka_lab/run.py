@@ -17,9 +17,8 @@ from belka_lab.core.config import register_resolvers
 from belka_lab.core.runtime import set_malloc_top_pad
 from belka_lab.loading.datamodule import BelkaDataModule
 from belka_lab.models.backbone import build_backbone
-from belka_lab.models.counts import Readout
 from belka_lab.models.init_from import check_tokens
-from belka_lab.models.losses import n_outputs
+from belka_lab.models.losses import Readout, TrainingLoss, from_config
 
 
 def start(cfg: DictConfig) -> None:
@@ -61,24 +60,28 @@ def datamodule(cfg: DictConfig) -> BelkaDataModule:
     return dm
 
 
+def loss(cfg: DictConfig, dm) -> TrainingLoss:
+    """The configured training loss (the ``loss`` group), bound to what ``dm``'s data learns from:
+    fails here, before anything trains, when the data has not what the loss needs."""
+    return from_config(cfg).bind(dm.supervision, len(dm.targets))
+
+
 def backbone(cfg: DictConfig, dm) -> torch.nn.Module:
-    """The backbone for ``dm``'s tokens, with the outputs ``model.loss`` needs for ``dm``'s targets."""
-    outputs = n_outputs(cfg.model.get("loss", "bce"), len(dm.targets), dm.count_spec)
-    return build_backbone(cfg.model.backbone, dm, outputs)
+    """The backbone for ``dm``'s tokens, with the outputs the loss needs for ``dm``'s targets."""
+    return build_backbone(cfg.model.backbone, dm, loss(cfg, dm).n_outputs)
 
 
-def readout(cfg: DictConfig, dm) -> torch.nn.Module:
-    """What the network's outputs become for ``model.loss``: probabilities, or log10 enrichment."""
-    spec = dm.count_spec
-    return Readout(cfg.model.get("loss", "bce"), len(dm.targets), spec.n_controls if spec else 0)
+def readout(cfg: DictConfig, dm) -> Readout:
+    """What the network's outputs become under the loss: probabilities, or log10 enrichment."""
+    return loss(cfg, dm).readout
 
 
 def model(cfg: DictConfig, dm) -> L.LightningModule:
-    """``cfg.model`` (BelkaModule) around the backbone built for ``dm``, scoring ``dm``'s validation
-    cells (and its held-out affinity file), with ``dm``'s count table (for the count losses)."""
+    """``cfg.model`` (BelkaModule) around the backbone built for ``dm``, with the loss bound to
+    ``dm``'s data, scoring ``dm``'s validation cells (and its held-out affinity file)."""
     check_init_from(cfg, dm)
     return instantiate(
-        module_config(cfg), backbone=backbone(cfg, dm), cells=dm.cells, counts=dm.count_spec, affinity=dm.affinity
+        module_config(cfg), backbone=backbone(cfg, dm), cells=dm.cells, loss=loss(cfg, dm), affinity=dm.affinity
     )
 
 

@@ -190,7 +190,7 @@ DECISIONS: dict[str, Decision] = {
     "python -m belka_lab data=counts data.root=/data/kindel data.train_file=/data/kindel/mapk14.parquet 'data.prepare.counts.names={target: MAPK14}'": run(
         "binary", *TINY_COUNTS, name="kindel", makes=("logs/train/runs/kindel/results.csv",)
     ),
-    "python -m belka_lab data=counts data.root=/data/screen data.train_file=/data/screen/screen.csv 'data.prepare.counts.names={target: MAPK14}' 'data.prepare.counts.controls=[]' data.prepare.counts.load=null data.prepare.counts.score=normalized_z model.loss=zip callbacks.model_checkpoint.monitor=val/spearman": run(
+    "python -m belka_lab data=counts data.root=/data/screen data.train_file=/data/screen/screen.csv 'data.prepare.counts.names={target: MAPK14}' 'data.prepare.counts.controls=[]' data.prepare.counts.load=null data.prepare.counts.score=normalized_z loss=zip callbacks.model_checkpoint.monitor=val/spearman": run(
         "binary", *TINY_COUNTS, name="screen"
     ),
     # --- the read-count chain: the simulated selection, a table of one's own, KinDEL's and DELi's formats
@@ -198,8 +198,8 @@ DECISIONS: dict[str, Decision] = {
     "belka inspect data=selection": run("counts", *TINY_SELECTION[:2], name="selection"),
     "belka inspect data=counts data.root=/data/my_selection": run("counts", name="my-selection"),
     "python -m belka_lab inspect data=counts data.root=/data/my_selection": run("counts", name="my-selection"),
-    "python -m belka_lab data=counts data.root=/data/my_selection model.loss=zip": variant(
-        "data=counts data.root=/data/my_selection; model.loss=zip: experiment=counts"
+    "python -m belka_lab data=counts data.root=/data/my_selection loss=zip": variant(
+        "data=counts data.root=/data/my_selection; loss=zip: experiment=counts"
     ),
     "python -m belka_lab data=counts data.root=/data/my_selection": run("counts", *TINY_COUNTS, name="my-bce"),
     "python -m belka_lab -m data=counts data.root=/data/kindel data.train_file=/data/kindel/ddr1_1M.parquet data.test_file=/data/kindel/heldout data.prepared_dir=/data/kindel/prepared_ddr1 'data.prepare.counts.names={target: DDR1}' data.prepare.affinity.zero_kd=tightest split=kindel data.split.kind=random data.split.index=1,2,3,4,5 callbacks.model_checkpoint.monitor=val/spearman": run(
@@ -248,7 +248,7 @@ DECISIONS: dict[str, Decision] = {
         "pretrain in test_pretrain_objectives.py"
     ),
     "python -m belka_lab experiment=first_place": variant("in test_pretrain_objectives.py"),
-    "python -m belka_lab model=transformer_small tokenizer=atom model.loss=focal": variant("in test_train.py"),
+    "python -m belka_lab model=transformer_small tokenizer=atom loss=focal": variant("in test_train.py"),
     "python -m belka_lab experiment=chemberta": variant("in test_sequence_models.py"),
     "python -m belka_lab experiment=chemberta model.backbone.pretrained=DIR tokenizer=pretrained data.tokenizer.path=DIR model.lr_decay=0.8": composed(
         "needs a saved ChemBERTa model and tokenizer (DIR)"
@@ -292,7 +292,7 @@ DECISIONS: dict[str, Decision] = {
     "python -m belka_lab pretrain model=transformer_small tokenizer=atom objective=ecfp model.init_from=<mlm run>/encoder.pt": variant(
         "pretrain in test_pretrain_objectives.py"
     ),
-    "python -m belka_lab model=transformer_small tokenizer=atom model.loss=focal model.init_from=<ecfp run>/encoder.pt": variant(
+    "python -m belka_lab model=transformer_small tokenizer=atom loss=focal model.init_from=<ecfp run>/encoder.pt": variant(
         "model.init_from in test_pretrain_objectives.py"
     ),
     'python -m belka_lab blend "runs=[logs/train/runs/A,logs/train/runs/B,logs/baseline/runs/C]" method=rank': variant(
@@ -736,7 +736,7 @@ def _yaml_block(command: DocCommand, decision: Decision, request) -> None:
     (search / "model").mkdir()
     (search / "model" / "documented.yaml").write_text(filled)
     cfg = compose_job("train", ["model=documented", f"hydra.searchpath=[file://{search}]"])
-    assert cfg.model.eval_batch_size == 1024 and cfg.model.optimizer.lr == 5.0e-4 and cfg.model.loss == "bce"
+    assert cfg.model.eval_batch_size == 1024 and cfg.model.optimizer.lr == 5.0e-4 and "loss" not in cfg.model
     backbone = instantiate(cfg.model.backbone, vocab_size=37, n_outputs=3)
     tokens = torch.randint(1, 37, (2, 142))
     assert backbone(tokens, torch.ones_like(tokens, dtype=torch.bool)).shape == (2, 3)

@@ -20,6 +20,8 @@ from hydra import compose, initialize_config_dir
 
 from belka_lab.cli.command import input_error
 from belka_lab.core.config import CONFIG_DIR
+from belka_lab.models.counts import CountLikelihood
+from belka_lab.models.losses import named, names
 from helpers import QUIET_TRAINER
 from shape_tables import Shape
 
@@ -35,7 +37,8 @@ VALUES = {
     "compounds": [300, 3000],  # last: the greedy design then needs few large cases
 }
 CASES = [dict(zip(VALUES, values)) for values in AllPairs(list(VALUES.values()))]
-COUNT_LOSSES = ("poisson", "zip", "nb")
+LOSSES = {name: named(name) for name in names()}  # the registry, conf/loss/
+COUNT_LOSSES = sorted(name for name, loss in LOSSES.items() if isinstance(loss, CountLikelihood))
 TINY = [
     "model=cnn",
     "model.backbone.embed_dim=16",
@@ -107,16 +110,16 @@ def test_a_table_of_this_shape_goes_from_prepare_to_a_hit_list(case, tmp_path):
     data = [*shape.overrides(root), *split, f"paths.root_dir={tmp_path}"]
     with stage("inspect", case):
         _inspect(shape, root, _compose("train", data).data.prepare.counts)
-    losses = ["bce", "mse", *COUNT_LOSSES] + (["enrichment_z"] if shape.controls else [])
-    main = COUNT_LOSSES[CASES.index(case) % 3]  # each case predicts with one count likelihood, in turn
+    losses = [name for name, loss in LOSSES.items() if shape.controls or not loss.needs_control]
+    main = COUNT_LOSSES[CASES.index(case) % len(COUNT_LOSSES)]  # each case predicts with one likelihood, in turn
     runs = {}
     for loss in losses:
-        with stage(f"train model.loss={loss}", case):
+        with stage(f"train loss={loss}", case):
             out = tmp_path / loss
             lean = [] if loss == main else LEAN  # the other losses train, validate and stop
             cfg = _compose(
                 "train",
-                [*data, *TINY, *lean, f"model.loss={loss}", f"paths.output_dir={out}", f"predict={loss == main}"],
+                [*data, *TINY, *lean, f"loss={loss}", f"paths.output_dir={out}", f"predict={loss == main}"],
             )
             runs[loss] = (out, train(cfg))
     out, result = runs[main]
@@ -138,11 +141,11 @@ def test_a_table_of_this_shape_goes_from_prepare_to_a_hit_list(case, tmp_path):
         molecules = pd.read_csv(root / "heldout.csv")["smiles"].nunique()
         assert "heldout" not in result and len(test) == molecules and "affinity_spearman" in result
 
-    if not shape.controls:
+    for name in [] if shape.controls else [n for n, loss in LOSSES.items() if loss.needs_control]:
         with pytest.raises(Exception) as refused:
-            train(_compose("train", [*data, *TINY, "model.loss=enrichment_z", f"paths.output_dir={tmp_path}/z"]))
+            train(_compose("train", [*data, *TINY, f"loss={name}", f"paths.output_dir={tmp_path}/z"]))
         error = input_error(refused.value)  # what the command prints, exit 2
-        assert error is not None and "enrichment_z compares target reads with a no-target control" in str(error)
+        assert error is not None and f"{name} compares target reads with a no-target control" in str(error)
         assert not (tmp_path / "z" / "checkpoints").exists()  # refused before training
 
     with stage("predict", case):

@@ -71,7 +71,8 @@ def test_model_files_inherit_the_module_block_and_change_only_what_differs():
     for option in _options("model"):
         own = OmegaConf.load(Path(CONFIG_DIR) / "model" / f"{option}.yaml")
         assert "_target_" not in own, option  # the module comes from conf/base/model.yaml
-        for key in ("scheduler", "pos_weight", "loss", "focal"):
+        for key in ("scheduler", "pos_weight"):
             assert key not in own or own[key] != base[key], (option, key)
-        composed = compose("train", [*PATHS, f"model={option}"]).model
-        assert composed.loss == "bce" and composed.focal == base.focal
+        assert "loss" not in own, option  # the loss is its own group (conf/loss/)
+        composed = compose("train", [*PATHS, f"model={option}"])
+        assert composed.model.pos_weight == base.pos_weight and composed.loss._target_.endswith(".BCE")

@@ -5,7 +5,10 @@ import pytest
 import torch
 
 from belka_lab.core.errors import InputError
-from belka_lab.models.losses import Objective, masked_bce, masked_focal
+from belka_lab.dataset.supervision import ReadCounts, Supervision
+from belka_lab.models.losses import masked_bce, masked_focal, named, names
+
+LABELS_ONLY = Supervision()
 
 LOGITS = torch.tensor([[2.0, -1.0, 0.5], [-3.0, 0.0, 4.0]])
 LABELS = torch.tensor([[1.0, 0.0, 1.0], [0.0, 1.0, 0.0]])
@@ -43,15 +46,24 @@ def test_focal_with_gamma_0_and_no_alpha_is_bce_and_focuses_on_hard_labels():
     assert ratio(easy) < 1e-4 and ratio(hard) == pytest.approx(0.25)
 
 
-def test_objective_names_its_options_and_refuses_mixing_pos_weight_with_focal():
+def test_a_loss_names_its_options_and_refuses_mixing_pos_weight_with_focal():
     batch = {"labels": LABELS, "label_mask": KNOWN}
-    with pytest.raises(InputError, match="model.loss='hinge': choose one of bce, focal, mse"):
-        Objective("hinge", n_targets=3)
-    with pytest.raises(InputError, match="model.focal.alpha=1.5"):
-        Objective("focal", alpha=1.5, n_targets=3)
-    with pytest.raises(InputError, match="with model.loss=focal use model.focal.alpha"):
-        Objective("focal", n_targets=3)(LOGITS, batch, torch.ones(3))
-    assert torch.equal(Objective("bce", n_targets=3)(LOGITS, batch)[0], masked_bce(LOGITS, LABELS, KNOWN)[0])
+    with pytest.raises(InputError, match="loss='hinge': choose one of bce, enrichment_z, focal"):
+        named("hinge")
+    with pytest.raises(InputError, match="loss.alpha=1.5"):
+        named("focal", alpha=1.5)
+    with pytest.raises(InputError, match="with loss=focal use loss.alpha"):
+        named("focal").bind(LABELS_ONLY, 3)(LOGITS, batch, torch.ones(3))
+    bce = named("bce").bind(LABELS_ONLY, 3)
+    assert torch.equal(bce(LOGITS, batch)[0], masked_bce(LOGITS, LABELS, KNOWN)[0])
+
+
+def test_the_old_loss_overrides_say_what_to_write_now():
+    from belka_lab.core.config import compose
+
+    for old, new in [("model.loss=zip", "loss=zip"), ("model.focal.alpha=0.25", "loss.alpha=0.25")]:
+        with pytest.raises(InputError, match=f"{old}: the training loss is a config group .* write {new}"):
+            compose("train", [old])
 
 
 def test_the_module_trains_on_the_configured_loss():
@@ -60,7 +72,8 @@ def test_the_module_trains_on_the_configured_loss():
 
     torch.manual_seed(0)
     net = CNN1D(vocab_size=37, embed_dim=8, channels=[8, 8, 8], hidden=[16, 16, 16])
-    module = BelkaModule(net, optimizer=torch.optim.SGD, loss="focal", focal={"gamma": 2.0, "alpha": 0.25})
+    focal = named("focal", gamma=2.0, alpha=0.25).bind(LABELS_ONLY, 3)
+    module = BelkaModule(net, optimizer=torch.optim.SGD, loss=focal)
     tokens = torch.randint(1, 37, (4, 142))
     batch = {"tokens": tokens, "mask": tokens != 0, "labels": LABELS.repeat(2, 1), "label_mask": KNOWN.repeat(2, 1)}
     module.log = lambda *a, **k: None
@@ -120,10 +133,17 @@ def _spec():
     return CountSpec([[0, 1], [2, 3]], [[4, 5]], [0, 0], 6, [5e3, 6e3, 4e3, 4e3, 5e3, 5e3, 2e3], 1000)
 
 
-@pytest.mark.parametrize("name", ["poisson", "zip", "nb", "enrichment_z", "mse"])
+COUNT_LOSSES = [name for name in names() if named(name).needs != "labels"]
+
+
+def test_the_registry_holds_every_loss_of_the_docs():
+    assert {"bce", "focal", "mse", "enrichment_z", "poisson", "zip", "nb"} <= set(names())
+
+
+@pytest.mark.parametrize("name", COUNT_LOSSES)
 def test_every_count_loss_reaches_every_output_and_parameter(name):
     spec = _spec()
-    objective = Objective(name, spec=spec)
+    objective = named(name).bind(ReadCounts(spec, "ratio_lb"), spec.n_targets)
     out = torch.randn(16, objective.n_outputs, requires_grad=True)
     g = torch.Generator().manual_seed(1)
     batch = {
@@ -143,9 +163,24 @@ def test_every_count_loss_reaches_every_output_and_parameter(name):
     assert float(objective(out, masked)[1]) == 0.0
 
 
-def test_a_count_loss_without_counts_is_one_clear_error():
-    with pytest.raises(InputError, match="model.loss=zip learns from a count table's counts"):
-        Objective("zip", n_targets=3)
+@pytest.mark.parametrize("name", COUNT_LOSSES)
+def test_a_count_loss_without_counts_is_one_clear_error(name):
+    needs = named(name).needs
+    with pytest.raises(InputError, match=f"loss={name} learns from a count table's {needs}"):
+        named(name).bind(LABELS_ONLY, 3)
+
+
+def test_a_loss_that_compares_with_a_control_refuses_a_table_without_one():
+    from belka_lab.dataset.count_spec import CountSpec
+
+    spec = CountSpec([[0, 1]], [], [None], 2, [5e3, 6e3, 2e3], 1000, ["MAPK14"])
+    for name in names():
+        loss = named(name)
+        if loss.needs_control:
+            with pytest.raises(InputError, match=f"loss={name} compares target reads .* MAPK14 has none"):
+                loss.bind(ReadCounts(spec, "normalized_z"), 1)
+        elif loss.needs != "labels":
+            assert loss.bind(ReadCounts(spec, "normalized_z"), 1).n_outputs >= 1
 
 
 @pytest.mark.parametrize("name, spread", [("poisson", 1.2), ("zip", 1.2), ("nb", 1.2), ("enrichment_z", 0.6)])
@@ -175,7 +210,7 @@ def test_a_count_loss_recovers_the_true_enrichments_of_a_simulated_selection(nam
     cols.append(rng.poisson(load * 5.0))
     counts = torch.tensor(np.stack(cols, 1), dtype=torch.float32)
     spec = CountSpec([[0, 1, 2], [3, 4, 5]], [[6, 7, 8]], [0, 0], 9, counts.sum(0).tolist(), n)
-    objective = Objective(name, spec=spec)
+    objective = named(name).bind(ReadCounts(spec, "ratio_lb"), spec.n_targets)
     torch.manual_seed(0)
     outputs = torch.nn.Parameter(torch.zeros(n, objective.n_outputs))
     opt = torch.optim.Adam([outputs, *objective.parameters()], lr=0.08)

@@ -37,11 +37,10 @@ from belka_lab.analysis.hits import HitListConfig, control_enrichment
 from belka_lab.baselines.saved import read_targets
 from belka_lab.core.errors import InputError
 from belka_lab.core.io import atomic_path
-from belka_lab.dataset import read
-from belka_lab.dataset.count_spec import CountSpec
+from belka_lab.dataset import read, supervision
 from belka_lab.dataset.store import PreparedDataset
-from belka_lab.models.counts import Readout
-from belka_lab.models.values import Values
+from belka_lab.dataset.supervision import Supervision, Values
+from belka_lab.models.losses import from_config
 from belka_lab.screen.runs import run_config, run_results
 from belka_lab.tokens.characters import decode
 
@@ -58,12 +57,12 @@ class AnalyzeConfig:
 
 
 @dataclass
-class Library:
+class PreparedLibrary:
     """What the analysis reads of a prepared directory."""
 
     store: PreparedDataset
     bb_ids: np.ndarray
-    spec: CountSpec | None
+    data: Supervision  # what its runs learn from: labels, or read counts
     block_smiles: dict[int, str]
 
     @property
@@ -71,7 +70,7 @@ class Library:
         return self.store.targets
 
     @classmethod
-    def open(cls, prepared_dir) -> Library:
+    def open(cls, prepared_dir) -> PreparedLibrary:
         path = Path(prepared_dir)
         if not (path / "manifest.json").exists():
             raise InputError(f"{path} is not a prepared directory (no manifest.json): give data.prepared_dir of a run")
@@ -87,7 +86,7 @@ class Library:
             pd.read_parquet(path / "building_blocks.parquet") if (path / "building_blocks.parquet").exists() else None
         )
         smiles = dict(zip(blocks["bb_id"].astype(int), blocks["smiles"])) if blocks is not None else {}
-        return cls(store, bb_ids, CountSpec.of(store.manifest), smiles)
+        return cls(store, bb_ids, supervision.of(store.manifest), smiles)
 
 
 @dataclass
@@ -101,15 +100,14 @@ class RunPredictions:
 
 def _values_of(run_dir: Path) -> Values:
     """What a run predicts: ``probability`` or ``log10 enrichment`` — its readout's kind (a train
-    run's ``model.loss``) or what its trees learnt (a baseline's saved ``learn``)."""
+    run's loss) or what its trees learnt (a baseline's saved ``learn``)."""
     cfg = run_config(run_dir)
     if "baseline" in cfg:
         return Values.of(read_targets(run_dir / "model")[1] == "labels")
-    loss = cfg.model.get("loss", "bce") if "model" in cfg else "bce"
-    return Readout(loss, 1).values
+    return from_config(cfg).values
 
 
-def read_runs(runs: list[str], library: Library) -> RunPredictions:
+def read_runs(runs: list[str], library: PreparedLibrary) -> RunPredictions:
     """Every run's validation predictions over ``library``: each must have been trained on it and
     predict the same targets in the same unit."""
     frames, values = [], set()
@@ -184,14 +182,13 @@ class Context:
     """One analysis: the library and its runs' values, what is observed, where the outputs go, and
     ``summary`` (what ``analysis.json`` and the report say), which each step adds to."""
 
-    lib: Library
+    lib: PreparedLibrary
     out: Path
     config: AnalyzeConfig
     pred: RunPredictions | None
     predicted: np.ndarray | None  # [n, T] the runs' values; nan where no run predicted the compound
     observed: np.ndarray | None  # a count table's stored scores (memory-mapped), else None
     labels: np.ndarray
-    counts: np.ndarray | None
     summary: dict
 
     @property
@@ -202,34 +199,31 @@ class Context:
 
 def _analyze(prepared_dir, runs, out: Path, config: AnalyzeConfig) -> dict:
     t0 = time.time()
-    lib = Library.open(prepared_dir)
+    lib = PreparedLibrary.open(prepared_dir)
     targets, n = lib.targets, len(lib.bb_ids)
     pred = read_runs(list(runs), lib) if runs else None
     by = hits.check(targets, config.hits)  # before any work: a target it does not know, a list longer than the library
-    hits.check_control(targets, config.hits, lib.spec)
+    hits.check_control(targets, config.hits, lib.data.spec)
     if config.hits.n > n:
         raise InputError(f"hits.n={config.hits.n} but the library {lib.store.path} has {n:,} compounds")
     predicted = None
     if pred is not None:
         predicted = np.full((n, len(targets)), np.nan, np.float32)
         predicted[pred.frame["molecule"].to_numpy()] = pred.frame[list(targets)].to_numpy()
-    counts = lib.store.train("counts") if lib.spec is not None else None
-    labels = lib.store.train("labels")
+    data, labels = lib.data, lib.store.train("labels")
     common = dict(
-        counts=counts,
-        spec=lib.spec,
-        labels=None if counts is not None else labels,
+        **data.synthon_sums(lib.store),
         predicted=predicted,
         block_smiles=lib.block_smiles,
         min_compounds=config.min_compounds,
     )
     print(f"analyze: {n:,} compounds, {lib.bb_ids.shape[1]} cycles, targets {', '.join(targets)}", flush=True)
-    reference = {t: lib.spec.reference(i) for i, t in enumerate(targets)} if lib.spec else {}
+    reference = data.references(targets)
     uncontrolled = [t for t, r in reference.items() if r != "control"]
     if uncontrolled:
         print(
             f"analyze: no control for {', '.join(uncontrolled)}: synthons ranked against "
-            f"{'the load' if lib.spec.load_col is not None else 'an even share of the reads (no load either)'}",
+            f"{'the load' if data.spec.load_col is not None else 'an even share of the reads (no load either)'}",
             flush=True,
         )
     mono = synthons.table(lib.bb_ids, targets, 1, **common)
@@ -238,25 +232,25 @@ def _analyze(prepared_dir, runs, out: Path, config: AnalyzeConfig) -> dict:
     _write_table(di, out / "synthons_di", config.csv_rows)
     print(f"analyze: {len(mono):,} monosynthon and {len(di):,} disynthon rows ({time.time() - t0:.1f} s)", flush=True)
 
-    observed = lib.store.train("scores") if counts is not None else None  # memory-mapped
+    observed = data.observed(lib.store)  # memory-mapped
     summary: dict = {
         "library": str(lib.store.path.resolve()),
         "runs": pred.runs if pred else [],
         "compounds": n,
         "cycles": int(lib.bb_ids.shape[1]),
         "targets": list(targets),
-        "values": pred.values if pred else (f"observed {_score_unit(lib)}" if counts is not None else "observed hits"),
+        "values": pred.values if pred else data.observed_values,
     }
     if reference:
         summary["synthons_against"] = reference
-    if counts is not None and not lib.store.manifest.get("test", {}).get("has_affinity"):
+    if data.lacks_heldout(lib.store.manifest):
         summary["heldout"] = "none"
         print(
             "analyze: no held-out affinity file was given: the intervals and the hit list rest on the observed "
             "enrichment alone",
             flush=True,
         )
-    ctx = Context(lib, out, config, pred, predicted, observed, labels, counts, summary)
+    ctx = Context(lib, out, config, pred, predicted, observed, labels, summary)
     pictures = _pictures(ctx, di)
     checks, fitted = _uncertainty(ctx) if pred is not None else ({}, {})
     listed = _hit_list(ctx, fitted, by)
@@ -292,18 +286,12 @@ class _Known:
         return np.where(y < 0, np.nan, y)
 
 
-def _score_unit(lib: Library) -> str:
-    """What a count table's stored scores are (``train/scores.npy``, what count runs regress on)."""
-    score = lib.store.manifest.get("count_table", {}).get("score")
-    return "normalized z-score" if score == "normalized_z" else str(Values.LOG10_ENRICHMENT)
-
-
 def _observed(ctx: Context, t: int):
     """One target's observed value of every compound, as a (memory-mapped) column, in the unit the
     runs predict: the stored score, or binds for probabilities and for libraries without counts;
     and the unit's name."""
     if ctx.observed is not None and ctx.predicts != Values.PROBABILITY:
-        return ctx.observed[:, t], _score_unit(ctx.lib)
+        return ctx.observed[:, t], ctx.lib.data.observed_unit
     return _Known(ctx.labels[:, t]), "binds (1/0)"
 
 
@@ -387,16 +375,16 @@ def _hit_list(ctx: Context, fitted: dict, by: str) -> pd.DataFrame:
     """The hit list, ranked on ``by``: drawn from the best candidates, twice as many each time until
     enough pass the filters (SMILES are decoded and controls read for those only). Candidates RDKit
     cannot parse are counted and said once: diversity and the structures drawn leave them out."""
-    lib, counts, summary = ctx.lib, ctx.counts, ctx.summary
+    lib, summary = ctx.lib, ctx.summary
     targets, h = lib.targets, ctx.config.hits
     total, first = _candidates(ctx, by)
     wanted = max(h.n, h.pool * h.n)
     size = wanted
-    controlled = counts is not None and lib.spec.control_of[targets.index(by)] is not None
+    controlled = lib.data.controlled(targets.index(by))
     while True:
         frame = first(size)
         chosen = frame["molecule"].to_numpy()
-        control = control_enrichment(_take(counts, chosen), lib.spec) if controlled else None
+        control = control_enrichment(_take(lib.store.train("counts"), chosen), lib.data.spec) if controlled else None
         if size >= total or len(hits.passing(frame, targets, h, control)) >= wanted:
             break
         size *= 2

@@ -19,28 +19,6 @@ from belka_lab.evaluation import outputs
 from belka_lab.features.fingerprints import ECFPConfig, cached_ecfp, to_csr
 
 
-def learnt(dm, learn: str, rows: np.ndarray):
-    """What a tree model learns of molecule ``rows``: ``labels`` [n, T]; a count table's ``scores``
-    [n, T]; or its ``counts``: (summed target reads [n, T], the log of the reads at enrichment 1 —
-    the control's reads +½, depth-scaled, or without a control the load's or an even share:
-    ``CountSpec.null_reads`` — [n, T])."""
-    store, spec = dm.store, dm.count_spec
-    if learn != "labels" and spec is None:
-        raise InputError(
-            f"baseline.learn={learn} needs a count table (data=counts or data=selection); this data has labels only"
-        )
-    if learn == "labels":
-        return np.asarray(store.train("labels"))[rows]
-    if learn == "scores":
-        return np.asarray(store.train("scores"))[rows]
-    counts = np.asarray(store.train("counts")[rows], np.float64)
-    reads, offset = np.empty((len(rows), spec.n_targets)), np.empty((len(rows), spec.n_targets))
-    for t, cols in enumerate(spec.target_cols):
-        reads[:, t] = counts[:, cols].sum(axis=1)
-        offset[:, t] = np.log(spec.null_reads(counts, t, pseudo=0.5))
-    return reads, offset
-
-
 def fit_baseline(cfg: DictConfig) -> dict:
     t0 = time.time()
     dm = instantiate(cfg.data)
@@ -60,7 +38,8 @@ def fit_baseline(cfg: DictConfig) -> dict:
     labels = np.asarray(store.train("labels"))
     model = instantiate(cfg.baseline)
     X_val = to_csr(bits["train"][val_idx], ecfp.n_bits)
-    Y, Y_val = learnt(dm, model.learn, train_idx), learnt(dm, model.learn, val_idx)
+    data = dm.supervision  # what the trees learn of it: labels, a count table's scores, or its reads
+    Y, Y_val = data.learnt(store, model.learn, train_idx), data.learnt(store, model.learn, val_idx)
     model.fit(to_csr(bits["train"][train_idx], ecfp.n_bits), Y, X_val, Y_val, dm.targets)
     val_probs = model.predict(X_val)
     test_probs = model.predict(to_csr(np.asarray(bits["test"]), ecfp.n_bits))
@@ -69,7 +48,7 @@ def fit_baseline(cfg: DictConfig) -> dict:
     model.save(run_dir / "model")  # what belka predict scores new molecules with
     outputs.write_config(run_dir, cfg)
     n_test = store.n_test
-    observed = outputs.observed(store, val_idx)
+    observed = data.observed(store, val_idx)
     val_df = outputs.val_frame(
         val_idx, val_probs, labels[val_idx], dm.fold, dm.targets, dm.cells.names_of(val_idx), observed
     )

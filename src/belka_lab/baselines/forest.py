@@ -14,7 +14,7 @@ from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
 from belka_lab.baselines import saved
 from belka_lab.core.errors import InputError
 from belka_lab.core.io import atomic_path
-from belka_lab.models.values import Values
+from belka_lab.dataset.supervision import Values
 
 
 class RandomForestPerProtein:

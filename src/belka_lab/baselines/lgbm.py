@@ -21,7 +21,7 @@ import numpy as np
 from belka_lab.baselines import saved
 from belka_lab.core.errors import InputError
 from belka_lab.core.io import atomic_path
-from belka_lab.models.values import Values
+from belka_lab.dataset.supervision import Values
 
 LEARN = {  # what a model learns → LightGBM's objective and validation metric
     "labels": ("binary", "average_precision"),

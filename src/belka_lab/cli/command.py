@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 import hydra
 
-from belka_lab.core.config import CONFIG_DIR, register_resolvers
+from belka_lab.core.config import CONFIG_DIR, check_overrides, register_resolvers
 from belka_lab.core.errors import EXIT_INPUT_ERROR, InputError
 from belka_lab.core.progress import close_bars
 
@@ -56,7 +56,17 @@ def hydra_command(config_name: str) -> Callable:
                     raise
                 sys.exit(_report(found))
 
-        return hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name=config_name)(task)
+        main = hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name=config_name)(task)
+
+        @functools.wraps(fn)
+        def checked():
+            try:
+                check_overrides(sys.argv[1:])
+            except InputError as e:
+                sys.exit(_report(e))
+            return main()
+
+        return checked
 
     return wrap
 

@@ -19,6 +19,8 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
+from belka_lab.core.errors import InputError
+
 _HERE = Path(__file__).resolve().parent
 _PACKAGE = _HERE.parent
 
@@ -33,9 +35,32 @@ def config_dir() -> Path:
 CONFIG_DIR = str(config_dir())
 
 
+# keys of earlier versions → what to write now
+RENAMED = {
+    "model.loss": "loss",
+    "model.focal.gamma": "loss.gamma",
+    "model.focal.alpha": "loss.alpha",
+    "model.count_beta": "loss.beta",
+}
+
+
+def check_overrides(overrides) -> None:
+    """One clear error for an override an earlier version took: the training loss is the ``loss``
+    group now (``loss=zip``, ``loss.beta=0.5``, ``loss.alpha=0.25``)."""
+    for override in overrides:
+        key, _, value = str(override).partition("=")
+        key = key.lstrip("+~")
+        if key in RENAMED:
+            raise InputError(
+                f"{override}: the training loss is a config group of its own now (conf/loss/): write "
+                f"{RENAMED[key]}={value}"
+            )
+
+
 def compose(name: str, overrides: list[str] | tuple[str, ...] = ()) -> DictConfig:
     """``conf/<name>.yaml`` with ``overrides``, composed by Hydra: inside a running command (its
     config search path) or from plain code."""
+    check_overrides(overrides)
     if GlobalHydra.instance().is_initialized():
         return hydra_compose(name, overrides=list(overrides))
     with initialize_config_dir(CONFIG_DIR, version_base="1.3"):

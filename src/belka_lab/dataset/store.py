@@ -85,17 +85,16 @@ def read_manifest(path: str | os.PathLike) -> dict:
     return manifest
 
 
-def arrays(path: str | os.PathLike, part: str, tokens: str = "tokens") -> dict[str, Path]:
+def arrays(
+    path: str | os.PathLike, part: str, tokens: str = "tokens", learnt: tuple[str, ...] = ("labels",)
+) -> dict[str, Path]:
     """The arrays the models read for ``part`` (train or test): ``tokens`` (the character codes, or
-    a tokenizer's cached ids such as ``tokens_atom``), and for train the labels and, of a count
-    table, the enrichment scores and read counts."""
+    a tokenizer's cached ids such as ``tokens_atom``), and for train the ``learnt`` arrays (what
+    the run learns from: ``Supervision.arrays``)."""
     base = Path(path) / part
     files = {"tokens": base / f"{tokens}.npy"}
     if part == "train":
-        files["labels"] = base / "labels.npy"
-        for name in ("scores", "counts"):
-            if (base / f"{name}.npy").exists():
-                files[name] = base / f"{name}.npy"
+        files |= {name: base / f"{name}.npy" for name in learnt}
     return files
 
 

@@ -27,6 +27,7 @@ from scipy.stats import rankdata
 from belka_lab.core import figures
 from belka_lab.core.errors import InputError
 from belka_lab.core.io import atomic_path
+from belka_lab.dataset import supervision
 from belka_lab.dataset.store import PreparedDataset
 from belka_lab.evaluation import cells, outputs
 from belka_lab.evaluation.metrics import mean_defined
@@ -209,16 +210,18 @@ def run_blend(cfg: DictConfig) -> pd.DataFrame:
             f"data.prepared_dir>"
         )
     store = PreparedDataset(prepared)
+    data = supervision.of(store.manifest)
     test_rows = store.test_rows()
     split_column, fold = info.get("fold_column", "fold"), int(runs[0]["val"]["fold"].iloc[0])
     val_p, test_p, details = blend(runs, cfg.method, int(cfg.n_trials), int(cfg.seed))
 
-    rows = [_row(r["name"], outputs.results(r["val"], split_column, fold, test_rows, r["test"])) for r in runs]
+    rows = [_row(r["name"], outputs.results(r["val"], split_column, fold, test_rows, r["test"], data)) for r in runs]
     base = runs[0]["val"]
     targets = outputs.targets_of(base)
     labels = base[[f"label_{p}" for p in targets]].to_numpy()
     cell = base["cell"].to_numpy() if "cell" in base else None
-    observed = base[[f"score_{p}" for p in targets]].to_numpy() if f"score_{targets[0]}" in base else None
+    scored = data.observed_columns(targets)
+    observed = base[scored].to_numpy() if scored else None
     val_df = outputs.val_frame(base["molecule"].to_numpy(), val_p, labels, fold, targets, cell, observed)
     test_df = outputs.test_frame(runs[0]["test"]["molecule"].to_numpy(), test_p, len(runs[0]["test"]), targets)
     out = Path(cfg.paths.output_dir)
@@ -230,8 +233,7 @@ def run_blend(cfg: DictConfig) -> pd.DataFrame:
         "targets": list(targets),
         **details,
     }
-    kaggle = store.manifest.get("format", "kaggle") == "kaggle"
-    table = outputs.write_run(out, val_df, test_df, test_rows, split_column, fold, extra, kaggle)
+    table = outputs.write_run(out, val_df, test_df, test_rows, split_column, fold, data, extra)
     rows.append(_row(f"blend ({cfg.method})", table))
     summary = pd.DataFrame(rows)
     with atomic_path(out / "blend.csv") as tmp:

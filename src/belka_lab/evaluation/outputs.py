@@ -21,6 +21,7 @@ from omegaconf import OmegaConf
 
 from belka_lab.core.io import atomic_path
 from belka_lab.dataset import affinity_file
+from belka_lab.dataset.supervision import Supervision
 from belka_lab.evaluation import affinity, cells, metrics, plots, submission
 from belka_lab.evaluation.affinity import HeldOutAffinity
 
@@ -47,16 +48,9 @@ def targets_of(val: pd.DataFrame) -> tuple[str, ...]:
     return tuple(c.removeprefix("label_") for c in val.columns if c.startswith("label_"))
 
 
-def observed(store, index: np.ndarray) -> np.ndarray | None:
-    """A count table's observed enrichment scores of molecule rows ``index`` (None without counts)."""
-    if not (store.path / "train" / "scores.npy").exists():
-        return None
-    return np.asarray(store.train("scores")[np.asarray(index)])
-
-
 def val_frame(
     index: np.ndarray,
-    probs: np.ndarray,
+    values: np.ndarray,
     labels: np.ndarray,
     fold: int,
     targets: tuple[str, ...],
@@ -70,7 +64,7 @@ def val_frame(
     if cell is not None:
         df["cell"] = np.asarray(cell, dtype=object)[order]
     for k, p in enumerate(targets):
-        df[p] = probs[order, k].astype(np.float32)
+        df[p] = values[order, k].astype(np.float32)
     for k, p in enumerate(targets):
         df[f"label_{p}"] = labels[order, k].astype(np.int8)
     if scores is not None:
@@ -79,9 +73,9 @@ def val_frame(
     return df
 
 
-def test_frame(index: np.ndarray, probs: np.ndarray, n_molecules: int, targets: tuple[str, ...]) -> pd.DataFrame:
+def test_frame(index: np.ndarray, values: np.ndarray, n_molecules: int, targets: tuple[str, ...]) -> pd.DataFrame:
     full = np.full((n_molecules, len(targets)), np.nan, np.float32)
-    full[index] = probs
+    full[index] = values
     if np.isnan(full).any():
         raise RuntimeError(f"{int(np.isnan(full).any(axis=1).sum())} test molecules got no prediction")
     df = pd.DataFrame({"molecule": np.arange(n_molecules, dtype=np.int64)})
@@ -91,10 +85,16 @@ def test_frame(index: np.ndarray, probs: np.ndarray, n_molecules: int, targets: 
 
 
 def results(
-    val: pd.DataFrame, split_column: str, fold: int, test_rows: pd.DataFrame | None, test: pd.DataFrame | None
+    val: pd.DataFrame,
+    split_column: str,
+    fold: int,
+    test_rows: pd.DataFrame | None,
+    test: pd.DataFrame | None,
+    data: Supervision,
 ) -> pd.DataFrame:
     """The results table: validation AP per target and cell + their mean (the competition's mean over
-    the cells with a positive); test AP per split group when labelled."""
+    the cells with a positive); test AP per split group when labelled; with ``data``'s observed
+    scores, their rank correlation with the predictions."""
     where = f"{split_column}={fold}"
     targets = targets_of(val)
     cell = val["cell"].to_numpy() if "cell" in val else np.full(len(val), where, dtype=object)
@@ -130,8 +130,9 @@ def results(
             }
         )
     columns = ["set", "group", "protein", "rows", "positives", "ap"]
-    if f"score_{targets[0]}" in val:  # a count table: rank correlation with the observed enrichment
-        observed = val[[f"score_{p}" for p in targets]].to_numpy()
+    scored = data.observed_columns(targets)
+    if scored:  # a count table: rank correlation with the observed enrichment
+        observed = val[scored].to_numpy()
         ranked = metrics.rank_table(observed, val[list(targets)].to_numpy(), targets, cell)
         rows = _merge(rows, ranked, "val")
         defined = ranked["spearman"].dropna()
@@ -200,18 +201,18 @@ def write_run(
     test_rows: pd.DataFrame | None,
     split_column: str,
     fold: int,
+    data: Supervision,
     extra: dict | None = None,
-    kaggle: bool = True,
 ) -> pd.DataFrame:
     run_dir = Path(run_dir)
     write_parquet(val, run_dir / "predictions" / "val.parquet")
     if test is not None:
         write_parquet(test, run_dir / "predictions" / "test.parquet")
-    if test is not None and kaggle:  # BELKA's submission: of Kaggle-format test rows only
+    if test is not None and data.submission:  # BELKA's submission: of Kaggle-format test rows only
         submission.write(
             submission.build(test_rows, test[list(targets_of(val))].to_numpy()), run_dir / "submission.csv"
         )
-    table = results(val, split_column, fold, test_rows, test)
+    table = results(val, split_column, fold, test_rows, test, data)
     with atomic_path(run_dir / "results.csv") as tmp:
         table.to_csv(tmp, index=False)
     with atomic_path(run_dir / "results.md") as tmp:
@@ -254,10 +255,9 @@ def finish_run(run_dir: Path, datamodule, val: pd.DataFrame, test: pd.DataFrame,
         "fold_column": datamodule.fold_column,
         "targets": list(datamodule.targets),
     }
-    manifest = datamodule.store.manifest
-    kaggle = manifest.get("format", "kaggle") == "kaggle"
+    manifest, data = datamodule.store.manifest, datamodule.supervision
     note = ""
-    if not kaggle and not manifest.get("test", {}).get("has_affinity"):
+    if data.lacks_heldout(manifest):
         extra["heldout"] = "none"
         note = f"{NO_HELDOUT}\n"
     read_in = manifest.get("test", {}).get("affinity")  # what each held-out affinity file gave
@@ -265,7 +265,7 @@ def finish_run(run_dir: Path, datamodule, val: pd.DataFrame, test: pd.DataFrame,
         extra["affinity_files"] = read_in["files"]
         note += "".join(f"affinity file {affinity_file.describe(r, read_in)}\n" for r in read_in["files"])
     rows = datamodule.store.test_rows()
-    table = write_run(run_dir, val, test, rows, datamodule.fold_column, datamodule.fold, extra, kaggle)
+    table = write_run(run_dir, val, test, rows, datamodule.fold_column, datamodule.fold, data, extra)
     print(f"\nResults ({run_dir}):\n{format_table(table)}\n{note}")
     return {**headline(table), **extra}
 

@@ -12,7 +12,7 @@ from lightning.pytorch.callbacks import BasePredictionWriter
 def gather(
     module,
     outputs: list[dict[str, torch.Tensor]],
-    rows: tuple[str, ...] = ("probs", "index", "labels", "label_mask", "scores"),
+    rows: tuple[str, ...] = ("values", "index", "labels", "label_mask", "scores"),
 ) -> dict[str, torch.Tensor]:
     """Batch outputs concatenated, from every process (equal batch counts: evaluation pads with
     index -1), padding rows dropped from the per-molecule tensors ``rows``; on the module's device."""
@@ -24,7 +24,7 @@ def gather(
 
 
 class Predictions(BasePredictionWriter):
-    """After ``trainer.predict``: ``self.sets[name] = {"index": int64 [N], "probs": float32 [N, 3]}``
+    """After ``trainer.predict``: ``self.sets[name] = {"index": int64 [N], "values": float32 [N, T]}``
     for each dataloader, named by ``names`` (the data module's order)."""
 
     def __init__(self, names: tuple[str, ...]):
@@ -50,4 +50,4 @@ class Predictions(BasePredictionWriter):
         """The set ``name``; an empty part (no rows, so no batches) as empty arrays."""
         if name in self.sets or n_rows:
             return self.sets[name]
-        return {"index": np.zeros(0, np.int64), "probs": np.zeros((0, n_targets), np.float32)}
+        return {"index": np.zeros(0, np.int64), "values": np.zeros((0, n_targets), np.float32)}

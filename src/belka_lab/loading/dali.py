@@ -66,7 +66,7 @@ class DaliLoader(DaliOptions):
         require_dali()
         if feed.split.shard_key is None:  # e.g. split=disynthon: its selection is no set of shards
             feed.split.shard_parts(np.zeros(0, np.int64), 0)
-        if "counts" in feed.files["train"] or "scores" in feed.files["train"]:
+        if set(feed.files["train"]) - {"tokens", "labels"}:
             raise InputError("loader=dali serves tokens and labels only; a count table trains with loader=memory")
         self.write_shards(feed)
 

@@ -20,10 +20,11 @@ import lightning as L
 import numpy as np
 
 from belka_lab.core.errors import InputError
-from belka_lab.dataset.count_spec import CountSpec
+from belka_lab.dataset import supervision
 from belka_lab.dataset.prepare import PrepareOptions, is_current, prepare
 from belka_lab.dataset.read import find_input
-from belka_lab.dataset.store import PreparedDataset, arrays
+from belka_lab.dataset.store import PreparedDataset, arrays, read_manifest
+from belka_lab.dataset.supervision import Supervision
 from belka_lab.evaluation.affinity import HeldOutAffinity
 from belka_lab.evaluation.cells import ValidationCells
 from belka_lab.loading.loader import Feed, Loader, MemoryLoader, Place
@@ -114,10 +115,11 @@ class BelkaDataModule(L.LightningDataModule):
                     f"(training does)"
                 )
             self.pad_id, self.vocab_size = info["pad_id"], info["vocab_size"]
+        self._supervision = supervision.of(self.store.manifest)
         self.selection = self.split.select(self.store, self.fold)
         self.train_idx, self.val_idx = self.selection.train, self.selection.val
         self.fold_column = self.split.column
-        self.cells = ValidationCells.of(self.selection, self.targets, ranked=self.count_spec is not None)
+        self.cells = ValidationCells.of(self.selection, self.targets, ranked=self.supervision.ranked)
         self.affinity = HeldOutAffinity.of(self.store)
         self.feed = self._feed()
         self.loader.setup(self.feed)
@@ -138,18 +140,22 @@ class BelkaDataModule(L.LightningDataModule):
         return self.store.n_test
 
     @property
-    def count_spec(self) -> CountSpec | None:
-        """A count table's columns and depths (None for data without counts)."""
-        return CountSpec.of(self.store.manifest)
-
-    @property
     def targets(self) -> tuple[str, ...]:
         """The dataset's targets (its manifest's), in the order of the label columns and model outputs."""
         return self.store.targets
 
+    @property
+    def supervision(self) -> Supervision:
+        """What runs on this data learn from: labels, or a count table's reads (its manifest says)."""
+        if self.store is not None:
+            return self._supervision
+        return supervision.of(read_manifest(self.prepared_dir))
+
     def files(self, part: str) -> dict[str, Path]:
-        """The arrays the models read for ``part`` (train or test): tokens, and labels for train."""
-        return arrays(self.prepared_dir, part, "tokens" if self.tokenizer.is_char else f"tokens_{self.tokenizer.name}")
+        """The arrays the models read for ``part`` (train or test): tokens, and for train what the
+        run learns from (labels; a count table's scores and reads too)."""
+        tokens = "tokens" if self.tokenizer.is_char else f"tokens_{self.tokenizer.name}"
+        return arrays(self.prepared_dir, part, tokens, self.supervision.arrays)
 
     def _feed(self) -> Feed:
         """The loader's view: the arrays, and after setup the molecules of each part."""
@@ -223,7 +229,6 @@ class BelkaDataModule(L.LightningDataModule):
             labels = batch["labels"]
             out["label_mask"] = labels >= 0
             out["labels"] = labels.clamp_min(0).float()
-        for name in ("scores", "counts"):  # a count table's, for the losses that read them
-            if name in batch:
-                out[name] = batch[name].float()
+        for name in sorted(batch.keys() - {"tokens", "labels", "index"}):  # the rest of Supervision.arrays
+            out[name] = batch[name].float()
         return out

@@ -14,10 +14,11 @@ compound's pre-selection reads relative to their mean (+½ each, so a compound n
 the load is not zero; 1 without load counts). The loss is β·NLL(control) + NLL(target) summed
 over replicates; the prediction is ln e_t + ln(1 − π) (DEL-Compose's e_t·(1 − π), as a log).
 
-``poisson``: Poisson; ``zip``: zero-inflated Poisson (DEL-Compose's default); ``nb``:
-zero-inflated negative binomial with one learned dispersion per target. ``enrichment_z`` is
-del_qsar's: the network gives ln R and the loss is −log(1 − erf(|z|/√2)) of the square-root z
-statistic of the summed target and control reads (``dataset/enrichment.py``), z clipped to ±5.
+One class per likelihood (``conf/loss/<name>.yaml`` names it): ``poisson`` (:class:`Poisson`);
+``zip``, zero-inflated Poisson (DEL-Compose's default); ``nb``, zero-inflated negative binomial
+with one learned dispersion per sample. ``enrichment_z`` is del_qsar's: the network gives ln R and the loss is
+−log(1 − erf(|z|/√2)) of the square-root z statistic of the summed target and control reads
+(``dataset/enrichment.py``'s :func:`ratio_z`), z clipped to ±5.
 """
 
 from __future__ import annotations
@@ -28,11 +29,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from belka_lab.dataset.count_spec import CountSpec
-from belka_lab.dataset.enrichment import PSEUDO
-from belka_lab.models.values import Values
-
-COUNT_LOSSES = ("poisson", "zip", "nb")
+from belka_lab.dataset.enrichment import ratio_z
+from belka_lab.models.losses import TrainingLoss, known_of
 
 
 def poisson_nll(k: torch.Tensor, log_rate: torch.Tensor) -> torch.Tensor:
@@ -69,48 +67,67 @@ def zinb_nll(k: torch.Tensor, log_mean: torch.Tensor, log_size: torch.Tensor, ze
 
 def enrichment_z_nll(log_R, k_t, n_t, k_c, n_c) -> torch.Tensor:
     """del_qsar's loss of ln R for summed target reads k_t (of n_t) and control reads k_c (of n_c)."""
-    x = log_R.exp() * (n_t / n_c)
-    z = 2.0 * (torch.sqrt(k_t + PSEUDO) - torch.sqrt((k_c + PSEUDO) * x)) / torch.sqrt(1.0 + x)
-    z = z.clamp(-5.0, 5.0).abs()
+    z = ratio_z(log_R.exp(), k_t, n_t, k_c, n_c).clamp(-5.0, 5.0).abs()
     return -torch.log1p(-torch.erf(z / math.sqrt(2.0)))
 
 
-class CountLikelihood(nn.Module):
-    """The ``poisson`` / ``zip`` / ``nb`` loss of a batch, and its prediction."""
+class EnrichmentZ(TrainingLoss):
+    """del_qsar's loss: the network gives ln R of each target against its control."""
 
-    def __init__(self, name: str, spec: CountSpec, beta: float = 1.0):
+    name = "enrichment_z"
+    needs = "counts"
+    needs_control = True
+    readout_kind = "ln"
+
+    def forward(self, out, batch: dict, pos_weight=None) -> tuple[torch.Tensor, torch.Tensor]:
+        s, counts, known = self.spec, batch["counts"], known_of(batch)
+        total = out.new_zeros((), dtype=torch.float32)
+        for t, cols in enumerate(s.target_cols):
+            ctrl = s.control_cols[s.control_of[t]]
+            n_t, n_c = s.reads(cols), s.reads(ctrl)
+            nll = enrichment_z_nll(out[:, t].float(), counts[:, cols].sum(1), n_t, counts[:, ctrl].sum(1), n_c)
+            total = total + (nll * known[:, t].float()).sum()
+        return total, known.float().sum()
+
+
+class CountLikelihood(TrainingLoss):
+    """A likelihood of every replicate's reads (see the module's story). A subclass gives
+    :meth:`nll` of a sample's reads; ``zero_inflated`` adds a zero logit per target to the head.
+    ``beta`` weighs the control reads' term."""
+
+    needs = "counts"
+    zero_inflated = False
+
+    def __init__(self, beta: float = 1.0):
         super().__init__()
-        if name not in COUNT_LOSSES:
-            raise ValueError(f"model.loss={name!r}: count losses are {', '.join(COUNT_LOSSES)}")
-        self.name, self.beta, self.spec = name, float(beta), spec
-        depth = torch.tensor(spec.totals, dtype=torch.float32) / spec.n_compounds
+        self.beta = float(beta)
+
+    def _bound(self) -> None:
+        depth = torch.tensor(self.spec.totals, dtype=torch.float32) / self.spec.n_compounds
         self.register_buffer("log_depth", depth.clamp_min(1e-12).log(), persistent=False)
-        # nb: one dispersion per target, then one per control
-        self.log_size = nn.Parameter(torch.zeros(spec.n_targets + spec.n_controls)) if name == "nb" else None
 
-    @staticmethod
-    def n_outputs(name: str, n_targets: int, n_controls: int) -> int:
-        return n_targets + n_controls + (n_targets if name in ("zip", "nb") else 0)
+    @property
+    def n_controls(self) -> int:
+        return self.spec.n_controls
 
-    def _nll(self, k, log_mean, zero_logit: torch.Tensor | None, size_index: int) -> torch.Tensor:
-        """Per read count; the controls have no zero inflation (``zero_logit`` None)."""
-        if self.name == "nb":
-            log_size = self.log_size[size_index].expand_as(log_mean)
-            return (
-                -nb_log_prob(k, log_mean, log_size)
-                if zero_logit is None
-                else zinb_nll(k, log_mean, log_size, zero_logit)
-            )
-        if self.name == "zip" and zero_logit is not None:
-            return zip_nll(k, log_mean, zero_logit)
-        return poisson_nll(k, log_mean)
+    @property
+    def n_outputs(self) -> int:
+        return self.n_targets + self.n_controls + (self.n_targets if self.zero_inflated else 0)
 
-    def forward(
-        self, out: torch.Tensor, counts: torch.Tensor, known: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor]:
+    @property
+    def readout_kind(self) -> str:
+        return "zero_inflated" if self.zero_inflated else "ln"
+
+    def nll(self, k, log_mean, zero_logit: torch.Tensor | None, sample: int) -> torch.Tensor:
+        """−log P(reads ``k``) per read count, for sample ``sample`` (targets first, then
+        controls); the controls have no zero inflation (``zero_logit`` None)."""
+        raise NotImplementedError
+
+    def forward(self, out: torch.Tensor, batch: dict, pos_weight=None) -> tuple[torch.Tensor, torch.Tensor]:
         """(summed NLL over known (compound, target) pairs and each target's control, their count);
-        ``out`` [B, n_outputs], ``counts`` [B, S] float, ``known`` [B, T] bool."""
+        ``out`` [B, n_outputs], ``batch["counts"]`` [B, S] float, known labels [B, T]."""
         s, t_n = self.spec, self.spec.n_targets
+        counts, known = batch["counts"], known_of(batch)
         out = out.float()
         log_e_t, log_e_c = out[:, :t_n], out[:, t_n : t_n + s.n_controls]
         zero = out[:, t_n + s.n_controls :]
@@ -126,47 +143,47 @@ class CountLikelihood(nn.Module):
                 continue
             uses = known_f[:, users].amax(dim=1)
             rate = (log_load + log_e_c[:, c])[:, None] + self.log_depth[cols]
-            nll = self._nll(counts[:, cols], rate, None, t_n + c)
+            nll = self.nll(counts[:, cols], rate, None, t_n + c)
             total = total + self.beta * (nll.sum(dim=1) * uses).sum()
         for t, cols in enumerate(s.target_cols):
             c = s.control_of[t]
             log_base = log_load if c is None else log_load + log_e_c[:, c]  # (load · e_c) · e_t, in this order
             rate = (log_base + log_e_t[:, t])[:, None] + self.log_depth[cols]
-            z = zero[:, t : t + 1].expand_as(rate) if self.name != "poisson" else None
-            nll = self._nll(counts[:, cols], rate, z, t)
+            z = zero[:, t : t + 1].expand_as(rate) if self.zero_inflated else None
+            nll = self.nll(counts[:, cols], rate, z, t)
             total = total + (nll.sum(dim=1) * known_f[:, t]).sum()
         return total, known_f.sum()
 
 
-class Readout(nn.Module):
-    """A network's outputs → what a run predicts per target: probabilities for ``bce``/``focal``;
-    log10 enrichment otherwise (``mse`` regresses on it; ``enrichment_z`` gives ln R; the count
-    likelihoods give ln e_t and, zero-inflated, the zero logits: log10 of e_t·(1 − π)). Part of
-    every exported model."""
+class Poisson(CountLikelihood):
+    name = "poisson"
 
-    def __init__(self, loss: str, n_targets: int, n_controls: int = 0):
-        super().__init__()
-        self.n_targets, self.n_controls = int(n_targets), int(n_controls)
-        self.kind = {"bce": "probability", "focal": "probability", "mse": "log10", "enrichment_z": "ln"}.get(
-            loss, "zero_inflated" if loss in ("zip", "nb") else "ln"
+    def nll(self, k, log_mean, zero_logit, sample):
+        return poisson_nll(k, log_mean)
+
+
+class ZeroInflatedPoisson(CountLikelihood):
+    """DEL-Compose's default."""
+
+    name = "zip"
+    zero_inflated = True
+
+    def nll(self, k, log_mean, zero_logit, sample):
+        return poisson_nll(k, log_mean) if zero_logit is None else zip_nll(k, log_mean, zero_logit)
+
+
+class ZeroInflatedNegativeBinomial(CountLikelihood):
+    """One learned dispersion per sample (targets first, then controls)."""
+
+    name = "nb"
+    zero_inflated = True
+
+    def _bound(self) -> None:
+        super()._bound()
+        self.log_size = nn.Parameter(torch.zeros(self.spec.n_targets + self.spec.n_controls))
+
+    def nll(self, k, log_mean, zero_logit, sample):
+        log_size = self.log_size[sample].expand_as(log_mean)
+        return (
+            -nb_log_prob(k, log_mean, log_size) if zero_logit is None else zinb_nll(k, log_mean, log_size, zero_logit)
         )
-
-    @property
-    def is_probability(self) -> bool:
-        return self.kind == "probability"
-
-    @property
-    def values(self) -> Values:
-        """What its outputs are, in the project's one vocabulary."""
-        return Values.of(self.is_probability)
-
-    def forward(self, out: torch.Tensor) -> torch.Tensor:
-        out = out.float()
-        head = out[:, : self.n_targets]
-        if self.kind == "probability":
-            return torch.sigmoid(head)
-        if self.kind == "log10":
-            return head
-        if self.kind == "zero_inflated":
-            head = head + F.logsigmoid(-out[:, self.n_targets + self.n_controls :])
-        return head / math.log(10.0)

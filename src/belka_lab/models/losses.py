@@ -1,7 +1,12 @@
-"""Training objectives over a network's outputs [B, n_outputs], masked where a label is unknown.
+"""Training losses: one class per loss, chosen by the ``loss`` config group's ``_target_``
+(``conf/loss/<name>.yaml``; the yaml names are the registry, :func:`names`).
 
-Each returns (sum over known labels, count of known labels), so a batch's mean and an epoch's
-mean are the same computation (``models/train_loss.py`` sums them on the device).
+A loss is built from its options (the yaml), then bound to what the run learns from
+(:meth:`TrainingLoss.bind`, given the data's :class:`~belka_lab.dataset.supervision.Supervision`):
+it says there what it needs from the data — and fails before training when the data lacks it —
+how many outputs it adds to the network's head, and its :class:`Readout` (what the network
+predicts). Each returns (sum over known labels, count of known labels) of a batch, so a batch's
+mean and an epoch's mean are the same computation (``models/train_loss.py`` sums them).
 
 - ``bce``: binary cross-entropy, with an optional per-protein ``pos_weight``.
 - ``focal``: Lin et al.'s focal loss, ``-alpha_t (1 - p_t)^gamma log(p_t)`` where ``p_t`` is the
@@ -10,32 +15,149 @@ mean are the same computation (``models/train_loss.py`` sums them on the device)
   easy negatives that make up 99.5% of BELKA's labels (the 1st-place solution's loss).
 - ``mse``: squared error on a count table's enrichment score (``scores``: log10 of the configured
   ratio, ``dataset/count_scores.py``).
-- ``enrichment_z``, ``poisson``, ``zip``, ``nb``: the count likelihoods of ``models/counts.py``,
-  on a count table's read counts.
-
-What a loss reads from the batch is in :data:`NEEDS`; what the network predicts is its
-:class:`~belka_lab.models.counts.Readout`.
+- the count likelihoods (``poisson``, ``zip``, ``nb``, ``enrichment_z``…): ``models/counts.py``.
 """
 
 from __future__ import annotations
+
+import math
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from belka_lab.core.config import CONFIG_DIR
 from belka_lab.core.errors import InputError
-from belka_lab.dataset.count_spec import CountSpec
-from belka_lab.models.counts import COUNT_LOSSES, CountLikelihood, Readout, enrichment_z_nll
+from belka_lab.dataset.supervision import Supervision, Values
 
-LOSSES = ("bce", "focal", "mse", "enrichment_z", *COUNT_LOSSES)
-NEEDS_CONTROL = ("enrichment_z",)  # del_qsar's z compares the target's reads with its control's
-NEEDS = {"mse": "scores", "enrichment_z": "counts", **{name: "counts" for name in COUNT_LOSSES}}
+REGISTRY = Path(CONFIG_DIR) / "loss"
+
+
+def names() -> list[str]:
+    """Every training loss, by its yaml name (``conf/loss/*.yaml``)."""
+    return sorted(p.stem for p in REGISTRY.glob("*.yaml"))
+
+
+def named(name: str, **options) -> TrainingLoss:
+    """The loss ``conf/loss/<name>.yaml`` describes, with those of ``options`` it has over its defaults."""
+    from hydra.utils import instantiate
+    from omegaconf import OmegaConf
+
+    path = REGISTRY / f"{name}.yaml"
+    if not path.exists():
+        raise InputError(f"loss={name!r}: choose one of {', '.join(names())}")
+    config = OmegaConf.load(path)
+    try:
+        return instantiate(OmegaConf.merge(config, {k: v for k, v in options.items() if k in config}))
+    except Exception as e:  # Hydra wraps what the class raised: a bad option is the user's
+        if isinstance(e.__cause__, InputError):
+            raise e.__cause__ from None
+        raise
+
+
+def from_config(cfg) -> TrainingLoss:
+    """The training loss a run's config names: its ``loss`` group; a run of 0.9 or before, which
+    named it ``model.loss`` (with ``model.focal`` and ``model.count_beta``), read as such."""
+    from hydra.utils import instantiate
+
+    if cfg.get("loss") is not None:
+        return instantiate(cfg.loss)
+    model = cfg.get("model") or {}
+    return named(model.get("loss", "bce"), **(model.get("focal") or {}), beta=model.get("count_beta", 1.0))
+
+
+def known_of(batch: dict) -> torch.Tensor:
+    """[B, T] bool: the labels to learn from (evaluation pads its last batch with index -1)."""
+    known = batch["label_mask"]
+    return known & (batch["index"] >= 0)[:, None] if "index" in batch else known
+
+
+class Readout(nn.Module):
+    """A network's outputs → what a run predicts per target. ``kind``: ``probability`` (sigmoid),
+    ``log10`` (as is), ``ln`` (÷ ln 10), ``zero_inflated`` (ln e_t + ln(1 − π) from the zero
+    logits after the target and control heads, ÷ ln 10). Part of every exported model."""
+
+    KINDS = ("probability", "log10", "ln", "zero_inflated")
+
+    def __init__(self, kind: str, n_targets: int, n_controls: int = 0):
+        super().__init__()
+        if kind not in self.KINDS:
+            raise ValueError(f"readout {kind!r}: one of {', '.join(self.KINDS)}")
+        self.kind, self.n_targets, self.n_controls = kind, int(n_targets), int(n_controls)
+
+    @property
+    def values(self) -> Values:
+        """What its outputs are, in the project's one vocabulary."""
+        return Values.PROBABILITY if self.kind == "probability" else Values.LOG10_ENRICHMENT
+
+    def forward(self, out: torch.Tensor) -> torch.Tensor:
+        out = out.float()
+        head = out[:, : self.n_targets]
+        if self.kind == "probability":
+            return torch.sigmoid(head)
+        if self.kind == "log10":
+            return head
+        if self.kind == "zero_inflated":
+            head = head + F.logsigmoid(-out[:, self.n_targets + self.n_controls :])
+        return head / math.log(10.0)
+
+
+class TrainingLoss(nn.Module):
+    """What every training loss shares. A subclass sets ``name`` (its yaml's), ``needs`` (what it
+    reads from the data: ``labels``, ``scores`` or ``counts``), ``needs_control``, ``readout_kind``
+    and ``forward``; a loss with more heads or parameters overrides :attr:`n_outputs` and
+    :meth:`_bound`."""
+
+    name = "loss"
+    needs = "labels"
+    needs_control = False
+    readout_kind = "probability"
+
+    def __init__(self):
+        super().__init__()
+        self.spec = None
+        self.n_targets = 0
+
+    def bind(self, data: Supervision, n_targets: int) -> TrainingLoss:
+        """Ready for ``data`` with ``n_targets`` targets; fails (InputError) when ``data`` has not
+        what the loss learns from."""
+        data.require(f"loss={self.name}", self.needs, self.needs_control)
+        self.spec, self.n_targets = data.spec, int(n_targets)
+        self._bound()
+        return self
+
+    def _bound(self) -> None:
+        """A subclass's parameters that depend on the data."""
+
+    @property
+    def n_controls(self) -> int:
+        """The control heads it adds (a count likelihood's)."""
+        return 0
+
+    @property
+    def n_outputs(self) -> int:
+        """How many values the network gives per compound."""
+        return self.n_targets
+
+    @property
+    def readout(self) -> Readout:
+        return Readout(self.readout_kind, self.n_targets, self.n_controls)
+
+    @property
+    def values(self) -> Values:
+        """What a network trained on it predicts (known before it is bound)."""
+        return Readout(self.readout_kind, 0).values
+
+    def validation(self, out: torch.Tensor, batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
+        """``val/loss`` of a batch: the loss itself (label losses report BCE, so their runs compare)."""
+        return self(out, batch)
 
 
 def masked_bce(
     logits: torch.Tensor, labels: torch.Tensor, label_mask: torch.Tensor, pos_weight: torch.Tensor | None = None
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """(sum of BCE over known labels, count of known labels); logits/labels/mask are [B, 3]."""
+    """(sum of BCE over known labels, count of known labels); logits/labels/mask are [B, T]."""
     loss = F.binary_cross_entropy_with_logits(logits.float(), labels, reduction="none", pos_weight=pos_weight)
     mask = label_mask.to(loss.dtype)
     return (loss * mask).sum(), mask.sum()
@@ -56,85 +178,50 @@ def masked_focal(
     return (loss * mask).sum(), mask.sum()
 
 
-def n_outputs(loss: str, n_targets: int, spec: CountSpec | None) -> int:
-    """How many values the network gives per compound for ``loss`` (the targets', plus a count
-    likelihood's control and zero-inflation heads)."""
-    if loss in COUNT_LOSSES and spec is not None:
-        return CountLikelihood.n_outputs(loss, n_targets, spec.n_controls)
-    return n_targets
-
-
 def masked_mse(pred: torch.Tensor, target: torch.Tensor, known: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """(sum of squared errors over known pairs, their count)."""
     mask = known.to(torch.float32)
     return (((pred.float() - target.float()) ** 2) * mask).sum(), mask.sum()
 
 
-class Objective(nn.Module):
-    """The configured training loss: ``name`` in :data:`LOSSES`, with its options (``gamma``,
-    ``alpha`` for focal; ``beta`` for the count likelihoods' control term). ``spec`` describes a
-    count table's columns (None for data without counts)."""
+class BCE(TrainingLoss):
+    """Binary cross-entropy on the labels (``model.pos_weight`` weighs each target's positives)."""
 
-    def __init__(
-        self,
-        name: str = "bce",
-        gamma: float = 2.0,
-        alpha: float | None = None,
-        beta: float = 1.0,
-        spec: CountSpec | None = None,
-        n_targets: int | None = None,
-    ):
-        super().__init__()
-        if name not in LOSSES:
-            raise InputError(f"model.loss={name!r}: choose one of {', '.join(LOSSES)}")
-        if alpha is not None and not 0.0 <= alpha <= 1.0:
-            raise InputError(f"model.focal.alpha={alpha}: must be between 0 and 1 (or null)")
-        if name in NEEDS and spec is None:
-            raise InputError(
-                f"model.loss={name} learns from a count table's {NEEDS[name]}, and this data has none: prepare a count "
-                f"table (data=counts or data=selection), or use model.loss=bce"
-            )
-        if name in NEEDS_CONTROL and spec is not None and None in spec.control_of:
-            lacking = [t for t, c in zip(spec.target_names, spec.control_of) if c is None]
-            verb = "has" if len(lacking) == 1 else "have"
-            raise InputError(
-                f"model.loss={name} compares target reads with a no-target control, and {', '.join(lacking)} {verb} "
-                f"none in this count table: use model.loss=poisson, zip or nb (the target term alone, with load and "
-                f"depth offsets) or mse"
-            )
-        self.name, self.gamma, self.alpha = name, float(gamma), alpha
-        self.spec = spec
-        self.n_targets = spec.n_targets if spec is not None else int(n_targets or 0)
-        n_controls = spec.n_controls if spec is not None else 0
-        self.counts = CountLikelihood(name, spec, beta) if name in COUNT_LOSSES else None
-        self.readout = Readout(name, self.n_targets, n_controls)
-
-    @property
-    def n_outputs(self) -> int:
-        return n_outputs(self.name, self.n_targets, self.spec)
+    name = "bce"
 
     def forward(self, out, batch: dict, pos_weight=None) -> tuple[torch.Tensor, torch.Tensor]:
-        """(summed loss, count of known labels) of a batch's network outputs."""
-        known = batch["label_mask"]
-        if "index" in batch:  # evaluation pads its last batch with index -1
-            known = known & (batch["index"] >= 0)[:, None]
-        if self.name == "focal":
-            if pos_weight is not None:
-                raise InputError("model.pos_weight weighs BCE; with model.loss=focal use model.focal.alpha instead")
-            return masked_focal(out, batch["labels"], known, self.gamma, self.alpha)
-        if self.name == "bce":
-            return masked_bce(out, batch["labels"], known, pos_weight)
-        if self.name == "mse":
-            return masked_mse(out, batch["scores"], known)
-        if self.counts is not None:
-            return self.counts(out, batch["counts"], known)
-        return self._enrichment_z(out, batch["counts"], known)
+        return masked_bce(out, batch["labels"], known_of(batch), pos_weight)
 
-    def _enrichment_z(self, out, counts, known) -> tuple[torch.Tensor, torch.Tensor]:
-        s, total = self.spec, out.new_zeros((), dtype=torch.float32)
-        for t, cols in enumerate(s.target_cols):
-            ctrl = s.control_cols[s.control_of[t]]
-            n_t, n_c = s.reads(cols), s.reads(ctrl)
-            nll = enrichment_z_nll(out[:, t].float(), counts[:, cols].sum(1), n_t, counts[:, ctrl].sum(1), n_c)
-            total = total + (nll * known[:, t].float()).sum()
-        return total, known.float().sum()
+    def validation(self, out, batch):
+        return masked_bce(out[:, : self.n_targets], batch["labels"], known_of(batch))
+
+
+class Focal(TrainingLoss):
+    """Lin et al.'s focal loss on the labels."""
+
+    name = "focal"
+
+    def __init__(self, gamma: float = 2.0, alpha: float | None = None):
+        super().__init__()
+        if alpha is not None and not 0.0 <= alpha <= 1.0:
+            raise InputError(f"loss.alpha={alpha}: must be between 0 and 1 (or null)")
+        self.gamma, self.alpha = float(gamma), alpha
+
+    def forward(self, out, batch: dict, pos_weight=None) -> tuple[torch.Tensor, torch.Tensor]:
+        if pos_weight is not None:
+            raise InputError("model.pos_weight weighs BCE; with loss=focal use loss.alpha instead")
+        return masked_focal(out, batch["labels"], known_of(batch), self.gamma, self.alpha)
+
+    def validation(self, out, batch):
+        return masked_bce(out[:, : self.n_targets], batch["labels"], known_of(batch))
+
+
+class MSE(TrainingLoss):
+    """Squared error on a count table's enrichment scores; predicts them (log10 enrichment)."""
+
+    name = "mse"
+    needs = "scores"
+    readout_kind = "log10"
+
+    def forward(self, out, batch: dict, pos_weight=None) -> tuple[torch.Tensor, torch.Tensor]:
+        return masked_mse(out, batch["scores"], known_of(batch))

@@ -1,8 +1,9 @@
 """BelkaModule: the one LightningModule every backbone trains in.
 
-It owns the training objective (``models/losses.py``: BCE or focal loss on the labels, squared
-error on a count table's enrichment scores, or a count likelihood on its reads; unknown labels
-ignored), the optimizer and scheduler (partials from config), and the metrics. Validation AP
+It owns the training loss (one of ``conf/loss/``, built and bound to the data by ``run.loss``:
+BCE or focal loss on the labels, squared error on a count table's enrichment scores, or a count
+likelihood on its reads; unknown labels ignored), the optimizer and scheduler (partials from
+config), and the metrics. Validation AP
 (and, for a count table, the rank correlation with the observed enrichment, and with the measured
 affinities of a held-out affinity file) is computed once per epoch on the predictions of the whole
 epoch, gathered from every process.
@@ -18,13 +19,13 @@ import numpy as np
 import torch
 from torch import nn
 
-from belka_lab.dataset.count_spec import CountSpec
+from belka_lab.dataset.supervision import Supervision
 from belka_lab.evaluation.affinity import HeldOutAffinity
 from belka_lab.evaluation.cells import ValidationCells
 from belka_lab.evaluation.predictions import gather
 from belka_lab.models.backbone import LayerGroups
 from belka_lab.models.init_from import load_encoder
-from belka_lab.models.losses import Objective, masked_bce
+from belka_lab.models.losses import BCE, TrainingLoss
 from belka_lab.models.optim import build_optimizer, param_groups
 from belka_lab.models.train_loss import TrainLoss
 
@@ -39,26 +40,19 @@ class BelkaModule(L.LightningModule):
         pos_weight: list[float] | None = None,
         init_from: str | None = None,
         lr_decay: float | None = None,
-        loss: str = "bce",
-        focal: dict | None = None,
+        loss: TrainingLoss | None = None,
         cells: ValidationCells | None = None,
-        count_beta: float = 1.0,
-        counts: CountSpec | None = None,
         affinity: HeldOutAffinity | None = None,
     ):
-        """``loss`` is the training objective (``models/losses.py``: ``bce``, ``focal`` with
-        ``focal={gamma, alpha}``, ``mse``, ``enrichment_z``, ``poisson``, ``zip``, ``nb`` with
-        ``count_beta`` on the control term); validation reports BCE for ``bce``/``focal`` (so runs
-        compare) and the loss itself otherwise. ``cells`` scores each validation epoch in the
-        split's cells (the data module's; one cell when None); ``counts`` is the data's count table;
-        ``affinity`` its held-out affinity file, scored each epoch on the second validation dataloader
-        (the test part: ``val/affinity_spearman``…)."""
+        """``loss`` is the training loss, bound to the data (``run.loss``; BCE on the labels when
+        None); its ``validation`` gives ``val/loss``. ``cells`` scores each validation epoch in the
+        split's cells (the data module's; one cell when None), ranking the observed scores too when
+        they are ``ranked``; ``affinity`` is the held-out affinity file, scored each epoch on the
+        second validation dataloader (the test part: ``val/affinity_spearman``…)."""
         super().__init__()
         self.cells = cells if cells is not None else ValidationCells.single()
-        self.objective = Objective(
-            loss, **(focal or {}), beta=count_beta, spec=counts, n_targets=len(self.cells.targets)
-        )
-        self.readout = self.objective.readout
+        self.loss = loss if loss is not None else BCE().bind(Supervision(), len(self.cells.targets))
+        self.readout = self.loss.readout
         self.backbone = backbone
         self.init_report = None
         if init_from:  # a pretrained encoder (python -m belka_lab pretrain): report what it filled
@@ -83,7 +77,7 @@ class BelkaModule(L.LightningModule):
     # ------------------------------------------------------------------ train
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
         out = self(batch["tokens"], batch["mask"])
-        total, count = self.objective(out, batch, self.pos_weight)
+        total, count = self.loss(out, batch, self.pos_weight)
         # summed on the device, logged when written; not on the progress bar (it reads its values back every step)
         self.train_loss.update(self, total, count, batch_idx)
         return total / count.clamp_min(1.0)
@@ -93,55 +87,51 @@ class BelkaModule(L.LightningModule):
 
     # ------------------------------------------------------------------ eval: accumulate, gather once
     def _outputs_of(self, batch: dict) -> dict[str, torch.Tensor]:
-        """The batch's predictions and indices (and, with labels, what the validation loss and the
-        metrics need)."""
+        """The batch's predicted values and indices (and what the validation loss and the metrics
+        need: the labels, and the observed scores when the cells rank them)."""
         logits = self(batch["tokens"], batch["mask"]).float()
-        out = {"probs": self.readout(logits), "index": batch["index"]}
-        if "labels" in batch:
-            if self.readout.is_probability:
-                known = batch["label_mask"] & (batch["index"] >= 0)[:, None]
-                total, count = masked_bce(logits[:, : self.objective.n_targets], batch["labels"], known)
-            else:
-                total, count = self.objective(logits, batch)
-            out |= {
-                "labels": batch["labels"],
-                "label_mask": batch["label_mask"],
-                "loss_sum": total[None],
-                "loss_count": count[None],
-            }
-            if "scores" in batch:
-                out["scores"] = batch["scores"]
+        total, count = self.loss.validation(logits, batch)
+        out = {
+            "values": self.readout(logits),
+            "index": batch["index"],
+            "labels": batch["labels"],
+            "label_mask": batch["label_mask"],
+            "loss_sum": total[None],
+            "loss_count": count[None],
+        }
+        if self.cells.ranked:
+            out["scores"] = batch["scores"]
         return out
 
     def validation_step(self, batch: dict, batch_idx: int, dataloader_idx: int = 0) -> None:
         if dataloader_idx == 1:  # the held-out affinity file's compounds (the test part)
             logits = self(batch["tokens"], batch["mask"]).float()
-            self._affinity_outputs.append({"probs": self.readout(logits), "index": batch["index"]})
+            self._affinity_outputs.append({"values": self.readout(logits), "index": batch["index"]})
         else:
             self._outputs.append(self._outputs_of(batch))  # kept on the device for the epoch's end
 
     def on_validation_epoch_end(self) -> None:
         if self._affinity_outputs:
             held, self._affinity_outputs = gather(self, self._affinity_outputs), []
-            self.log_dict(self.affinity.scores(held["probs"], held["index"]))
+            self.log_dict(self.affinity.scores(held["values"], held["index"]))
         if not self._outputs:
             return
         out, self._outputs = gather(self, self._outputs), []
         labels = torch.where(out["label_mask"], out["labels"].to(torch.int8), -1)
-        probs, index = out["probs"], out["index"]  # padding rows dropped by gather
+        values, index = out["values"], out["index"]  # padding rows dropped by gather
         metrics = {"val/loss": float(out["loss_sum"].sum() / out["loss_count"].sum().clamp_min(1.0))}
         # on the device, one sort per protein and cell; a cell without a positive is not logged (said before training)
-        metrics |= self.cells.scores(labels, probs, index)
-        if "scores" in out:  # a count table: how well the predictions rank the observed enrichment
-            metrics |= self.cells.rank_scores(out["scores"], probs, index)
+        metrics |= self.cells.scores(labels, values, index)
+        if self.cells.ranked:  # a count table: how well the predictions rank the observed enrichment
+            metrics |= self.cells.rank_scores(out["scores"], values, index)
         self.log_dict({k: v for k, v in metrics.items() if k != "val/map"})
         if "val/map" in metrics:
             self.log("val/map", metrics["val/map"], prog_bar=True)
 
     def predict_step(self, batch: dict, batch_idx: int, dataloader_idx: int = 0) -> dict[str, torch.Tensor]:
-        """{probs, index}: collected per dataloader by the prediction writer (``predictions.Predictions``);
-        ``probs`` are the readout's values (probabilities, or log10 enrichment)."""
-        return {"probs": self.readout(self(batch["tokens"], batch["mask"])), "index": batch["index"]}
+        """{values, index}: collected per dataloader by the prediction writer (``predictions.Predictions``);
+        the readout's values (probabilities, or log10 enrichment)."""
+        return {"values": self.readout(self(batch["tokens"], batch["mask"])), "index": batch["index"]}
 
     # ------------------------------------------------------------------ resume exactly
     def on_save_checkpoint(self, checkpoint: dict) -> None:
@@ -156,6 +146,9 @@ class BelkaModule(L.LightningModule):
         }
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
+        state = checkpoint.get("state_dict", {})
+        for key in [k for k in state if k.startswith("objective.")]:  # checkpoints of 0.9 named the loss so
+            state["loss." + key.removeprefix("objective.")] = state.pop(key)
 
         states = checkpoint.get("rng_states")
         if states:
@@ -170,7 +163,7 @@ class BelkaModule(L.LightningModule):
         """Weight decay on matrices only; with ``lr_decay`` each of the backbone's layer groups
         (input first) gets lr × lr_decay^(layers above it), the head the full rate."""
         layers = self.backbone.layer_groups() if self.lr_decay is not None else None
-        named = [*self.backbone.named_parameters(), *self.objective.named_parameters(prefix="objective")]
+        named = [*self.backbone.named_parameters(), *self.loss.named_parameters(prefix="loss")]
         return param_groups(named, layers, self.lr_decay)
 
     def configure_optimizers(self):

@@ -24,7 +24,7 @@ from lightning.fabric import Fabric
 
 from belka_lab.core.errors import InputError, preview
 from belka_lab.core.progress import bar as progress_bar
-from belka_lab.models.values import Values
+from belka_lab.dataset.supervision import Values
 from belka_lab.screen import applicability
 from belka_lab.screen.overview import Overview
 from belka_lab.screen.parts import Output

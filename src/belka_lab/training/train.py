@@ -74,14 +74,14 @@ def _fit_and_predict(
     store = datamodule.store
     val_df = outputs.val_frame(
         val["index"],
-        val["probs"],
+        val["values"],
         store.train("labels")[val["index"]],
         datamodule.fold,
         datamodule.targets,
         datamodule.cells.names_of(val["index"]),
-        outputs.observed(store, val["index"]),
+        datamodule.supervision.observed(store, val["index"]),
     )
-    test_df = outputs.test_frame(test["index"], test["probs"], datamodule.n_test, datamodule.targets)
+    test_df = outputs.test_frame(test["index"], test["values"], datamodule.n_test, datamodule.targets)
     result = outputs.finish_run(
         run_dir, datamodule, val_df, test_df, {"checkpoint": ckpt, **info, "seconds": round(time.time() - t0, 1)}
     )
