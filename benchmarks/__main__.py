@@ -21,8 +21,8 @@ Suites
             encoder (model=transformer_small unless overridden), in one process, after --warmup
             steps, over --steps steps; the remaining arguments are Hydra overrides of the
             pretraining config.
-  losses    training molecules/s of one backbone under every training loss (bce, mse, enrichment_z,
-            poisson, zip, nb) on the same batches of the simulated selection, in one process;
+  losses    training molecules/s of one backbone under every training loss of conf/loss/
+            on the same batches of the simulated selection, in one process;
             the remaining arguments are Hydra overrides of the training config.
   memory    wall time and peak anonymous memory of the documented commands, each in a child
             process (--jobs synth,prepare,train,pretrain,baseline,counts; synth, prepare and counts at --rows).

@@ -99,3 +99,9 @@ def test_a_table_without_a_control_ranks_synthons_against_the_load_or_an_even_sh
     with pytest.raises(InputError, match="max_control needs a no-target control.*names none for target BRD4"):
         analyze(library, [], tmp_path / "b", AnalyzeConfig(hits=HitListConfig(n=5, max_control=3.0)))
     assert json.loads((tmp_path / "a" / "analysis.json").read_text())["synthons_against"]["HSA"] == against
+
+
+def test_the_analyze_config_file_and_the_code_defaults_agree():
+    from belka_lab.core.config import compose
+
+    assert AnalyzeConfig.of(compose("analyze", ["paths.root_dir=/tmp"])) == AnalyzeConfig()

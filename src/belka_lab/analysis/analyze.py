@@ -26,11 +26,12 @@ import json
 import os
 import shutil
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from omegaconf import OmegaConf
 
 from belka_lab.analysis import figures, hits, molecules, report, rows, synthons, uncertainty
 from belka_lab.analysis.hits import HitListConfig, control_enrichment
@@ -54,6 +55,13 @@ class AnalyzeConfig:
     confidence: float = 0.9  # of the conformal intervals
     seed: int = 0
     hits: HitListConfig = field(default_factory=HitListConfig)
+
+    @classmethod
+    def of(cls, cfg) -> AnalyzeConfig:
+        """From ``conf/analyze.yaml``'s keys (``tests/unit/test_analyze.py`` holds its defaults to these)."""
+        own = {f.name: cfg[f.name] for f in fields(cls) if f.name != "hits"}
+        hits = OmegaConf.to_container(cfg.hits, resolve=True) if OmegaConf.is_config(cfg.hits) else dict(cfg.hits)
+        return cls(**own, hits=HitListConfig(**hits))
 
 
 @dataclass
@@ -153,10 +161,7 @@ def run_analysis(cfg) -> dict:
         library = run_results(Path(runs[0])).get("prepared_dir")
         if not library:
             raise InputError(f"run {runs[0]} does not record its prepared directory: give library=")
-    hits = HitListConfig(**{k: (list(v) if k == "over" else v) for k, v in cfg.hits.items()})
-    keys = ("min_compounds", "csv_rows", "cube_top", "cube_sample", "confidence", "seed")
-    config = AnalyzeConfig(**{k: cfg[k] for k in keys}, hits=hits)
-    return analyze(library, runs, cfg.out_dir, config)
+    return analyze(library, runs, cfg.out_dir, AnalyzeConfig.of(cfg))
 
 
 def analyze(prepared_dir, runs: list[str] | None, out_dir, config: AnalyzeConfig | None = None) -> dict:
@@ -281,8 +286,8 @@ class _Known:
     def __len__(self) -> int:
         return len(self.column)
 
-    def __getitem__(self, rows) -> np.ndarray:
-        y = np.asarray(self.column[rows], np.float32)
+    def __getitem__(self, index) -> np.ndarray:
+        y = np.asarray(self.column[index], np.float32)
         return np.where(y < 0, np.nan, y)
 
 
@@ -419,11 +424,11 @@ def _unparsable(frame: pd.DataFrame, diversity: str, summary: dict) -> None:
         print(f"analyze: {said}", flush=True)
 
 
-def _take(array, rows: np.ndarray) -> np.ndarray:
-    """``array[rows]`` in the order of ``rows``, read from a memory map in row order."""
-    order = np.argsort(rows, kind="stable")
-    out = np.empty((len(rows), *array.shape[1:]), array.dtype)
-    out[order] = np.asarray(array[rows[order]])
+def _take(array, index: np.ndarray) -> np.ndarray:
+    """``array[index]`` in the order of ``index``, read from a memory map in row order."""
+    order = np.argsort(index, kind="stable")
+    out = np.empty((len(index), *array.shape[1:]), array.dtype)
+    out[order] = np.asarray(array[index[order]])
     return out
 
 
@@ -436,15 +441,15 @@ def _uncertainty(ctx: Context) -> tuple[dict, dict]:
     checks: dict = {}
     fitted: dict = {}
     if pred.values == Values.PROBABILITY:
-        rows = []
+        records = []
         for t in targets:
             y = frame[f"label_{t}"].to_numpy()
             result, points, iso = uncertainty.calibration(frame[t].to_numpy(), y, config.seed)
             fitted[t] = lambda h, t, iso=iso: h.assign(**{f"{t}_calibrated": iso.predict(h[t].to_numpy())})
-            rows.append({"target": t, **result})
+            records.append({"target": t, **result})
             figures.reliability_png(points, f"{t}: reliability (held-out half)", out / f"reliability_{t}.png")
             checks.setdefault("reliability", []).append((t, out / f"reliability_{t}.png"))
-        table = pd.DataFrame(rows)
+        table = pd.DataFrame(records)
         _write_table(table, out / "calibration")
         checks["calibration"] = table
         summary["calibration"] = table.to_dict("records")

@@ -31,7 +31,7 @@ class RandomForestPerProtein:
     ):
         if learn not in ("labels", "scores"):
             raise InputError(f"baseline.learn={learn!r}: a random forest learns labels or scores")
-        self.learn = learn
+        self.learn, self.regresses = learn, learn == "scores"
         self.kwargs = dict(
             n_estimators=n_estimators,
             max_depth=max_depth,
@@ -49,7 +49,7 @@ class RandomForestPerProtein:
         """Y: int8 [N, T] with 1/0 and -1 for unknown (skipped); one forest per target."""
         self.forests, self.targets = [], tuple(targets)
         for k, protein in enumerate(self.targets):
-            if self.learn == "scores":
+            if self.regresses:
                 print(f"random forest {protein}: {len(Y):,} molecules (regressing the enrichment score)")
                 kwargs = {key: v for key, v in self.kwargs.items() if key != "class_weight"}
                 self.forests.append(RandomForestRegressor(**kwargs).fit(X, Y[:, k]))
@@ -64,10 +64,10 @@ class RandomForestPerProtein:
 
     @property
     def values(self) -> Values:
-        return Values.of(self.learn == "labels")
+        return Values.of(not self.regresses)
 
     def predict(self, X) -> np.ndarray:
-        if self.learn == "scores":
+        if self.regresses:
             return np.stack([f.predict(X) for f in self.forests], axis=1).astype(np.float32)
         cols = []
         for forest in self.forests:

@@ -14,6 +14,7 @@ models predict log10 enrichment.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -23,10 +24,26 @@ from belka_lab.core.errors import InputError
 from belka_lab.core.io import atomic_path
 from belka_lab.dataset.supervision import Values
 
-LEARN = {  # what a model learns → LightGBM's objective and validation metric
-    "labels": ("binary", "average_precision"),
-    "scores": ("regression", "l2"),
-    "counts": ("poisson", "poisson"),
+
+@dataclass(frozen=True)
+class Learn:
+    """What a LightGBM model learns (``baseline.learn``): LightGBM's objective and validation
+    metric, and what its predictions are."""
+
+    objective: str
+    metric: str
+    labels: bool = False  # int8 labels, -1 unknown (skipped), positives weighed against negatives
+    offset: bool = False  # (reads, log offset): the raw score is ln enrichment
+
+    @property
+    def values(self) -> Values:
+        return Values.of(self.labels)
+
+
+LEARN = {
+    "labels": Learn("binary", "average_precision", labels=True),
+    "scores": Learn("regression", "l2"),
+    "counts": Learn("poisson", "poisson", offset=True),
 }
 
 
@@ -42,9 +59,8 @@ class LightGBMPerProtein:
     ):
         if learn not in LEARN:
             raise InputError(f"baseline.learn={learn!r}: choose one of {', '.join(LEARN)}")
-        self.learn = learn
-        objective, metric = LEARN[learn]
-        self.params = {"objective": objective, "metric": metric, "verbose": -1, **(params or {})}
+        self.learn, self.mode = learn, LEARN[learn]
+        self.params = {"objective": self.mode.objective, "metric": self.mode.metric, "verbose": -1, **(params or {})}
         self.num_boost_round, self.early_stopping_rounds = int(num_boost_round), int(early_stopping_rounds)
         self.scale_pos_weight, self.log_every = scale_pos_weight, int(log_every)
         self.boosters: list = []
@@ -53,7 +69,7 @@ class LightGBMPerProtein:
 
     @property
     def values(self) -> Values:
-        return Values.of(self.learn == "labels")
+        return self.mode.values
 
     def fit(self, X, Y, X_val, Y_val, targets: tuple[str, ...]) -> LightGBMPerProtein:
         """Y, Y_val: what ``learn`` reads (``baselines/fit.py``): int8 labels [N, T] (-1 unknown,
@@ -64,17 +80,18 @@ class LightGBMPerProtein:
         for k, protein in enumerate(self.targets):
             params = dict(self.params)
             offset = offset_val = None
-            if self.learn == "counts":
+            mode = self.mode
+            if mode.offset:
                 (y, offset), (y_val, offset_val) = (Y[0][:, k], Y[1][:, k]), (Y_val[0][:, k], Y_val[1][:, k])
                 known, known_val = np.ones(len(y), bool), np.ones(len(y_val), bool)
             else:
-                known, known_val = Y[:, k] >= (0 if self.learn == "labels" else -np.inf), np.ones(len(Y_val), bool)
-                if self.learn == "labels":
+                known, known_val = Y[:, k] >= (0 if mode.labels else -np.inf), np.ones(len(Y_val), bool)
+                if mode.labels:
                     known_val = Y_val[:, k] >= 0
                 y, y_val = Y[known, k], Y_val[known_val, k]
-            if self.learn == "labels" and self.scale_pos_weight == "auto":
+            if mode.labels and self.scale_pos_weight == "auto":
                 params["scale_pos_weight"] = float((y == 0).sum() / max((y == 1).sum(), 1))
-            elif self.learn == "labels" and self.scale_pos_weight is not None:
+            elif mode.labels and self.scale_pos_weight is not None:
                 params["scale_pos_weight"] = float(self.scale_pos_weight)
             offset, offset_val = (None if o is None else np.ascontiguousarray(o) for o in (offset, offset_val))
             train = lgb.Dataset(X[known], y, init_score=offset, free_raw_data=True)
@@ -83,7 +100,7 @@ class LightGBMPerProtein:
                 lgb.early_stopping(self.early_stopping_rounds, verbose=False),
                 lgb.log_evaluation(self.log_every),
             ]
-            what = f"{int((y == 1).sum()):,} positive" if self.learn == "labels" else f"learning {self.learn}"
+            what = f"{int((y == 1).sum()):,} positive" if mode.labels else f"learning {self.learn}"
             print(f"LightGBM {protein}: {int(known.sum()):,} molecules ({what})")
             booster = lgb.train(
                 params, train, self.num_boost_round, valid_sets=[val], valid_names=["val"], callbacks=callbacks
@@ -98,7 +115,7 @@ class LightGBMPerProtein:
 
     def predict(self, X) -> np.ndarray:
         """Probabilities (``labels``) or log10 enrichment (the raw score of ``counts``, ``scores`` as learnt)."""
-        raw = self.learn == "counts"
+        raw = self.mode.offset
         out = np.stack([b.predict(X, num_iteration=b.best_iteration, raw_score=raw) for b in self.boosters], axis=1)
         return (out / np.log(10.0) if raw else out).astype(np.float32)
 

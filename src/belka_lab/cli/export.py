@@ -17,7 +17,7 @@ def main(cfg: DictConfig) -> None:
     p = info["parity"]
     print(
         f"export: {info['backbone']} → {info['file']} ({info['format']}, tokens {info['input_dtype']} [batch, "
-        f"{info['tokens']['width']}] → probs [batch, {len(info['targets'])}]); matches PyTorch on "
+        f"{info['tokens']['width']}] → values [batch, {len(info['targets'])}]); matches PyTorch on "
         f"{p['molecules']} molecules within "
         f"{p['max_abs_diff']:.1e}; encoding in {info['file'].rsplit('.', 1)[0]}.json"
     )

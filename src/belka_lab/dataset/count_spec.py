@@ -35,11 +35,9 @@ class CountSpec:
         )
 
     @classmethod
-    def of(cls, manifest: dict) -> CountSpec | None:
-        """From a prepared count table's manifest (None for data without counts)."""
-        table = manifest.get("count_table")
-        if table is None:
-            return None
+    def of(cls, manifest: dict) -> CountSpec:
+        """From a prepared count table's manifest (``supervision.of`` knows whether it is one)."""
+        table = manifest["count_table"]
         controls = list(table["controls"])
         return cls(
             target_cols=[table["targets"][t]["columns"] for t in manifest["targets"]],

@@ -187,3 +187,16 @@ class ZeroInflatedNegativeBinomial(CountLikelihood):
         return (
             -nb_log_prob(k, log_mean, log_size) if zero_logit is None else zinb_nll(k, log_mean, log_size, zero_logit)
         )
+
+
+class NegativeBinomial(CountLikelihood):
+    """Over-dispersed reads without zero inflation: one learned dispersion per sample."""
+
+    name = "negative_binomial"
+
+    def _bound(self) -> None:
+        super()._bound()
+        self.log_size = nn.Parameter(torch.zeros(self.spec.n_targets + self.spec.n_controls))
+
+    def nll(self, k, log_mean, zero_logit, sample):
+        return -nb_log_prob(k, log_mean, self.log_size[sample].expand_as(log_mean))

@@ -90,7 +90,7 @@ def write_model(model: Predicting, fmt: str, path: Path, example: torch.Tensor) 
                     (example,),
                     dynamo=True,
                     input_names=["tokens"],
-                    output_names=["probs"],
+                    output_names=["values"],
                     dynamic_shapes={"tokens": {0: batch}},
                     verbose=False,
                 )
@@ -156,7 +156,7 @@ def export(
         "file": path.name,
         "input": "tokens",
         "input_dtype": np.dtype(dtype).name,
-        "output": f"probs [batch, {len(scorer.targets)}]: {', '.join(scorer.targets)}",
+        "output": f"{scorer.values} values [batch, {len(scorer.targets)}]: {', '.join(scorer.targets)}",
         "values": str(scorer.readout.values),
         "targets": list(scorer.targets),
         "tokens": tokens,

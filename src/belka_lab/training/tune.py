@@ -92,7 +92,8 @@ def tune(cfg: DictConfig, task_overrides: list[str]) -> dict:
         result = train(
             compose("train", overrides), callbacks=[PyTorchLightningPruningCallback(trial, monitor=t.metric)]
         )
-        best = result.get("best_val_map", result.get("val_map"))
+        key = t.metric.replace("/", "_")  # the checkpoint's best of the metric when it monitors it
+        best = result.get(f"best_{key}", result.get(key))
         if best is None:
             raise InputError(
                 f"trial {trial.number} logged no {t.metric}: does the training config validate (limit_val_batches > 0)?"
