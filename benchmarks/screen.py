@@ -128,7 +128,7 @@ def run(args) -> list[Row]:
     exported = ExportedScorer(onnx, dm.eval_batch_size)
     column = pa.array(smiles)
     t_torch, t_onnx = _side_by_side(lambda: scorer.score(column), lambda: exported.score(column), args.repeats)
-    diff = float(np.nanmax(np.abs(scorer.score(column).probs - exported.score(column).probs)))
+    diff = float(np.nanmax(np.abs(scorer.score(column).values - exported.score(column).values)))
     rows += [
         {
             "what": f"PyTorch {torch.__version__} ({name}, CPU, {torch.get_num_threads()} threads)",

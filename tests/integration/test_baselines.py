@@ -53,7 +53,7 @@ def test_fingerprint_cache_is_reused_and_keyed_by_parameters(tiny_prepared):
     stamp = (path / "train.npy").stat().st_mtime_ns
     b = cached_ecfp(tiny_prepared, ECFPConfig(n_bits=512, workers=1))
     assert (path / "train.npy").stat().st_mtime_ns == stamp and np.array_equal(a["train"], b["train"])
-    n_train = json.loads((tiny_prepared / "manifest.json").read_text())["counts"]["train_molecules"]
+    n_train = json.loads((tiny_prepared / "manifest.json").read_text())["sizes"]["train_molecules"]
     assert a["train"].shape == (n_train, 64) and json.loads((path / "info.json").read_text())["params"]["n_bits"] == 512
     cached_ecfp(tiny_prepared, ECFPConfig(n_bits=256, workers=1))
     assert (tiny_prepared / "fingerprints" / "ecfp-r2-256-dykeep" / "info.json").exists()

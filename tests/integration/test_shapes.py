@@ -125,8 +125,8 @@ def test_a_table_of_this_shape_goes_from_prepare_to_a_hit_list(case, tmp_path):
     out, result = runs[main]
     manifest = json.loads((Path(result["prepared_dir"]) / "manifest.json").read_text())
     assert manifest["targets"] == sorted(shape.target_names)  # every sample but the controls, sorted
-    assert manifest["counts"]["train_molecules"] == shape.compounds
-    assert manifest["counts"]["cycles"] == shape.cycles
+    assert manifest["sizes"]["train_molecules"] == shape.compounds
+    assert manifest["sizes"]["cycles"] == shape.cycles
     table = manifest["count_table"]
     assert {t: v["control"] for t, v in table["targets"].items()} == {
         t: shape.control_of.get(t, shape.control_names[0] if shape.controls else None) for t in shape.target_names

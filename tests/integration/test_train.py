@@ -54,7 +54,7 @@ def test_end_to_end_run_writes_a_valid_submission_and_results(tmp_path, tiny_lib
     assert list(val.columns[:6]) == ["molecule", "fold", "cell", "BRD4", "HSA", "sEH"]
     assert set(val["cell"]) == {"fold_stratified=0"}
     test = pd.read_parquet(run / "predictions" / "test.parquet")
-    assert len(test) == d.manifest["counts"]["test_molecules"]
+    assert len(test) == d.manifest["sizes"]["test_molecules"]
     table = pd.read_csv(run / "results.csv")
     assert set(table.query("set == 'test'")["group"]) == {"share", "non_share", "other_core", "score"}
     assert json.loads((run / "results.json").read_text())["val_map"] == pytest.approx(result["val_map"])

@@ -9,6 +9,7 @@ import pytest
 from belka_lab.analysis.hits import HitListConfig, control_enrichment, pick
 from belka_lab.core.errors import InputError
 from belka_lab.dataset.count_spec import CountSpec
+from belka_lab.dataset.supervision import ReadCounts, Supervision
 
 # a series of five close analogues scores best; five unrelated compounds follow
 SERIES = [f"CCCCCCCCc1ccc(C(=O)N{'C' * k})cc1" for k in range(1, 6)]
@@ -61,9 +62,12 @@ def test_a_target_without_a_control_has_no_control_enrichment_and_max_control_sa
     counts = np.array([[0, 0, 30], [0, 0, 10], [0, 0, 0]])
     control = control_enrichment(counts, spec)
     assert np.isfinite(control[:, 0]).all() and np.isnan(control[:, 1]).all()
-    check_control(("BRD4", "HSA"), HitListConfig(max_control=3.0), spec)  # BRD4 has its control
+    data = ReadCounts(spec, "ratio_lb")
+    check_control(("BRD4", "HSA"), HitListConfig(max_control=3.0), data)  # BRD4 has its control
     with pytest.raises(InputError, match="max_control needs a no-target control.*none for target HSA"):
-        check_control(("BRD4", "HSA"), HitListConfig(by="HSA", max_control=3.0), spec)
+        check_control(("BRD4", "HSA"), HitListConfig(by="HSA", max_control=3.0), data)
+    with pytest.raises(InputError, match="max_control needs read counts"):
+        check_control(("BRD4", "HSA"), HitListConfig(max_control=3.0), Supervision())
     with pytest.raises(InputError, match="max_control needs the read counts of a no-target control for target HSA"):
         pick(_frame(), ("BRD4", "HSA"), HitListConfig(by="HSA", n=3, diversity="none", max_control=3.0), control)
 

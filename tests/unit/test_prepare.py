@@ -36,7 +36,7 @@ def test_three_protein_rows_become_one_molecule_row(tmp_path):
     assert d.train("labels").tolist() == [[1, 0, 0], [0, 1, 1]]
     assert d.train("tokens").shape == (2, 142)
     assert d.train("first_row_id").tolist() == [0, 3]
-    assert (d.manifest["counts"]["train_rows"], d.manifest["counts"]["train_molecules"]) == (6, 2)
+    assert (d.manifest["sizes"]["train_rows"], d.manifest["sizes"]["train_molecules"]) == (6, 2)
 
 
 def test_a_molecule_seen_with_some_proteins_gets_minus_one_for_the_others(tmp_path):
@@ -59,8 +59,8 @@ def test_molecules_split_across_batches_and_repeated_later_are_merged(tmp_path):
     ]
     d = PreparedDataset(_prepare(tmp_path, rows))
     assert d.train("labels").tolist() == [[1, 0, -1], [0, 0, 1], [-1, 1, -1]]
-    assert d.manifest["counts"]["repeated_molecules_merged"] == 1
-    assert d.manifest["counts"]["duplicate_rows"] == 1
+    assert d.manifest["sizes"]["repeated_molecules_merged"] == 1
+    assert d.manifest["sizes"]["duplicate_rows"] == 1
 
 
 def test_csv_input_gives_the_same_arrays_as_parquet(tmp_path):
@@ -84,7 +84,7 @@ def test_test_rows_map_ids_to_molecule_and_protein(tmp_path):
     assert rows["molecule"].tolist() == [0, 0, 1, 1]
     assert rows["protein"].tolist() == [0, 2, 0, 2]
     assert d.test("tokens").shape == (2, 142)
-    assert d.manifest["counts"]["building_blocks"] == 3
+    assert d.manifest["sizes"]["building_blocks"] == 3
 
 
 def test_prepared_synthetic_library_keeps_labels_and_split_groups(tiny_library, tiny_prepared):
@@ -303,8 +303,8 @@ def test_repeated_rows_and_ids_are_counted_and_said(tmp_path, capsys):
     rows = rows + [rows[1], rows[4], rows[4]] + [(9, MOL_C, "BRD4", 0)]  # id 1 again later, id 4 twice more
     d = PreparedDataset(_prepare(tmp_path, rows))
     assert d.train("labels").tolist() == [[1, 0, 0], [0, 1, 1], [0, -1, -1]]
-    assert d.manifest["counts"]["repeated_ids"] == 3
-    assert d.manifest["counts"]["duplicate_rows"] == 3
+    assert d.manifest["sizes"]["repeated_ids"] == 3
+    assert d.manifest["sizes"]["duplicate_rows"] == 3
     err = capsys.readouterr().err
     assert "warning: " in err and "3 rows reuse an id of an earlier row (ids 1, 4)" in err
     assert "3 rows repeat a molecule/protein pair" in err
@@ -398,6 +398,11 @@ def test_a_directory_without_manifest_is_refused(tmp_path, tiny_prepared):
     (broken / "manifest.json").write_text(json.dumps(m))
     with pytest.raises(InputError, match="format version 0"):
         PreparedDataset(broken)
+    # a directory of 0.9 (format 2) is read as it is: its sizes were called "counts"
+    m = json.loads((tiny_prepared / "manifest.json").read_text())
+    old = {("counts" if k == "sizes" else k): v for k, v in m.items()} | {"format_version": 2}
+    (broken / "manifest.json").write_text(json.dumps(old))
+    assert PreparedDataset(broken).n_train == m["sizes"]["train_molecules"] > 0
 
 
 # ---------------------------------------------------------------- interruption and the command line
@@ -416,7 +421,7 @@ def test_repeat_merging_survives_a_hash_collision(tmp_path, monkeypatch):
     ]
     d = PreparedDataset(_prepare(tmp_path, rows))
     assert d.train("labels").tolist() == [[1, 0, -1], [0, -1, 1], [-1, 1, -1]]
-    assert d.manifest["counts"]["repeated_molecules_merged"] == 2
+    assert d.manifest["sizes"]["repeated_molecules_merged"] == 2
 
 
 @pytest.mark.filterwarnings("ignore:The least populated class")

@@ -35,6 +35,7 @@ from omegaconf import OmegaConf
 
 from belka_lab.analysis import figures, hits, molecules, report, rows, synthons, uncertainty
 from belka_lab.analysis.hits import HitListConfig, control_enrichment
+from belka_lab.baselines.learn import LEARN
 from belka_lab.baselines.saved import read_targets
 from belka_lab.core.errors import InputError
 from belka_lab.core.io import atomic_path
@@ -111,7 +112,7 @@ def _values_of(run_dir: Path) -> Values:
     run's loss) or what its trees learnt (a baseline's saved ``learn``)."""
     cfg = run_config(run_dir)
     if "baseline" in cfg:
-        return Values.of(read_targets(run_dir / "model")[1] == "labels")
+        return LEARN[read_targets(run_dir / "model")[1]].values
     return from_config(cfg).values
 
 
@@ -208,7 +209,7 @@ def _analyze(prepared_dir, runs, out: Path, config: AnalyzeConfig) -> dict:
     targets, n = lib.targets, len(lib.bb_ids)
     pred = read_runs(list(runs), lib) if runs else None
     by = hits.check(targets, config.hits)  # before any work: a target it does not know, a list longer than the library
-    hits.check_control(targets, config.hits, lib.data.spec)
+    hits.check_control(targets, config.hits, lib.data)
     if config.hits.n > n:
         raise InputError(f"hits.n={config.hits.n} but the library {lib.store.path} has {n:,} compounds")
     predicted = None
@@ -433,44 +434,53 @@ def _take(array, index: np.ndarray) -> np.ndarray:
 
 
 def _uncertainty(ctx: Context) -> tuple[dict, dict]:
-    """The runs' checks (calibration of probabilities, or coverage of conformal intervals) and,
-    per target, what adds its interval or calibrated probability to the hit list."""
-    out, pred, targets, config, summary = ctx.out, ctx.pred, ctx.lib.targets, ctx.config, ctx.summary
-    frame = pred.frame
-    cells = frame["cell"].to_numpy() if "cell" in frame else np.full(len(frame), "val", object)
+    """The runs' checks and, per target, what adds its interval or calibrated probability to the
+    hit list: what ``Values.checks`` says their values get (calibration of probabilities, or
+    conformal intervals of the observed score)."""
+    return {"calibration": _calibration, "intervals": _intervals}[Values(ctx.pred.values).checks](ctx)
+
+
+def _calibration(ctx: Context) -> tuple[dict, dict]:
+    """Isotonic calibration of each target's probabilities, its ECE and a reliability plot."""
+    out, frame, config = ctx.out, ctx.pred.frame, ctx.config
     checks: dict = {}
     fitted: dict = {}
-    if pred.values == Values.PROBABILITY:
-        records = []
-        for t in targets:
-            y = frame[f"label_{t}"].to_numpy()
-            result, points, iso = uncertainty.calibration(frame[t].to_numpy(), y, config.seed)
-            fitted[t] = lambda h, t, iso=iso: h.assign(**{f"{t}_calibrated": iso.predict(h[t].to_numpy())})
-            records.append({"target": t, **result})
-            figures.reliability_png(points, f"{t}: reliability (held-out half)", out / f"reliability_{t}.png")
-            checks.setdefault("reliability", []).append((t, out / f"reliability_{t}.png"))
-        table = pd.DataFrame(records)
-        _write_table(table, out / "calibration")
-        checks["calibration"] = table
-        summary["calibration"] = table.to_dict("records")
-    else:
-        tables = []
-        for t in targets:
-            spread = frame[f"{t}_std"].to_numpy()
-            spread = spread if np.isfinite(spread).all() else None
-            table, fit = uncertainty.intervals(
-                frame[t].to_numpy(), frame[f"score_{t}"].to_numpy(), cells, spread, config.confidence, config.seed
-            )
-            tables.append(table.assign(target=t))
-            fitted[t] = lambda h, t, fit=fit: _with_interval(h, t, fit)
-        table = pd.concat(tables, ignore_index=True)[
-            ["target", "cell", "compounds", "coverage", "width", "spread_error_spearman", "confidence"]
-        ]
-        _write_table(table, out / "coverage")
-        figures.coverage_png(table, out / "coverage.png")
-        checks["coverage"] = table
-        summary["coverage"] = table.to_dict("records")
+    records = []
+    for t in ctx.lib.targets:
+        y = frame[f"label_{t}"].to_numpy()
+        result, points, iso = uncertainty.calibration(frame[t].to_numpy(), y, config.seed)
+        fitted[t] = lambda h, t, iso=iso: h.assign(**{f"{t}_calibrated": iso.predict(h[t].to_numpy())})
+        records.append({"target": t, **result})
+        figures.reliability_png(points, f"{t}: reliability (held-out half)", out / f"reliability_{t}.png")
+        checks.setdefault("reliability", []).append((t, out / f"reliability_{t}.png"))
+    table = pd.DataFrame(records)
+    _write_table(table, out / "calibration")
+    checks["calibration"] = table
+    ctx.summary["calibration"] = table.to_dict("records")
     return checks, fitted
+
+
+def _intervals(ctx: Context) -> tuple[dict, dict]:
+    """Mondrian conformal intervals of each target's observed score, per validation cell."""
+    out, frame, config = ctx.out, ctx.pred.frame, ctx.config
+    cells = frame["cell"].to_numpy() if "cell" in frame else np.full(len(frame), "val", object)
+    fitted: dict = {}
+    tables = []
+    for t in ctx.lib.targets:
+        spread = frame[f"{t}_std"].to_numpy()
+        spread = spread if np.isfinite(spread).all() else None
+        table, fit = uncertainty.intervals(
+            frame[t].to_numpy(), frame[f"score_{t}"].to_numpy(), cells, spread, config.confidence, config.seed
+        )
+        tables.append(table.assign(target=t))
+        fitted[t] = lambda h, t, fit=fit: _with_interval(h, t, fit)
+    table = pd.concat(tables, ignore_index=True)[
+        ["target", "cell", "compounds", "coverage", "width", "spread_error_spearman", "confidence"]
+    ]
+    _write_table(table, out / "coverage")
+    figures.coverage_png(table, out / "coverage.png")
+    ctx.summary["coverage"] = table.to_dict("records")
+    return {"coverage": table}, fitted
 
 
 def _with_interval(listed: pd.DataFrame, t: str, fit: uncertainty.Intervals) -> pd.DataFrame:

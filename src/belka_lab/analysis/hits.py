@@ -103,19 +103,14 @@ def check(targets: tuple[str, ...], config: HitListConfig) -> str:
     return by
 
 
-def check_control(targets: tuple[str, ...], config: HitListConfig, spec) -> None:
-    """``max_control`` reads the no-target control of the target ranked on: a library without read
-    counts (``spec`` None), or a count table that names no control for that target, cannot give it."""
+def check_control(targets: tuple[str, ...], config: HitListConfig, data) -> None:
+    """``max_control`` reads the no-target control of the target ranked on: ``data`` (the
+    library's ``Supervision``) says when it has none (labels only, or no control for that target)."""
     if config.max_control is None:
         return
     by = check(targets, config)
-    if spec is None:
-        raise InputError("hit list: max_control needs read counts (a count table's library); leave max_control null")
-    if spec.control_of[targets.index(by)] is None:
-        raise InputError(
-            f"hit list: max_control needs a no-target control, and the count table names none for target {by}; "
-            f"leave hits.max_control null (or prepare the table with its control: data.prepare.counts.controls)"
-        )
+    if not data.controlled(targets.index(by)):
+        raise InputError(f"hit list: max_control {data.lacks_control(by)}")
 
 
 def passing(frame: pd.DataFrame, targets: tuple[str, ...], config: HitListConfig, control=None) -> pd.DataFrame:

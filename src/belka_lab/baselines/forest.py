@@ -12,6 +12,7 @@ import numpy as np
 from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
 
 from belka_lab.baselines import saved
+from belka_lab.baselines.learn import LEARN
 from belka_lab.core.errors import InputError
 from belka_lab.core.io import atomic_path
 from belka_lab.dataset.supervision import Values
@@ -31,7 +32,7 @@ class RandomForestPerProtein:
     ):
         if learn not in ("labels", "scores"):
             raise InputError(f"baseline.learn={learn!r}: a random forest learns labels or scores")
-        self.learn, self.regresses = learn, learn == "scores"
+        self.learn, self.regresses = learn, not LEARN[learn].labels
         self.kwargs = dict(
             n_estimators=n_estimators,
             max_depth=max_depth,
@@ -64,7 +65,7 @@ class RandomForestPerProtein:
 
     @property
     def values(self) -> Values:
-        return Values.of(not self.regresses)
+        return LEARN[self.learn].values
 
     def predict(self, X) -> np.ndarray:
         if self.regresses:

@@ -14,37 +14,15 @@ models predict log10 enrichment.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from belka_lab.baselines import saved
+from belka_lab.baselines.learn import LEARN
 from belka_lab.core.errors import InputError
 from belka_lab.core.io import atomic_path
 from belka_lab.dataset.supervision import Values
-
-
-@dataclass(frozen=True)
-class Learn:
-    """What a LightGBM model learns (``baseline.learn``): LightGBM's objective and validation
-    metric, and what its predictions are."""
-
-    objective: str
-    metric: str
-    labels: bool = False  # int8 labels, -1 unknown (skipped), positives weighed against negatives
-    offset: bool = False  # (reads, log offset): the raw score is ln enrichment
-
-    @property
-    def values(self) -> Values:
-        return Values.of(self.labels)
-
-
-LEARN = {
-    "labels": Learn("binary", "average_precision", labels=True),
-    "scores": Learn("regression", "l2"),
-    "counts": Learn("poisson", "poisson", offset=True),
-}
 
 
 class LightGBMPerProtein:

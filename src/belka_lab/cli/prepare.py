@@ -23,7 +23,7 @@ def main(cfg: DictConfig) -> None:
     manifest = read_manifest(datamodule.prepared_dir)
     print(f"prepared {datamodule.prepared_dir}")
     print(
-        json.dumps({k: manifest[k] for k in ("counts", "positives", "unknown_labels", "folds", "vocab_size")}, indent=2)
+        json.dumps({k: manifest[k] for k in ("sizes", "positives", "unknown_labels", "folds", "vocab_size")}, indent=2)
     )
     if not datamodule.tokenizer.is_char:
         info = cache_info(datamodule.prepared_dir, "train", datamodule.tokenizer.name)

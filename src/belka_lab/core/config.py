@@ -41,20 +41,21 @@ RENAMED = {
     "model.focal.gamma": "loss.gamma",
     "model.focal.alpha": "loss.alpha",
     "model.count_beta": "loss.beta",
+    "data.prepare.counts.counts": "data.prepare.counts.pattern",
 }
 
 
 def check_overrides(overrides) -> None:
     """One clear error for an override an earlier version took: the training loss is the ``loss``
-    group now (``loss=zip``, ``loss.beta=0.5``, ``loss.alpha=0.25``)."""
+    group now (``loss=zip``, ``loss.beta=0.5``, ``loss.alpha=0.25``); the count columns'
+    regular expression is ``data.prepare.counts.pattern``."""
     for override in overrides:
         key, _, value = str(override).partition("=")
         key = key.lstrip("+~")
         if key in RENAMED:
-            raise InputError(
-                f"{override}: the training loss is a config group of its own now (conf/loss/): write "
-                f"{RENAMED[key]}={value}"
-            )
+            why = "the training loss is a config group of its own now (conf/loss/)"
+            why = why if RENAMED[key].startswith("loss") else "renamed"
+            raise InputError(f"{override}: {why}: write {RENAMED[key]}={value}")
 
 
 def compose(name: str, overrides: list[str] | tuple[str, ...] = ()) -> DictConfig:

@@ -9,7 +9,7 @@ mapping; ``docs/del_counts.md`` gives a DELi cube's and a table without a contro
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 from belka_lab.core.errors import InputError, preview
@@ -23,7 +23,7 @@ KINDEL_COUNTS = r"^seq_(?P<sample>.+)_(?P<replicate>\d+)$"
 class CountTable:
     """The count table's columns and how its compounds are scored.
 
-    ``counts`` is a regular expression with groups ``sample`` and ``replicate``: every column it
+    ``pattern`` is a regular expression with groups ``sample`` and ``replicate``: every column it
     matches is a count column. ``samples`` names them instead, sample → its replicate columns
     (``{PTMOD: [corrected_index4, corrected_index5], beads: [corrected_index7]}``, a DELi cube).
     Samples named in ``controls`` are no-target controls; every other sample is a target
@@ -39,7 +39,7 @@ class CountTable:
     id: str | None = "molecule_hash"
     smiles: str = "smiles"
     blocks: list[str] = field(default_factory=lambda: ["smiles_a", "smiles_b", "smiles_c"])
-    counts: str = KINDEL_COUNTS
+    pattern: str = KINDEL_COUNTS
     samples: dict | None = None
     controls: list[str] | None = field(default_factory=lambda: ["matrix"])
     load: str | None = "seq_load"
@@ -50,6 +50,19 @@ class CountTable:
     threshold: float | None = None
     hit_fraction: float = 0.01
 
+    @classmethod
+    def of(cls, mapping: dict | None) -> CountTable:
+        """From ``data.prepare.counts``: a key it does not have is one clear error."""
+        mapping = dict(mapping or {})
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(mapping) - known)
+        if unknown:
+            hint = " (the count columns' expression is `pattern` now)" if "counts" in unknown else ""
+            raise InputError(
+                f"data.prepare.counts has no key {', '.join(unknown)}{hint}; its keys are {', '.join(sorted(known))}"
+            )
+        return cls(**mapping)
+
     def __post_init__(self):
         if not 2 <= len(self.blocks) <= 4:
             raise InputError(f"data.prepare.counts.blocks={list(self.blocks)}: give the block columns of 2 to 4 cycles")
@@ -58,12 +71,13 @@ class CountTable:
         if not 0.0 < self.hit_fraction < 1.0:
             raise InputError(f"data.prepare.counts.hit_fraction={self.hit_fraction}: must be between 0 and 1")
         try:
-            pattern = re.compile(self.counts)
+            pattern = re.compile(self.pattern)
         except re.error as e:
-            raise InputError(f"data.prepare.counts.counts={self.counts!r} is not a regular expression: {e}") from None
+            raise InputError(f"data.prepare.counts.pattern={self.pattern!r} is not a regular expression: {e}") from None
         if not {"sample", "replicate"} <= set(pattern.groupindex):
             raise InputError(
-                f"data.prepare.counts.counts={self.counts!r} needs the named groups (?P<sample>…) and (?P<replicate>…)"
+                f"data.prepare.counts.pattern={self.pattern!r} needs the named groups (?P<sample>…) and "
+                "(?P<replicate>…)"
             )
 
 
@@ -78,7 +92,19 @@ class Layout:
     controls: dict[str, list[int]]
     load: int | None
 
+    @classmethod
+    def of_json(cls, table: dict) -> Layout:
+        """Read back from the manifest's ``count_table`` (what :meth:`to_json` wrote)."""
+        return cls(
+            columns=list(table["columns"]),
+            targets={t: list(v["columns"]) for t, v in table["targets"].items()},
+            control_of={t: v["control"] for t, v in table["targets"].items()},
+            controls={c: list(cols) for c, cols in table["controls"].items()},
+            load=table["load"],
+        )
+
     def to_json(self, totals: list[int], table: CountTable, threshold: dict) -> dict:
+        """The manifest's ``count_table``: this layout, each column's summed reads, the score."""
         return {
             "columns": self.columns,
             "targets": {t: {"columns": c, "control": self.control_of[t]} for t, c in self.targets.items()},
@@ -92,7 +118,7 @@ class Layout:
 
 def layout(path: Path, names: list[str], table: CountTable) -> Layout:
     """The count columns of a file with columns ``names``, or one InputError saying what is missing."""
-    pattern = re.compile(table.counts)
+    pattern = re.compile(table.pattern)
     samples: dict[str, list[tuple[int, str]]] = {}
     if table.samples:
         absent = [c for cols in table.samples.values() for c in cols if c not in names]
@@ -108,8 +134,8 @@ def layout(path: Path, names: list[str], table: CountTable) -> Layout:
             samples.setdefault(m.group("sample"), []).append((int(m.group("replicate")), name))
     if not samples:
         raise InputError(
-            f"{path}: no column matches the count pattern {table.counts!r} (columns: {preview(names)}); set "
-            f"data.prepare.counts.counts to a pattern with (?P<sample>…) and (?P<replicate>…) that does"
+            f"{path}: no column matches the count pattern {table.pattern!r} (columns: {preview(names)}); set "
+            f"data.prepare.counts.pattern to a pattern with (?P<sample>…) and (?P<replicate>…) that does"
         )
     controls_named = list(table.controls or [])
     missing = [c for c in controls_named if c not in samples]

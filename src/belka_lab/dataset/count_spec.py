@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from belka_lab.dataset.count_columns import Layout
+
 
 class CountSpec:
     """Where each sample's replicates sit in a batch's ``counts`` [B, S] and how deep each was read.
@@ -21,8 +23,8 @@ class CountSpec:
         self.target_names: list[str] = list(target_names or [f"target {t}" for t in range(len(self.target_cols))])
 
     @classmethod
-    def of_layout(cls, lay, totals, n_compounds: int) -> CountSpec:
-        """From prepare's :class:`~belka_lab.dataset.count_columns.Layout` and each column's summed reads."""
+    def of_layout(cls, lay: Layout, totals, n_compounds: int) -> CountSpec:
+        """From a :class:`~belka_lab.dataset.count_columns.Layout` and each column's summed reads."""
         controls = list(lay.controls)
         return cls(
             target_cols=list(lay.targets.values()),
@@ -36,21 +38,13 @@ class CountSpec:
 
     @classmethod
     def of(cls, manifest: dict) -> CountSpec:
-        """From a prepared count table's manifest (``supervision.of`` knows whether it is one)."""
+        """From a prepared count table's manifest (``supervision.of`` knows whether it is one): its
+        layout as prepare wrote it (``Layout.of_json``), in the manifest's target order."""
         table = manifest["count_table"]
-        controls = list(table["controls"])
-        return cls(
-            target_cols=[table["targets"][t]["columns"] for t in manifest["targets"]],
-            control_cols=[table["controls"][c] for c in controls],
-            control_of=[
-                controls.index(c) if (c := table["targets"][t]["control"]) is not None else None
-                for t in manifest["targets"]
-            ],
-            load_col=table["load"],
-            totals=[float(x) for x in table["totals"]],
-            n_compounds=int(manifest["counts"]["train_molecules"]),
-            target_names=list(manifest["targets"]),
-        )
+        lay = Layout.of_json(table)
+        lay.targets = {t: lay.targets[t] for t in manifest["targets"]}
+        lay.control_of = {t: lay.control_of[t] for t in manifest["targets"]}
+        return cls.of_layout(lay, table["totals"], int(manifest["sizes"]["train_molecules"]))
 
     def reads(self, cols) -> float:
         """The reads of count columns ``cols`` (a sample's replicates) summed over the library: the

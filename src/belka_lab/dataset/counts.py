@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import sys
 import time
-from dataclasses import asdict
 from pathlib import Path
 
 from belka_lab.core.errors import preview
@@ -34,14 +33,13 @@ from belka_lab.dataset import affinity_file, read, store
 from belka_lab.dataset.count_columns import CountTable, layout
 from belka_lab.dataset.count_ingest import check_totals, ingest
 from belka_lab.dataset.count_scores import scores_and_labels
-from belka_lab.dataset.molecules import Blocks, announce, finish_blocks, versions
+from belka_lab.dataset.molecules import Blocks, announce, finish_blocks, manifest
 from belka_lab.dataset.options import PrepareOptions
-from belka_lab.tokens.characters import CHAR_VOCAB, MAX_LEN, VOCAB_SIZE
 
 
 def prepare_counts(train_file, heldout_file, out_dir, options: PrepareOptions) -> Path:
     """Build the prepared directory of a count table at ``out_dir`` (atomically)."""
-    table = CountTable(**(options.counts or {}))
+    table = CountTable.of(options.counts)
     train_file, out = Path(train_file), Path(out_dir)
     affinity = Path(heldout_file) if heldout_file else None
     t0 = time.time()
@@ -70,18 +68,13 @@ def prepare_counts(train_file, heldout_file, out_dir, options: PrepareOptions) -
         announce(options, "enrichment scores and labels")
         threshold = scores_and_labels(tmp, lay, totals, table, n, max(options.batch_rows, 1))
         made = finish_blocks(tmp, blocks, len(blocks.ids), options)
-        labels = store.load(tmp / "train" / "labels.npy")
-        stage.manifest = {
-            "format_version": store.FORMAT_VERSION,
-            "format": "counts",
-            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-            "seconds": round(time.time() - t0, 1),
-            "targets": list(targets),
-            "vocab": CHAR_VOCAB,
-            "max_len": MAX_LEN,
-            "vocab_size": VOCAB_SIZE + int(unknown + te["unknown_chars"] > 0),
-            "count_table": lay.to_json(totals.tolist(), table, threshold),
-            "counts": {
+        stage.manifest = manifest(
+            "counts",
+            t0,
+            targets,
+            store.load(tmp / "train" / "labels.npy"),
+            {"train": unknown, "test": te["unknown_chars"]},
+            sizes={
                 "train_rows": n,
                 "train_molecules": n,
                 "test_rows": te["rows"],
@@ -90,18 +83,15 @@ def prepare_counts(train_file, heldout_file, out_dir, options: PrepareOptions) -
                 "building_blocks_test_only": 0,
                 "cycles": len(table.blocks),
             },
-            "positives": {t: int((labels[:, i] == 1).sum()) for i, t in enumerate(targets)},
-            "unknown_labels": {t: 0 for t in targets},
-            "unknown_chars": {"train": unknown, "test": te["unknown_chars"]},
-            "folds": made["folds"],
-            "test": {
+            folds=made["folds"],
+            test={
                 "split_groups": te["split_groups"],
                 "has_labels": False,
                 "has_affinity": affinity is not None,
                 **te["record"],  # affinity: each file's rows, censored, zero and missing kd, in the library
             },
-            "sources": read.sources(train_file, affinity),
-            "options": asdict(options) | {"progress": None},
-            "versions": versions(),
-        }
+            sources=read.sources(train_file, affinity),
+            options=options,
+            count_table=lay.to_json(totals.tolist(), table, threshold),
+        )
     return out

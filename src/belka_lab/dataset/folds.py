@@ -219,7 +219,7 @@ class DisynthonSplit:
         n_folds = int(1.0 / self.fraction)
         _check_fold(fold, n_folds, self.column)
         bb = np.asarray(store.train("bb_ids"))
-        n_blocks = int(store.manifest["counts"]["building_blocks"])
+        n_blocks = int(store.manifest["sizes"]["building_blocks"])
         pairs = [(i, j) for i in range(bb.shape[1]) for j in range(i + 1, bb.shape[1])]
         val = np.zeros(len(bb), bool)
         for p, (i, j) in enumerate(pairs):

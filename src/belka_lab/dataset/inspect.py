@@ -216,11 +216,8 @@ def _parse_share(values: list[str]) -> float:
 def _fit(path: Path, names: list[str], mapping: dict) -> tuple[str | None, object]:
     """(None, the layout) when ``mapping`` finds the file's columns as ``prepare`` would, else
     (prepare's error, None)."""
-    unknown = sorted(set(mapping) - set(FIELDS))
-    if unknown:
-        return f"data.prepare.counts has no key(s) {', '.join(unknown)}; its keys are {', '.join(FIELDS)}", None
     try:
-        table = CountTable(**mapping)
+        table = CountTable.of(mapping)
         lay = layout(path, names, table)
         needed = [table.smiles, *table.blocks] + ([table.id] if table.id else [])
         read.check_columns(path, names, needed, "count tables (data.prepare.counts: smiles, blocks, id)")

@@ -131,7 +131,7 @@ def _table_index(store) -> pd.Index:
     """The count table's index labels as pandas reads them (a parquet file's stored index, else
     positions), checked against the prepared rows."""
     train = Path(store.manifest["sources"]["train"]["path"])
-    n = int(store.manifest["counts"]["train_molecules"])
+    n = int(store.manifest["sizes"]["train_molecules"])
     labels: pd.Index = pd.RangeIndex(n)
     if train.name.lower().endswith((".parquet", ".pq")):
         with read.reading(train):

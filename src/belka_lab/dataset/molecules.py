@@ -7,6 +7,8 @@ from __future__ import annotations
 import os
 import platform
 import sys
+import time
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy
@@ -18,7 +20,7 @@ import sklearn
 
 from belka_lab.core.errors import InputError, preview
 from belka_lab.dataset import folds, store
-from belka_lab.tokens.characters import MAX_LEN, VOCAB_SIZE, EncodeError, encode_arrow
+from belka_lab.tokens.characters import CHAR_VOCAB, MAX_LEN, VOCAB_SIZE, EncodeError, encode_arrow
 
 
 def check_smiles(path: Path, smiles, ids: np.ndarray, column: str = "molecule_smiles", named: str = "ids") -> None:
@@ -94,6 +96,43 @@ def versions() -> dict:
         "pyarrow": pa.__version__,
         "sklearn": sklearn.__version__,
         "platform": platform.platform(),
+    }
+
+
+def manifest(
+    fmt: str,
+    t0: float,
+    targets,
+    labels: np.ndarray,
+    unknown_chars: dict,
+    sizes: dict,
+    folds: dict,
+    test: dict,
+    sources: dict,
+    options,
+    **extra,
+) -> dict:
+    """The prepared directory's manifest, every format's (``store.read_manifest`` reads it):
+    ``extra`` holds what one format adds (a count table's ``count_table``, Kaggle's ``skipped``)."""
+    return {
+        "format_version": store.FORMAT_VERSION,
+        "format": fmt,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "seconds": round(time.time() - t0, 1),
+        "targets": list(targets),
+        "vocab": CHAR_VOCAB,
+        "max_len": MAX_LEN,
+        "vocab_size": VOCAB_SIZE + int(unknown_chars["train"] + unknown_chars["test"] > 0),
+        "sizes": sizes,
+        "positives": {t: int((labels[:, i] == 1).sum()) for i, t in enumerate(targets)},
+        "unknown_labels": {t: int((labels[:, i] < 0).sum()) for i, t in enumerate(targets)},
+        "unknown_chars": unknown_chars,
+        **extra,
+        "folds": folds,
+        "test": test,
+        "sources": sources,
+        "options": asdict(options) | {"progress": None},
+        "versions": versions(),
     }
 
 

@@ -24,10 +24,10 @@ from belka_lab.core.errors import InputError, preview, warn
 from belka_lab.core.io import staged
 from belka_lab.core.progress import bar as progress_bar
 from belka_lab.dataset import counts, read, repeats, store
-from belka_lab.dataset.molecules import Blocks, announce, check_smiles, encode, finish_blocks, versions
+from belka_lab.dataset.molecules import Blocks, announce, check_smiles, encode, finish_blocks, manifest
 from belka_lab.dataset.options import PrepareOptions
 from belka_lab.dataset.schema import check_targets
-from belka_lab.tokens.characters import CHAR_VOCAB, MAX_LEN, VOCAB_SIZE
+from belka_lab.tokens.characters import MAX_LEN
 
 BB_COLUMNS = ["buildingblock1_smiles", "buildingblock2_smiles", "buildingblock3_smiles"]
 TEST_COLUMNS = ["id", *BB_COLUMNS, "molecule_smiles", "protein_name"]
@@ -262,17 +262,13 @@ def prepare(train_file, test_file, out_dir, solution_file=None, options: Prepare
         te = _ingest_test(test_file, solution, tmp, blocks, targets, options)
         made = finish_blocks(tmp, blocks, n_train_blocks, options)
         labels = store.load(tmp / "train" / "labels.npy")
-        any_unk = tr["unknown_chars"] + te["unknown_chars"] > 0
-        manifest = {
-            "format_version": store.FORMAT_VERSION,
-            "format": "kaggle",
-            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-            "seconds": round(time.time() - t0, 1),
-            "targets": list(targets),
-            "vocab": CHAR_VOCAB,
-            "max_len": MAX_LEN,
-            "vocab_size": VOCAB_SIZE + int(any_unk),
-            "counts": {
+        stage.manifest = manifest(
+            "kaggle",
+            t0,
+            targets,
+            labels,
+            {"train": tr["unknown_chars"], "test": te["unknown_chars"]},
+            sizes={
                 "train_rows": tr["rows"],
                 "train_molecules": len(labels),
                 "duplicate_rows": tr["duplicate_rows"],
@@ -283,17 +279,12 @@ def prepare(train_file, test_file, out_dir, solution_file=None, options: Prepare
                 "building_blocks": made["building_blocks"],
                 "building_blocks_test_only": made["building_blocks_test_only"],
             },
-            "positives": {p: int((labels[:, i] == 1).sum()) for i, p in enumerate(targets)},
-            "unknown_labels": {p: int((labels[:, i] < 0).sum()) for i, p in enumerate(targets)},
-            "unknown_chars": {"train": tr["unknown_chars"], "test": te["unknown_chars"]},
-            "skipped": {"count": len(tr["skipped_ids"]), "first_row_ids": tr["skipped_ids"][:1000]},
-            "folds": made["folds"],
-            "test": {"split_groups": te["split_groups"], "has_labels": te["has_labels"]},
-            "sources": read.sources(train_file, test_file, solution),
-            "options": asdict(options) | {"progress": None},
-            "versions": versions(),
-        }
-        stage.manifest = manifest
+            folds=made["folds"],
+            test={"split_groups": te["split_groups"], "has_labels": te["has_labels"]},
+            sources=read.sources(train_file, test_file, solution),
+            options=options,
+            skipped={"count": len(tr["skipped_ids"]), "first_row_ids": tr["skipped_ids"][:1000]},
+        )
     return out
 
 

@@ -26,7 +26,7 @@ import pandas as pd
 
 from belka_lab.core.errors import InputError
 
-FORMAT_VERSION = 2  # 2: the manifest names the targets (any number)
+FORMAT_VERSION = 3  # 2: the manifest names the targets (any number); 3: its sizes are "sizes" (2: "counts")
 MANIFEST = "manifest.json"
 
 
@@ -77,6 +77,8 @@ def read_manifest(path: str | os.PathLike) -> dict:
             f"{path} is not a complete prepared dataset (no {MANIFEST}); run `python -m belka_lab prepare` for it again"
         )
     manifest = json.loads(m.read_text())
+    if manifest.get("format_version") == 2:  # read as 3: the one key 3 renamed (no need to prepare again)
+        manifest = {("sizes" if k == "counts" else k): v for k, v in manifest.items()} | {"format_version": 3}
     if manifest.get("format_version") != FORMAT_VERSION:
         raise InputError(
             f"{path} was prepared with format version {manifest.get('format_version')}, this belka_lab reads "
@@ -122,11 +124,11 @@ class PreparedDataset:
 
     @property
     def n_test(self) -> int:
-        return int(self.manifest["counts"]["test_molecules"])
+        return int(self.manifest["sizes"]["test_molecules"])
 
     @property
     def n_train(self) -> int:
-        return int(self.manifest["counts"]["train_molecules"])
+        return int(self.manifest["sizes"]["train_molecules"])
 
     @property
     def vocab_size(self) -> int:

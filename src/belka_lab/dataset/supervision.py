@@ -67,6 +67,10 @@ class Supervision:
         """Whether target ``t``'s reads have a no-target control (to compare a compound's with)."""
         return False
 
+    def lacks_control(self, target: str) -> str:
+        """Why ``target`` has no control reads, and what to do (the end of an error message)."""
+        return "needs read counts (a count table's library); leave max_control null"
+
     def observed_columns(self, targets) -> list[str]:
         """The prediction files' columns of the observed scores (``score_<target>``)."""
         return []
@@ -124,6 +128,12 @@ class ReadCounts(Supervision):
 
     def controlled(self, t: int) -> bool:
         return self.spec.control_of[t] is not None
+
+    def lacks_control(self, target: str) -> str:
+        return (
+            f"needs a no-target control, and the count table names none for target {target}; leave "
+            f"hits.max_control null (or prepare the table with its control: data.prepare.counts.controls)"
+        )
 
     def observed(self, store, rows=None) -> np.ndarray:
         scores = store.train("scores")

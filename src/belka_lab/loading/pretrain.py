@@ -111,7 +111,7 @@ class PretrainDataModule(L.LightningDataModule):
             return
         self.source.setup(stage)  # which token arrays (tokenizer), their padding id and vocabulary
         self.store = self.source.store
-        counts = self.store.manifest["counts"]
+        counts = self.store.manifest["sizes"]
         n = int(counts["train_molecules"]) + int(counts["test_molecules"])
         perm = np.random.default_rng(self.seed).permutation(n)
         n_val = min(self.val_molecules, n // 10)

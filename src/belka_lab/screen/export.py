@@ -2,7 +2,7 @@
 Runtime, any language) or TorchScript (PyTorch alone).
 
 The graph takes token ids ``tokens`` [B, L] — uint8 when the vocabulary fits in a byte (the
-character codes, the atom tokens), else int64 — and returns ``probs`` [B, T] (one per target of the run),
+character codes, the atom tokens), else int64 — and returns ``values`` [B, T] (one per target of the run),
 the batch size free. Beside ``<name>.onnx|.pt``, ``<name>.json`` holds what encodes a molecule
 for it (tokenizer, width, padding id, vocabulary: the character dictionary inline, any other
 tokenizer saved in ``<name>.tokenizer/``), the training building blocks, and the parity check:

@@ -33,9 +33,9 @@ class Overview:
 
     def add(self, table: pa.Table) -> None:
         groups = table.column("group").to_numpy(zero_copy_only=False) if "group" in table.column_names else None
-        probs = np.stack([table.column(p).to_numpy(zero_copy_only=False) for p in self.targets], axis=1)
+        values = np.stack([table.column(p).to_numpy(zero_copy_only=False) for p in self.targets], axis=1)
         for group in ["all"] if groups is None else sorted(set(groups)):
-            rows = probs if groups is None else probs[groups == group]
+            rows = values if groups is None else values[groups == group]
             edges = self.edges
             counts = self.counts.setdefault(group, np.zeros((len(self.targets), len(edges) - 1), np.int64))
             hits = self.hits.setdefault(group, {p: {f">={t}": 0 for t in self.thresholds} for p in self.targets})

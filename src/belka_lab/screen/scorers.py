@@ -1,8 +1,9 @@
 """What scores a chunk of molecules: a finished training run, a baseline run, a blend of runs,
 or an exported model file.
 
-Every scorer has ``targets`` (the names of its outputs), ``score(smiles) -> Scored`` (probabilities [n, T], NaN on
-the rows it cannot score, and those rows with why), ``place(fabric)`` (the model onto the
+Every scorer has ``targets`` (the names of its outputs), ``score(smiles) -> Scored`` (values
+[n, T], probabilities or log10 enrichment, NaN on the rows it cannot score, and those rows with
+why), ``place(fabric)`` (the model onto the
 process's device, in the precision asked for) and ``blocks`` (the building blocks of its
 training molecules, or None when unknown). :func:`load` chooses by what the directory holds:
 
@@ -42,17 +43,17 @@ from belka_lab.tokens.spec import TokenSpec
 
 @dataclass
 class Scored:
-    probs: np.ndarray  # float32 [n, T], NaN on rows that could not be scored
+    values: np.ndarray  # float32 [n, T], NaN on rows that could not be scored
     bad: np.ndarray  # int64 rows that could not
     why: list[str]
     spread: np.ndarray | None = None  # a blend's: the weighted standard deviation of its runs [n, T]
 
 
-def _scored(encoded: Encoded, good_probs: np.ndarray) -> Scored:
+def _scored(encoded: Encoded, good_values: np.ndarray) -> Scored:
     """The probabilities of the rows that could be encoded, NaN on the others."""
-    probs = np.full((len(encoded.ids), good_probs.shape[1]), np.nan, np.float32)
-    probs[encoded.good] = good_probs
-    return Scored(probs, encoded.bad, encoded.why)
+    values = np.full((len(encoded.ids), good_values.shape[1]), np.nan, np.float32)
+    values[encoded.good] = good_values
+    return Scored(values, encoded.bad, encoded.why)
 
 
 # ---------------------------------------------------------------------- neural networks
@@ -141,10 +142,10 @@ class TreeScorer:
         why = ["missing SMILES" if i in missing else "RDKit cannot parse it" for i in bad.tolist()]
         encoded = Encoded(np.zeros((len(values), 0)), bad, why)
         good = encoded.good
-        probs = (
+        values = (
             self.model.predict(to_csr(bits[good], self.ecfp.n_bits)) if good.any() else np.zeros((0, len(self.targets)))
         )
-        return _scored(encoded, probs)
+        return _scored(encoded, values)
 
 
 def _baseline_run(run_dir: Path, results: dict) -> TreeScorer:
@@ -194,14 +195,14 @@ class BlendScorer:
         for p in parts:
             for row, why in zip(p.bad.tolist(), p.why):
                 reasons.setdefault(row, why)
-        values = np.stack([p.probs for p in parts]).astype(np.float64)
-        mean = np.tensordot(self.weights, values, 1)
-        spread = np.sqrt(np.tensordot(self.weights, (values - mean) ** 2, 1)).astype(np.float32)
-        probs = mean.astype(np.float32)
+        each = np.stack([p.values for p in parts]).astype(np.float64)
+        mean = np.tensordot(self.weights, each, 1)
+        spread = np.sqrt(np.tensordot(self.weights, (each - mean) ** 2, 1)).astype(np.float32)
+        values = mean.astype(np.float32)
         bad = np.array(sorted(reasons), np.int64)
-        probs[bad] = np.nan
+        values[bad] = np.nan
         spread[bad] = np.nan
-        return Scored(probs, bad, [reasons[r] for r in bad.tolist()], spread)
+        return Scored(values, bad, [reasons[r] for r in bad.tolist()], spread)
 
 
 def _blend(dirs: list[str], weights: list[float] | None, batch_size, precision, what: str | None = None) -> BlendScorer:

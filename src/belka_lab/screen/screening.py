@@ -60,7 +60,7 @@ class Job:
 
 def output_table(
     chunk: Chunk,
-    probs: np.ndarray,
+    values: np.ndarray,
     targets: tuple[str, ...],
     keep: np.ndarray | None,
     has_id: bool,
@@ -74,7 +74,7 @@ def output_table(
     t = chunk.table
     ids = t.column("id") if has_id else pa.array(np.arange(chunk.start, chunk.start + len(chunk)), pa.int64())
     out = {"id": ids}
-    out |= {p: pa.array(probs[:, k], pa.float32()) for k, p in enumerate(targets)}
+    out |= {p: pa.array(values[:, k], pa.float32()) for k, p in enumerate(targets)}
     if spread is not None:
         out |= {f"{p}_std": pa.array(spread[:, k], pa.float32()) for k, p in enumerate(targets)}
     out |= {name: t.column(name) for name in columns.passthrough}
@@ -154,7 +154,7 @@ def screen(job: Job, scorer, fabric) -> dict | None:
         if len(result.bad) and job.on_invalid == "skip":
             keep = np.ones(len(chunk), bool)
             keep[result.bad] = False
-        table = output_table(chunk, result.probs, scorer.targets, keep, has_id, job.columns, blocks, result.spread)
+        table = output_table(chunk, result.values, scorer.targets, keep, has_id, job.columns, blocks, result.spread)
         invalid = invalid_table(chunk, result.bad, result.why, has_id) if len(result.bad) else None
         output.write(chunk.number, table, invalid)
         scored += len(chunk)
