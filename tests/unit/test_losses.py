@@ -64,6 +64,36 @@ def test_the_old_loss_overrides_say_what_to_write_now():
     for old, new in [("model.loss=zip", "loss=zip"), ("model.focal.alpha=0.25", "loss.alpha=0.25")]:
         with pytest.raises(InputError, match=f"{old}: the training loss is a config group .* write {new}"):
             compose("train", [old])
+    with pytest.raises(InputError, match="data.prepare.counts.counts=x: renamed: write data.prepare.counts.pattern=x"):
+        compose("train", ["data.prepare.counts.counts=x"])
+
+
+def test_a_run_of_0_9_is_read_with_its_loss_and_its_checkpoint():
+    """0.9 named the loss model.loss (model.focal, model.count_beta) and the module's loss objective."""
+    from omegaconf import OmegaConf
+
+    from belka_lab.models.cnn import CNN1D
+    from belka_lab.models.counts import ZeroInflatedNegativeBinomial, ZeroInflatedPoisson
+    from belka_lab.models.losses import Focal, from_config
+    from belka_lab.models.module import BelkaModule
+
+    zip_ = from_config(OmegaConf.create({"model": {"loss": "zip", "count_beta": 0.5}}))
+    focal = from_config(OmegaConf.create({"model": {"loss": "focal", "focal": {"gamma": 1.0, "alpha": 0.25}}}))
+    assert isinstance(zip_, ZeroInflatedPoisson) and zip_.beta == 0.5
+    assert isinstance(focal, Focal) and (focal.gamma, focal.alpha) == (1.0, 0.25)
+    assert from_config(OmegaConf.create({"model": {}})).name == "bce"
+
+    spec = _spec()
+    net = lambda: CNN1D(vocab_size=37, embed_dim=8, channels=[8, 8, 8], hidden=[16, 16, 16])  # noqa: E731
+    saved = BelkaModule(net(), torch.optim.SGD, loss=named("nb").bind(ReadCounts(spec, "ratio_lb"), 2))
+    with torch.no_grad():
+        saved.loss.log_size.copy_(torch.arange(3.0))
+    checkpoint = {"state_dict": {k.replace("loss.", "objective.", 1): v for k, v in saved.state_dict().items()}}
+    loaded = BelkaModule(net(), torch.optim.SGD, loss=named("nb").bind(ReadCounts(spec, "ratio_lb"), 2))
+    loaded.on_load_checkpoint(checkpoint)
+    loaded.load_state_dict(checkpoint["state_dict"])
+    assert isinstance(loaded.loss, ZeroInflatedNegativeBinomial)
+    assert torch.equal(loaded.loss.log_size, torch.arange(3.0))
 
 
 def test_the_module_trains_on_the_configured_loss():
