@@ -45,6 +45,7 @@ def zip_run(tmp_path_factory):
         tmp,
         "zip",
         "loss=zip",
+        "model.rank_weight=0.5",  # with the ranking term on the observed scores
         "data.batch_size=128",
         "trainer.max_epochs=1",
         "+trainer.limit_train_batches=12",

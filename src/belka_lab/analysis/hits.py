@@ -60,7 +60,7 @@ def control_enrichment(counts: np.ndarray, spec) -> np.ndarray:
         cols = spec.control_cols[spec.control_of[t]]
         k_c, n_c = counts[:, cols].sum(1), spec.reads(cols)
         if spec.load_col is not None:
-            k_l, n_l = counts[:, spec.load_col], spec.totals[spec.load_col]
+            k_l, n_l = counts[:, spec.load_col], spec.reads([spec.load_col])
             out[:, t] = enrichment.ratio(k_c, n_c, k_l, n_l)
         else:
             out[:, t] = (k_c + enrichment.PSEUDO) / n_c * spec.n_compounds

@@ -189,7 +189,7 @@ def _enrichment(f: pd.DataFrame, sums: np.ndarray, present: np.ndarray, spec: Co
         n_c = spec.reads(spec.control_cols[c])
         f["reads_control"] = k_c.astype(np.int64)
     else:
-        k_c, n_c = sums[-1, present], spec.totals[spec.load_col]  # the load: summed last
+        k_c, n_c = sums[-1, present], spec.reads([spec.load_col])  # the load: summed last
         f["reads_load"] = k_c.astype(np.int64)
     f["enrichment"] = enrichment.ratio(k_t, n_t, k_c, n_c)
     f["enrichment_lo"] = enrichment.ratio_bound(k_t, n_t, k_c, n_c, 2.0)

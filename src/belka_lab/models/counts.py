@@ -133,7 +133,7 @@ class CountLikelihood(TrainingLoss):
         zero = out[:, t_n + s.n_controls :]
         log_load = torch.zeros(len(out), device=out.device)
         if s.load_col is not None:
-            mean_load = s.totals[s.load_col] / s.n_compounds
+            mean_load = s.reads([s.load_col]) / s.n_compounds
             log_load = torch.log((counts[:, s.load_col] + 0.5) / (mean_load + 0.5))
         total = out.new_zeros(())
         known_f = known.float()

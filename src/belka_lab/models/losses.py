@@ -91,6 +91,11 @@ class Readout(nn.Module):
         """What its outputs are, in the project's one vocabulary."""
         return Values.PROBABILITY if self.kind == "probability" else Values.LOG10_ENRICHMENT
 
+    def ranked(self, out: torch.Tensor) -> torch.Tensor:
+        """What the ranking term orders: the values, or for probabilities their logits (the same
+        order, without the sigmoid's flat ends)."""
+        return out[:, : self.n_targets].float() if self.kind == "probability" else self(out)
+
     def forward(self, out: torch.Tensor) -> torch.Tensor:
         out = out.float()
         head = out[:, : self.n_targets]

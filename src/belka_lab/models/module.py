@@ -25,8 +25,9 @@ from belka_lab.evaluation.cells import ValidationCells
 from belka_lab.evaluation.predictions import gather
 from belka_lab.models.backbone import LayerGroups
 from belka_lab.models.init_from import load_encoder
-from belka_lab.models.losses import BCE, TrainingLoss
+from belka_lab.models.losses import BCE, TrainingLoss, known_of
 from belka_lab.models.optim import build_optimizer, param_groups
+from belka_lab.models.ranking import pairwise_logistic
 from belka_lab.models.train_loss import TrainLoss
 
 
@@ -43,16 +44,21 @@ class BelkaModule(L.LightningModule):
         loss: TrainingLoss | None = None,
         cells: ValidationCells | None = None,
         affinity: HeldOutAffinity | None = None,
+        rank_weight: float = 0.0,
     ):
         """``loss`` is the training loss, bound to the data (``run.loss``; BCE on the labels when
         None); its ``validation`` gives ``val/loss``. ``cells`` scores each validation epoch in the
         split's cells (the data module's; one cell when None), ranking the observed scores too when
         they are ``ranked``; ``affinity`` is the held-out affinity file, scored each epoch on the
-        second validation dataloader (the test part: ``val/affinity_spearman``…)."""
+        second validation dataloader (the test part: ``val/affinity_spearman``…). ``rank_weight``
+        adds the ranking term of ``models/ranking.py`` to the training loss: the readout's values
+        ordered as the observed scores (the labels, without scores), ``rank_weight`` × its mean
+        over the batch's pairs per known label."""
         super().__init__()
         self.cells = cells if cells is not None else ValidationCells.single()
         self.loss = loss if loss is not None else BCE().bind(Supervision(), len(self.cells.targets))
         self.readout = self.loss.readout
+        self.rank_weight = float(rank_weight)
         self.backbone = backbone
         self.init_report = None
         if init_from:  # a pretrained encoder (python -m belka_lab pretrain): report what it filled
@@ -78,9 +84,17 @@ class BelkaModule(L.LightningModule):
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
         out = self(batch["tokens"], batch["mask"])
         total, count = self.loss(out, batch, self.pos_weight)
+        if self.rank_weight:
+            total = total + self.rank_weight * self._ranking(out, batch) * count
         # summed on the device, logged when written; not on the progress bar (it reads its values back every step)
         self.train_loss.update(self, total, count, batch_idx)
         return total / count.clamp_min(1.0)
+
+    def _ranking(self, out: torch.Tensor, batch: dict) -> torch.Tensor:
+        """The mean pairwise ranking loss of the batch's predicted values against the observed order."""
+        observed = batch["scores"] if self.cells.ranked else batch["labels"]
+        total, pairs = pairwise_logistic(self.readout.ranked(out), observed, known_of(batch))
+        return total / pairs.clamp_min(1.0)
 
     def on_train_epoch_start(self) -> None:
         self.train_loss.reset()
