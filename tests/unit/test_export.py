@@ -44,7 +44,7 @@ def _ids(pad: int, dtype, tokenizer: Path | None) -> np.ndarray:
 @pytest.mark.parametrize("fmt", ["onnx", "torchscript"])
 def test_exported_backbone_matches_pytorch_or_is_refused_with_its_reason(name, fmt, tmp_path, smiles_tokenizer):
     backbone, pad, dtype = _model(name, smiles_tokenizer)
-    model = Predicting(backbone, pad, Readout("probability", 3)).eval()
+    model = Predicting(backbone, pad, Readout("sigmoid", 3)).eval()
     ids = _ids(pad, dtype, smiles_tokenizer)
     path = tmp_path / ("m.onnx" if fmt == "onnx" else "m.pt")
     blocker = getattr(backbone, "export_blocker", None)
@@ -71,7 +71,7 @@ def test_a_failing_exporter_is_one_error_naming_the_model_and_the_reason(tmp_pat
 
     with pytest.raises(InputError, match=f"Unexportable cannot be exported to {fmt}: AttributeError"):
         write_model(
-            Predicting(Unexportable(), 0, Readout("probability", 3)),
+            Predicting(Unexportable(), 0, Readout("sigmoid", 3)),
             fmt,
             tmp_path / "m.bin",
             torch.ones(2, 5, dtype=torch.uint8),

@@ -74,11 +74,12 @@ def known_of(batch: dict) -> torch.Tensor:
 
 
 class Readout(nn.Module):
-    """A network's outputs → what a run predicts per target. ``kind``: ``probability`` (sigmoid),
-    ``log10`` (as is), ``ln`` (÷ ln 10), ``zero_inflated`` (ln e_t + ln(1 − π) from the zero
-    logits after the target and control heads, ÷ ln 10). Part of every exported model."""
+    """A network's outputs → what a run predicts per target. ``kind`` is the transform: ``sigmoid``
+    (probabilities), ``log10`` (as is), ``ln`` (÷ ln 10), ``zero_inflated`` (ln e_t + ln(1 − π)
+    from the zero logits after the target and control heads, ÷ ln 10); :attr:`values` says what
+    the result is. Part of every exported model."""
 
-    KINDS = ("probability", "log10", "ln", "zero_inflated")
+    KINDS = ("sigmoid", "log10", "ln", "zero_inflated")
 
     def __init__(self, kind: str, n_targets: int, n_controls: int = 0):
         super().__init__()
@@ -89,17 +90,17 @@ class Readout(nn.Module):
     @property
     def values(self) -> Values:
         """What its outputs are, in the project's one vocabulary."""
-        return Values.PROBABILITY if self.kind == "probability" else Values.LOG10_ENRICHMENT
+        return Values.PROBABILITY if self.kind == "sigmoid" else Values.LOG10_ENRICHMENT
 
     def ranked(self, out: torch.Tensor) -> torch.Tensor:
         """What the ranking term orders: the values, or for probabilities their logits (the same
         order, without the sigmoid's flat ends)."""
-        return out[:, : self.n_targets].float() if self.kind == "probability" else self(out)
+        return out[:, : self.n_targets].float() if self.kind == "sigmoid" else self(out)
 
     def forward(self, out: torch.Tensor) -> torch.Tensor:
         out = out.float()
         head = out[:, : self.n_targets]
-        if self.kind == "probability":
+        if self.kind == "sigmoid":
             return torch.sigmoid(head)
         if self.kind == "log10":
             return head
@@ -117,7 +118,7 @@ class TrainingLoss(nn.Module):
     name = "loss"
     needs = "labels"
     needs_control = False
-    readout_kind = "probability"
+    readout_kind = "sigmoid"
 
     def __init__(self):
         super().__init__()
