@@ -313,3 +313,34 @@ def test_kindels_benchmark_trains_on_its_split_and_reports_lib_and_all_per_set(t
     assert set(read_in) == {"ddr1_ondna.csv", "ddr1_offdna.parquet"} and read_in["ddr1_offdna.parquet"]["zero_kd"] == 1
     rows = pd.read_csv(tmp_path / "run" / "results.csv").query("set == 'affinity'")
     assert {"ondna", "offdna", "ondna_lib", "offdna_lib", "lib", "all"} <= set(rows["group"])
+
+
+def test_a_selection_of_three_rounds_is_prepared_with_its_rounds_and_trained(tmp_path):
+    """experiment=rounds: the columns seq_<target>_r<round>_<replicate> give each target's columns
+    their round, the likelihood raises the enrichment to it, and the run trains and predicts."""
+    with initialize_config_dir(CONFIG_DIR, version_base="1.3"):
+        cfg = compose(
+            "train",
+            overrides=[
+                "experiment=rounds",
+                f"paths.root_dir={tmp_path}",
+                f"paths.output_dir={tmp_path}/run",
+                "data.simulate.n_compounds=2000",
+                "+data.simulate.n_heldout=100",
+                "data.prepare.progress=false",
+                "data.batch_size=128",
+                "trainer.max_epochs=1",
+                "+trainer.limit_train_batches=4",
+                *QUIET_TRAINER,
+            ],
+        )
+    result = train(cfg)
+    prepared = tmp_path / "data" / "selection-2000-depth10.0-seed0-rounds3" / "prepared"
+    manifest = json.loads((prepared / "manifest.json").read_text())
+    table = manifest["count_table"]
+    for target in ("BRD4", "HSA", "sEH"):
+        assert table["targets"][target]["rounds"] == [1, 1, 1, 2, 2, 2, 3, 3, 3]
+        assert [table["columns"][c] for c in table["targets"][target]["columns"]][3] == f"seq_{target}_r2_1"
+    assert table["controls"] == {"matrix": [27, 28, 29]}  # the control is read once
+    assert np.isfinite(result["val_spearman"])
+    assert len(pd.read_parquet(tmp_path / "run" / "predictions" / "test.parquet")) > 0

@@ -16,15 +16,17 @@ from belka_lab.core.errors import InputError, preview
 from belka_lab.dataset import enrichment
 from belka_lab.dataset.schema import check_targets
 
-KINDEL_COUNTS = r"^seq_(?P<sample>.+)_(?P<replicate>\d+)$"
+# KinDEL's seq_<sample>_<replicate>, and seq_<sample>_r<round>_<replicate> for a selection of several rounds
+KINDEL_COUNTS = r"^seq_(?P<sample>.+?)(?:_r(?P<round>\d+))?_(?P<replicate>\d+)$"
 
 
 @dataclass(frozen=True)
 class CountTable:
     """The count table's columns and how its compounds are scored.
 
-    ``pattern`` is a regular expression with groups ``sample`` and ``replicate``: every column it
-    matches is a count column. ``samples`` names them instead, sample → its replicate columns
+    ``pattern`` is a regular expression with groups ``sample`` and ``replicate`` (and optionally
+    ``round``: the selection round a column was read after, 1 when it does not match): every
+    column it matches is a count column. ``samples`` names them instead, sample → its replicate columns
     (``{PTMOD: [corrected_index4, corrected_index5], beads: [corrected_index7]}``, a DELi cube).
     Samples named in ``controls`` are no-target controls; every other sample is a target
     (``targets`` keeps and orders a subset), renamed by ``names`` (KinDEL's
@@ -91,6 +93,7 @@ class Layout:
     control_of: dict[str, str | None]  # None: the target has no no-target control
     controls: dict[str, list[int]]
     load: int | None
+    rounds: dict[str, list[int]] | None = None  # per target, each column's selection round (None: all 1)
 
     @classmethod
     def of_json(cls, table: dict) -> Layout:
@@ -101,13 +104,17 @@ class Layout:
             control_of={t: v["control"] for t, v in table["targets"].items()},
             controls={c: list(cols) for c, cols in table["controls"].items()},
             load=table["load"],
+            rounds={t: v["rounds"] for t, v in table["targets"].items() if "rounds" in v} or None,
         )
 
     def to_json(self, totals: list[int], table: CountTable, threshold: dict) -> dict:
         """The manifest's ``count_table``: this layout, each column's summed reads, the score."""
         return {
             "columns": self.columns,
-            "targets": {t: {"columns": c, "control": self.control_of[t]} for t, c in self.targets.items()},
+            "targets": {
+                t: {"columns": c, "control": self.control_of[t], **({"rounds": self.rounds[t]} if self.rounds else {})}
+                for t, c in self.targets.items()
+            },
             "controls": self.controls,
             "load": self.load,
             "totals": totals,
@@ -119,7 +126,7 @@ class Layout:
 def layout(path: Path, names: list[str], table: CountTable) -> Layout:
     """The count columns of a file with columns ``names``, or one InputError saying what is missing."""
     pattern = re.compile(table.pattern)
-    samples: dict[str, list[tuple[int, str]]] = {}
+    samples: dict[str, list[tuple[int, int, str]]] = {}  # sample → (round, replicate, column)
     if table.samples:
         absent = [c for cols in table.samples.values() for c in cols if c not in names]
         if absent:
@@ -127,11 +134,12 @@ def layout(path: Path, names: list[str], table: CountTable) -> Layout:
                 f"{path}: the count columns {absent[:5]} named in data.prepare.counts.samples are missing (columns: "
                 f"{preview(names)})"
             )
-        samples = {s: [(r + 1, c) for r, c in enumerate(cols)] for s, cols in table.samples.items()}
+        samples = {s: [(1, r + 1, c) for r, c in enumerate(cols)] for s, cols in table.samples.items()}
     for name in names if not table.samples else []:
         m = pattern.match(name)
         if m and name != table.load:
-            samples.setdefault(m.group("sample"), []).append((int(m.group("replicate")), name))
+            rnd = int(m.group("round")) if "round" in pattern.groupindex and m.group("round") else 1
+            samples.setdefault(m.group("sample"), []).append((rnd, int(m.group("replicate")), name))
     if not samples:
         raise InputError(
             f"{path}: no column matches the count pattern {table.pattern!r} (columns: {preview(names)}); set "
@@ -160,16 +168,18 @@ def layout(path: Path, names: list[str], table: CountTable) -> Layout:
     columns: list[str] = []
 
     def take(sample: str) -> list[int]:
-        reps = sorted(samples[sample])
-        numbers = [r for r, _ in reps]
+        reps = sorted(samples[sample])  # by round, then replicate
+        numbers = [(rnd, r) for rnd, r, _ in reps]
         if len(set(numbers)) != len(numbers):
-            raise InputError(f"{path}: sample {sample!r} has two columns for one replicate ({[c for _, c in reps]})")
+            raise InputError(f"{path}: sample {sample!r} has two columns for one replicate ({[c for *_, c in reps]})")
         start = len(columns)
-        columns.extend(c for _, c in reps)
+        columns.extend(c for *_, c in reps)
         return list(range(start, len(columns)))
 
     names, pairs = dict(table.names or {}), dict(table.control_of or {})
     targets = {names.get(t, t): take(t) for t in wanted}
+    of_round = {names.get(t, t): [rnd for rnd, *_ in sorted(samples[t])] for t in wanted}
+    rounds = of_round if any(rnd != 1 for r in of_round.values() for rnd in r) else None
     check_targets(list(targets), f"{path} (count targets)")
     controls = {c: take(c) for c in controls_named}
     control_of: dict[str, str | None] = {}
@@ -194,4 +204,4 @@ def layout(path: Path, names: list[str], table: CountTable) -> Layout:
     if table.load is not None:
         columns.append(table.load)
         load = len(columns) - 1
-    return Layout(columns, targets, control_of, controls, load)
+    return Layout(columns, targets, control_of, controls, load, rounds)

@@ -13,7 +13,17 @@ class CountSpec:
     """Where each sample's replicates sit in a batch's ``counts`` [B, S] and how deep each was read.
     (A plain class: Hydra would turn a dataclass argument into a config node.)"""
 
-    def __init__(self, target_cols, control_cols, control_of, load_col, totals, n_compounds, target_names=None):
+    def __init__(
+        self,
+        target_cols,
+        control_cols,
+        control_of,
+        load_col,
+        totals,
+        n_compounds,
+        target_names=None,
+        target_rounds=None,
+    ):
         self.target_cols: list[list[int]] = [list(c) for c in target_cols]  # per target
         self.control_cols: list[list[int]] = [list(c) for c in control_cols]  # per control
         self.control_of: list[int | None] = list(control_of)  # per target: its control's index, or None
@@ -21,6 +31,8 @@ class CountSpec:
         self.totals: list[float] = [float(x) for x in totals]  # per count column: its summed reads
         self.n_compounds = int(n_compounds)
         self.target_names: list[str] = list(target_names or [f"target {t}" for t in range(len(self.target_cols))])
+        # per target, the selection round of each of its columns; None: one round (every column 1)
+        self.target_rounds: list[list[int]] | None = [list(r) for r in target_rounds] if target_rounds else None
 
     @classmethod
     def of_layout(cls, lay: Layout, totals, n_compounds: int) -> CountSpec:
@@ -34,6 +46,7 @@ class CountSpec:
             totals=totals,
             n_compounds=n_compounds,
             target_names=list(lay.targets),
+            target_rounds=[lay.rounds[t] for t in lay.targets] if lay.rounds else None,
         )
 
     @classmethod
@@ -44,6 +57,7 @@ class CountSpec:
         lay = Layout.of_json(table)
         lay.targets = {t: lay.targets[t] for t in manifest["targets"]}
         lay.control_of = {t: lay.control_of[t] for t in manifest["targets"]}
+        lay.rounds = {t: lay.rounds[t] for t in manifest["targets"]} if lay.rounds else None
         return cls.of_layout(lay, table["totals"], int(manifest["sizes"]["train_molecules"]))
 
     def reads(self, cols) -> float:

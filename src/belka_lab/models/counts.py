@@ -7,7 +7,9 @@ target. The expected reads of replicate j of a sample are
 
     control: load · e_c · d_j          target: load · e_c · e_t · d_j
 
-(a target without a no-target control: load · e_t · d_j, the target term alone)
+(a target without a no-target control: load · e_t · d_j, the target term alone; a selection of
+several rounds, whose columns name their round r: load · e_c · e_t^r · d_j — the target enriches
+once per round, the control's capture and the load once)
 
 with d_j the replicate's depth (its total reads ÷ the number of compounds) and ``load`` the
 compound's pre-selection reads relative to their mean (+½ each, so a compound never read in
@@ -105,6 +107,10 @@ class CountLikelihood(TrainingLoss):
     def _bound(self) -> None:
         depth = torch.tensor(self.spec.totals, dtype=torch.float32) / self.spec.n_compounds
         self.register_buffer("log_depth", depth.clamp_min(1e-12).log(), persistent=False)
+        column_round = torch.ones(len(self.spec.totals))
+        for cols, rounds in zip(self.spec.target_cols, self.spec.target_rounds or []):
+            column_round[cols] = torch.tensor(rounds, dtype=torch.float32)
+        self.register_buffer("column_round", column_round, persistent=False)  # each count column's round
 
     @property
     def n_controls(self) -> int:
@@ -148,7 +154,10 @@ class CountLikelihood(TrainingLoss):
         for t, cols in enumerate(s.target_cols):
             c = s.control_of[t]
             log_base = log_load if c is None else log_load + log_e_c[:, c]  # (load · e_c) · e_t, in this order
-            rate = (log_base + log_e_t[:, t])[:, None] + self.log_depth[cols]
+            if s.target_rounds is None:
+                rate = (log_base + log_e_t[:, t])[:, None] + self.log_depth[cols]
+            else:  # e_t once per round
+                rate = log_base[:, None] + log_e_t[:, t, None] * self.column_round[cols] + self.log_depth[cols]
             z = zero[:, t : t + 1].expand_as(rate) if self.zero_inflated else None
             nll = self.nll(counts[:, cols], rate, z, t)
             total = total + (nll.sum(dim=1) * known_f[:, t]).sum()

@@ -12,6 +12,8 @@ it happens:
    [P]/([P] + Kd) at ``concentration`` (molar), plus a background that survives washing
    (``background``) and, for the few bead/matrix binders (``matrix_binders``), their capture
    by the matrix; the no-target control captures background and matrix binding alone.
+   With ``rounds`` > 1 the selection is repeated on what the last round captured: round r's
+   amount is load · (occupancy + background + matrix)^r, read as ``seq_<target>_r<r>_<rep>``.
 4. **Amplification and sequencing**: each replicate multiplies every compound by a PCR factor
    (log-normal, ``pcr_sigma``) and draws its reads from a Poisson distribution (or a negative
    binomial with ``dispersion``) whose expectations sum to ``depth`` reads per compound.
@@ -55,6 +57,7 @@ class SelectionConfig:
     n_bb1: int = 120
     n_amines: int = 300
     replicates: int = 3
+    rounds: int = 1  # selection rounds per target: round r's input is round r-1's capture
     depth: float = 10.0  # reads per compound per replicate, on average (each sample's total / compounds)
     load_depth: float = 5.0
     load_sigma: float = 0.7
@@ -73,10 +76,11 @@ class SelectionConfig:
     chunk_molecules: int = 1_000_000
 
     def __post_init__(self):
-        if self.replicates < 1 or self.depth <= 0 or self.n_compounds < 10:
+        if self.replicates < 1 or self.rounds < 1 or self.depth <= 0 or self.n_compounds < 10:
             raise InputError(
-                f"selection: replicates={self.replicates}, depth={self.depth}, n_compounds={self.n_compounds}: need "
-                f"at least 1 replicate, a positive depth and 10 compounds"
+                f"selection: replicates={self.replicates}, rounds={self.rounds}, depth={self.depth}, "
+                f"n_compounds={self.n_compounds}: need at least 1 replicate and round, a positive depth and 10 "
+                f"compounds"
             )
 
     def library(self) -> SynthConfig:
@@ -152,8 +156,11 @@ def simulate(out_dir: str | os.PathLike, cfg: SelectionConfig | None = None, pro
         total = cfg.depth * n
         for k, target in enumerate(targets):
             amount = load * (occupancy[:, k] + control_capture)
-            for r in range(cfg.replicates):
-                cols[f"seq_{target}_{r + 1}"] = _reads(rng, amount, total, cfg)
+            for rnd in range(1, cfg.rounds + 1):  # each round captures from the last round's capture
+                name = f"seq_{target}_" if cfg.rounds == 1 else f"seq_{target}_r{rnd}_"
+                for r in range(cfg.replicates):
+                    cols[f"{name}{r + 1}"] = _reads(rng, amount, total, cfg)
+                amount = amount * (occupancy[:, k] + control_capture)
         for r in range(cfg.replicates):
             cols[f"seq_matrix_{r + 1}"] = _reads(rng, load * control_capture, total, cfg)
         cols["seq_load"] = _reads(rng, load, cfg.load_depth * n, cfg)
