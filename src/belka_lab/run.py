@@ -66,9 +66,10 @@ def loss(cfg: DictConfig, dm) -> TrainingLoss:
     return from_config(cfg).bind(dm.supervision, len(dm.targets))
 
 
-def backbone(cfg: DictConfig, dm) -> torch.nn.Module:
-    """The backbone for ``dm``'s tokens, with the outputs the loss needs for ``dm``'s targets."""
-    return build_backbone(cfg.model.backbone, dm, loss(cfg, dm).n_outputs)
+def backbone(cfg: DictConfig, dm, outputs: int | None = None) -> torch.nn.Module:
+    """The backbone for ``dm``'s tokens, with ``outputs`` (by default the number the loss needs for
+    ``dm``'s targets)."""
+    return build_backbone(cfg.model.backbone, dm, outputs if outputs is not None else loss(cfg, dm).n_outputs)
 
 
 def readout(cfg: DictConfig, dm) -> Readout:
@@ -80,9 +81,9 @@ def model(cfg: DictConfig, dm) -> L.LightningModule:
     """``cfg.model`` (BelkaModule) around the backbone built for ``dm``, with the loss bound to
     ``dm``'s data, scoring ``dm``'s validation cells (and its held-out affinity file)."""
     check_init_from(cfg, dm)
-    return instantiate(
-        module_config(cfg), backbone=backbone(cfg, dm), cells=dm.cells, loss=loss(cfg, dm), affinity=dm.affinity
-    )
+    bound = loss(cfg, dm)
+    net = backbone(cfg, dm, bound.n_outputs)
+    return instantiate(module_config(cfg), backbone=net, cells=dm.cells, loss=bound, affinity=dm.affinity)
 
 
 def check_init_from(cfg: DictConfig, dm) -> None:

@@ -82,13 +82,19 @@ def test_a_run_of_0_9_is_read_with_its_loss_and_its_checkpoint():
     assert isinstance(zip_, ZeroInflatedPoisson) and zip_.beta == 0.5
     assert isinstance(focal, Focal) and (focal.gamma, focal.alpha) == (1.0, 0.25)
     assert from_config(OmegaConf.create({"model": {}})).name == "bce"
+    stale = OmegaConf.create({"loss": {"_target_": "belka_lab.models.losses.BCE"}, "model": {"loss": "zip"}})
+    with pytest.raises(InputError, match="model.loss: the training loss is the `loss` config group"):
+        from_config(stale)  # a 0.9 experiment file's model.loss would otherwise be ignored
 
     spec = _spec()
     net = lambda: CNN1D(vocab_size=37, embed_dim=8, channels=[8, 8, 8], hidden=[16, 16, 16])  # noqa: E731
     saved = BelkaModule(net(), torch.optim.SGD, loss=named("nb").bind(ReadCounts(spec, "ratio_lb"), 2))
     with torch.no_grad():
         saved.loss.log_size.copy_(torch.arange(3.0))
-    checkpoint = {"state_dict": {k.replace("loss.", "objective.", 1): v for k, v in saved.state_dict().items()}}
+    # 0.9's module held the loss as `objective`, nb's dispersions in its `counts` likelihood
+    old_keys = {k.replace("loss.", "objective.counts.", 1): v for k, v in saved.state_dict().items()}
+    assert "objective.counts.log_size" in old_keys
+    checkpoint = {"state_dict": old_keys}
     loaded = BelkaModule(net(), torch.optim.SGD, loss=named("nb").bind(ReadCounts(spec, "ratio_lb"), 2))
     loaded.on_load_checkpoint(checkpoint)
     loaded.load_state_dict(checkpoint["state_dict"])

@@ -58,3 +58,12 @@ def test_the_module_adds_the_ranking_term_to_any_loss_by_its_weight():
             out = module(tokens, tokens != 0)
             rank = pairwise_logistic(out, labels, batch["label_mask"])
     assert steps[0.5] == pytest.approx(steps[0.0] + 0.5 * float(rank[0] / rank[1]), rel=1e-5)
+
+
+def test_a_large_batch_is_ranked_on_a_sample_of_its_compounds():
+    from belka_lab.models.ranking import MOST
+
+    g = torch.Generator().manual_seed(0)
+    scores, observed = torch.randn(3 * MOST, 1, generator=g), torch.randn(3 * MOST, 1, generator=g)
+    _, pairs = pairwise_logistic(scores, observed, torch.ones(3 * MOST, 1, dtype=torch.bool))
+    assert int(pairs) == MOST * (MOST - 1) // 2  # the ordered pairs of MOST distinct values

@@ -39,11 +39,13 @@ def ratio(k_t, n_t, k_c, n_c) -> np.ndarray:
 
 def ratio_z(R, k_t, n_t, k_c, n_c):
     """del_qsar's square-root z statistic of enrichment R for these counts (0 at R = :func:`ratio`):
-    numpy arrays or torch tensors alike (the ``enrichment_z`` loss is this, on tensors)."""
-    x = R * (n_t / n_c)
-    if isinstance(x, np.ndarray) or np.isscalar(x):
-        x, k_t, k_c = (np.asarray(v, np.float64) for v in (x, k_t, k_c))
-    return 2.0 * ((k_t + PSEUDO) ** 0.5 - ((k_c + PSEUDO) * x) ** 0.5) / (1.0 + x) ** 0.5
+    numpy arrays (float64) or torch tensors alike — the ``enrichment_z`` loss is this, on tensors."""
+    if hasattr(R, "sqrt"):  # a tensor: its own sqrt (and autograd)
+        x, sqrt = R * (n_t / n_c), lambda v: v.sqrt()
+    else:
+        x, sqrt = np.asarray(R, np.float64) * n_t / n_c, np.sqrt
+        k_t, k_c = np.asarray(k_t, np.float64), np.asarray(k_c, np.float64)
+    return 2.0 * (sqrt(k_t + PSEUDO) - sqrt((k_c + PSEUDO) * x)) / sqrt(1.0 + x)
 
 
 def ratio_bound(k_t, n_t, k_c, n_c, z: float = 2.0) -> np.ndarray:

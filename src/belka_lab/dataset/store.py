@@ -77,12 +77,15 @@ def read_manifest(path: str | os.PathLike) -> dict:
             f"{path} is not a complete prepared dataset (no {MANIFEST}); run `python -m belka_lab prepare` for it again"
         )
     manifest = json.loads(m.read_text())
-    if manifest.get("format_version") == 2:  # read as 3: the one key 3 renamed (no need to prepare again)
+    if manifest.get("format_version") == 2:  # read as 3: the keys 3 renamed (no need to prepare again)
         manifest = {("sizes" if k == "counts" else k): v for k, v in manifest.items()} | {"format_version": 3}
+        mapping = (manifest.get("options") or {}).get("counts")
+        if isinstance(mapping, dict) and "counts" in mapping:
+            mapping["pattern"] = mapping.pop("counts")
     if manifest.get("format_version") != FORMAT_VERSION:
         raise InputError(
             f"{path} was prepared with format version {manifest.get('format_version')}, this belka_lab reads "
-            f"version {FORMAT_VERSION}; run `python -m belka_lab prepare` again"
+            f"versions 2 and {FORMAT_VERSION}; run `python -m belka_lab prepare` again"
         )
     return manifest
 

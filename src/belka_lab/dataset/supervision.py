@@ -165,8 +165,8 @@ class ReadCounts(Supervision):
             verb = "has" if len(lacking) == 1 else "have"
             raise InputError(
                 f"{what} compares target reads with a no-target control, and {', '.join(lacking)} {verb} none in "
-                f"this count table: use loss=poisson, zip or nb (the target term alone, with load and depth "
-                f"offsets) or mse"
+                f"this count table: use a count likelihood (loss=poisson, zip, …: the target term alone, with load "
+                f"and depth offsets) or mse"
             )
 
 

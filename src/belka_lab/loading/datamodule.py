@@ -73,6 +73,7 @@ class BelkaDataModule(L.LightningDataModule):
         self.tokenizer = TokenizerConfig(**(tokenizer or {}))
         self.pad_id, self.vocab_size = PAD, None  # of the token arrays the models read (set in setup)
         self.store: PreparedDataset | None = None
+        self._supervision: Supervision | None = None  # what runs on this data learn from (set in setup)
         self.affinity: HeldOutAffinity | None = None  # a count table's held-out affinity file (set in setup)
         self._checked_for = None
         self._feed_cache: Feed | None = None  # the trainer whose monitors were checked against the validation cells
@@ -147,7 +148,7 @@ class BelkaDataModule(L.LightningDataModule):
     @property
     def supervision(self) -> Supervision:
         """What runs on this data learn from: labels, or a count table's reads (its manifest says)."""
-        if self.store is not None:
+        if self._supervision is not None:
             return self._supervision
         return supervision.of(read_manifest(self.prepared_dir))
 

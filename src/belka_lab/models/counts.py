@@ -18,9 +18,10 @@ over replicates; the prediction is ln e_t + ln(1 − π) (DEL-Compose's e_t·(1 
 
 One class per likelihood (``conf/loss/<name>.yaml`` names it): ``poisson`` (:class:`Poisson`);
 ``zip``, zero-inflated Poisson (DEL-Compose's default); ``nb``, zero-inflated negative binomial
-with one learned dispersion per sample. ``enrichment_z`` is del_qsar's: the network gives ln R and the loss is
-−log(1 − erf(|z|/√2)) of the square-root z statistic of the summed target and control reads
-(``dataset/enrichment.py``'s :func:`ratio_z`), z clipped to ±5.
+with one learned dispersion per sample; ``negative_binomial``, the same without zero inflation.
+``enrichment_z`` is del_qsar's: the network gives ln R and the loss is −log(1 − erf(|z|/√2)) of
+the square-root z statistic of the summed target and control reads (``dataset/enrichment.py``'s
+:func:`ratio_z`), z clipped to ±5.
 """
 
 from __future__ import annotations
@@ -198,14 +199,8 @@ class ZeroInflatedNegativeBinomial(CountLikelihood):
         )
 
 
-class NegativeBinomial(CountLikelihood):
+class NegativeBinomial(ZeroInflatedNegativeBinomial):
     """Over-dispersed reads without zero inflation: one learned dispersion per sample."""
 
     name = "negative_binomial"
-
-    def _bound(self) -> None:
-        super()._bound()
-        self.log_size = nn.Parameter(torch.zeros(self.spec.n_targets + self.spec.n_controls))
-
-    def nll(self, k, log_mean, zero_logit, sample):
-        return -nb_log_prob(k, log_mean, self.log_size[sample].expand_as(log_mean))
+    zero_inflated = False

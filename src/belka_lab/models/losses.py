@@ -40,7 +40,8 @@ def names() -> list[str]:
 
 
 def named(name: str, **options) -> TrainingLoss:
-    """The loss ``conf/loss/<name>.yaml`` describes, with those of ``options`` it has over its defaults."""
+    """The loss ``conf/loss/<name>.yaml`` describes, with those of ``options`` it has over its
+    defaults (the others are left out: a 0.9 config's focal and count options go to any loss)."""
     from hydra.utils import instantiate
     from omegaconf import OmegaConf
 
@@ -62,6 +63,12 @@ def from_config(cfg) -> TrainingLoss:
     from hydra.utils import instantiate
 
     if cfg.get("loss") is not None:
+        stale = [f"model.{k}" for k in ("loss", "focal", "count_beta") if k in (cfg.get("model") or {})]
+        if stale:  # a config file of 0.9 (an experiment, a copied model file): it would be ignored
+            raise InputError(
+                f"{', '.join(stale)}: the training loss is the `loss` config group now (conf/loss/): in a config "
+                f"file write `defaults: [override /loss: <name>]` and set its options under `loss:`"
+            )
         return instantiate(cfg.loss)
     model = cfg.get("model") or {}
     return named(model.get("loss", "bce"), **(model.get("focal") or {}), beta=model.get("count_beta", 1.0))
@@ -90,7 +97,7 @@ class Readout(nn.Module):
     @property
     def values(self) -> Values:
         """What its outputs are, in the project's one vocabulary."""
-        return Values.PROBABILITY if self.kind == "sigmoid" else Values.LOG10_ENRICHMENT
+        return Values.of(self.kind == "sigmoid")
 
     def ranked(self, out: torch.Tensor) -> torch.Tensor:
         """What the ranking term orders: the values, or for probabilities their logits (the same

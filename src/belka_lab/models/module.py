@@ -51,9 +51,9 @@ class BelkaModule(L.LightningModule):
         split's cells (the data module's; one cell when None), ranking the observed scores too when
         they are ``ranked``; ``affinity`` is the held-out affinity file, scored each epoch on the
         second validation dataloader (the test part: ``val/affinity_spearman``…). ``rank_weight``
-        adds the ranking term of ``models/ranking.py`` to the training loss: the readout's values
-        ordered as the observed scores (the labels, without scores), ``rank_weight`` × its mean
-        over the batch's pairs per known label."""
+        adds the ranking term of ``models/ranking.py`` to the training loss: the batch's predicted
+        values against the observed order (of the enrichment scores; of the labels without them),
+        its mean over the ordered pairs times ``rank_weight``."""
         super().__init__()
         self.cells = cells if cells is not None else ValidationCells.single()
         self.loss = loss if loss is not None else BCE().bind(Supervision(), len(self.cells.targets))
@@ -85,7 +85,7 @@ class BelkaModule(L.LightningModule):
         out = self(batch["tokens"], batch["mask"])
         total, count = self.loss(out, batch, self.pos_weight)
         if self.rank_weight:
-            total = total + self.rank_weight * self._ranking(out, batch) * count
+            total = total + self.rank_weight * self._ranking(out, batch) * count  # so total / count gains it
         # summed on the device, logged when written; not on the progress bar (it reads its values back every step)
         self.train_loss.update(self, total, count, batch_idx)
         return total / count.clamp_min(1.0)
@@ -161,8 +161,8 @@ class BelkaModule(L.LightningModule):
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         state = checkpoint.get("state_dict", {})
-        for key in [k for k in state if k.startswith("objective.")]:  # checkpoints of 0.9 named the loss so
-            state["loss." + key.removeprefix("objective.")] = state.pop(key)
+        for key in [k for k in state if k.startswith("objective.")]:  # 0.9: objective.counts.log_size (nb)
+            state["loss." + key.removeprefix("objective.").removeprefix("counts.")] = state.pop(key)
 
         states = checkpoint.get("rng_states")
         if states:

@@ -156,7 +156,7 @@ def export(
         "file": path.name,
         "input": "tokens",
         "input_dtype": np.dtype(dtype).name,
-        "output": f"{scorer.values} values [batch, {len(scorer.targets)}]: {', '.join(scorer.targets)}",
+        "output": f"values [batch, {len(scorer.targets)}] ({scorer.values}): {', '.join(scorer.targets)}",
         "values": str(scorer.readout.values),
         "targets": list(scorer.targets),
         "tokens": tokens,

@@ -50,7 +50,7 @@ class Scored:
 
 
 def _scored(encoded: Encoded, good_values: np.ndarray) -> Scored:
-    """The probabilities of the rows that could be encoded, NaN on the others."""
+    """The values of the rows that could be encoded, NaN on the others."""
     values = np.full((len(encoded.ids), good_values.shape[1]), np.nan, np.float32)
     values[encoded.good] = good_values
     return Scored(values, encoded.bad, encoded.why)

@@ -62,6 +62,12 @@ def tune(cfg: DictConfig, task_overrides: list[str]) -> dict:
     from optuna_integration import PyTorchLightningPruningCallback  # optional
 
     t = cfg.tune
+    monitor = ((cfg.get("callbacks") or {}).get("model_checkpoint") or {}).get("monitor")
+    if monitor is not None and monitor != t.metric:  # a trial's value is its best checkpoint's
+        raise InputError(
+            f"tune.metric={t.metric} but the checkpoint keeps the best {monitor}: set "
+            f"callbacks.model_checkpoint.monitor={t.metric} (and its mode) so each trial reports its best {t.metric}"
+        )
     run_dir = Path(cfg.paths.output_dir)
     storage = Path(t.storage).absolute()
     storage.parent.mkdir(parents=True, exist_ok=True)
@@ -92,7 +98,7 @@ def tune(cfg: DictConfig, task_overrides: list[str]) -> dict:
         result = train(
             compose("train", overrides), callbacks=[PyTorchLightningPruningCallback(trial, monitor=t.metric)]
         )
-        key = t.metric.replace("/", "_")  # the checkpoint's best of the metric when it monitors it
+        key = t.metric.replace("/", "_")  # the checkpoint's best of the metric it monitors
         best = result.get(f"best_{key}", result.get(key))
         if best is None:
             raise InputError(
