@@ -1,8 +1,9 @@
 """Count tables of the shapes labs have: 1–7 targets, no/one/two controls, with or without a load,
 2–4 cycles, blocks as SMILES or ids, an affinity file by id, by SMILES outside the library or none,
-parquet / CSV / gzip CSV, a few hundred or a few thousand compounds.
+parquet / CSV / gzip CSV, a few hundred or a few thousand compounds, one or three selection rounds.
 
-A :class:`Shape` writes its table (KinDEL's count-column names, ``seq_<sample>_<replicate>``) and
+A :class:`Shape` writes its table (KinDEL's count-column names, ``seq_<sample>_<replicate>``, or
+``seq_<sample>_r<round>_<replicate>`` for several rounds) and
 its held-out file into a directory and gives the Hydra overrides that map it. The reads are
 Poisson draws around a per-block enrichment, so models have something to learn."""
 
@@ -31,6 +32,7 @@ class Shape:
     heldout: str = "none"  # none | id (library members by id) | outside (SMILES only, blocks outside the library)
     file: str = "parquet"  # parquet | csv | csv.gz
     compounds: int = 300
+    rounds: int = 1  # 3: each target read after rounds 1, 2 and 3 (the enrichment once per round)
     seed: int = 0
 
     @property
@@ -83,10 +85,12 @@ class Shape:
         for k, (sample, target) in enumerate(zip(self.samples, self.target_names)):
             enrich = np.exp(0.8 * sum(effect[k, c, combos[:, c]] for c in range(self.cycles)))
             control = self.control_of.get(target, self.control_names[0] if self.controls else None)
-            rate = load * enrich * (bead[control] if control else 1.0)
-            rate *= depth * self.compounds / rate.sum()
-            for r in (1, 2, 3):
-                table[f"seq_{sample}_{r}"] = rng.poisson(rate)
+            for rnd in range(1, self.rounds + 1):
+                rate = load * enrich**rnd * (bead[control] if control else 1.0)
+                rate *= depth * self.compounds / rate.sum()
+                name = f"seq_{sample}_" if self.rounds == 1 else f"seq_{sample}_r{rnd}_"
+                for r in (1, 2, 3):
+                    table[f"{name}{r}"] = rng.poisson(rate)
         path = root / self.table_file
         if self.file == "parquet":
             table.to_parquet(path, index=False)

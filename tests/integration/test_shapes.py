@@ -34,6 +34,7 @@ VALUES = {
     "heldout": ["none", "id", "outside"],
     "file": ["parquet", "csv", "csv.gz"],
     "split": ["stratified", "bb", "disynthon"],
+    "rounds": [1, 3],
     "compounds": [300, 3000],  # last: the greedy design then needs few large cases
 }
 CASES = [dict(zip(VALUES, values)) for values in AllPairs(list(VALUES.values()))]
@@ -61,7 +62,7 @@ def _id(case: dict) -> str:
     c = case
     return (
         f"{c['targets']}t-{c['controls']}c-{'load' if c['load'] else 'noload'}-{c['cycles']}cy-{c['blocks']}-"
-        f"heldout_{c['heldout']}-{c['file']}-{c['compounds']}-{c['split']}"
+        f"heldout_{c['heldout']}-{c['file']}-{c['compounds']}-{c['split']}" + ("-3rounds" if c["rounds"] == 3 else "")
     )
 
 
@@ -132,6 +133,8 @@ def test_a_table_of_this_shape_goes_from_prepare_to_a_hit_list(case, tmp_path):
         t: shape.control_of.get(t, shape.control_names[0] if shape.controls else None) for t in shape.target_names
     }
     assert (table["load"] is not None) == shape.load
+    rounds = {t: v.get("rounds", [1, 1, 1]) for t, v in table["targets"].items()}
+    assert rounds == {t: [r for r in range(1, shape.rounds + 1) for _ in range(3)] for t in shape.target_names}
     val = pd.read_parquet(out / "predictions" / "val.parquet")
     assert set(shape.target_names) <= set(val.columns) and len(val) > 0
     test = pd.read_parquet(out / "predictions" / "test.parquet")
