@@ -164,7 +164,7 @@ def test_a_table_of_this_shape_goes_from_prepare_to_a_hit_list(case, tmp_path):
             )
         )
         scored = pd.read_parquet(tmp_path / "pred" / "predictions.parquet")
-        assert len(scored) == len(pd.read_csv(molecules)) and np.isfinite(scored[shape.target_names]).all(None)
+        assert len(scored) == len(pd.read_csv(molecules)) and np.isfinite(scored[shape.target_names].to_numpy()).all()
 
     with stage("export format=torchscript", case):
         info = export(out, "torchscript", tmp_path / "export" / "model.pt", check_molecules=16)
@@ -222,6 +222,7 @@ def _inspect(shape: Shape, root: Path, mapping) -> None:
     found = layout(path, [name for name, _ in guessed.columns], table)
     assert len(found.targets) == shape.targets and len(found.controls) == shape.controls
     assert (found.load is not None) == shape.load
+    assert (found.rounds is not None) == (shape.rounds > 1)  # rounds guessed from seq_<sample>_r<round>_<rep>
 
 
 def _smiles(root: Path, shape: Shape) -> list[str]:

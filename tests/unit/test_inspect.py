@@ -253,3 +253,27 @@ def test_the_command_prints_the_columns_and_a_missing_file_is_one_error(selectio
     assert _belka(monkeypatch, "inspect", f"data.train_file={tmp_path}/absent.csv", *run) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err == [f"error: {tmp_path}/absent.csv does not exist; give the count table (data.train_file=FILE)"]
+
+
+def test_samples_of_several_rounds_are_guessed_as_one_sample_with_its_rounds(tmp_path):
+    from belka_lab.dataset.count_columns import CountTable, layout
+    from belka_lab.dataset.inspect import inspect_table
+
+    table = pd.DataFrame(
+        {
+            "compound": [f"c{i}" for i in range(40)],
+            "SMILES": ["CCO"] * 40,
+            "BB1": [f"a{i % 5}" for i in range(40)],
+            "BB2": [f"b{i % 7}" for i in range(40)],
+            **{f"KRAS_r{rnd}_{rep}": np.arange(40) % (rnd + 2) for rnd in (1, 2, 3) for rep in (1, 2)},
+            **{f"beads_{rep}": np.arange(40) % 3 for rep in (1, 2)},
+        }
+    )
+    path = tmp_path / "rounds.parquet"
+    table.to_parquet(path)
+    guessed = inspect_table(path, None, rows=100, parse=10)
+    mapping = guessed.suggestion.mapping
+    assert mapping["samples"]["KRAS"] == {r: [f"KRAS_r{r}_1", f"KRAS_r{r}_2"] for r in (1, 2, 3)}
+    assert any(note.startswith("rounds: KRAS read after rounds 1, 2, 3") for note in guessed.suggestion.notes)
+    found = layout(path, list(table.columns), CountTable(**mapping))
+    assert found.rounds == {"KRAS": [1, 1, 2, 2, 3, 3]} and found.control_of == {"KRAS": "beads"}

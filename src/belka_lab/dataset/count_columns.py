@@ -26,8 +26,10 @@ class CountTable:
 
     ``pattern`` is a regular expression with groups ``sample`` and ``replicate`` (and optionally
     ``round``: the selection round a column was read after, 1 when it does not match): every
-    column it matches is a count column. ``samples`` names them instead, sample → its replicate columns
-    (``{PTMOD: [corrected_index4, corrected_index5], beads: [corrected_index7]}``, a DELi cube).
+    column it matches is a count column. ``samples`` names them instead, sample → its replicate
+    columns (``{PTMOD: [corrected_index4, corrected_index5], beads: [corrected_index7]}``, a DELi
+    cube), or for a target selected in several rounds, round → its replicate columns
+    (``{BRD4: {1: [r1_a, r1_b], 2: [r2_a, r2_b]}}``).
     Samples named in ``controls`` are no-target controls; every other sample is a target
     (``targets`` keeps and orders a subset), renamed by ``names`` (KinDEL's
     one-target files call theirs ``target``: ``names={target: MAPK14}``). Each target's control is
@@ -123,18 +125,33 @@ class Layout:
         }
 
 
+def _by_round(sample: str, columns, path: Path) -> dict[int, list[str]]:
+    """A ``samples`` entry as round → replicate columns: a list is round 1's."""
+    if not hasattr(columns, "items"):
+        return {1: list(columns)}
+    try:
+        return {int(rnd): list(cols) for rnd, cols in columns.items()}
+    except (TypeError, ValueError):
+        raise InputError(
+            f"{path}: data.prepare.counts.samples.{sample} maps rounds to columns, and its keys must be round "
+            f"numbers ({list(columns)})"
+        ) from None
+
+
 def layout(path: Path, names: list[str], table: CountTable) -> Layout:
     """The count columns of a file with columns ``names``, or one InputError saying what is missing."""
     pattern = re.compile(table.pattern)
     samples: dict[str, list[tuple[int, int, str]]] = {}  # sample → (round, replicate, column)
     if table.samples:
-        absent = [c for cols in table.samples.values() for c in cols if c not in names]
+        named = {s: _by_round(s, cols, path) for s, cols in table.samples.items()}  # sample → round → columns
+        absent = [c for rounds in named.values() for cols in rounds.values() for c in cols if c not in names]
         if absent:
             raise InputError(
                 f"{path}: the count columns {absent[:5]} named in data.prepare.counts.samples are missing (columns: "
                 f"{preview(names)})"
             )
-        samples = {s: [(1, r + 1, c) for r, c in enumerate(cols)] for s, cols in table.samples.items()}
+        for s, rounds in named.items():
+            samples[s] = [(rnd, r + 1, c) for rnd, cols in rounds.items() for r, c in enumerate(cols)]
     for name in names if not table.samples else []:
         m = pattern.match(name)
         if m and name != table.load:

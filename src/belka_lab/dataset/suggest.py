@@ -150,6 +150,31 @@ def _target_name(name: str) -> str:
     return clean or "sample"
 
 
+def _rounds(samples: dict[str, list[str]], notes: list[str]) -> dict:
+    """Samples that differ only by a round (``seq_BRD4_r1``, ``seq_BRD4_r2``) as one sample of
+    several rounds: name → {round: its replicate columns}."""
+    rounds: dict[str, dict[int, str]] = {}
+    for sample in samples:
+        m = re.match(r"^(.+?)[_\-. ]r(\d+)$", sample)
+        if m:
+            rounds.setdefault(m.group(1), {})[int(m.group(2))] = sample
+    out: dict = {}
+    for sample, cols in samples.items():
+        m = re.match(r"^(.+?)[_\-. ]r(\d+)$", sample)
+        base = m.group(1) if m else None
+        if base is None or len(rounds[base]) < 2 or base in samples:
+            out[sample] = cols
+        elif base not in out:
+            out[base] = {rnd: samples[name] for rnd, name in sorted(rounds[base].items())}
+            notes.append(f"rounds: {base} read after rounds {', '.join(map(str, sorted(rounds[base])))}")
+    return out
+
+
+def _flat(columns) -> list[str]:
+    """A sample's columns, every round's in order."""
+    return [c for cols in columns.values() for c in cols] if isinstance(columns, dict) else list(columns)
+
+
 def suggest(columns: list[ColumnFacts]) -> Suggestion:
     """The mapping these columns most likely have; each guess noted."""
     notes: list[str] = []
@@ -243,6 +268,7 @@ def suggest(columns: list[ColumnFacts]) -> Suggestion:
             samples[reps[0][1][: len(reps[0][1]) - len(suffix)]] = [reps[0][1]]
         else:
             samples[sample] = [n for _, n in sorted(reps)]
+    samples = _rounds(samples, notes)
     prefix = _common_prefix(list(samples))
     short = {s: s[len(prefix) :] for s in samples}
     if len(set(short.values())) < len(short):
@@ -260,8 +286,8 @@ def suggest(columns: list[ColumnFacts]) -> Suggestion:
     load = None
     loads = [s for s in samples if roles[s] == "load"]
     if loads:
-        load = samples[loads[0]][0]
-        extra = [c for s in loads for c in samples[s] if c != load]
+        load = _flat(samples[loads[0]])[0]
+        extra = [c for s in loads for c in _flat(samples[s]) if c != load]
         notes.append(
             f"load: {load} — named like the library before selection"
             + (f"; prepare reads one load column, so {', '.join(extra)} are left out" if extra else "")
@@ -273,7 +299,7 @@ def suggest(columns: list[ColumnFacts]) -> Suggestion:
     controls = [names[s] for s in samples if roles[s] == "control"]
     targets = [names[s] for s in samples if roles[s] == "target"]
     if mapping_samples:
-        listed = "; ".join(f"{names[s]} ← {', '.join(c)}" for s, c in samples.items() if roles[s] != "load")
+        listed = "; ".join(f"{names[s]} ← {', '.join(_flat(c))}" for s, c in samples.items() if roles[s] != "load")
         notes.append(f"samples (whole-number columns grouped by name and trailing replicate number): {listed}")
     else:
         notes.append("samples: no column holds whole numbers >= 0 in the rows read; name the count columns by hand")
