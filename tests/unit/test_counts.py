@@ -165,3 +165,19 @@ def test_a_deli_cube_prepares_with_samples_named_by_column(selection, tmp_path):
     layout = d.manifest["count_table"]
     assert layout["targets"]["HSA"] == {"columns": [0, 1, 2], "control": "beads"} and layout["load"] is None
     assert np.array_equal(np.asarray(d.train("counts"))[:, 3], t["seq_matrix_1"].to_numpy())
+
+
+def test_a_selection_simulated_before_a_setting_existed_is_reused_with_that_setting_at_its_default(tmp_path):
+    import json
+    import shutil
+
+    cfg = SelectionConfig(n_compounds=300, n_heldout=20)
+    out = simulate(tmp_path / "s", cfg, False)
+    marker = json.loads((out / "selection.json").read_text())
+    del marker["config"]["rounds"]  # as 0.9 wrote it
+    (out / "selection.json").write_text(json.dumps(marker))
+    before = (out / "selection.parquet").stat().st_mtime_ns
+    assert simulate(out, cfg, False) == out and (out / "selection.parquet").stat().st_mtime_ns == before
+    with pytest.raises(InputError, match="holds another selection"):
+        simulate(out, SelectionConfig(n_compounds=300, n_heldout=20, rounds=3), False)
+    shutil.rmtree(out)

@@ -31,7 +31,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 import numpy as np
@@ -111,13 +111,20 @@ def _reads(rng, amount: np.ndarray, total: float, cfg: SelectionConfig) -> np.nd
     return rng.negative_binomial(size, size / (size + lam)).astype(np.int64)
 
 
+def _same(stored: dict, cfg: SelectionConfig) -> bool:
+    """Whether a selection simulated with ``stored`` settings is ``cfg``'s: a setting added since it
+    was written counts as its default (a selection of 0.9 has no ``rounds``: one round)."""
+    defaults = {f.name: f.default for f in fields(SelectionConfig)}
+    return all(stored.get(k, defaults[k]) == v for k, v in asdict(cfg).items()) and set(stored) <= set(defaults)
+
+
 def simulate(out_dir: str | os.PathLike, cfg: SelectionConfig | None = None, progress: bool = True) -> Path:
     """Write the simulated selection into ``out_dir`` (built under a temporary name, renamed when
     complete; an existing directory with the same settings is reused)."""
     cfg = cfg if cfg is not None else SelectionConfig()
     out = Path(out_dir)
     marker = out / MARKER
-    if marker.exists() and json.loads(marker.read_text()).get("config") == asdict(cfg):
+    if marker.exists() and _same(json.loads(marker.read_text()).get("config") or {}, cfg):
         return out
     if out.exists():
         raise InputError(f"{out} exists but holds another selection; remove it or choose another directory")
