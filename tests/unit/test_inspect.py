@@ -277,3 +277,7 @@ def test_samples_of_several_rounds_are_guessed_as_one_sample_with_its_rounds(tmp
     assert any(note.startswith("rounds: KRAS read after rounds 1, 2, 3") for note in guessed.suggestion.notes)
     found = layout(path, list(table.columns), CountTable(**mapping))
     assert found.rounds == {"KRAS": [1, 1, 2, 2, 3, 3]} and found.control_of == {"KRAS": "beads"}
+    from belka_lab.dataset.inspect import render
+
+    listed = render(inspect_table(path, mapping, rows=100, parse=10))
+    assert "round 1: KRAS_r1_1, KRAS_r1_2; round 2: KRAS_r2_1, KRAS_r2_2; round 3: KRAS_r3_1" in listed

@@ -52,6 +52,7 @@ class SampleReads:
     mean: float | None = None
     median: float | None = None
     zero_share: float | None = None
+    rounds: list[int] | None = None  # a target of several selection rounds: each column's round
 
 
 @dataclass
@@ -274,7 +275,7 @@ def _samples(head: pa.Table, lay, ids: np.ndarray) -> tuple[list[SampleReads], l
     out, problems = [], []
     for name, role, cols, control in roles:
         columns = [lay.columns[i] for i in cols]
-        s = SampleReads(name, role, columns, control)
+        s = SampleReads(name, role, columns, control, rounds=(lay.rounds or {}).get(name) if role == "target" else None)
         per_compound = np.zeros(head.num_rows, np.int64)
         numbers = True
         for c in columns:
@@ -292,6 +293,16 @@ def _samples(head: pa.Table, lay, ids: np.ndarray) -> tuple[list[SampleReads], l
             s.zero_share = float((per_compound == 0).mean())
         out.append(s)
     return out, problems
+
+
+def _columns(s: SampleReads) -> str:
+    """A sample's columns as the report lists them: by round when it has several."""
+    if not s.rounds:
+        return ", ".join(s.columns)
+    by_round: dict[int, list[str]] = {}
+    for rnd, c in zip(s.rounds, s.columns):
+        by_round.setdefault(rnd, []).append(c)
+    return "; ".join(f"round {rnd}: {', '.join(cols)}" for rnd, cols in by_round.items())
 
 
 def _count_values(column: pa.ChunkedArray, name: str, ids: np.ndarray) -> tuple[np.ndarray | None, Problem | None]:
@@ -449,7 +460,7 @@ def render(r: Inspection) -> str:
                 [
                     s.role,
                     s.name,
-                    ", ".join(s.columns),
+                    _columns(s),
                     _number(s.reads),
                     _number(s.mean),
                     _number(s.median, 1),
