@@ -15,11 +15,10 @@ def run(args) -> list[Row]:
 
     from belka_lab import run
     from belka_lab.core.callbacks import ResumeCheckpoint
-    from belka_lab.models.losses import masked_bce
     from belka_lab.models.optim import build_optimizer, param_groups
 
     cfg, dm, module = training_setup(args.overrides, "step")
-    bare_net = copy.deepcopy(module.backbone)
+    bare_net, bare_loss = copy.deepcopy(module.backbone), copy.deepcopy(module.loss)  # the run's loss
     if cfg.get("compile"):
         module.backbone, bare_net = torch.compile(module.backbone), torch.compile(bare_net)
     steps, warmup = args.steps, args.warmup
@@ -41,6 +40,7 @@ def run(args) -> list[Row]:
 
     device = trainer.strategy.root_device  # Lightning moves the module back to the CPU after fit
     bare_net = bare_net.to(device).train()  # same initial weights as the framework's copy
+    bare_loss = bare_loss.to(device)
     from belka_lab.loading.resident import ResidentBatches
 
     resident = isinstance(dm.train_dataloader(), ResidentBatches)  # batches gathered on the device
@@ -57,7 +57,7 @@ def run(args) -> list[Row]:
         b = batches[i % len(batches)]
         with autocast(precision, device):
             logits = bare_net(b["tokens"], b["mask"])
-        total, count = masked_bce(logits, b["labels"], b["label_mask"])
+        total, count = bare_loss(logits, b)
         opt.zero_grad(set_to_none=True)
         (total / count.clamp_min(1.0)).backward()
         opt.step()
