@@ -18,7 +18,7 @@ from belka_lab.core.runtime import set_malloc_top_pad
 from belka_lab.loading.datamodule import BelkaDataModule
 from belka_lab.models.backbone import build_backbone
 from belka_lab.models.init_from import check_tokens
-from belka_lab.models.losses import Readout, TrainingLoss, from_config
+from belka_lab.models.losses import TrainingLoss, from_config
 
 
 def start(cfg: DictConfig) -> None:
@@ -70,11 +70,6 @@ def backbone(cfg: DictConfig, dm, outputs: int | None = None) -> torch.nn.Module
     """The backbone for ``dm``'s tokens, with ``outputs`` (by default the number the loss needs for
     ``dm``'s targets)."""
     return build_backbone(cfg.model.backbone, dm, outputs if outputs is not None else loss(cfg, dm).n_outputs)
-
-
-def readout(cfg: DictConfig, dm) -> Readout:
-    """What the network's outputs become under the loss: probabilities, or log10 enrichment."""
-    return loss(cfg, dm).readout
 
 
 def model(cfg: DictConfig, dm) -> L.LightningModule:

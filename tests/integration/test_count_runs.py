@@ -5,6 +5,7 @@ against the held-out affinities, a Poisson tree baseline, predict and an exporte
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -318,25 +319,13 @@ def test_kindels_benchmark_trains_on_its_split_and_reports_lib_and_all_per_set(t
 def test_a_selection_of_three_rounds_is_prepared_with_its_rounds_and_trained(tmp_path):
     """experiment=rounds: the columns seq_<target>_r<round>_<replicate> give each target's columns
     their round, the likelihood raises the enrichment to it, and the run trains and predicts."""
-    with initialize_config_dir(CONFIG_DIR, version_base="1.3"):
-        cfg = compose(
-            "train",
-            overrides=[
-                "experiment=rounds",
-                f"paths.root_dir={tmp_path}",
-                f"paths.output_dir={tmp_path}/run",
-                "data.simulate.n_compounds=2000",
-                "+data.simulate.n_heldout=100",
-                "data.prepare.progress=false",
-                "data.batch_size=128",
-                "trainer.max_epochs=1",
-                "+trainer.limit_train_batches=4",
-                *QUIET_TRAINER,
-            ],
-        )
+    cfg = _compose(
+        "train", tmp_path, "run", "experiment=rounds", "data.batch_size=128", "trainer.max_epochs=1",
+        "+trainer.limit_train_batches=4", *QUIET_TRAINER,
+    )  # fmt: skip
     result = train(cfg)
-    prepared = tmp_path / "data" / "selection-2000-depth10.0-seed0-rounds3" / "prepared"
-    manifest = json.loads((prepared / "manifest.json").read_text())
+    assert result["prepared_dir"].endswith("-rounds3/prepared")
+    manifest = json.loads((Path(result["prepared_dir"]) / "manifest.json").read_text())
     table = manifest["count_table"]
     for target in ("BRD4", "HSA", "sEH"):
         assert table["targets"][target]["rounds"] == [1, 1, 1, 2, 2, 2, 3, 3, 3]

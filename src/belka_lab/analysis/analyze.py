@@ -298,7 +298,7 @@ def _observed(ctx: Context, t: int):
     and the unit's name."""
     if ctx.observed is not None and ctx.predicts != Values.PROBABILITY:
         return ctx.observed[:, t], ctx.lib.data.observed_unit
-    return _Known(ctx.labels[:, t]), "binds (1/0)"
+    return _Known(ctx.labels[:, t]), Supervision.observed_unit
 
 
 def _cube(bb, name, observed, unit, predicted, predicts, config) -> tuple[pd.DataFrame, str, dict, str, dict]:

@@ -39,7 +39,6 @@ class Values(StrEnum):
 class Supervision:
     """Binary labels: ``train/labels.npy`` int8 [N, T], 1 binds, 0 not, -1 unknown."""
 
-    name = "labels"
     spec: CountSpec | None = None
     arrays: tuple[str, ...] = ("labels",)  # besides the tokens, what a training batch carries
     ranked = False  # validation ranks observed scores as well as scoring the labels' AP
@@ -102,7 +101,6 @@ class ReadCounts(Supervision):
     control, and the load), ``train/scores.npy`` float32 [N, T] (the configured enrichment score)
     and the labels its hits make; ``spec`` says which column is what."""
 
-    name = "counts"
     arrays = ("labels", "scores", "counts")
     ranked = True
     submission = False

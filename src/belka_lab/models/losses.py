@@ -27,7 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from belka_lab.core.config import CONFIG_DIR
+from belka_lab.core.config import CONFIG_DIR, RENAMED
 from belka_lab.core.errors import InputError
 from belka_lab.dataset.supervision import Supervision, Values
 
@@ -62,15 +62,16 @@ def from_config(cfg) -> TrainingLoss:
     named it ``model.loss`` (with ``model.focal`` and ``model.count_beta``), read as such."""
     from hydra.utils import instantiate
 
+    model = cfg.get("model") or {}
     if cfg.get("loss") is not None:
-        stale = [f"model.{k}" for k in ("loss", "focal", "count_beta") if k in (cfg.get("model") or {})]
+        old = {key.split(".")[1] for key in RENAMED if key.startswith("model.")}  # loss, focal, count_beta
+        stale = [f"model.{k}" for k in sorted(old) if k in model]
         if stale:  # a config file of 0.9 (an experiment, a copied model file): it would be ignored
             raise InputError(
                 f"{', '.join(stale)}: the training loss is the `loss` config group now (conf/loss/): in a config "
                 f"file write `defaults: [override /loss: <name>]` and set its options under `loss:`"
             )
         return instantiate(cfg.loss)
-    model = cfg.get("model") or {}
     return named(model.get("loss", "bce"), **(model.get("focal") or {}), beta=model.get("count_beta", 1.0))
 
 
@@ -209,8 +210,8 @@ class BCE(TrainingLoss):
         return masked_bce(out[:, : self.n_targets], batch["labels"], known_of(batch))
 
 
-class Focal(TrainingLoss):
-    """Lin et al.'s focal loss on the labels."""
+class Focal(BCE):
+    """Lin et al.'s focal loss on the labels (validated as BCE, so runs of either compare)."""
 
     name = "focal"
 
@@ -224,9 +225,6 @@ class Focal(TrainingLoss):
         if pos_weight is not None:
             raise InputError("model.pos_weight weighs BCE; with loss=focal use loss.alpha instead")
         return masked_focal(out, batch["labels"], known_of(batch), self.gamma, self.alpha)
-
-    def validation(self, out, batch):
-        return masked_bce(out[:, : self.n_targets], batch["labels"], known_of(batch))
 
 
 class MSE(TrainingLoss):

@@ -3,10 +3,9 @@
 It owns the training loss (one of ``conf/loss/``, built and bound to the data by ``run.loss``:
 BCE or focal loss on the labels, squared error on a count table's enrichment scores, or a count
 likelihood on its reads; unknown labels ignored), the optimizer and scheduler (partials from
-config), and the metrics. Validation AP
-(and, for a count table, the rank correlation with the observed enrichment, and with the measured
-affinities of a held-out affinity file) is computed once per epoch on the predictions of the whole
-epoch, gathered from every process.
+config), and the metrics. Validation AP (and, for a count table, the rank correlation with the
+observed enrichment, and with the measured affinities of a held-out affinity file) is computed
+once per epoch on the predictions of the whole epoch, gathered from every process.
 """
 
 from __future__ import annotations

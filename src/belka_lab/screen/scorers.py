@@ -96,7 +96,8 @@ class TorchScorer:
 def _training_run(run_dir: Path, results: dict, batch_size: int | None, precision: str | None) -> TorchScorer:
     cfg = finished.run_config(run_dir)
     dm = finished.run_data(cfg, run_dir)
-    backbone = run.backbone(cfg, dm)
+    loss = run.loss(cfg, dm)  # what the network's head holds and what its outputs become
+    backbone = run.backbone(cfg, dm, loss.n_outputs)
     ckpt = finished.checkpoint(run_dir, results)
     state = load_torch(ckpt, "a readable checkpoint").get("state_dict")
     if state is None:
@@ -114,7 +115,7 @@ def _training_run(run_dir: Path, results: dict, batch_size: int | None, precisio
         precision or str(cfg.trainer.get("precision", "32-true")),
         f"{type(backbone).__name__} run {run_dir} ({ckpt.name})",
         dm.targets,
-        run.readout(cfg, dm),
+        loss.readout,
     )
     scorer.blocks = finished.cached_blocks(run_dir, dm)
     return scorer
@@ -135,12 +136,12 @@ class TreeScorer:
         pass
 
     def score(self, smiles: pa.Array) -> Scored:
-        values = smiles.to_pylist()
-        missing = {i for i, s in enumerate(values) if not s}
-        bits, unparsable = ecfp([s or "" for s in values], replace(self.ecfp, invalid="zeros"))
+        given = smiles.to_pylist()
+        missing = {i for i, s in enumerate(given) if not s}
+        bits, unparsable = ecfp([s or "" for s in given], replace(self.ecfp, invalid="zeros"))
         bad = np.array(sorted(missing | set(unparsable)), np.int64)
         why = ["missing SMILES" if i in missing else "RDKit cannot parse it" for i in bad.tolist()]
-        encoded = Encoded(np.zeros((len(values), 0)), bad, why)
+        encoded = Encoded(np.zeros((len(given), 0)), bad, why)
         good = encoded.good
         values = (
             self.model.predict(to_csr(bits[good], self.ecfp.n_bits)) if good.any() else np.zeros((0, len(self.targets)))
