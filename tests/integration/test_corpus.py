@@ -214,13 +214,36 @@ def selection(tmp_path_factory):
 
 @pytest.mark.parametrize(
     "case",
-    ["a negative count", "a count above int32", "no control under a ratio score", "a negative kd", "a kd not a number"],
+    [
+        "a negative count",
+        "a count above int32",
+        "no control under a ratio score",
+        "a negative kd",
+        "a kd not a number",
+        "one replicate named with and without its round",
+        "rounds keyed by names",
+        "a mapping key it does not have",
+        "the count pattern under its 0.9 name",
+    ],
 )
 def test_prepare_names_a_bad_count_table_or_affinity_file(case, selection, tmp_path, capfd):
     import pandas as pd
 
     table, heldout = pd.read_parquet(selection / "selection.parquet"), pd.read_csv(selection / "heldout.csv")
-    if case == "a negative count":
+    extra = []
+    if case == "one replicate named with and without its round":  # seq_HSA_1 is round 1's replicate 1 too
+        table = table.rename(columns={"seq_HSA_2": "seq_HSA_r1_1"})
+        name, says = "bad.csv", "two columns for one replicate"
+    elif case == "rounds keyed by names":
+        samples = "{BRD4: {first: [seq_BRD4_1]}, HSA: [seq_HSA_1], sEH: [seq_sEH_1], matrix: [seq_matrix_1]}"
+        extra = [f"data.prepare.counts.samples={samples}"]
+        name, says = "bad.csv", "keys must be round numbers"
+    elif case == "a mapping key it does not have":
+        extra, name, says = ["+data.prepare.counts.patern=seq"], "data.prepare.counts", "no key patern"
+    elif case == "the count pattern under its 0.9 name":
+        extra, name = ["data.prepare.counts.counts=seq"], "data.prepare.counts.counts"
+        says = "write data.prepare.counts.pattern="
+    elif case == "a negative count":
         table.loc[9, "seq_HSA_2"] = -4
         name, says = "bad.csv", "seq_HSA_2"
     elif case == "a count above int32":
@@ -250,6 +273,7 @@ def test_prepare_names_a_bad_count_table_or_affinity_file(case, selection, tmp_p
         f"data.prepared_dir={out}",
         "data.prepare.progress=false",
         f"hydra.run.dir={tmp_path}/run",
+        *extra,
     )
     assert says in assert_clean_error(code, err, name)
     assert not out.exists()
