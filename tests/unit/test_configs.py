@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from hydra.utils import instantiate
+from hydra.utils import get_class, instantiate
 from omegaconf import OmegaConf
 
 from belka_lab.core.config import CONFIG_DIR, compose, register_resolvers
@@ -60,8 +60,9 @@ def test_every_option_composes_with_every_command(command, group, option):
     if group == "model":
         backbone = cfg.model.backbone
         assert cfg.model._target_ == "belka_lab.models.module.BelkaModule" and "optimizer" in cfg.model
-        if "chemberta" not in backbone._target_:
-            instantiate(backbone, **({"vocab_size": 37} if "vocab_size" not in backbone else {}))
+        reads = get_class(backbone._target_).reads
+        if reads != "tokenizer":  # what the data would pass: the vocabulary of the codes (or nothing for bits)
+            instantiate(backbone, **({"vocab_size": 37} if reads == "characters" and "vocab_size" not in backbone else {}))
     if group == "trainer" and option in ("cpu", "default", "ddp_cpu"):
         instantiate(cfg.trainer, logger=False, enable_progress_bar=False)
 

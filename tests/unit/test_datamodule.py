@@ -167,3 +167,24 @@ def test_the_disynthon_split_trains_on_no_pair_of_blocks_of_validation(tiny_prep
     assert first.where == "disynthon=0" and not np.array_equal(first.val, second.val)
     with pytest.raises(InputError, match="fold=20 does not exist for disynthon"):
         split.select(store, 20)
+
+
+def test_a_fingerprint_model_is_served_the_ecfp_cache_the_trees_read(tiny_library, tiny_prepared):
+    from belka_lab.features.fingerprints import ECFPConfig, cached_ecfp, ecfp
+    from belka_lab.tokens.characters import decode
+
+    dm = datamodule_on(tiny_library, tiny_prepared, tokenizer={"name": "ecfp"}, batch_size=64, eval_batch_size=100)
+    dm.prepare_data()
+    dm.setup("fit")
+    served = dm.files("train")["tokens"]
+    assert served == tiny_prepared / "fingerprints" / ECFPConfig().key / "train.npy"  # the trees' default cache
+    written = served.stat().st_mtime_ns
+    trees = cached_ecfp(tiny_prepared, ECFPConfig())  # a baseline on the same data: read, not recomputed
+    assert served.stat().st_mtime_ns == written
+    batch = dm.on_after_batch_transfer(next(iter(dm.train_dataloader())), 0)
+    assert batch["tokens"].shape == (64, 256) and batch["mask"].all()  # no byte pads
+    rows = batch["index"].numpy()
+    assert np.array_equal(batch["tokens"].numpy(), np.asarray(trees["train"][rows]))
+    smiles = decode(np.asarray(dm.store.train("tokens")[rows[:5]]))
+    assert np.array_equal(batch["tokens"][:5].numpy(), ecfp(smiles, ECFPConfig(workers=1))[0])  # a molecule's own bits
+    assert (dm.pad_id, dm.vocab_size, dm.token_spec.width) == (256, 256, 256)

@@ -27,12 +27,16 @@ def _model(name: str, tokenizer: Path):
         cfg = compose("train", overrides=[f"model={name}", *reads_own, *SMALL.get(cls.__name__, [])])
     if cls.reads == "characters":
         return instantiate(cfg.model.backbone, vocab_size=37).eval(), 0, np.uint8
+    if cls.reads == "fingerprint":  # packed bytes, no padding
+        return instantiate(cfg.model.backbone).eval(), 256, np.uint8
     backbone = instantiate(cfg.model.backbone).eval()
     return backbone, backbone.pad_token_id, np.int64
 
 
 def _ids(pad: int, dtype, tokenizer: Path | None) -> np.ndarray:
     rng = np.random.default_rng(0)
+    if pad == 256:  # a fingerprint's bytes: every value, every position
+        return rng.integers(0, 256, (12, 256)).astype(dtype)
     high = 37 if dtype == np.uint8 else len(load_tokenizer(str(tokenizer)))
     ids = rng.integers(pad + 1 if dtype == np.uint8 else 5, high, (12, 142)).astype(dtype)
     for i, n in enumerate(rng.integers(20, 142, 12)):  # molecules of different lengths, padded

@@ -10,7 +10,9 @@ from hydra.utils import get_class, instantiate
 
 from belka_lab.core.config import CONFIG_DIR
 from belka_lab.models.chemberta import ChemBERTa
+from belka_lab.features.fingerprints import ECFPConfig, ecfp
 from belka_lab.models.cnn import CNN1D
+from belka_lab.models.fp_mlp import FingerprintMLP
 from belka_lab.models.losses import masked_bce
 from belka_lab.models.mamba import Mamba1D
 from belka_lab.models.resnet import ResNet1D
@@ -73,6 +75,8 @@ HAND_COUNTED = {
         ),
         146 * 8 + 16 + 16 + (216 + 72 + 16 + 144 + 136 + 16) + 27,
     ),
+    # linear 16·5+5 + batch norm 2·5 + linear 5·3+3
+    FingerprintMLP: (dict(n_bits=16, hidden=(5,)), 85 + 10 + 18),
 }
 SMILES = [
     "C#CC[C@@H](CC(=O)N[Dy])Nc1nc(Nc2ccc(C=C)cc2)nc(Nc2ccc(C=C)cc2)n1",
@@ -99,7 +103,11 @@ def _backbone(name: str, small: bool = True):
 
 
 def _inputs(net, width: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """(tokens, mask) of SMILES for this backbone: character codes, or its tokenizer's ids."""
+    """(tokens, mask) of SMILES for this backbone: character codes, its tokenizer's ids, or their
+    packed ECFP bits (no padding: ``width`` leaves them whole)."""
+    if net.reads == "fingerprint":
+        t = torch.from_numpy(ecfp(SMILES, ECFPConfig(n_bits=net.n_bits, workers=1))[0]).long()
+        return t, torch.ones_like(t, dtype=torch.bool)
     if hasattr(net, "pad_token_id"):
         tok = load_tokenizer(TOKENIZER["path"])
         t = torch.tensor(tok(SMILES, padding="max_length", max_length=width or 144)["input_ids"])

@@ -22,7 +22,7 @@ from belka_lab.features.fingerprints import ECFPConfig, cached_ecfp, to_csr
 def fit_baseline(cfg: DictConfig) -> dict:
     t0 = time.time()
     dm = instantiate(cfg.data)
-    if not dm.tokenizer.is_char:
+    if not (dm.tokenizer.is_char or dm.tokenizer.is_fingerprint):
         raise InputError("baselines read fingerprints of the prepared molecules: use tokenizer=char")
     dm.prepare_data()
     dm.setup("fit")

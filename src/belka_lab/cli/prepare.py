@@ -25,7 +25,9 @@ def main(cfg: DictConfig) -> None:
     print(
         json.dumps({k: manifest[k] for k in ("sizes", "positives", "unknown_labels", "folds", "vocab_size")}, indent=2)
     )
-    if not datamodule.tokenizer.is_char:
+    if datamodule.tokenizer.is_fingerprint:
+        print(f"ECFP bits for tokenizer=ecfp: {datamodule.files('train')['tokens'].parent} (shared with the baselines)")
+    elif not datamodule.tokenizer.is_char:
         info = cache_info(datamodule.prepared_dir, "train", datamodule.tokenizer.name)
         print(
             f"token ids of {info['path']}: train/tokens_{info['name']}.npy, width {info['width']}, "

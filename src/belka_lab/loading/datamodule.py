@@ -27,12 +27,12 @@ from belka_lab.dataset.store import PreparedDataset, arrays, read_manifest
 from belka_lab.dataset.supervision import Supervision
 from belka_lab.evaluation.affinity import HeldOutAffinity
 from belka_lab.evaluation.cells import ValidationCells
+from belka_lab.features import inputs
 from belka_lab.loading.loader import Feed, Loader, MemoryLoader, Place
 from belka_lab.synth.config import SynthConfig
 from belka_lab.synth.generate import generate
 from belka_lab.synth.selection import SelectionConfig
 from belka_lab.synth.selection import simulate as simulate_selection
-from belka_lab.tokens.cache import build_cache, cache_info
 from belka_lab.tokens.characters import PAD
 from belka_lab.tokens.spec import TokenizerConfig, TokenSpec
 
@@ -94,8 +94,7 @@ class BelkaDataModule(L.LightningDataModule):
             self.test_file = find_input(self.test_file, "test_file")
         if not is_current(self.prepared_dir, self.train_file, self.test_file, self.solution_file, self.prepare_options):
             prepare(self.train_file, self.test_file, self.prepared_dir, self.solution_file, self.prepare_options)
-        if not self.tokenizer.is_char:
-            build_cache(self.tokenizer, self.prepared_dir, progress=self.prepare_options.progress)
+        inputs.make(self.tokenizer, self.prepared_dir, progress=self.prepare_options.progress)
         self.loader.prepare(self.feed)
 
     def setup(self, stage: str | None = None) -> None:
@@ -107,15 +106,7 @@ class BelkaDataModule(L.LightningDataModule):
 
     def _load(self) -> None:
         self.store = PreparedDataset(self.prepared_dir)
-        self.vocab_size = self.store.vocab_size
-        if not self.tokenizer.is_char:
-            info = cache_info(self.prepared_dir, "train", self.tokenizer.name)
-            if info is None:
-                raise InputError(
-                    f"{self.prepared_dir}/train has no tokens_{self.tokenizer.name}.npy yet; run prepare_data() first "
-                    f"(training does)"
-                )
-            self.pad_id, self.vocab_size = info["pad_id"], info["vocab_size"]
+        self.pad_id, self.vocab_size = inputs.described(self.tokenizer, self.prepared_dir, self.store.vocab_size)
         self._supervision = supervision.of(self.store.manifest)
         self.selection = self.split.select(self.store, self.fold)
         self.train_idx, self.val_idx = self.selection.train, self.selection.val
@@ -153,10 +144,11 @@ class BelkaDataModule(L.LightningDataModule):
         return supervision.of(read_manifest(self.prepared_dir))
 
     def files(self, part: str) -> dict[str, Path]:
-        """The arrays the models read for ``part`` (train or test): tokens, and for train what the
-        run learns from (labels; a count table's scores and reads too)."""
-        tokens = "tokens" if self.tokenizer.is_char else f"tokens_{self.tokenizer.name}"
-        return arrays(self.prepared_dir, part, tokens, self.supervision.arrays)
+        """The arrays the models read for ``part`` (train or test): tokens (what the tokenizer
+        reads: features/inputs.py), and for train what the run learns from (labels; a count
+        table's scores and reads too)."""
+        files = arrays(self.prepared_dir, part, "tokens", self.supervision.arrays)
+        return files | {"tokens": inputs.file(self.tokenizer, self.prepared_dir, part)}
 
     def _feed(self) -> Feed:
         """The loader's view: the arrays, and after setup the molecules of each part."""

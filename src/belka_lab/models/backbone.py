@@ -11,6 +11,8 @@ the data module's ``targets`` set when the model is built) and a class attribute
   not repeat it (a config may ask for a larger embedding, never a smaller one).
 - ``"tokenizer"``: the ids of its own tokenizer (``model.backbone.tokenizer``); the data module
   serves that tokenizer's cached ids, and the backbone's ``pad_token_id`` must equal theirs.
+- ``"fingerprint"``: a molecule's ECFP bits packed eight to a byte (``tokenizer=ecfp``,
+  ``features/inputs.py``); its constructor takes ``n_bits``, which the data module passes.
 
 Optional abilities, each a protocol checked with ``isinstance``: :class:`Pretrainable` (masked-token
 pretraining, ``belka pretrain``) and :class:`LayerGroups` (layer-wise learning rates, ``model.lr_decay``).
@@ -26,7 +28,7 @@ from torch import nn
 
 from belka_lab.core.errors import InputError
 
-READS = ("characters", "tokenizer")
+READS = ("characters", "tokenizer", "fingerprint")
 
 
 @runtime_checkable
@@ -58,8 +60,13 @@ def build_backbone(config, data, n_outputs: int | None = None) -> nn.Module:
     reads = getattr(cls, "reads", None)
     if reads not in READS:
         raise InputError(
-            f"{config._target_} does not say what it reads: give the class `reads = 'characters'` or `reads = "
-            f"'tokenizer'` (models/backbone.py)"
+            f"{config._target_} does not say what it reads: give the class `reads` one of {', '.join(READS)} "
+            f"(models/backbone.py)"
+        )
+    if (reads == "fingerprint") != data.tokenizer.is_fingerprint:
+        wanted = "tokenizer=ecfp" if reads == "fingerprint" else "tokenizer=char (or the one it was made for)"
+        raise InputError(
+            f"{cls.__name__} reads {reads}, not what tokenizer={data.tokenizer.name} serves: use {wanted}"
         )
     if reads == "tokenizer" and data.tokenizer.symbols:
         raise InputError(
@@ -79,6 +86,8 @@ def build_backbone(config, data, n_outputs: int | None = None) -> nn.Module:
                 f"model.backbone.vocab_size (the data sets it) or set model.backbone.vocab_size={data.vocab_size}"
             )
         backbone = instantiate(config, vocab_size=vocab, n_outputs=n_outputs)
+    elif reads == "fingerprint":
+        backbone = instantiate(config, n_bits=data.tokenizer.n_bits, n_outputs=n_outputs)
     else:
         backbone = instantiate(config, n_outputs=n_outputs)
     if reads == "tokenizer" and backbone.pad_token_id != data.pad_id:

@@ -37,7 +37,7 @@ from belka_lab.dataset.supervision import Values
 from belka_lab.features.fingerprints import ECFPConfig, ecfp, to_csr
 from belka_lab.screen import runs as finished
 from belka_lab.screen.exported import Exported
-from belka_lab.tokens.encoders import Encoded, encoder
+from belka_lab.features.encoders import Encoded, encoder
 from belka_lab.tokens.spec import TokenSpec
 
 

@@ -1,4 +1,5 @@
-"""SMILES → the token ids a run was trained on, for any molecule, row by row.
+"""SMILES → what a run's network reads (its token ids, or its fingerprint bytes), for any
+molecule, row by row.
 
 :class:`~belka_lab.tokens.spec.TokenSpec` is what a model reads — which tokenizer, how many ids per molecule, the
 padding id, the vocabulary size — as a run's data gave it (:func:`TokenSpec.of_data`) or as an
@@ -19,6 +20,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from belka_lab.core.errors import InputError
+from belka_lab.features.fingerprints import ECFPConfig, ecfp
+from belka_lab.features.inputs import BYTES
 from belka_lab.tokens import characters as char
 from belka_lab.tokens.atoms import AtomTokenizer, split_codes
 from belka_lab.tokens.huggingface import load_tokenizer
@@ -114,6 +117,23 @@ class HFEncoder:
         return _encoded(out, status, reasons)
 
 
+class ECFPEncoder:
+    """ECFP bits packed eight to a byte (``tokenizer=ecfp``), as the prepared cache holds them."""
+
+    def __init__(self, spec: TokenSpec):
+        self.spec = spec
+        self.config = ECFPConfig(**spec.fingerprint, invalid="zeros", workers=1)
+
+    def encode(self, smiles: pa.Array) -> Encoded:
+        values = smiles.to_pylist()
+        status = np.array([0 if s else char.MISSING for s in values], np.uint8)
+        bits, unparsed = ecfp([s or "" for s in values], self.config)
+        status[[i for i in unparsed if not status[i]]] = 5
+        ids = bits.astype(np.int64)
+        ids[status != 0] = BYTES
+        return _encoded(ids, status, {char.MISSING: "missing SMILES", 5: "RDKit cannot parse it"})
+
+
 def encoder(spec: TokenSpec):
     if spec.name == "char":
         return CharEncoder(spec)
@@ -121,4 +141,6 @@ def encoder(spec: TokenSpec):
         return AtomEncoder(spec)
     if spec.name in ("bpe", "pretrained"):
         return HFEncoder(spec)
-    raise InputError(f"tokenizer {spec.name!r}: this belka_lab encodes char, atom, bpe and pretrained")
+    if spec.name == "ecfp":
+        return ECFPEncoder(spec)
+    raise InputError(f"tokenizer {spec.name!r}: this belka_lab encodes char, atom, bpe, pretrained and ecfp")
