@@ -62,7 +62,9 @@ def test_every_option_composes_with_every_command(command, group, option):
         assert cfg.model._target_ == "belka_lab.models.module.BelkaModule" and "optimizer" in cfg.model
         reads = get_class(backbone._target_).reads
         if reads != "tokenizer":  # what the data would pass: the vocabulary of the codes (or nothing for bits)
-            instantiate(backbone, **({"vocab_size": 37} if reads == "characters" and "vocab_size" not in backbone else {}))
+            instantiate(
+                backbone, **({"vocab_size": 37} if reads == "characters" and "vocab_size" not in backbone else {})
+            )
     if group == "trainer" and option in ("cpu", "default", "ddp_cpu"):
         instantiate(cfg.trainer, logger=False, enable_progress_bar=False)
 

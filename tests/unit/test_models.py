@@ -9,8 +9,8 @@ from hydra import compose, initialize_config_dir
 from hydra.utils import get_class, instantiate
 
 from belka_lab.core.config import CONFIG_DIR
-from belka_lab.models.chemberta import ChemBERTa
 from belka_lab.features.fingerprints import ECFPConfig, ecfp
+from belka_lab.models.chemberta import ChemBERTa
 from belka_lab.models.cnn import CNN1D
 from belka_lab.models.fp_mlp import FingerprintMLP
 from belka_lab.models.losses import masked_bce

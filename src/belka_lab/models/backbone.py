@@ -65,9 +65,7 @@ def build_backbone(config, data, n_outputs: int | None = None) -> nn.Module:
         )
     if (reads == "fingerprint") != data.tokenizer.is_fingerprint:
         wanted = "tokenizer=ecfp" if reads == "fingerprint" else "tokenizer=char (or the one it was made for)"
-        raise InputError(
-            f"{cls.__name__} reads {reads}, not what tokenizer={data.tokenizer.name} serves: use {wanted}"
-        )
+        raise InputError(f"{cls.__name__} reads {reads}, not what tokenizer={data.tokenizer.name} serves: use {wanted}")
     if reads == "tokenizer" and data.tokenizer.symbols:
         raise InputError(
             f"{cls.__name__} reads its own tokenizer's ids: add tokenizer=pretrained data.tokenizer.path=<its dir> or "

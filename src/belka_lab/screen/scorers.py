@@ -34,10 +34,10 @@ from belka_lab.core.errors import InputError
 from belka_lab.dataset.read import load_torch, read_json
 from belka_lab.dataset.schema import BELKA_TARGETS
 from belka_lab.dataset.supervision import Values
+from belka_lab.features.encoders import Encoded, encoder
 from belka_lab.features.fingerprints import ECFPConfig, ecfp, to_csr
 from belka_lab.screen import runs as finished
 from belka_lab.screen.exported import Exported
-from belka_lab.features.encoders import Encoded, encoder
 from belka_lab.tokens.spec import TokenSpec
 
 

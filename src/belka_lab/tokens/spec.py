@@ -56,7 +56,6 @@ class TokenSpec:
     path: str | None = None  # atom, bpe, pretrained: the tokenizer's directory
     fingerprint: dict | None = None  # ecfp: radius, n_bits, dy
 
-
     @classmethod
     def of_data(cls, tokens_file: Path, tokenizer: TokenizerConfig, pad_id: int, vocab_size: int) -> TokenSpec:
         """What the models read from prepared token ids (``tokens_file``) made by ``tokenizer``."""
