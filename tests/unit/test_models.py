@@ -17,6 +17,7 @@ from belka_lab.models.losses import masked_bce
 from belka_lab.models.mamba import Mamba1D
 from belka_lab.models.resnet import ResNet1D
 from belka_lab.models.se_xception import SEXception1D
+from belka_lab.models.synthon import SynthonNet
 from belka_lab.models.transformer import TransformerEncoder1D
 from belka_lab.tokens.characters import encode
 from belka_lab.tokens.huggingface import load_tokenizer
@@ -77,7 +78,14 @@ HAND_COUNTED = {
     ),
     # linear 16·5+5 + batch norm 2·5 + linear 5·3+3
     FingerprintMLP: (dict(n_bits=16, hidden=(5,)), 85 + 10 + 18),
+    # 4 blocks of 16 bits, 2 cycles, hidden 4, 1 head: structure 16·4+4 + 4·4+4; ids (4+1)·4; cycles 2·4;
+    # one pair 8·4+4 + 4·4+4; whole 8·4+4 + 4·4+4; attention in 3·16+12, out 16+4; head 8·4+4 + 4·3+3
+    SynthonNet: (
+        dict(bits=np.zeros((4, 2), np.uint8), seen=np.ones(4, bool), cycles=2, hidden=4, heads=1),
+        88 + 20 + 8 + 56 + 56 + 80 + 51,
+    ),
 }
+BLOCKS = 12  # the block table of a synthon network under test: 12 blocks, their bits drawn at random
 SMILES = [
     "C#CC[C@@H](CC(=O)N[Dy])Nc1nc(Nc2ccc(C=C)cc2)nc(Nc2ccc(C=C)cc2)n1",
     "O=C(N[Dy])[C@@H](Cc1ccccc1)Nc1nc(NCCO)nc(NCc2ccc(Br)cc2)n1",
@@ -97,14 +105,27 @@ def _compose(name: str, small: bool = True):
     return cfg
 
 
+def build(config, n_outputs: int = 3):
+    """A backbone of ``config`` as the data would build it (a synthon network: on a random table of
+    ``BLOCKS`` blocks, the last two unseen, three cycles)."""
+    if get_class(config._target_).reads == "blocks":
+        bits = np.random.default_rng(0).integers(0, 256, (BLOCKS, 256)).astype(np.uint8)
+        seen = np.arange(BLOCKS) < BLOCKS - 2
+        return instantiate(config, _partial_=True)(bits=bits, seen=seen, cycles=3, n_outputs=n_outputs)
+    return instantiate(config, n_outputs=n_outputs)
+
+
 def _backbone(name: str, small: bool = True):
     torch.manual_seed(0)
-    return instantiate(_compose(name, small).model.backbone)
+    return build(_compose(name, small).model.backbone)
 
 
 def _inputs(net, width: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """(tokens, mask) of SMILES for this backbone: character codes, its tokenizer's ids, or their
     packed ECFP bits (no padding: ``width`` leaves them whole)."""
+    if net.reads == "blocks":  # one molecule without its last block
+        t = torch.tensor([[0, 4, 8], [1, 5, 9], [2, 6, 10], [3, 7, -1]])
+        return t, t >= 0
     if net.reads == "fingerprint":
         t = torch.from_numpy(ecfp(SMILES, ECFPConfig(n_bits=net.n_bits, workers=1))[0]).long()
         return t, torch.ones_like(t, dtype=torch.bool)
@@ -208,9 +229,13 @@ def test_backbone_overfits_a_small_batch(name):
     net = _backbone(name).train()
     rng = np.random.default_rng(0)
     t = _inputs(net)[0].repeat(4, 1)
-    lo, hi = getattr(net, "symbol_range", (1, 36))
-    t[4:, 20:30] = torch.from_numpy(rng.integers(lo, hi + 1, (12, 10)))  # 16 distinct molecules
-    m = t != getattr(net, "pad_token_id", 0)
+    if net.reads == "blocks":  # 16 distinct compounds of the table's blocks
+        t = torch.from_numpy(rng.permutation(BLOCKS**3)[:16]).long()[:, None] // BLOCKS ** torch.arange(3) % BLOCKS
+        m = t >= 0
+    else:
+        lo, hi = getattr(net, "symbol_range", (1, 36))
+        t[4:, 20:30] = torch.from_numpy(rng.integers(lo, hi + 1, (12, 10)))  # 16 distinct molecules
+        m = t != getattr(net, "pad_token_id", 0)
     labels = torch.from_numpy(rng.random((16, 3)) < 0.3).float()
     opt = torch.optim.AdamW(net.parameters(), lr=3e-3)
     for _ in range(120):  # within 120 steps; stopped once there

@@ -101,7 +101,12 @@ def ingest(path: Path, tmp: Path, targets: tuple[str, ...], table, options) -> d
     smiles = pa.array(distinct.tolist(), pa.string())
     tokens, n_unk, _ = encode(path, smiles, np.arange(len(distinct)), _unknown(options))
     np.save(tmp / "test" / "tokens.npy", tokens)
-    np.save(tmp / "test" / "bb_ids.npy", np.full((len(tokens), len(table.blocks)), -1, np.int32))
+    np.save(tmp / "test" / "bb_ids.npy", np.full((len(tokens), len(table.blocks)), -1, np.int32))  # attach_blocks
+    cycles = np.full((len(tokens), len(table.blocks)), None, dtype=object)  # a molecule's blocks: its first row's
+    for p, lo in zip(parts, np.cumsum([0] + [len(p["row"]) for p in parts])):
+        if p["cycles"] is not None:
+            first = ~pd.Series(molecule[lo : lo + len(p["row"])]).duplicated().to_numpy()
+            cycles[molecule[lo : lo + len(p["row"])][first]] = p["cycles"][first]
     out = {
         "file": np.concatenate([np.full(len(p["row"]), p["record"]["file"], dtype=object) for p in parts]),
         "id": np.concatenate([p["row"] for p in parts]).astype(np.int64),
@@ -128,8 +133,33 @@ def ingest(path: Path, tmp: Path, targets: tuple[str, ...], table, options) -> d
         "unknown_chars": n_unk,
         "split_groups": groups,
         "ids": set().union(*(p["ids"] for p in parts)),
+        "cycles": cycles,
         "record": {"affinity": record},
     }
+
+
+def attach_blocks(tmp: Path, cycles: np.ndarray) -> int:
+    """The test part's block ids (``test/bb_ids.npy``), from the blocks its files name (``cycles``,
+    object [molecules, cycles], None where unnamed: id -1): a block of the library keeps its id, a
+    block outside it is appended to ``building_blocks.parquet`` (not in train, group -1), so that
+    the training molecules' ids and folds stay as they were. Returns the blocks appended."""
+    table = pq.read_table(tmp / "building_blocks.parquet").to_pandas()
+    known = dict(zip(table["smiles"], table["bb_id"]))
+    named = sorted({b for b in cycles.ravel() if b is not None and b not in known})
+    known |= {b: len(table) + i for i, b in enumerate(named)}
+    ids = np.array([[known.get(b, -1) if b is not None else -1 for b in row] for row in cycles], np.int32)
+    np.save(tmp / "test" / "bb_ids.npy", ids.reshape(len(cycles), cycles.shape[1]))
+    if named:
+        extra = pd.DataFrame(
+            {"bb_id": np.arange(len(table), len(known), dtype=np.int32), "smiles": named, "in_train": False}
+        ).assign(group=np.int8(-1))
+        pq.write_table(
+            pa.Table.from_pandas(
+                pd.concat([table, extra], ignore_index=True).astype(table.dtypes), preserve_index=False
+            ),
+            tmp / "building_blocks.parquet",
+        )
+    return len(named)
 
 
 def empty(tmp: Path, cycles: int) -> dict:
@@ -137,7 +167,15 @@ def empty(tmp: Path, cycles: int) -> dict:
     np.save(tmp / "test" / "bb_ids.npy", np.zeros((0, cycles), np.int32))
     rows = {"id": np.zeros(0, np.int64), "molecule": np.zeros(0, np.int32), "protein": np.zeros(0, np.int16)}
     pq.write_table(pa.table(rows), tmp / "test" / "rows.parquet")
-    return {"rows": 0, "molecules": 0, "unknown_chars": 0, "split_groups": None, "ids": set(), "record": {}}
+    return {
+        "rows": 0,
+        "molecules": 0,
+        "unknown_chars": 0,
+        "split_groups": None,
+        "ids": set(),
+        "cycles": np.zeros((0, cycles), dtype=object),
+        "record": {},
+    }
 
 
 def _read(path: Path, targets: tuple[str, ...], table, opts: AffinityOptions, options, in_dir: bool) -> dict | None:
@@ -151,7 +189,7 @@ def _read(path: Path, targets: tuple[str, ...], table, opts: AffinityOptions, op
         say(f"prepare: {path.name}: skipped, its name names none of the count table's targets ({', '.join(targets)})")
         return None
     read.check_columns(path, names, list(REQUIRED), what="affinity files")
-    optional = tuple(c for c in ("target", table.id, "blocks") if c)
+    optional = tuple(c for c in ("target", table.id, "blocks", *table.blocks) if c)
     batches, _ = read.table_batches(path, list(REQUIRED), options.batch_rows, optional=optional)
     t = pa.Table.from_batches(list(batches)).combine_chunks()
     rows = np.arange(t.num_rows)
@@ -180,6 +218,9 @@ def _read(path: Path, targets: tuple[str, ...], table, opts: AffinityOptions, op
     elif kind:
         group = np.full(t.num_rows, kind, dtype=object)
     library = None if ids is None else ids != ""
+    cycles = None  # each row's building blocks, where the file names them in the count table's block columns
+    if all(b in t.column_names for b in table.blocks):
+        cycles = np.stack([np.asarray(t[b].cast(pa.string()).to_pylist(), dtype=object) for b in table.blocks], 1)
 
     def named(mask: np.ndarray) -> list:
         """The rows of ``mask`` by id where the row has one, else by row number."""
@@ -210,6 +251,7 @@ def _read(path: Path, targets: tuple[str, ...], table, opts: AffinityOptions, op
         "censored": censored[keep],
         "group": None if group is None else group[keep],
         "library": None if library is None else library[keep],
+        "cycles": None if cycles is None else cycles[keep],
         "ids": set(ids[ids != ""].tolist()) if ids is not None else set(),
         "record": record,
     }

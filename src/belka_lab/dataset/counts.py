@@ -68,6 +68,7 @@ def prepare_counts(train_file, heldout_file, out_dir, options: PrepareOptions) -
         announce(options, "enrichment scores and labels")
         threshold = scores_and_labels(tmp, lay, totals, table, n, max(options.batch_rows, 1))
         made = finish_blocks(tmp, blocks, len(blocks.ids), options)
+        test_only = affinity_file.attach_blocks(tmp, te["cycles"])
         stage.manifest = manifest(
             "counts",
             t0,
@@ -79,8 +80,8 @@ def prepare_counts(train_file, heldout_file, out_dir, options: PrepareOptions) -
                 "train_molecules": n,
                 "test_rows": te["rows"],
                 "test_molecules": te["molecules"],
-                "building_blocks": made["building_blocks"],
-                "building_blocks_test_only": 0,
+                "building_blocks": made["building_blocks"] + test_only,
+                "building_blocks_test_only": test_only,
                 "cycles": len(table.blocks),
             },
             folds=made["folds"],

@@ -134,6 +134,26 @@ class ECFPEncoder:
         return _encoded(ids, status, {char.MISSING: "missing SMILES", 5: "RDKit cannot parse it"})
 
 
+class BlocksEncoder:
+    """A compound's building blocks (one column per cycle) → block ids (``tokenizer=blocks``): a
+    block of the run's table keeps its id; a block it has never met is given to ``add`` (its packed
+    ECFP bits → new ids; the synthon network appends it as unseen), once per block."""
+
+    def __init__(self, spec: TokenSpec, smiles: list[str], add):
+        self.spec, self.add = spec, add
+        self.known = {s: i for i, s in enumerate(smiles)}
+        self.config = ECFPConfig(**spec.fingerprint, invalid="zeros", workers=1)
+
+    def encode(self, blocks: list[pa.Array]) -> Encoded:
+        values = [col.to_pylist() for col in blocks]
+        new = sorted({b for col in values for b in col if b and b not in self.known})
+        if new:
+            self.known |= dict(zip(new, self.add(ecfp(new, self.config)[0]).tolist()))
+        ids = np.array([[self.known.get(b, -1) if b else -1 for b in col] for col in values], np.int64).T
+        status = (ids < 0).any(axis=1).astype(np.uint8)
+        return _encoded(ids.reshape(len(status), len(blocks)), status, {1: "a building block is missing"})
+
+
 def encoder(spec: TokenSpec):
     if spec.name == "char":
         return CharEncoder(spec)
@@ -143,4 +163,7 @@ def encoder(spec: TokenSpec):
         return HFEncoder(spec)
     if spec.name == "ecfp":
         return ECFPEncoder(spec)
-    raise InputError(f"tokenizer {spec.name!r}: this belka_lab encodes char, atom, bpe, pretrained and ecfp")
+    raise InputError(
+        f"tokenizer {spec.name!r}: this belka_lab encodes char, atom, bpe, pretrained and ecfp from SMILES (blocks: "
+        f"from the building-block columns)"
+    )

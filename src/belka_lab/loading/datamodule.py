@@ -167,6 +167,10 @@ class BelkaDataModule(L.LightningDataModule):
             n_test=self.n_test if set_up else 0,
         )
 
+    def block_table(self) -> inputs.BlockTable:
+        """The prepared building blocks, their ECFP bits, and which the training molecules hold (set up first)."""
+        return inputs.block_table(self.tokenizer, self.prepared_dir, self.store.train("bb_ids"), self.train_idx)
+
     @property
     def token_spec(self) -> TokenSpec:
         """What the models of this data read (set up first)."""

@@ -13,6 +13,9 @@ the data module's ``targets`` set when the model is built) and a class attribute
   serves that tokenizer's cached ids, and the backbone's ``pad_token_id`` must equal theirs.
 - ``"fingerprint"``: a molecule's ECFP bits packed eight to a byte (``tokenizer=ecfp``,
   ``features/inputs.py``); its constructor takes ``n_bits``, which the data module passes.
+- ``"blocks"``: a molecule's building-block ids, one per cycle (``tokenizer=blocks``, -1 where
+  none is named); its constructor takes ``bits`` and ``seen`` (each block's packed ECFP bits,
+  whether the training molecules hold it: the data module's ``block_table``) and ``cycles``.
 
 Optional abilities, each a protocol checked with ``isinstance``: :class:`Pretrainable` (masked-token
 pretraining, ``belka pretrain``) and :class:`LayerGroups` (layer-wise learning rates, ``model.lr_decay``).
@@ -28,7 +31,8 @@ from torch import nn
 
 from belka_lab.core.errors import InputError
 
-READS = ("characters", "tokenizer", "fingerprint")
+READS = ("characters", "tokenizer", "fingerprint", "blocks")
+SERVED = {"fingerprint": "ecfp", "blocks": "blocks"}  # what a backbone reads that only one tokenizer serves
 
 
 @runtime_checkable
@@ -63,8 +67,8 @@ def build_backbone(config, data, n_outputs: int | None = None) -> nn.Module:
             f"{config._target_} does not say what it reads: give the class `reads` one of {', '.join(READS)} "
             f"(models/backbone.py)"
         )
-    if (reads == "fingerprint") != data.tokenizer.is_fingerprint:
-        wanted = "tokenizer=ecfp" if reads == "fingerprint" else "tokenizer=char (or the one it was made for)"
+    if SERVED.get(reads) != (data.tokenizer.name if data.tokenizer.name in SERVED.values() else None):
+        wanted = f"tokenizer={SERVED[reads]}" if reads in SERVED else "tokenizer=char (or the one it was made for)"
         raise InputError(f"{cls.__name__} reads {reads}, not what tokenizer={data.tokenizer.name} serves: use {wanted}")
     if reads == "tokenizer" and data.tokenizer.symbols:
         raise InputError(
@@ -86,6 +90,15 @@ def build_backbone(config, data, n_outputs: int | None = None) -> nn.Module:
         backbone = instantiate(config, vocab_size=vocab, n_outputs=n_outputs)
     elif reads == "fingerprint":
         backbone = instantiate(config, n_bits=data.tokenizer.n_bits, n_outputs=n_outputs)
+    elif reads == "blocks":
+        table = data.block_table()
+        if table.by_id:
+            print(
+                f"{cls.__name__}: {data.prepared_dir} names its building blocks by id, not structure: a block the "
+                f"training molecules do not hold is read as one shared vector"
+            )
+        made = instantiate(config, _partial_=True)
+        backbone = made(bits=table.bits, seen=table.seen, cycles=data.token_spec.width, n_outputs=n_outputs)
     else:
         backbone = instantiate(config, n_outputs=n_outputs)
     if reads == "tokenizer" and backbone.pad_token_id != data.pad_id:

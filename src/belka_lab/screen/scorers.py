@@ -1,9 +1,10 @@
 """What scores a chunk of molecules: a finished training run, a baseline run, a blend of runs,
 or an exported model file.
 
-Every scorer has ``targets`` (the names of its outputs), ``score(smiles) -> Scored`` (values
-[n, T], probabilities or log10 enrichment, NaN on the rows it cannot score, and those rows with
-why), ``place(fabric)`` (the model onto the
+Every scorer has ``targets`` (the names of its outputs), ``score(smiles, blocks) -> Scored``
+(values [n, T], probabilities or log10 enrichment, NaN on the rows it cannot score, and those
+rows with why; ``blocks``: the input's building-block columns, one array per cycle, or None when
+it has none — what a network reading blocks scores from), ``place(fabric)`` (the model onto the
 process's device, in the precision asked for) and ``blocks`` (the building blocks of its
 training molecules, or None when unknown). :func:`load` chooses by what the directory holds:
 
@@ -34,7 +35,7 @@ from belka_lab.core.errors import InputError
 from belka_lab.dataset.read import load_torch, read_json
 from belka_lab.dataset.schema import BELKA_TARGETS
 from belka_lab.dataset.supervision import Values
-from belka_lab.features.encoders import Encoded, encoder
+from belka_lab.features.encoders import BlocksEncoder, Encoded, encoder
 from belka_lab.features.fingerprints import ECFPConfig, ecfp, to_csr
 from belka_lab.screen import runs as finished
 from belka_lab.screen.exported import Exported
@@ -69,10 +70,12 @@ class TorchScorer:
         what: str,
         targets: tuple[str, ...],
         readout: torch.nn.Module,
+        blocks: list[str] | None = None,
     ):
         self.model, self.targets, self.readout = backbone.eval(), tuple(targets), readout
         self.values = readout.values
-        self.spec, self.encoder = spec, encoder(spec)
+        self.spec = spec
+        self.encoder = BlocksEncoder(spec, blocks, backbone.add_blocks) if spec.is_blocks else encoder(spec)
         self.batch_size, self.precision, self.what = int(batch_size), precision, what
         self.blocks: list[str] | None = None
         self.device, self.autocast = torch.device("cpu"), nullcontext
@@ -81,8 +84,13 @@ class TorchScorer:
         self.model = fabric.to_device(fabric.strategy.precision.convert_module(self.model))
         self.device, self.autocast = fabric.device, fabric.autocast
 
-    def score(self, smiles: pa.Array) -> Scored:
-        encoded = self.encoder.encode(smiles)
+    def score(self, smiles: pa.Array, blocks: list[pa.Array] | None = None) -> Scored:
+        if self.spec.is_blocks and (blocks is None or len(blocks) != self.spec.width):
+            raise InputError(
+                f"{self.what} scores a compound by its {self.spec.width} building blocks: give the input one column "
+                f"per cycle and name them with block_columns=[…] ({'none found' if blocks is None else len(blocks)})"
+            )
+        encoded = self.encoder.encode(blocks if self.spec.is_blocks else smiles)
         ids = encoded.ids[encoded.good]
         out = np.empty((len(ids), len(self.targets)), np.float32)
         with torch.inference_mode(), self.autocast():
@@ -116,6 +124,7 @@ def _training_run(run_dir: Path, results: dict, batch_size: int | None, precisio
         f"{type(backbone).__name__} run {run_dir} ({ckpt.name})",
         dm.targets,
         loss.readout,
+        dm.block_table().smiles if dm.token_spec.is_blocks else None,
     )
     scorer.blocks = finished.cached_blocks(run_dir, dm)
     return scorer
@@ -135,7 +144,7 @@ class TreeScorer:
     def place(self, fabric) -> None:  # tree models run on the CPU
         pass
 
-    def score(self, smiles: pa.Array) -> Scored:
+    def score(self, smiles: pa.Array, blocks: list[pa.Array] | None = None) -> Scored:
         given = smiles.to_pylist()
         missing = {i for i, s in enumerate(given) if not s}
         bits, unparsable = ecfp([s or "" for s in given], replace(self.ecfp, invalid="zeros"))
@@ -190,8 +199,8 @@ class BlendScorer:
         for s in self.scorers:
             s.place(fabric)
 
-    def score(self, smiles: pa.Array) -> Scored:
-        parts = [s.score(smiles) for s in self.scorers]
+    def score(self, smiles: pa.Array, blocks: list[pa.Array] | None = None) -> Scored:
+        parts = [s.score(smiles, blocks) for s in self.scorers]
         reasons: dict[int, str] = {}
         for p in parts:
             for row, why in zip(p.bad.tolist(), p.why):
@@ -247,7 +256,7 @@ class ExportedScorer:
     def place(self, fabric) -> None:  # exported files run on the CPU here
         pass
 
-    def score(self, smiles: pa.Array) -> Scored:
+    def score(self, smiles: pa.Array, blocks: list[pa.Array] | None = None) -> Scored:
         encoded = self.encoder.encode(smiles)
         ids = encoded.ids[encoded.good].astype(self.dtype)
         out = np.empty((len(ids), len(self.targets)), np.float32)

@@ -146,7 +146,8 @@ def screen(job: Job, scorer, fabric) -> dict | None:
                 bar.total -= len(chunk)
                 bar.refresh()
             continue
-        result = scorer.score(chunk.table.column("smiles"))
+        named = [chunk.table.column(b) for b in job.columns.blocks] if reader.has_blocks else None
+        result = scorer.score(chunk.table.column("smiles"), named)
         has_id = bool(reader.has_id)
         if len(result.bad) and job.on_invalid == "error":
             _raise_invalid(chunk, result.bad, result.why, has_id, files)

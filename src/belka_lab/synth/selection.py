@@ -21,7 +21,7 @@ it happens:
 Written, in KinDEL's column names: ``selection.parquet`` (``molecule_hash``, ``smiles``,
 ``smiles_a/b/c``, ``seq_<target>_<r>``, ``seq_matrix_<r>``, ``seq_load``), ``heldout.csv``
 (``molecule_hash`` — empty for compounds outside the library —, ``smiles``, ``target``, ``kd`` in
-nM, ``blocks``: ``seen`` or ``unseen``) and ``selection.json`` (the settings and the truth's
+nM, ``blocks``: ``seen`` or ``unseen``, and its blocks ``smiles_a/b/c``) and ``selection.json`` (the settings and the truth's
 summary). Half the held-out compounds are library members, half are made of building blocks
 held out of the library (``unseen``).
 """
@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 import os
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -48,6 +49,7 @@ from belka_lab.synth.generate import Taken, molecules, sample_triples
 from belka_lab.synth.rule import build_library, scores
 
 MARKER = "selection.json"
+FORMAT = 2  # 2: heldout.csv names each compound's building blocks (smiles_a, smiles_b, smiles_c)
 
 
 @dataclass(frozen=True)
@@ -124,8 +126,13 @@ def simulate(out_dir: str | os.PathLike, cfg: SelectionConfig | None = None, pro
     cfg = cfg if cfg is not None else SelectionConfig()
     out = Path(out_dir)
     marker = out / MARKER
-    if marker.exists() and _same(json.loads(marker.read_text()).get("config") or {}, cfg):
-        return out
+    if marker.exists():
+        stored = json.loads(marker.read_text())
+        if _same(stored.get("config") or {}, cfg):
+            if stored.get("format", 1) == FORMAT:
+                return out
+            print(f"simulate: {out} was simulated by an older belka_lab (no blocks in heldout.csv); simulating again")
+            shutil.rmtree(out)  # the marker says the directory is this simulator's own
     if out.exists():
         raise InputError(f"{out} exists but holds another selection; remove it or choose another directory")
     syn = cfg.library()
@@ -175,16 +182,24 @@ def simulate(out_dir: str | os.PathLike, cfg: SelectionConfig | None = None, pro
 
         pick = rng.choice(n, min(cfg.n_heldout - n_unseen, n), replace=False)
         unseen_smiles = molecules(lib, unseen, "triazine").to_pylist()
+        blocks_of = np.stack(  # each compound's building blocks, the library's and the unseen ones
+            [
+                np.concatenate([cols["smiles_a"], lib.bb1_smiles[unseen[:, 0]]]),
+                np.concatenate([cols["smiles_b"], lib.amine_smiles[unseen[:, 1]]]),
+                np.concatenate([cols["smiles_c"], lib.amine_smiles[unseen[:, 2]]]),
+            ],
+            axis=1,
+        )
         rows = []
         for k, target in enumerate(targets):
             for i in pick:
-                rows.append((cols["molecule_hash"][i], smiles[i], target, kd[i, k] * 1e9, "seen"))
+                rows.append((cols["molecule_hash"][i], smiles[i], target, kd[i, k] * 1e9, "seen", *blocks_of[i]))
             for j, smi in enumerate(unseen_smiles):
-                rows.append(("", smi, target, kd[n + j, k] * 1e9, "unseen"))
-        pd.DataFrame(rows, columns=["molecule_hash", "smiles", "target", "kd", "blocks"]).to_csv(
-            tmp / "heldout.csv", index=False
-        )
+                rows.append(("", smi, target, kd[n + j, k] * 1e9, "unseen", *blocks_of[n + j]))
+        heldout = ["molecule_hash", "smiles", "target", "kd", "blocks", "smiles_a", "smiles_b", "smiles_c"]
+        pd.DataFrame(rows, columns=heldout).to_csv(tmp / "heldout.csv", index=False)
         truth = {
+            "format": FORMAT,
             "config": asdict(cfg),
             "targets": list(targets),
             "compounds": n,

@@ -23,14 +23,20 @@ class TokenizerConfig:
     vocab_size: int = 512  # bpe only
     max_length: int = 144  # tokens per molecule including <s> and </s>; longer molecules are an error
     batch_rows: int = 200_000
-    radius: int = 2  # ecfp only: the Morgan radius (2: ECFP4)
-    n_bits: int = 2048  # ecfp only: bits per molecule
+    radius: int = 2  # ecfp, blocks: the Morgan radius (2: ECFP4)
+    n_bits: int = 2048  # ecfp, blocks: bits per molecule (or per building block)
 
     @property
     def is_fingerprint(self) -> bool:
         """The molecule's ECFP bits (``tokenizer=ecfp``), packed eight to a byte: what
         fingerprint models read (features/fingerprints.py computes and caches them)."""
         return self.name == "ecfp"
+
+    @property
+    def is_blocks(self) -> bool:
+        """The molecule's building-block ids, one per cycle (``tokenizer=blocks``, -1 where a block is
+        unknown): what the synthon network reads, with the blocks' own ECFP bits."""
+        return self.name == "blocks"
 
     @property
     def is_char(self) -> bool:
@@ -54,18 +60,23 @@ class TokenSpec:
     vocab_size: int
     unknown: str = "invalid"  # char: a character outside the vocabulary makes the row invalid, or (unk) maps to UNK
     path: str | None = None  # atom, bpe, pretrained: the tokenizer's directory
-    fingerprint: dict | None = None  # ecfp: radius, n_bits, dy
+    fingerprint: dict | None = None  # ecfp, blocks (the blocks' bits): radius, n_bits, dy
 
     @classmethod
     def of_data(cls, tokens_file: Path, tokenizer: TokenizerConfig, pad_id: int, vocab_size: int) -> TokenSpec:
         """What the models read from prepared token ids (``tokens_file``) made by ``tokenizer``."""
         width = int(np.load(tokens_file, mmap_mode="r").shape[1])
         unknown = "unk" if tokenizer.is_char and vocab_size > char.VOCAB_SIZE else "invalid"
-        if tokenizer.is_fingerprint:
+        if tokenizer.is_fingerprint or tokenizer.is_blocks:
             bits = {"radius": tokenizer.radius, "n_bits": tokenizer.n_bits, "dy": "keep"}
             return cls(tokenizer.name, width, int(pad_id), int(vocab_size), "invalid", None, bits)
         path = None if tokenizer.is_char else str(Path(tokenizer.path).resolve())
         return cls(tokenizer.name, width, int(pad_id), int(vocab_size), unknown, path)
+
+    @property
+    def is_blocks(self) -> bool:
+        """Building-block ids, one per cycle (``tokenizer=blocks``): encoded from block columns, not SMILES."""
+        return self.name == "blocks"
 
     def to_json(self) -> dict:
         return asdict(self)

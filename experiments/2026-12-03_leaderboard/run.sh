@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# The leaderboard: every network that reads a DEL compound differently, against the fingerprint
+# trees, on the simulated selection (see README.md here).
+# bash experiments/2026-12-03_leaderboard/run.sh   (about 40 min on 2 CPU cores) — writes
+# logs/leaderboard/depth<d>/<recipe>-seed<s>/ and summary.csv
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+OUT=${OUT:-logs/leaderboard}
+N=${N:-20000}
+EPOCHS=${EPOCHS:-6}
+PY=${PY:-.venv/bin/python}
+ROOT=${ROOT:-$PWD}
+COMMON=(data=selection "data.simulate.n_compounds=$N" data.prepare.progress=false "paths.root_dir=$ROOT")
+TRAIN=("trainer.max_epochs=$EPOCHS" data.batch_size=256 trainer.enable_progress_bar=false
+       trainer.enable_model_summary=false callbacks.model_checkpoint.monitor=val/spearman
+       callbacks.model_checkpoint.mode=max)
+# recipe → its overrides: each network with the zero-inflated Poisson likelihood, the best
+# epoch by val/spearman (the rank correlation with the observed enrichment)
+declare -A NETS=(
+  [cnn]='model=cnn model.backbone.hidden=[256,256]'
+  [fp_mlp]='model=fp_mlp'
+  [synthon]='model=synthon'
+)
+for depth in 10.0 1.0; do
+  for seed in 1 2 3; do
+    for net in cnn fp_mlp synthon; do
+      run="$OUT/depth$depth/$net-seed$seed"
+      [ -f "$run/results.json" ] && continue
+      # shellcheck disable=SC2086
+      $PY -m belka_lab "${COMMON[@]}" "data.simulate.depth=$depth" "seed=$seed" loss=zip ${NETS[$net]} \
+        "${TRAIN[@]}" "hydra.run.dir=$run" > /dev/null
+    done
+    run="$OUT/depth$depth/lgbm_poisson-seed$seed"
+    [ -f "$run/results.json" ] || $PY -m belka_lab baseline "${COMMON[@]}" "data.simulate.depth=$depth" \
+      "seed=$seed" baseline=lgbm baseline.learn=counts baseline.log_every=0 baseline.num_boost_round=300 \
+      "hydra.run.dir=$run" > /dev/null
+    run="$OUT/depth$depth/rf_scores-seed$seed"
+    [ -f "$run/results.json" ] || $PY -m belka_lab baseline "${COMMON[@]}" "data.simulate.depth=$depth" \
+      "seed=$seed" baseline=rf baseline.learn=scores baseline.n_estimators=100 "hydra.run.dir=$run" > /dev/null
+  done
+done
+$PY - "$OUT" <<'PY'
+import json, sys
+from pathlib import Path
+import pandas as pd
+rows = []
+for f in sorted(Path(sys.argv[1]).glob("depth*/*/results.json")):
+    r = json.loads(f.read_text())
+    recipe, seed = f.parent.name.rsplit("-seed", 1)
+    rows.append({"depth": float(f.parent.parent.name[5:]), "recipe": recipe, "seed": int(seed),
+                 **{k: r.get(k) for k in ("val_spearman", "affinity_spearman", "affinity_spearman_seen",
+                                          "affinity_spearman_unseen", "samples_per_s", "seconds")}})
+df = pd.DataFrame(rows)
+df.to_csv(Path(sys.argv[1]) / "summary.csv", index=False)
+cols = ["val_spearman", "affinity_spearman", "affinity_spearman_seen", "affinity_spearman_unseen", "samples_per_s",
+        "seconds"]
+agg = df.groupby(["depth", "recipe"], sort=False)[cols].agg(["mean", "std"])
+print(agg.round(4).to_string())
+PY
