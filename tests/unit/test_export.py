@@ -28,7 +28,7 @@ def _model(name: str, tokenizer: Path):
         cfg = compose("train", overrides=[f"model={name}", *reads_own, *SMALL.get(cls.__name__, [])])
     if cls.reads == "characters":
         return instantiate(cfg.model.backbone, vocab_size=37).eval(), 0, np.uint8
-    if cls.reads == "fingerprint":  # packed bytes, no padding
+    if cls.reads in ("fingerprint", "graph"):  # bytes, no padding
         return instantiate(cfg.model.backbone).eval(), 256, np.uint8
     if cls.reads == "blocks":
         return build(cfg.model.backbone).eval(), -1, np.int64

@@ -10,9 +10,11 @@ from hydra.utils import get_class, instantiate
 
 from belka_lab.core.config import CONFIG_DIR
 from belka_lab.features.fingerprints import ECFPConfig, ecfp
+from belka_lab.features.graphs import GraphConfig, graphs
 from belka_lab.models.chemberta import ChemBERTa
 from belka_lab.models.cnn import CNN1D
 from belka_lab.models.fp_mlp import FingerprintMLP
+from belka_lab.models.graph import GraphNet
 from belka_lab.models.losses import masked_bce
 from belka_lab.models.mamba import Mamba1D
 from belka_lab.models.resnet import ResNet1D
@@ -85,6 +87,10 @@ HAND_COUNTED = {
         88 + 20 + 8 + 56 + 56 + 80 + 51,
     ),
 }
+HAND_COUNTED[GraphNet] = (  # chemprop: W_i (72+14)·4, W_h 4·4, W_o (72+4)·4+4; head 4·5+5 + 5·3+3
+    dict(d_h=4, depth=2, hidden=(5,)),
+    344 + 16 + 308 + 25 + 18,
+)
 BLOCKS = 12  # the block table of a synthon network under test: 12 blocks, their bits drawn at random
 SMILES = [
     "C#CC[C@@H](CC(=O)N[Dy])Nc1nc(Nc2ccc(C=C)cc2)nc(Nc2ccc(C=C)cc2)n1",
@@ -126,6 +132,10 @@ def _inputs(net, width: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     if net.reads == "blocks":  # one molecule without its last block
         t = torch.tensor([[0, 4, 8], [1, 5, 9], [2, 6, 10], [3, 7, -1]])
         return t, t >= 0
+    if net.reads == "graph":  # chemprop graphs as the cache holds them
+        config = GraphConfig(max_atoms=net.max_atoms, max_bonds=net.max_bonds, workers=1)
+        t = torch.from_numpy(np.concatenate([rows for rows, _ in graphs(SMILES, config)])).long()
+        return t, torch.ones_like(t, dtype=torch.bool)
     if net.reads == "fingerprint":
         t = torch.from_numpy(ecfp(SMILES, ECFPConfig(n_bits=net.n_bits, workers=1))[0]).long()
         return t, torch.ones_like(t, dtype=torch.bool)

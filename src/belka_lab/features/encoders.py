@@ -21,6 +21,7 @@ import pyarrow.compute as pc
 
 from belka_lab.core.errors import InputError
 from belka_lab.features.fingerprints import ECFPConfig, ecfp
+from belka_lab.features.graphs import TOO_BIG, UNPARSED, GraphConfig, graphs
 from belka_lab.features.inputs import BYTES
 from belka_lab.tokens import characters as char
 from belka_lab.tokens.atoms import AtomTokenizer, split_codes
@@ -122,7 +123,7 @@ class ECFPEncoder:
 
     def __init__(self, spec: TokenSpec):
         self.spec = spec
-        self.config = ECFPConfig(**spec.fingerprint, invalid="zeros", workers=1)
+        self.config = ECFPConfig(**spec.features, invalid="zeros", workers=1)
 
     def encode(self, smiles: pa.Array) -> Encoded:
         values = smiles.to_pylist()
@@ -134,6 +135,27 @@ class ECFPEncoder:
         return _encoded(ids, status, {char.MISSING: "missing SMILES", 5: "RDKit cannot parse it"})
 
 
+class GraphEncoder:
+    """chemprop graphs as the prepared cache holds them (``tokenizer=graph``)."""
+
+    def __init__(self, spec: TokenSpec):
+        self.spec = spec
+        self.config = GraphConfig(**spec.features, workers=1)
+
+    def encode(self, smiles: pa.Array) -> Encoded:
+        values = smiles.to_pylist()
+        parts = list(graphs([s or "" for s in values], self.config))
+        rows = np.concatenate([p[0] for p in parts]) if parts else np.zeros((0, self.config.width), np.uint8)
+        status = np.concatenate([p[1] for p in parts]) if parts else np.zeros(0, np.uint8)
+        status[[i for i, s in enumerate(values) if not s]] = char.MISSING
+        reasons = {
+            char.MISSING: "missing SMILES",
+            UNPARSED: "RDKit cannot parse it",
+            TOO_BIG: f"more than the {self.config.max_atoms} atoms or {self.config.max_bonds} bonds the model reads",
+        }
+        return _encoded(rows.astype(np.int64), status, reasons)
+
+
 class BlocksEncoder:
     """A compound's building blocks (one column per cycle) → block ids (``tokenizer=blocks``): a
     block of the run's table keeps its id; a block it has never met is given to ``add`` (its packed
@@ -142,7 +164,7 @@ class BlocksEncoder:
     def __init__(self, spec: TokenSpec, smiles: list[str], add):
         self.spec, self.add = spec, add
         self.known = {s: i for i, s in enumerate(smiles)}
-        self.config = ECFPConfig(**spec.fingerprint, invalid="zeros", workers=1)
+        self.config = ECFPConfig(**spec.features, invalid="zeros", workers=1)
 
     def encode(self, blocks: list[pa.Array]) -> Encoded:
         values = [col.to_pylist() for col in blocks]
@@ -163,7 +185,9 @@ def encoder(spec: TokenSpec):
         return HFEncoder(spec)
     if spec.name == "ecfp":
         return ECFPEncoder(spec)
+    if spec.name == "graph":
+        return GraphEncoder(spec)
     raise InputError(
-        f"tokenizer {spec.name!r}: this belka_lab encodes char, atom, bpe, pretrained and ecfp from SMILES (blocks: "
-        f"from the building-block columns)"
+        f"tokenizer {spec.name!r}: this belka_lab encodes char, atom, bpe, pretrained, ecfp and graph from SMILES "
+        f"(blocks: from the building-block columns)"
     )

@@ -7,6 +7,8 @@ for each entry of the ``tokenizer`` config group.
 - ``ecfp``: the molecule's ECFP bits packed eight to a byte, ``fingerprints/<key>/<part>.npy``:
   the very cache the tree baselines read (``features/fingerprints.py``), computed once. No byte
   pads (the padding id is 256, outside a byte), so every position is read;
+- ``graph``: the molecule's chemprop graph as a row of bytes, ``graphs/<key>/<part>.npy``
+  (``features/graphs.py``), featurized once; no byte pads (the padding id is 256);
 - ``blocks``: the molecule's building-block ids, one per cycle, ``<part>/bb_ids.npy`` (-1 pads: a
   block the data does not name); the blocks themselves (their ECFP bits, whether the run's
   training molecules hold them) come from :func:`block_table`.
@@ -22,6 +24,7 @@ import pandas as pd
 
 from belka_lab.core.errors import InputError
 from belka_lab.features.fingerprints import ECFPConfig, cached_ecfp, ecfp
+from belka_lab.features.graphs import GraphConfig, cached_graphs
 from belka_lab.tokens.cache import build_cache, cache_info
 from belka_lab.tokens.characters import PAD
 from belka_lab.tokens.spec import TokenizerConfig
@@ -34,10 +37,16 @@ def ecfp_config(tokenizer: TokenizerConfig) -> ECFPConfig:
     return ECFPConfig(radius=tokenizer.radius, n_bits=tokenizer.n_bits, option="data.tokenizer")
 
 
+def graph_config(tokenizer: TokenizerConfig) -> GraphConfig:
+    return GraphConfig(max_atoms=tokenizer.max_atoms, max_bonds=tokenizer.max_bonds)
+
+
 def make(tokenizer: TokenizerConfig, prepared_dir: Path, progress: bool = False) -> None:
     """Write what ``tokenizer`` reads beside the prepared data, unless it is there already."""
     if tokenizer.is_fingerprint:
         cached_ecfp(prepared_dir, ecfp_config(tokenizer), progress)
+    elif tokenizer.is_graph:
+        cached_graphs(prepared_dir, graph_config(tokenizer), progress)
     elif not (tokenizer.is_char or tokenizer.is_blocks):
         build_cache(tokenizer, prepared_dir, progress=progress)
 
@@ -48,6 +57,8 @@ def file(tokenizer: TokenizerConfig, prepared_dir: Path, part: str) -> Path:
         return Path(prepared_dir) / "fingerprints" / ecfp_config(tokenizer).key / f"{part}.npy"
     if tokenizer.is_blocks:
         return Path(prepared_dir) / part / "bb_ids.npy"
+    if tokenizer.is_graph:
+        return Path(prepared_dir) / "graphs" / graph_config(tokenizer).key / f"{part}.npy"
     name = "tokens" if tokenizer.is_char else f"tokens_{tokenizer.name}"
     return Path(prepared_dir) / part / f"{name}.npy"
 
@@ -59,9 +70,11 @@ def described(tokenizer: TokenizerConfig, prepared_dir: Path, vocab_size: int) -
         return PAD, vocab_size
     if tokenizer.is_blocks:
         return -1, len(pd.read_parquet(Path(prepared_dir) / "building_blocks.parquet", columns=["bb_id"]))
-    if tokenizer.is_fingerprint:
+    if tokenizer.is_fingerprint or tokenizer.is_graph:
         if not file(tokenizer, prepared_dir, "train").exists():
-            raise InputError(f"{prepared_dir} has no ECFP bits for tokenizer=ecfp yet; run prepare_data() first")
+            raise InputError(
+                f"{prepared_dir} has no cache for tokenizer={tokenizer.name} yet; run prepare_data() first"
+            )
         return BYTES, BYTES
     info = cache_info(prepared_dir, "train", tokenizer.name)
     if info is None:

@@ -13,6 +13,8 @@ the data module's ``targets`` set when the model is built) and a class attribute
   serves that tokenizer's cached ids, and the backbone's ``pad_token_id`` must equal theirs.
 - ``"fingerprint"``: a molecule's ECFP bits packed eight to a byte (``tokenizer=ecfp``,
   ``features/inputs.py``); its constructor takes ``n_bits``, which the data module passes.
+- ``"graph"``: a molecule's chemprop graph as a row of bytes (``tokenizer=graph``,
+  ``features/graphs.py``); its constructor takes ``max_atoms`` and ``max_bonds``.
 - ``"blocks"``: a molecule's building-block ids, one per cycle (``tokenizer=blocks``, -1 where
   none is named); its constructor takes ``bits`` and ``seen`` (each block's packed ECFP bits,
   whether the training molecules hold it: the data module's ``block_table``) and ``cycles``.
@@ -25,14 +27,19 @@ from __future__ import annotations
 
 from typing import Protocol, runtime_checkable
 
+import numpy as np
 import torch
 from hydra.utils import get_class, instantiate
 from torch import nn
 
 from belka_lab.core.errors import InputError
 
-READS = ("characters", "tokenizer", "fingerprint", "blocks")
-SERVED = {"fingerprint": "ecfp", "blocks": "blocks"}  # what a backbone reads that only one tokenizer serves
+READS = ("characters", "tokenizer", "fingerprint", "blocks", "graph")
+SERVED = {
+    "fingerprint": "ecfp",
+    "blocks": "blocks",
+    "graph": "graph",
+}  # what a backbone reads that only one tokenizer serves
 
 
 @runtime_checkable
@@ -90,12 +97,22 @@ def build_backbone(config, data, n_outputs: int | None = None) -> nn.Module:
         backbone = instantiate(config, vocab_size=vocab, n_outputs=n_outputs)
     elif reads == "fingerprint":
         backbone = instantiate(config, n_bits=data.tokenizer.n_bits, n_outputs=n_outputs)
+    elif reads == "graph":
+        limits = {"max_atoms": data.tokenizer.max_atoms, "max_bonds": data.tokenizer.max_bonds}
+        backbone = instantiate(config, **limits, n_outputs=n_outputs)
     elif reads == "blocks":
         table = data.block_table()
         if table.by_id:
             print(
                 f"{cls.__name__}: {data.prepared_dir} names its building blocks by id, not structure: a block the "
                 f"training molecules do not hold is read as one shared vector"
+            )
+        blind = int((np.asarray(data.store.test("bb_ids")) < 0).all(axis=1).sum()) if data.n_test else 0
+        if blind:
+            print(
+                f"{cls.__name__}: {blind:,} of the {data.n_test:,} compounds of the test part name no building block "
+                f"(an affinity file without the table's block columns): it scores them all alike; give the file the "
+                f"block columns to rank them"
             )
         made = instantiate(config, _partial_=True)
         backbone = made(bits=table.bits, seen=table.seen, cycles=data.token_spec.width, n_outputs=n_outputs)

@@ -21,17 +21,17 @@ it happens:
 Written, in KinDEL's column names: ``selection.parquet`` (``molecule_hash``, ``smiles``,
 ``smiles_a/b/c``, ``seq_<target>_<r>``, ``seq_matrix_<r>``, ``seq_load``), ``heldout.csv``
 (``molecule_hash`` — empty for compounds outside the library —, ``smiles``, ``target``, ``kd`` in
-nM, ``blocks``: ``seen`` or ``unseen``, and its blocks ``smiles_a/b/c``) and ``selection.json`` (the settings and the truth's
-summary). Half the held-out compounds are library members, half are made of building blocks
-held out of the library (``unseen``).
+nM, ``blocks``: ``seen`` or ``unseen``, and the compound's blocks ``smiles_a/b/c``) and
+``selection.json`` (the settings and the truth's summary). Half the held-out compounds are
+library members, half are made of building blocks held out of the library (``unseen``).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import shutil
 import os
+import shutil
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 

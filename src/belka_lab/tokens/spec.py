@@ -25,12 +25,20 @@ class TokenizerConfig:
     batch_rows: int = 200_000
     radius: int = 2  # ecfp, blocks: the Morgan radius (2: ECFP4)
     n_bits: int = 2048  # ecfp, blocks: bits per molecule (or per building block)
+    max_atoms: int = 64  # graph: atoms per molecule
+    max_bonds: int = 72  # graph: bonds per molecule
 
     @property
     def is_fingerprint(self) -> bool:
         """The molecule's ECFP bits (``tokenizer=ecfp``), packed eight to a byte: what
         fingerprint models read (features/fingerprints.py computes and caches them)."""
         return self.name == "ecfp"
+
+    @property
+    def is_graph(self) -> bool:
+        """The molecule's chemprop graph, cached as a row of bytes (``tokenizer=graph``,
+        features/graphs.py): what the message-passing network reads."""
+        return self.name == "graph"
 
     @property
     def is_blocks(self) -> bool:
@@ -60,7 +68,7 @@ class TokenSpec:
     vocab_size: int
     unknown: str = "invalid"  # char: a character outside the vocabulary makes the row invalid, or (unk) maps to UNK
     path: str | None = None  # atom, bpe, pretrained: the tokenizer's directory
-    fingerprint: dict | None = None  # ecfp, blocks (the blocks' bits): radius, n_bits, dy
+    features: dict | None = None  # what is computed from a molecule: ecfp, blocks (radius, n_bits, dy); graph (limits)
 
     @classmethod
     def of_data(cls, tokens_file: Path, tokenizer: TokenizerConfig, pad_id: int, vocab_size: int) -> TokenSpec:
@@ -70,6 +78,9 @@ class TokenSpec:
         if tokenizer.is_fingerprint or tokenizer.is_blocks:
             bits = {"radius": tokenizer.radius, "n_bits": tokenizer.n_bits, "dy": "keep"}
             return cls(tokenizer.name, width, int(pad_id), int(vocab_size), "invalid", None, bits)
+        if tokenizer.is_graph:
+            limits = {"max_atoms": tokenizer.max_atoms, "max_bonds": tokenizer.max_bonds}
+            return cls(tokenizer.name, width, int(pad_id), int(vocab_size), "invalid", None, limits)
         path = None if tokenizer.is_char else str(Path(tokenizer.path).resolve())
         return cls(tokenizer.name, width, int(pad_id), int(vocab_size), unknown, path)
 
