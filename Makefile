@@ -20,10 +20,10 @@ $(STAMP): pyproject.toml constraints.txt
 	$(PIP) -e ".[dev]"
 	touch $@
 
-# the tests also exercise the optional extras (DALI loader: a ~420 MB wheel; W&B, Optuna, SLURM, ONNX)
+# the tests also exercise the optional extras (DALI loader: a ~420 MB wheel; W&B, Optuna, SLURM, ONNX, chemprop)
 # and the report test opens report.html in Chromium (Debian's chromium-headless-shell, driven by playwright)
 $(TESTSTAMP): $(STAMP)
-	$(PIP) -e ".[dev,dali,tracking,tune,slurm,export]"
+	$(PIP) -e ".[dev,dali,tracking,tune,slurm,export,graph]"
 	@command -v chromium-headless-shell >/dev/null || command -v chromium >/dev/null || \
 	  { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && apt-get update -qq && \
 	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium-headless-shell >/dev/null; } || \

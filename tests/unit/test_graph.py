@@ -21,8 +21,8 @@ SMILES = [
 ]
 
 
-def _rows(smiles, config=GraphConfig(workers=1)):
-    rows, status = zip(*graphs(smiles, config))
+def _rows(smiles, config: GraphConfig | None = None):
+    rows, status = zip(*graphs(smiles, config or GraphConfig(workers=1)))
     return np.concatenate(rows), np.concatenate(status)
 
 

@@ -55,8 +55,18 @@ class GraphConfig:
         return 2 + self.max_atoms * ATOM_BYTES + self.max_bonds * BOND_BYTES
 
 
+def require_chemprop():
+    """chemprop, or one error saying how to install it."""
+    try:
+        import chemprop  # heavy
+    except ImportError as e:
+        raise InputError("model=graph reads chemprop's graphs: pip install -e '.[graph]' (chemprop)") from e
+    return chemprop
+
+
 def _featurizer():
-    from chemprop.featurizers import SimpleMoleculeMolGraphFeaturizer  # heavy
+    require_chemprop()
+    from chemprop.featurizers import SimpleMoleculeMolGraphFeaturizer
 
     featurizer = SimpleMoleculeMolGraphFeaturizer()
     if (featurizer.atom_fdim, featurizer.bond_fdim) != (ATOM_BITS + 1, BOND_BITS):

@@ -18,7 +18,7 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
-from belka_lab.features.graphs import ATOM_BITS, ATOM_BYTES, BOND_BITS, BOND_BYTES
+from belka_lab.features.graphs import ATOM_BITS, ATOM_BYTES, BOND_BITS, BOND_BYTES, require_chemprop
 from belka_lab.models.fp_mlp import unpacking_table
 
 
@@ -58,7 +58,8 @@ class GraphNet(nn.Module):
         n_outputs: int = 3,
     ):
         super().__init__()
-        from chemprop.nn import BondMessagePassing  # heavy
+        require_chemprop()
+        from chemprop.nn import BondMessagePassing
 
         self.max_atoms, self.max_bonds = int(max_atoms), int(max_bonds)
         self.register_buffer("unpack", unpacking_table(), persistent=False)
