@@ -103,10 +103,14 @@ def ingest(path: Path, tmp: Path, targets: tuple[str, ...], table, options) -> d
     np.save(tmp / "test" / "tokens.npy", tokens)
     np.save(tmp / "test" / "bb_ids.npy", np.full((len(tokens), len(table.blocks)), -1, np.int32))  # attach_blocks
     cycles = np.full((len(tokens), len(table.blocks)), None, dtype=object)  # a molecule's blocks: its first row's
+    compound_ids = np.full(len(tokens), "", dtype=object)  # and its id in the table, where the file gives one
     for p, lo in zip(parts, np.cumsum([0] + [len(p["row"]) for p in parts])):
+        mine = molecule[lo : lo + len(p["row"])]
+        first = ~pd.Series(mine).duplicated().to_numpy()
         if p["cycles"] is not None:
-            first = ~pd.Series(molecule[lo : lo + len(p["row"])]).duplicated().to_numpy()
-            cycles[molecule[lo : lo + len(p["row"])][first]] = p["cycles"][first]
+            cycles[mine[first]] = p["cycles"][first]
+        if p["compound_ids"] is not None:
+            compound_ids[mine[first]] = p["compound_ids"][first]
     out = {
         "file": np.concatenate([np.full(len(p["row"]), p["record"]["file"], dtype=object) for p in parts]),
         "id": np.concatenate([p["row"] for p in parts]).astype(np.int64),
@@ -134,21 +138,29 @@ def ingest(path: Path, tmp: Path, targets: tuple[str, ...], table, options) -> d
         "split_groups": groups,
         "ids": set().union(*(p["ids"] for p in parts)),
         "cycles": cycles,
+        "compound_ids": compound_ids,
         "record": {"affinity": record},
     }
 
 
-def attach_blocks(tmp: Path, cycles: np.ndarray) -> int:
+def attach_blocks(tmp: Path, cycles: np.ndarray, compound_ids: np.ndarray, rows: dict) -> int:
     """The test part's block ids (``test/bb_ids.npy``), from the blocks its files name (``cycles``,
-    object [molecules, cycles], None where unnamed: id -1): a block of the library keeps its id, a
-    block outside it is appended to ``building_blocks.parquet`` (not in train, group -1), so that
-    the training molecules' ids and folds stay as they were. Returns the blocks appended."""
+    object [molecules, cycles], None where unnamed: id -1), or else, for a library member named by
+    its id (``compound_ids``; ``rows``: the table's row of each id found), that row's blocks. A
+    block of the library keeps its id, a block outside it is appended to ``building_blocks.parquet``
+    (not in train, group -1), so that the training molecules' ids and folds stay as they were.
+    Returns the blocks appended."""
     table = pq.read_table(tmp / "building_blocks.parquet").to_pandas()
     known = dict(zip(table["smiles"], table["bb_id"]))
     named = sorted({b for b in cycles.ravel() if b is not None and b not in known})
     known |= {b: len(table) + i for i, b in enumerate(named)}
     ids = np.array([[known.get(b, -1) if b is not None else -1 for b in row] for row in cycles], np.int32)
-    np.save(tmp / "test" / "bb_ids.npy", ids.reshape(len(cycles), cycles.shape[1]))
+    ids = ids.reshape(len(cycles), cycles.shape[1])
+    member = np.array([rows.get(i, -1) if i else -1 for i in compound_ids], np.int64)
+    take = (ids < 0).all(axis=1) & (member >= 0)  # named by id alone: the library row's blocks
+    if take.any():
+        ids[take] = np.load(tmp / "train" / "bb_ids.npy", mmap_mode="r")[member[take]]
+    np.save(tmp / "test" / "bb_ids.npy", ids)
     if named:
         extra = pd.DataFrame(
             {"bb_id": np.arange(len(table), len(known), dtype=np.int32), "smiles": named, "in_train": False}
@@ -174,6 +186,7 @@ def empty(tmp: Path, cycles: int) -> dict:
         "split_groups": None,
         "ids": set(),
         "cycles": np.zeros((0, cycles), dtype=object),
+        "compound_ids": np.zeros(0, dtype=object),
         "record": {},
     }
 
@@ -252,6 +265,7 @@ def _read(path: Path, targets: tuple[str, ...], table, opts: AffinityOptions, op
         "group": None if group is None else group[keep],
         "library": None if library is None else library[keep],
         "cycles": None if cycles is None else cycles[keep],
+        "compound_ids": None if ids is None else ids[keep],
         "ids": set(ids[ids != ""].tolist()) if ids is not None else set(),
         "record": record,
     }

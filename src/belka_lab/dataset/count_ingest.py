@@ -93,7 +93,7 @@ def ingest(path: Path, tmp: Path, blocks: Blocks, table: CountTable, lay: Layout
     totals = np.zeros(len(lay.columns), np.int64)
     id_hashes = store.NpyAppender(tmp / "id_hashes.npy", np.int64)  # every row's id, hashed: repeats are refused
     unknown = 0
-    found: set = set()
+    found: dict = {}  # a wanted id → its row
     bar = progress_bar(total, f"prepare {path.name}", "compound", options.progress)
     row = 0
     for batch in batches:
@@ -108,7 +108,8 @@ def ingest(path: Path, tmp: Path, blocks: Blocks, table: CountTable, lay: Layout
             ids = batch.column(table.id).cast(pa.string())
             id_hashes.append(_hash_ids(ids))
             if wanted_ids:
-                found.update(pc.filter(ids, pc.is_in(ids, pa.array(sorted(wanted_ids)))).to_pylist())
+                hit = np.flatnonzero(pc.is_in(ids, pa.array(sorted(wanted_ids))).to_numpy(zero_copy_only=False))
+                found.update(zip(ids.take(pa.array(hit)).to_pylist(), (row + hit).tolist()))
         writers["tokens"].append(tokens)
         writers["counts"].append(counts)
         writers["bb_ids"].append(bb)

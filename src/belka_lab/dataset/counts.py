@@ -56,7 +56,7 @@ def prepare_counts(train_file, heldout_file, out_dir, options: PrepareOptions) -
             else affinity_file.empty(tmp, len(table.blocks))
         )
         totals, n, unknown, found = ingest(train_file, tmp, blocks, table, lay, options, te["ids"])
-        absent = sorted(te["ids"] - found)
+        absent = sorted(te["ids"] - found.keys())
         if absent:  # KinDEL's held-out library members come from the whole library, not its top 1M rows
             print(
                 f"prepare: {affinity}: the {table.id} of {len(absent)} compounds is not in {train_file} "
@@ -68,7 +68,7 @@ def prepare_counts(train_file, heldout_file, out_dir, options: PrepareOptions) -
         announce(options, "enrichment scores and labels")
         threshold = scores_and_labels(tmp, lay, totals, table, n, max(options.batch_rows, 1))
         made = finish_blocks(tmp, blocks, len(blocks.ids), options)
-        test_only = affinity_file.attach_blocks(tmp, te["cycles"])
+        test_only = affinity_file.attach_blocks(tmp, te["cycles"], te["compound_ids"], found)
         stage.manifest = manifest(
             "counts",
             t0,

@@ -237,9 +237,15 @@ def headline(table: pd.DataFrame) -> dict:
     per_target = table[(table["set"] == "affinity") & (table["protein"] != "mean")]
     if len(per_target):
         out |= affinity.summary(per_target, "affinity_")
+        if "affinity_spearman" not in out:  # said, not left out silently
+            out["affinity_undefined"] = UNRANKED
     return out
 
 
+UNRANKED = (
+    "The held-out affinities cannot be ranked: the run predicts one value for every compound of the file (a "
+    "network reading building blocks, given a file without the table's block columns, sees none of them)."
+)
 NO_HELDOUT = (
     "No held-out affinity file was given (data.test_file): the results rank the observed enrichment of the "
     "validation fold only, and nothing is scored against measured affinities."
@@ -266,8 +272,11 @@ def finish_run(run_dir: Path, datamodule, val: pd.DataFrame, test: pd.DataFrame,
         note += "".join(f"affinity file {affinity_file.describe(r, read_in)}\n" for r in read_in["files"])
     rows = datamodule.store.test_rows()
     table = write_run(run_dir, val, test, rows, datamodule.fold_column, datamodule.fold, data, extra)
+    head = headline(table)
+    if "affinity_undefined" in head:
+        note += f"{UNRANKED}\n"
     print(f"\nResults ({run_dir}):\n{format_table(table)}\n{note}")
-    return {**headline(table), **extra}
+    return {**head, **extra}
 
 
 def _plot(run_dir: Path, val: pd.DataFrame, test: pd.DataFrame | None, test_rows: pd.DataFrame | None) -> None:

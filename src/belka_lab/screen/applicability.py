@@ -4,8 +4,9 @@ training molecules contained.
 BELKA's test set showed the cost of a block never seen in training: the validation mAP of the
 same model falls from the ``share`` cell (every block seen) through ``partial`` to
 ``non_share`` (none seen); docs/screening.md has the numbers. When the screened file has the
-three building-block columns, each molecule gets ``blocks_seen`` (0–3) and ``group``:
-``share`` (3), ``partial`` (1–2) or ``non_share`` (0).
+building-block columns (three on BELKA; two to four on a lab's table), each molecule gets
+``blocks_seen`` (0 to the number of cycles) and ``group``: ``share`` (every block seen),
+``partial`` (some) or ``non_share`` (none).
 """
 
 from __future__ import annotations
@@ -14,8 +15,6 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-
-GROUPS = np.array(["non_share", "partial", "partial", "share"], dtype=object)
 
 
 def training_blocks(dm) -> list[str]:
@@ -41,5 +40,7 @@ def blocks_seen(columns: list[pa.Array], known: pa.Array) -> np.ndarray:
     return seen
 
 
-def columns(seen: np.ndarray) -> dict[str, pa.Array]:
-    return {"blocks_seen": pa.array(seen, pa.int8()), "group": pa.array(GROUPS[seen], pa.string())}
+def columns(seen: np.ndarray, cycles: int) -> dict[str, pa.Array]:
+    """``blocks_seen`` and ``group`` of molecules with ``cycles`` blocks each."""
+    group = np.where(seen == cycles, "share", np.where(seen == 0, "non_share", "partial")).astype(object)
+    return {"blocks_seen": pa.array(seen, pa.int8()), "group": pa.array(group, pa.string())}

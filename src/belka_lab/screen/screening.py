@@ -80,7 +80,7 @@ def output_table(
     out |= {name: t.column(name) for name in columns.passthrough}
     if blocks is not None and all(b in t.column_names for b in columns.blocks):
         seen = applicability.blocks_seen([t.column(b) for b in columns.blocks], blocks)
-        out |= applicability.columns(seen)
+        out |= applicability.columns(seen, len(columns.blocks))
     table = pa.table(out)
     return table.filter(pa.array(keep)) if keep is not None else table
 
