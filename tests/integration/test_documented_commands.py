@@ -195,6 +195,11 @@ DECISIONS: dict[str, Decision] = {
     ),
     # --- the read-count chain: the simulated selection, a table of one's own, KinDEL's and DELi's formats
     "python -m belka_lab experiment=counts": run("counts", *TINY_SELECTION, name="counts", seeds=(1,)),
+    "python -m belka_lab experiment=counts model=fp_mlp": variant("experiment=counts; every network: the shape matrix"),
+    "python -m belka_lab experiment=counts model=synthon": variant(
+        "experiment=counts; every network: the shape matrix"
+    ),
+    "python -m belka_lab experiment=counts model=graph": variant("experiment=counts; every network: the shape matrix"),
     "belka inspect data=selection": run("counts", *TINY_SELECTION[:2], name="selection"),
     "belka inspect data=counts data.root=/data/my_selection": run("counts", name="my-selection"),
     "python -m belka_lab inspect data=counts data.root=/data/my_selection": run("counts", name="my-selection"),

@@ -70,3 +70,16 @@ def test_a_missing_block_reads_as_no_structure():
         h = net.encode_blocks(t, t >= 0)[0, 2]
         expected = net.structure(torch.zeros(1, 32))[0] + net.ids.weight[-1] + net.cycle.weight[2]
     torch.testing.assert_close(h, expected)
+
+
+def test_a_checkpoint_brings_its_own_block_table():
+    bits = np.random.default_rng(3).integers(0, 256, (6, 4)).astype(np.uint8)
+    torch.manual_seed(0)
+    trained = SynthonNet(bits=bits, seen=np.ones(6, bool), cycles=3, smiles=list("abcdef"), hidden=16, heads=2).eval()
+    state = trained.state_dict()
+    assert state["_extra_state"] == {"smiles": list("abcdef")}
+    rebuilt = _net(np.ones(4, bool))  # the data prepared again: another table
+    rebuilt.load_state_dict(state)
+    assert rebuilt.block_smiles == list("abcdef") and rebuilt.n_blocks == 6
+    ids = [[0, 1, 5], [4, 3, 2]]
+    torch.testing.assert_close(_score(rebuilt, ids), _score(trained, ids))

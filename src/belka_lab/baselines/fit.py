@@ -23,7 +23,7 @@ def fit_baseline(cfg: DictConfig) -> dict:
     t0 = time.time()
     dm = instantiate(cfg.data)
     if not (dm.tokenizer.is_char or dm.tokenizer.is_fingerprint):
-        raise InputError("baselines read fingerprints of the prepared molecules: use tokenizer=char")
+        raise InputError("baselines read fingerprints of the prepared molecules: use tokenizer=char (or ecfp)")
     dm.prepare_data()
     dm.setup("fit")
     store = dm.store

@@ -25,9 +25,13 @@ def main(cfg: DictConfig) -> None:
     print(
         json.dumps({k: manifest[k] for k in ("sizes", "positives", "unknown_labels", "folds", "vocab_size")}, indent=2)
     )
-    if datamodule.tokenizer.is_fingerprint:
-        print(f"ECFP bits for tokenizer=ecfp: {datamodule.files('train')['tokens'].parent} (shared with the baselines)")
-    elif not datamodule.tokenizer.is_char:
+    tokenizer = datamodule.tokenizer
+    if tokenizer.is_fingerprint or tokenizer.is_graph:
+        what = "ECFP bits (shared with the baselines)" if tokenizer.is_fingerprint else "chemprop graphs"
+        print(f"{what} for tokenizer={tokenizer.name}: {datamodule.files('train')['tokens'].parent}")
+    elif tokenizer.is_blocks:
+        print("tokenizer=blocks reads the prepared block ids (train/bb_ids.npy): nothing more to write")
+    elif not tokenizer.is_char:
         info = cache_info(datamodule.prepared_dir, "train", datamodule.tokenizer.name)
         print(
             f"token ids of {info['path']}: train/tokens_{info['name']}.npy, width {info['width']}, "

@@ -151,6 +151,7 @@ def attach_blocks(tmp: Path, cycles: np.ndarray, compound_ids: np.ndarray, rows:
     (not in train, group -1), so that the training molecules' ids and folds stay as they were.
     Returns the blocks appended."""
     table = pq.read_table(tmp / "building_blocks.parquet").to_pandas()
+    cycles = np.where(np.vectorize(lambda b: b is None or not str(b).strip(), otypes=[bool])(cycles), None, cycles)
     known = dict(zip(table["smiles"], table["bb_id"]))
     named = sorted({b for b in cycles.ravel() if b is not None and b not in known})
     known |= {b: len(table) + i for i, b in enumerate(named)}

@@ -94,5 +94,6 @@ def prepare_counts(train_file, heldout_file, out_dir, options: PrepareOptions) -
             sources=read.sources(train_file, affinity),
             options=options,
             count_table=lay.to_json(totals.tolist(), table, threshold),
+            test_blocks=True,  # the test part's block ids come from its files (0.11)
         )
     return out

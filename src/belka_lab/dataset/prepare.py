@@ -296,4 +296,6 @@ def is_current(out_dir, train_file, test_file, solution_file=None, options: Prep
     except InputError:
         return False
     want = read.sources(train_file, test_file, solution_file)
+    if "count_table" in m and not m.get("test_blocks"):  # 0.10's count tables: the test part without blocks
+        return False
     return m.get("sources") == want and m.get("options") == asdict(options) | {"progress": None}

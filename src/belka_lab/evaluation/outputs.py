@@ -243,8 +243,8 @@ def headline(table: pd.DataFrame) -> dict:
 
 
 UNRANKED = (
-    "The held-out affinities cannot be ranked: the run predicts one value for every compound of the file (a "
-    "network reading building blocks, given a file without the table's block columns, sees none of them)."
+    "The held-out affinities cannot be ranked: the run predicts one value for every compound of the file (e.g. "
+    "model=synthon given a file without the table's block columns, which sees none of their blocks)."
 )
 NO_HELDOUT = (
     "No held-out affinity file was given (data.test_file): the results rank the observed enrichment of the "

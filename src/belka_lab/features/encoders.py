@@ -22,7 +22,6 @@ import pyarrow.compute as pc
 from belka_lab.core.errors import InputError
 from belka_lab.features.fingerprints import ECFPConfig, ecfp
 from belka_lab.features.graphs import TOO_BIG, UNPARSED, GraphConfig, graphs
-from belka_lab.features.inputs import BYTES
 from belka_lab.tokens import characters as char
 from belka_lab.tokens.atoms import AtomTokenizer, split_codes
 from belka_lab.tokens.huggingface import load_tokenizer
@@ -130,8 +129,8 @@ class ECFPEncoder:
         status = np.array([0 if s else char.MISSING for s in values], np.uint8)
         bits, unparsed = ecfp([s or "" for s in values], self.config)
         status[[i for i in unparsed if not status[i]]] = 5
-        ids = bits.astype(np.int64)
-        ids[status != 0] = BYTES
+        ids = bits  # bytes: the scorer widens them on the device
+        ids[status != 0] = 0
         return _encoded(ids, status, {char.MISSING: "missing SMILES", 5: "RDKit cannot parse it"})
 
 
@@ -153,7 +152,7 @@ class GraphEncoder:
             UNPARSED: "RDKit cannot parse it",
             TOO_BIG: f"more than the {self.config.max_atoms} atoms or {self.config.max_bonds} bonds the model reads",
         }
-        return _encoded(rows.astype(np.int64), status, reasons)
+        return _encoded(rows, status, reasons)  # bytes: the scorer widens them on the device
 
 
 class BlocksEncoder:

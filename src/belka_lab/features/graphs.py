@@ -46,6 +46,13 @@ class GraphConfig:
     chunk: int = 5_000
     workers: int = 0  # 0: one per CPU core
 
+    def __post_init__(self):
+        if not (1 <= self.max_atoms <= 255 and 1 <= self.max_bonds <= 255):
+            raise InputError(
+                f"data.tokenizer.max_atoms={self.max_atoms}, max_bonds={self.max_bonds}: each is stored in a byte, "
+                f"give 1 to 255"
+            )
+
     @property
     def key(self) -> str:
         return f"chemprop-v2-a{self.max_atoms}-b{self.max_bonds}"

@@ -34,7 +34,9 @@ BYTES = 256  # the values of a packed byte: a fingerprint's vocabulary and its p
 
 def ecfp_config(tokenizer: TokenizerConfig) -> ECFPConfig:
     """The fingerprint ``tokenizer=ecfp`` reads (the trees' default, ``dy=keep``, so both share one cache)."""
-    return ECFPConfig(radius=tokenizer.radius, n_bits=tokenizer.n_bits, option="data.tokenizer")
+    return ECFPConfig(
+        radius=tokenizer.radius, n_bits=tokenizer.n_bits, invalid=tokenizer.invalid, option="data.tokenizer"
+    )
 
 
 def graph_config(tokenizer: TokenizerConfig) -> GraphConfig:
@@ -73,13 +75,15 @@ def described(tokenizer: TokenizerConfig, prepared_dir: Path, vocab_size: int) -
     if tokenizer.is_fingerprint or tokenizer.is_graph:
         if not file(tokenizer, prepared_dir, "train").exists():
             raise InputError(
-                f"{prepared_dir} has no cache for tokenizer={tokenizer.name} yet; run prepare_data() first"
+                f"{prepared_dir} has no cache for tokenizer={tokenizer.name} yet; run `python -m belka_lab prepare "
+                f"tokenizer={tokenizer.name}` first (training does)"
             )
         return BYTES, BYTES
     info = cache_info(prepared_dir, "train", tokenizer.name)
     if info is None:
         raise InputError(
-            f"{prepared_dir}/train has no tokens_{tokenizer.name}.npy yet; run prepare_data() first (training does)"
+            f"{prepared_dir}/train has no tokens_{tokenizer.name}.npy yet; run `python -m belka_lab prepare "
+            f"tokenizer={tokenizer.name}` first (training does)"
         )
     return info["pad_id"], info["vocab_size"]
 

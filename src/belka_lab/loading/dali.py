@@ -66,6 +66,11 @@ class DaliLoader(DaliOptions):
         require_dali()
         if feed.split.shard_key is None:  # e.g. split=disynthon: its selection is no set of shards
             feed.split.shard_parts(np.zeros(0, np.int64), 0)
+        if feed.files["train"]["tokens"].parent.name != "train" or feed.files["train"]["tokens"].name == "bb_ids.npy":
+            raise InputError(
+                "loader=dali streams token ids: fingerprints, graphs and block ids (model=fp_mlp, graph, synthon) are "
+                "read with loader=memory"
+            )
         if set(feed.files["train"]) - {"tokens", "labels"}:
             raise InputError("loader=dali serves tokens and labels only; a count table trains with loader=memory")
         self.write_shards(feed)

@@ -115,7 +115,8 @@ def build_backbone(config, data, n_outputs: int | None = None) -> nn.Module:
                 f"block columns to rank them"
             )
         made = instantiate(config, _partial_=True)
-        backbone = made(bits=table.bits, seen=table.seen, cycles=data.token_spec.width, n_outputs=n_outputs)
+        width = data.token_spec.width
+        backbone = made(bits=table.bits, seen=table.seen, cycles=width, smiles=table.smiles, n_outputs=n_outputs)
     else:
         backbone = instantiate(config, n_outputs=n_outputs)
     if reads == "tokenizer" and backbone.pad_token_id != data.pad_id:

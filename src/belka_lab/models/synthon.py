@@ -16,9 +16,10 @@ head with the outputs of the run's loss:
     [h_1 … h_C, pair_12 … , whole] → attention(query = whole) → MLP → outputs [B, n_outputs]
 
 It reads ``tokenizer=blocks`` (``features/inputs.py``): the block ids [B, C], -1 where the data
-names no block. The block table (bits, and which blocks were seen) is built from the prepared data
-and held as buffers, so a checkpoint scores without it; ``add_blocks`` appends blocks a screened
-file brings (``belka predict`` does, from the file's block columns).
+names no block. The block table is built from the prepared data and kept in the checkpoint (the
+bits and which blocks were seen as buffers, the blocks' SMILES as extra state), so a run scores
+with the blocks it was trained on even after its data is prepared again; ``add_blocks`` appends
+blocks a screened file brings (``belka predict`` does, from the file's block columns).
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ class SynthonNet(nn.Module):
         bits: np.ndarray,
         seen: np.ndarray,
         cycles: int,
+        smiles: list[str] | None = None,
         hidden: int = 128,
         heads: int = 4,
         id_dropout: float = 0.1,
@@ -56,6 +58,7 @@ class SynthonNet(nn.Module):
     ):
         super().__init__()
         self.cycles, self.id_dropout = int(cycles), float(id_dropout)
+        self.block_smiles = list(smiles) if smiles is not None else []  # the table's blocks, in id order
         bits = torch.as_tensor(np.asarray(bits), dtype=torch.uint8)
         self.n_bits = bits.shape[1] * 8
         self.register_buffer("unpack", unpacking_table(), persistent=False)
@@ -74,6 +77,20 @@ class SynthonNet(nn.Module):
     @property
     def n_blocks(self) -> int:
         return len(self.block_bits)
+
+    def get_extra_state(self) -> dict:
+        return {"smiles": self.block_smiles}
+
+    def set_extra_state(self, state: dict) -> None:
+        self.block_smiles = list(state["smiles"])
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        """A checkpoint's block table, whatever the size of the one this network was built with."""
+        bits, seen = state_dict.get(prefix + "block_bits"), state_dict.get(prefix + "block_seen")
+        if bits is not None and seen is not None and bits.shape != self.block_bits.shape:
+            self.block_bits, self.block_seen = torch.empty_like(bits), torch.empty_like(seen)
+            self.ids = nn.Embedding(len(bits) + 1, self.ids.embedding_dim).to(self.ids.weight.device)
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def add_blocks(self, bits: np.ndarray) -> np.ndarray:
         """Append blocks never seen (packed ECFP bits [n, n_bits / 8]); returns their ids."""

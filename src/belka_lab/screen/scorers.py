@@ -124,7 +124,7 @@ def _training_run(run_dir: Path, results: dict, batch_size: int | None, precisio
         f"{type(backbone).__name__} run {run_dir} ({ckpt.name})",
         dm.targets,
         loss.readout,
-        dm.block_table().smiles if dm.token_spec.is_blocks else None,
+        backbone.block_smiles if dm.token_spec.is_blocks else None,  # the checkpoint's blocks, in id order
     )
     scorer.blocks = finished.cached_blocks(run_dir, dm)
     return scorer

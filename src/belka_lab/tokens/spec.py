@@ -25,6 +25,7 @@ class TokenizerConfig:
     batch_rows: int = 200_000
     radius: int = 2  # ecfp, blocks: the Morgan radius (2: ECFP4)
     n_bits: int = 2048  # ecfp, blocks: bits per molecule (or per building block)
+    invalid: str = "error"  # ecfp: error | zeros (a molecule RDKit cannot parse gets no bits, listed in info.json)
     max_atoms: int = 64  # graph: atoms per molecule
     max_bonds: int = 72  # graph: bonds per molecule
 
