@@ -61,7 +61,9 @@ def test_every_option_composes_with_every_command(command, group, option):
         backbone = cfg.model.backbone
         assert cfg.model._target_ == "belka_lab.models.module.BelkaModule" and "optimizer" in cfg.model
         reads = get_class(backbone._target_).reads
-        if reads != "tokenizer":  # what the data would pass: the vocabulary of the codes (or nothing for bits)
+        if reads == "blocks":  # the block table comes from the data: the config's own arguments alone
+            instantiate(backbone, _partial_=True)
+        elif reads != "tokenizer":  # what the data would pass: the vocabulary of the codes (or nothing for bits)
             instantiate(
                 backbone, **({"vocab_size": 37} if reads == "characters" and "vocab_size" not in backbone else {})
             )

@@ -173,8 +173,10 @@ def test_a_fingerprint_model_is_served_the_ecfp_cache_the_trees_read(tiny_librar
     from belka_lab.features.fingerprints import ECFPConfig, cached_ecfp, ecfp
     from belka_lab.tokens.characters import decode
 
+    from belka_lab.features import inputs
+
     dm = datamodule_on(tiny_library, tiny_prepared, tokenizer={"name": "ecfp"}, batch_size=64, eval_batch_size=100)
-    dm.prepare_data()
+    inputs.make(dm.tokenizer, tiny_prepared)  # what prepare_data adds for this tokenizer (the directory is shared)
     dm.setup("fit")
     served = dm.files("train")["tokens"]
     assert served == tiny_prepared / "fingerprints" / ECFPConfig().key / "train.npy"  # the trees' default cache

@@ -23,7 +23,7 @@ import pyarrow.parquet as pq
 from belka_lab.core.errors import InputError, preview, warn
 from belka_lab.core.io import staged
 from belka_lab.core.progress import bar as progress_bar
-from belka_lab.dataset import counts, read, repeats, store
+from belka_lab.dataset import counts, read, repeats, store, supervision
 from belka_lab.dataset.molecules import Blocks, announce, check_smiles, encode, finish_blocks, manifest
 from belka_lab.dataset.options import PrepareOptions
 from belka_lab.dataset.schema import check_targets
@@ -296,6 +296,6 @@ def is_current(out_dir, train_file, test_file, solution_file=None, options: Prep
     except InputError:
         return False
     want = read.sources(train_file, test_file, solution_file)
-    if "count_table" in m and not m.get("test_blocks"):  # 0.10's count tables: the test part without blocks
+    if not supervision.current(m):  # 0.10's count tables: the test part without blocks
         return False
     return m.get("sources") == want and m.get("options") == asdict(options) | {"progress": None}

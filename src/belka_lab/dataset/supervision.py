@@ -174,3 +174,9 @@ def of(manifest: dict) -> Supervision:
     if table is None:
         return Supervision()
     return ReadCounts(CountSpec.of(manifest), table.get("score"))
+
+
+def current(manifest: dict) -> bool:
+    """Whether a prepared directory is this belka_lab's for what its runs learn from: a count table
+    prepared by 0.10, whose test part named no building blocks, is prepared again."""
+    return manifest.get("count_table") is None or bool(manifest.get("test_blocks"))
