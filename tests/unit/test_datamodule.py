@@ -170,10 +170,9 @@ def test_the_disynthon_split_trains_on_no_pair_of_blocks_of_validation(tiny_prep
 
 
 def test_a_fingerprint_model_is_served_the_ecfp_cache_the_trees_read(tiny_library, tiny_prepared):
+    from belka_lab.features import inputs
     from belka_lab.features.fingerprints import ECFPConfig, cached_ecfp, ecfp
     from belka_lab.tokens.characters import decode
-
-    from belka_lab.features import inputs
 
     dm = datamodule_on(tiny_library, tiny_prepared, tokenizer={"name": "ecfp"}, batch_size=64, eval_batch_size=100)
     inputs.make(dm.tokenizer, tiny_prepared)  # what prepare_data adds for this tokenizer (the directory is shared)
