@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The leaderboard: every backbone, each with the zero-inflated Poisson likelihood and one budget
 # of wall time, against the fingerprint trees, on the simulated selection (see README.md here).
-# bash experiments/2026-12-03_leaderboard/run.sh   (about an hour on 2 CPU cores) — writes
+# bash experiments/2026-12-03_leaderboard/run.sh   (about 95 minutes on 2 CPU cores) — writes
 # logs/leaderboard/depth<d>/<recipe>-seed<s>/ and summary.csv
 set -euo pipefail
 cd "$(dirname "$0")/../.."
