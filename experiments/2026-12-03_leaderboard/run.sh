@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The leaderboard: every backbone, each with the zero-inflated Poisson likelihood and one budget
 # of wall time, against the fingerprint trees, on the simulated selection (see README.md here).
-# bash experiments/2026-12-03_leaderboard/run.sh   (about 95 minutes on 2 CPU cores) — writes
-# logs/leaderboard/depth<d>/<recipe>-seed<s>/ and summary.csv
+# bash experiments/2026-12-03_leaderboard/run.sh   (about 2 hours on 2 CPU cores) — writes
+# logs/leaderboard/depth<d>/<recipe>-seed<s>/, bce/<recipe>-seed<s>/, converged/… and summary.csv,
+# summary_bce.csv. STAGES="counts bce converged" by default: name fewer to run fewer.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 OUT=${OUT:-logs/leaderboard}
@@ -12,11 +13,13 @@ PY=${PY:-.venv/bin/python}
 ROOT=${ROOT:-$PWD}
 COMMON=(data=selection "data.simulate.n_compounds=$N" data.prepare.progress=false "paths.root_dir=$ROOT")
 # an "epoch" of 16 batches of 256 (4,096 compounds): validated that often, the best by val/spearman kept
-TRAIN=(trainer.max_epochs=1000 "+trainer.max_time=$BUDGET" +trainer.limit_train_batches=16 data.batch_size=256
-       trainer.enable_progress_bar=false trainer.enable_model_summary=false
-       callbacks.model_checkpoint.monitor=val/spearman callbacks.model_checkpoint.mode=max)
+BUDGETED=(trainer.max_epochs=1000 "+trainer.max_time=$BUDGET" +trainer.limit_train_batches=16 data.batch_size=256
+          trainer.enable_progress_bar=false trainer.enable_model_summary=false)
+TRAIN=("${BUDGETED[@]}" callbacks.model_checkpoint.monitor=val/spearman callbacks.model_checkpoint.mode=max)
+STAGES=${STAGES-counts bce converged}
 NETS="cnn resnet se_xception transformer_small fp_mlp synthon graph"
-for depth in 10.0 1.0; do
+has() { [[ " $STAGES " == *" $1 "* ]]; }
+has counts && for depth in 10.0 1.0; do
   for seed in 1 2 3; do
     for net in $NETS; do
       run="$OUT/depth$depth/$net-seed$seed"
@@ -33,9 +36,27 @@ for depth in 10.0 1.0; do
       "seed=$seed" baseline=rf baseline.learn=scores baseline.n_estimators=100 "hydra.run.dir=$run" > /dev/null
   done
 done
+# The same networks with BCE on the BELKA-style synthetic library (30,000 train and 30,000 test
+# molecules, 4% positives per protein so that every test cell has >= 100 positives per protein),
+# the same budget, the best by val/map; AP per test cell (share, non_share, other_core)
+LIB=(data.root=$ROOT/data/leaderboard-bce-30000-30000 data.synth.n_train=30000 data.synth.n_test=30000
+     "+data.synth.rates=[0.04,0.04,0.04]" data.prepare.progress=false "paths.root_dir=$ROOT")
+has bce && for seed in 1 2 3; do
+  for net in $NETS; do
+    run="$OUT/bce/$net-seed$seed"
+    [ -f "$run/results.json" ] && continue
+    $PY -m belka_lab "${LIB[@]}" "seed=$seed" loss=bce "model=$net" "${BUDGETED[@]}" "hydra.run.dir=$run" > /dev/null
+  done
+  run="$OUT/bce/lgbm-seed$seed"
+  [ -f "$run/results.json" ] || $PY -m belka_lab baseline "${LIB[@]}" "seed=$seed" baseline=lgbm baseline.log_every=0 \
+    baseline.num_boost_round=300 "hydra.run.dir=$run" > /dev/null
+  run="$OUT/bce/rf-seed$seed"
+  [ -f "$run/results.json" ] || $PY -m belka_lab baseline "${LIB[@]}" "seed=$seed" baseline=rf \
+    baseline.n_estimators=100 "hydra.run.dir=$run" > /dev/null
+done
 # Where it fits in the cores' time: the networks trained to convergence at depth 10 (six whole
 # epochs of 16,000 compounds, the best epoch by val/spearman; the CNN converges by then)
-for seed in 1 2 3; do
+has converged && for seed in 1 2 3; do
   for net in cnn fp_mlp synthon graph; do
     run="$OUT/converged/$net-seed$seed"
     [ -f "$run/results.json" ] && continue
@@ -50,6 +71,8 @@ from pathlib import Path
 import pandas as pd
 rows = []
 for f in sorted(Path(sys.argv[1]).glob("*/*/results.json")):
+    if f.parent.parent.name == "bce":
+        continue
     r = json.loads(f.read_text())
     recipe, seed = f.parent.name.rsplit("-seed", 1)
     budget = "converged" if f.parent.parent.name == "converged" else "45 s"
@@ -57,10 +80,24 @@ for f in sorted(Path(sys.argv[1]).glob("*/*/results.json")):
     rows.append({"budget": budget, "depth": depth, "recipe": recipe, "seed": int(seed),
                  **{k: r.get(k) for k in ("val_spearman", "affinity_spearman", "affinity_spearman_seen",
                                           "affinity_spearman_unseen", "samples_per_s", "seconds")}})
-df = pd.DataFrame(rows)
-df.to_csv(Path(sys.argv[1]) / "summary.csv", index=False)
-cols = ["val_spearman", "affinity_spearman", "affinity_spearman_seen", "affinity_spearman_unseen", "samples_per_s",
-        "seconds"]
-agg = df.groupby(["budget", "depth", "recipe"], sort=False)[cols].agg(["mean", "std"])
-print(agg.round(4).to_string())
+if rows:
+    df = pd.DataFrame(rows)
+    df.to_csv(Path(sys.argv[1]) / "summary.csv", index=False)
+    cols = ["val_spearman", "affinity_spearman", "affinity_spearman_seen", "affinity_spearman_unseen",
+            "samples_per_s", "seconds"]
+    agg = df.groupby(["budget", "depth", "recipe"], sort=False)[cols].agg(["mean", "std"])
+    print(agg.round(4).to_string())
+cells = []
+for f in sorted(Path(sys.argv[1]).glob("bce/*/results.csv")):
+    recipe, seed = f.parent.name.rsplit("-seed", 1)
+    r = pd.read_csv(f)
+    test = r[r["set"] == "test"]
+    r = test[test["protein"] != "mean"].groupby("group")["ap"].mean()  # per cell, the mean AP over the proteins
+    r["score"] = test.loc[test["protein"] == "mean", "ap"].iloc[0]
+    seconds = json.loads((f.parent / "results.json").read_text()).get("seconds")
+    cells.append({"recipe": recipe, "seed": int(seed), **r.to_dict(), "seconds": seconds})
+if cells:
+    bce = pd.DataFrame(cells)
+    bce.to_csv(Path(sys.argv[1]) / "summary_bce.csv", index=False)
+    print(bce.groupby("recipe", sort=False).agg(["mean", "std"]).drop(columns="seed").round(4).to_string())
 PY
