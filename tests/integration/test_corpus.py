@@ -279,6 +279,47 @@ def test_prepare_names_a_bad_count_table_or_affinity_file(case, selection, tmp_p
     assert not out.exists()
 
 
+def test_prepare_reads_heldout_files_whose_block_columns_have_gaps_and_says_so(selection, tmp_path, capfd):
+    """A held-out directory: one file with an empty block cell, one without a block column. Exit 0;
+    the empty cell is that cycle unnamed (-1), the file without smiles_c gives no blocks (its
+    library members take their rows', the others none), and both are said."""
+    import pandas as pd
+
+    heldout = pd.read_csv(selection / "heldout.csv")
+    molecules = heldout["smiles"].unique()
+    first = heldout[heldout["smiles"].isin(molecules[::2])].copy()  # every other: members and outsiders in each
+    first.loc[first.index[0], "smiles_b"] = None  # an empty cell
+    second = heldout[~heldout["smiles"].isin(first["smiles"])].drop(columns=["smiles_c"])
+    (tmp_path / "heldout").mkdir()
+    first.to_csv(tmp_path / "heldout" / "a.csv", index=False)
+    second.to_csv(tmp_path / "heldout" / "b.csv", index=False)
+    out = tmp_path / "prepared"
+    code, err, said = command(
+        capfd,
+        "prepare",
+        "data=counts",
+        f"data.root={selection}",
+        f"data.test_file={tmp_path}/heldout",
+        f"data.prepared_dir={out}",
+        "data.prepare.progress=false",
+        f"hydra.run.dir={tmp_path}/run",
+    )
+    assert code == 0, err[-3000:]
+    assert "b.csv: " in err and "its block columns lack smiles_c: no compound's blocks are read from it" in err
+    unnamed = first.iloc[0]
+    who = unnamed["molecule_hash"] if isinstance(unnamed["molecule_hash"], str) else "row 0"
+    assert f"1 name no block in some cycle ({who})" in err
+    rows = pd.read_parquet(out / "test" / "rows.parquet")
+    bb = np.load(out / "test" / "bb_ids.npy")
+    of = rows.groupby("molecule")["file"].first()
+    in_a, in_b = of.index[of == "a.csv"], of.index[of == "b.csv"]
+    assert bb[in_a[0]].tolist()[1] == -1 and (bb[in_a[0]][[0, 2]] >= 0).all()  # the empty cell: that cycle only
+    assert (bb[in_a[1:]] >= 0).all()
+    member = second.drop_duplicates("smiles")["molecule_hash"].notna().to_numpy()
+    assert member.any() and (~member).any()
+    assert (bb[in_b[member]] >= 0).all() and (bb[in_b[~member]] == -1).all()  # by id: the library row's blocks
+
+
 def test_prepare_into_a_full_disk_or_under_a_file_is_one_error_and_leaves_nothing(kaggle, tmp_path, capfd, monkeypatch):
     from belka_lab.dataset import store
 

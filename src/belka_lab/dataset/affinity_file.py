@@ -233,7 +233,8 @@ def _read(path: Path, targets: tuple[str, ...], table, opts: AffinityOptions, op
         group = np.full(t.num_rows, kind, dtype=object)
     library = None if ids is None else ids != ""
     cycles = None  # each row's building blocks, where the file names them in the count table's block columns
-    if all(b in t.column_names for b in table.blocks):
+    absent = [b for b in table.blocks if b not in t.column_names]
+    if not absent:
         cycles = np.stack([np.asarray(t[b].cast(pa.string()).to_pylist(), dtype=object) for b in table.blocks], 1)
 
     def named(mask: np.ndarray) -> list:
@@ -256,6 +257,13 @@ def _read(path: Path, targets: tuple[str, ...], table, opts: AffinityOptions, op
         "in_library": None if library is None else int(library.sum()),
         "outside_library": None if library is None else int((~library).sum()),
     }
+    if absent and len(absent) < len(table.blocks):  # some block columns, not all: said, as a typo would be
+        record["blocks_unread"] = absent
+    if cycles is not None:
+        unnamed = keep & np.array([any(b is None or not b.strip() for b in row) for row in cycles], bool)
+        if unnamed.any():
+            record["blocks_unnamed"] = int(unnamed.sum())
+            record["blocks_unnamed_rows"] = named(unnamed)[:100]
     say(f"prepare: {describe(record, asdict(opts))}")
     return {
         "smiles": np.asarray(t["smiles"].to_pylist(), dtype=object)[keep],
@@ -292,6 +300,14 @@ def describe(record: dict, handling: dict) -> str:
         parts.append(f"{record['missing_kd']} without kd excluded ({preview(record['missing_kd_rows'])})")
     if record["in_library"] is not None:
         parts.append(f"{record['in_library']} in the library, {record['outside_library']} outside")
+    if record.get("blocks_unread"):
+        parts.append(
+            f"its block columns lack {', '.join(record['blocks_unread'])}: no compound's blocks are read from it"
+        )
+    if record.get("blocks_unnamed"):
+        parts.append(
+            f"{record['blocks_unnamed']} name no block in some cycle ({preview(record['blocks_unnamed_rows'])})"
+        )
     parts.append(f"{record['scored']} scored")
     return "; ".join(parts)
 
