@@ -3,7 +3,7 @@
 # of wall time, against the fingerprint trees, on the simulated selection (see README.md here).
 # bash experiments/2026-12-03_leaderboard/run.sh   (about 2 hours on 2 CPU cores) — writes
 # logs/leaderboard/depth<d>/<recipe>-seed<s>/, bce/<recipe>-seed<s>/, converged/… and summary.csv,
-# summary_bce.csv. STAGES="counts bce converged" by default: name fewer to run fewer.
+# summary_bce.csv. STAGES="counts losses bce converged" by default: name fewer to run fewer.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 OUT=${OUT:-logs/leaderboard}
@@ -16,7 +16,7 @@ COMMON=(data=selection "data.simulate.n_compounds=$N" data.prepare.progress=fals
 BUDGETED=(trainer.max_epochs=1000 "+trainer.max_time=$BUDGET" +trainer.limit_train_batches=16 data.batch_size=256
           trainer.enable_progress_bar=false trainer.enable_model_summary=false)
 TRAIN=("${BUDGETED[@]}" callbacks.model_checkpoint.monitor=val/spearman callbacks.model_checkpoint.mode=max)
-STAGES=${STAGES-counts bce converged}
+STAGES=${STAGES-counts losses bce converged}
 NETS="cnn resnet se_xception transformer_small fp_mlp synthon graph"
 has() { [[ " $STAGES " == *" $1 "* ]]; }
 has counts && for depth in 10.0 1.0; do
@@ -34,6 +34,19 @@ has counts && for depth in 10.0 1.0; do
     run="$OUT/depth$depth/rf_scores-seed$seed"
     [ -f "$run/results.json" ] || $PY -m belka_lab baseline "${COMMON[@]}" "data.simulate.depth=$depth" \
       "seed=$seed" baseline=rf baseline.learn=scores baseline.n_estimators=100 "hydra.run.dir=$run" > /dev/null
+  done
+done
+# Is zip each block-aware network's best loss? At depth 10, synthon and fp_mlp with squared error
+# on the scores and with zip + the ranking term (model.rank_weight=0.5, experiments/2026-12-03_ranking)
+has losses && for seed in 1 2 3; do
+  for net in synthon fp_mlp; do
+    for recipe in mse zip_rank; do
+      run="$OUT/depth10.0/${net}_$recipe-seed$seed"
+      [ -f "$run/results.json" ] && continue
+      how=(loss=mse); [ $recipe = zip_rank ] && how=(loss=zip model.rank_weight=0.5)
+      $PY -m belka_lab "${COMMON[@]}" data.simulate.depth=10.0 "seed=$seed" "${how[@]}" "model=$net" \
+        "${TRAIN[@]}" "hydra.run.dir=$run" > /dev/null
+    done
   done
 done
 # The same networks with BCE on the BELKA-style synthetic library (30,000 train and 30,000 test
