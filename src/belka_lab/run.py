@@ -33,13 +33,18 @@ def start(cfg: DictConfig) -> None:
 def quiet() -> None:
     """Third-party notices that tell a user nothing about their run stay off the console: a hosted
     logger's advertisement at every Trainer start, a deprecation inside Lightning, the checkpoint
-    loader's note on ``weights_only`` (the checkpoints are this run's own), and the prediction
-    writer's batch indices (predictions carry their molecule index)."""
+    loader's note on ``weights_only`` (the checkpoints are this run's own), the prediction
+    writer's batch indices (predictions carry their molecule index), and the advice to log more
+    often than once an epoch on a small table (the run logs per epoch on purpose)."""
     for name in ("lightning.pytorch.utilities.rank_zero", "lightning.pytorch.trainer.connectors.checkpoint_connector"):
         logger = logging.getLogger(name)
         if not any(isinstance(f, _Unhelpful) for f in logger.filters):
             logger.addFilter(_Unhelpful())
-    for message in (r".*isinstance\(treespec, LeafSpec\).*", r"Couldn't infer the batch indices"):
+    for message in (
+        r".*isinstance\(treespec, LeafSpec\).*",
+        r"Couldn't infer the batch indices",
+        r"The number of training batches \(\d+\) is smaller than the logging interval",
+    ):
         warnings.filterwarnings("ignore", message=message)
 
 

@@ -44,6 +44,7 @@ def training_curves(history: list[dict], title: str, path: str | Path) -> Path:
     right.set(xlabel="epochs trained", ylabel="average precision", title="validation")
     for ax in (left, right):
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
+        if ax.get_legend_handles_labels()[0]:  # nothing logged yet (a run stopped in its first epoch): no legend
+            ax.legend(fontsize=8)
     fig.suptitle(title)
     return figures.save(fig, path)

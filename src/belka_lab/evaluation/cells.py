@@ -52,7 +52,9 @@ def cell_ap(labels, probs, cell, n_cells: int) -> dict[tuple[int, int], float]:
     """AP of each (cell, target) with a positive; ``labels`` [N, T] (-1 unknown), ``probs`` [N, T],
     ``cell`` [N]: arrays, or tensors on the device they were computed on."""
     probs = as_tensor(check_finite(probs))
-    labels, cell = (torch.as_tensor(np.asarray(x)).to(probs.device) for x in (labels, cell))
+    labels, cell = (  # a copy of an array: a read-only memory map is not handed to torch
+        (x if isinstance(x, torch.Tensor) else torch.from_numpy(np.array(x))).to(probs.device) for x in (labels, cell)
+    )
     out = {}
     for c in range(n_cells):
         in_cell = cell == c

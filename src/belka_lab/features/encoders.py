@@ -12,7 +12,7 @@ character outside the vocabulary, an unclosed bracket — so that the screen app
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -125,13 +125,18 @@ class ECFPEncoder:
         self.config = ECFPConfig(**spec.features, invalid="zeros", workers=1)
 
     def encode(self, smiles: pa.Array) -> Encoded:
-        values = smiles.to_pylist()
-        status = np.array([0 if s else char.MISSING for s in values], np.uint8)
-        bits, unparsed = ecfp([s or "" for s in values], self.config)
-        status[[i for i in unparsed if not status[i]]] = 5
-        ids = bits  # bytes: the scorer widens them on the device
-        ids[status != 0] = 0
-        return _encoded(ids, status, {char.MISSING: "missing SMILES", 5: "RDKit cannot parse it"})
+        return encode_ecfp(smiles, self.config)  # bytes: the scorer widens them on the device
+
+
+def encode_ecfp(smiles: pa.Array, config: ECFPConfig) -> Encoded:
+    """Packed ECFP bits of every row (zeros where a row is missing or RDKit cannot parse it, and
+    why): what ``model=fp_mlp`` and the tree baselines read."""
+    values = smiles.to_pylist()
+    status = np.array([0 if s else char.MISSING for s in values], np.uint8)
+    bits, unparsed = ecfp([s or "" for s in values], replace(config, invalid="zeros"))
+    status[[i for i in unparsed if not status[i]]] = 5
+    bits[status != 0] = 0
+    return _encoded(bits, status, {char.MISSING: "missing SMILES", 5: "RDKit cannot parse it"})
 
 
 class GraphEncoder:

@@ -21,7 +21,7 @@ training molecules, or None when unknown). :func:`load` chooses by what the dire
 from __future__ import annotations
 
 from contextlib import nullcontext
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -35,8 +35,8 @@ from belka_lab.core.errors import InputError
 from belka_lab.dataset.read import load_torch, read_json
 from belka_lab.dataset.schema import BELKA_TARGETS
 from belka_lab.dataset.supervision import Values
-from belka_lab.features.encoders import BlocksEncoder, Encoded, encoder
-from belka_lab.features.fingerprints import ECFPConfig, ecfp, to_csr
+from belka_lab.features.encoders import BlocksEncoder, Encoded, encode_ecfp, encoder
+from belka_lab.features.fingerprints import ECFPConfig, to_csr
 from belka_lab.screen import runs as finished
 from belka_lab.screen.exported import Exported
 from belka_lab.tokens.spec import TokenSpec
@@ -145,15 +145,12 @@ class TreeScorer:
         pass
 
     def score(self, smiles: pa.Array, blocks: list[pa.Array] | None = None) -> Scored:
-        given = smiles.to_pylist()
-        missing = {i for i, s in enumerate(given) if not s}
-        bits, unparsable = ecfp([s or "" for s in given], replace(self.ecfp, invalid="zeros"))
-        bad = np.array(sorted(missing | set(unparsable)), np.int64)
-        why = ["missing SMILES" if i in missing else "RDKit cannot parse it" for i in bad.tolist()]
-        encoded = Encoded(np.zeros((len(given), 0)), bad, why)
+        encoded = encode_ecfp(smiles, self.ecfp)
         good = encoded.good
         values = (
-            self.model.predict(to_csr(bits[good], self.ecfp.n_bits)) if good.any() else np.zeros((0, len(self.targets)))
+            self.model.predict(to_csr(encoded.ids[good], self.ecfp.n_bits))
+            if good.any()
+            else np.zeros((0, len(self.targets)))
         )
         return _scored(encoded, values)
 
