@@ -1,6 +1,6 @@
 """Count tables of the shapes labs have: 1–7 targets, no/one/two controls, with or without a load,
 2–4 cycles, blocks as SMILES or ids, an affinity file by id, by SMILES outside the library or none,
-parquet / CSV / gzip CSV, a few hundred or a few thousand compounds, one or three selection rounds.
+parquet / CSV / gzip CSV, a few hundred or 1,500 compounds, one or three selection rounds.
 
 A :class:`Shape` writes its table (KinDEL's count-column names, ``seq_<sample>_<replicate>``, or
 ``seq_<sample>_r<round>_<replicate>`` for several rounds) and

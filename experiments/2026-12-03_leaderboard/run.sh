@@ -3,7 +3,7 @@
 # of wall time, against the fingerprint trees, on the simulated selection (see README.md here).
 # bash experiments/2026-12-03_leaderboard/run.sh   (about 2 hours on 2 CPU cores) — writes
 # logs/leaderboard/depth<d>/<recipe>-seed<s>/, bce/<recipe>-seed<s>/, converged/… and summary.csv,
-# summary_bce.csv. STAGES="counts losses bce converged" by default: name fewer to run fewer.
+# summary_bce.csv. STAGES="counts losses large bce converged" by default: name fewer to run fewer.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 OUT=${OUT:-logs/leaderboard}
@@ -16,7 +16,7 @@ COMMON=(data=selection "data.simulate.n_compounds=$N" data.prepare.progress=fals
 BUDGETED=(trainer.max_epochs=1000 "+trainer.max_time=$BUDGET" +trainer.limit_train_batches=16 data.batch_size=256
           trainer.enable_progress_bar=false trainer.enable_model_summary=false)
 TRAIN=("${BUDGETED[@]}" callbacks.model_checkpoint.monitor=val/spearman callbacks.model_checkpoint.mode=max)
-STAGES=${STAGES-counts losses bce converged}
+STAGES=${STAGES-counts losses large bce converged}
 NETS="cnn resnet se_xception transformer_small fp_mlp synthon graph"
 has() { [[ " $STAGES " == *" $1 "* ]]; }
 has counts && for depth in 10.0 1.0; do
@@ -48,6 +48,18 @@ has losses && for seed in 1 2 3; do
         "${TRAIN[@]}" "hydra.run.dir=$run" > /dev/null
     done
   done
+done
+# The headline at the issue's size: 100,000 compounds at depth 10, the synthon network with its
+# best loss against LightGBM Poisson, the same budget and seeds
+has large && for seed in 1 2 3; do
+  BIG=(data=selection data.simulate.n_compounds=100000 data.simulate.depth=10.0 data.prepare.progress=false
+       "paths.root_dir=$ROOT" "seed=$seed")
+  run="$OUT/large/synthon_mse-seed$seed"
+  [ -f "$run/results.json" ] || $PY -m belka_lab "${BIG[@]}" loss=mse model=synthon "${TRAIN[@]}" \
+    "hydra.run.dir=$run" > /dev/null
+  run="$OUT/large/lgbm_poisson-seed$seed"
+  [ -f "$run/results.json" ] || $PY -m belka_lab baseline "${BIG[@]}" baseline=lgbm baseline.learn=counts \
+    baseline.log_every=0 baseline.num_boost_round=300 "hydra.run.dir=$run" > /dev/null
 done
 # The same networks with BCE on the BELKA-style synthetic library (20,000 train and 7,500 test
 # molecules: 2,500 a test group; 4% positives per protein, so every test cell has about 100 per
@@ -91,9 +103,11 @@ for f in sorted(Path(sys.argv[1]).glob("*/*/results.json")):
         continue
     r = json.loads(f.read_text())
     recipe, seed = f.parent.name.rsplit("-seed", 1)
-    budget = "converged" if f.parent.parent.name == "converged" else "45 s"
-    depth = 10.0 if budget == "converged" else float(f.parent.parent.name[5:])
-    rows.append({"budget": budget, "depth": depth, "recipe": recipe, "seed": int(seed),
+    stage = f.parent.parent.name
+    budget = "converged" if stage == "converged" else "45 s"
+    depth = float(stage[5:]) if stage.startswith("depth") else 10.0
+    n = 100000 if stage == "large" else 20000
+    rows.append({"compounds": n, "budget": budget, "depth": depth, "recipe": recipe, "seed": int(seed),
                  **{k: r.get(k) for k in ("val_spearman", "affinity_spearman", "affinity_spearman_seen",
                                           "affinity_spearman_unseen", "samples_per_s", "seconds")}})
 if rows:
@@ -101,7 +115,7 @@ if rows:
     df.to_csv(Path(sys.argv[1]) / "summary.csv", index=False)
     cols = ["val_spearman", "affinity_spearman", "affinity_spearman_seen", "affinity_spearman_unseen",
             "samples_per_s", "seconds"]
-    agg = df.groupby(["budget", "depth", "recipe"], sort=False)[cols].agg(["mean", "std"])
+    agg = df.groupby(["compounds", "budget", "depth", "recipe"], sort=False)[cols].agg(["mean", "std"])
     print(agg.round(4).to_string())
 cells = []
 for f in sorted(Path(sys.argv[1]).glob("bce/*/results.csv")):

@@ -34,8 +34,10 @@ def quiet() -> None:
     """Third-party notices that tell a user nothing about their run stay off the console: a hosted
     logger's advertisement at every Trainer start, a deprecation inside Lightning, the checkpoint
     loader's note on ``weights_only`` (the checkpoints are this run's own), the prediction
-    writer's batch indices (predictions carry their molecule index), and the advice to log more
-    often than once an epoch on a small table (the run logs per epoch on purpose)."""
+    writer's batch indices (predictions carry their molecule index), the advice to log more often
+    than once an epoch on a small table (the run logs per epoch on purpose), and, on resuming,
+    the notes that the loader is not resumable (its sampler skips the batches already trained on)
+    and that the checkpoint directory is not empty (it is the run's own)."""
     for name in ("lightning.pytorch.utilities.rank_zero", "lightning.pytorch.trainer.connectors.checkpoint_connector"):
         logger = logging.getLogger(name)
         if not any(isinstance(f, _Unhelpful) for f in logger.filters):
@@ -44,6 +46,8 @@ def quiet() -> None:
         r".*isinstance\(treespec, LeafSpec\).*",
         r"Couldn't infer the batch indices",
         r"The number of training batches \(\d+\) is smaller than the logging interval",
+        r"You're resuming from a checkpoint that ended before the epoch ended",  # the sampler skips what was trained
+        r"Checkpoint directory .* exists and is not empty",  # a resumed run writes into its own directory
     ):
         warnings.filterwarnings("ignore", message=message)
 

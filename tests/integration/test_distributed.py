@@ -60,6 +60,38 @@ def test_two_process_ddp_validates_each_molecule_once_and_agrees_with_one_proces
     assert metrics["val/map"] == pytest.approx(float(logged.iloc[0]), abs=1e-5)
 
 
+def test_two_process_ddp_trains_the_network_that_reads_building_blocks(tmp_path, tiny_library):
+    """Each process builds the synthon network's block table from the data the first prepared
+    before launching the second (its buffers are then broadcast); validation is gathered from
+    both, each molecule once."""
+    run = tmp_path / "ddp"
+    r = belka(
+        "trainer=ddp_cpu",
+        "model=synthon",
+        "model.backbone.hidden=16",
+        "model.backbone.heads=2",
+        "data.tokenizer.n_bits=256",
+        f"data.root={tiny_library}",
+        f"data.prepared_dir={tmp_path}/prepared",
+        "data.synth=null",
+        "data.prepare.progress=false",
+        f"paths.root_dir={tmp_path}",
+        f"hydra.run.dir={run}",
+        "trainer.max_epochs=1",
+        "+trainer.limit_train_batches=4",
+        "data.batch_size=64",
+        "data.eval_batch_size=128",
+        *QUIET_TRAINER,
+        cwd=tmp_path,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
+    assert r.returncode == 0, r.stderr[-4000:]
+    d = PreparedDataset(tmp_path / "prepared")
+    val = pd.read_parquet(run / "predictions" / "val.parquet")
+    assert np.array_equal(val["molecule"].to_numpy(), np.flatnonzero(np.asarray(d.train("fold_stratified")) == 0))
+    assert np.isfinite(val[list(d.targets)].to_numpy()).all()
+
+
 def test_the_tpu_trainer_without_torch_xla_names_the_extra(tmp_path, tiny_library):
     if __import__("importlib").util.find_spec("torch_xla") is not None:
         pytest.skip("torch_xla is installed here")

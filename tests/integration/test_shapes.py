@@ -36,7 +36,7 @@ VALUES = {
     "split": ["stratified", "bb", "disynthon"],
     "rounds": [1, 3],
     "model": ["cnn", "fp_mlp", "synthon", "graph"],  # what it reads: characters, ECFP bits, blocks, a graph
-    "compounds": [300, 3000],  # last: the greedy design then needs few large cases
+    "compounds": [300, 1500],  # last: the greedy design then needs few large cases
 }
 CASES = [dict(zip(VALUES, values)) for values in AllPairs(list(VALUES.values()))]
 LOSSES = {name: named(name) for name in names()}  # the registry, conf/loss/
