@@ -33,7 +33,7 @@ $(TESTSTAMP): $(STAMP)
 run: setup            ## train the 1D CNN on the synthetic library; ARGS="model=... trainer=..." to change
 	$(BIN)/belka train $(ARGS)
 
-test: $(TESTSTAMP)    ## the whole suite, unit and integration (about 15 minutes on 2 CPU cores)
+test: $(TESTSTAMP)    ## the whole suite, unit and integration (15–17 minutes on 2 CPU cores)
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
 test-fast: $(TESTSTAMP)  ## the unit tier without training runs (about a minute): the inner loop
